@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { DEFAULTS } from '../shared/defaults.ts';
+import { commonEnv, loadConfig, port, topicsFrom } from '../shared/config.ts';
+
+const schema = z
+  .object({
+    ...commonEnv,
+    PORT: port(DEFAULTS.COMMAND_API_PORT),
+    JWT_SECRET: z.string({ message: 'is required (the HS256 secret of command tokens)' }).min(32, 'must be at least 32 characters'),
+    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+  })
+  .transform((env) => ({
+    logLevel: env.LOG_LEVEL,
+    host: env.HOST,
+    port: env.PORT,
+    jwtSecret: env.JWT_SECRET,
+    bodyLimit: env.BODY_LIMIT_BYTES,
+    kafkaBrokers: env.KAFKA_BROKERS,
+    registryUrl: env.SCHEMA_REGISTRY_URL,
+    topics: topicsFrom(env),
+  }));
+
+export type CommandApiConfig = z.infer<typeof schema>;
+
+export const loadCommandApiConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(schema, env);

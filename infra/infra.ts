@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { commonEnv, databaseEnv, loadConfig, partitionsEnv } from '../shared/config.ts';
+import { createKafka } from '../shared/kafka/client.ts';
+import { ensureTopics } from '../shared/kafka/topics.ts';
+import { createLogger } from '../shared/logger.ts';
+import { ensureArtifacts, type Artifacts } from './artifacts.ts';
+import { kafkaService } from './kafka.ts';
+import { postgresService } from './postgres.ts';
+import { registryService } from './registry.ts';
+import type { InfraService } from './service.ts';
+
+const schema = z.object({
+  KAFKA_BROKERS: commonEnv.KAFKA_BROKERS,
+  SCHEMA_REGISTRY_URL: commonEnv.SCHEMA_REGISTRY_URL,
+  TOPIC_MOVIE_METADATA: commonEnv.TOPIC_MOVIE_METADATA,
+  TOPIC_MOVIE_RATINGS: commonEnv.TOPIC_MOVIE_RATINGS,
+  ...databaseEnv,
+  ...partitionsEnv,
+});
+
+export type Say = (line: string) => void;
+
+/**
+ * The local infrastructure as the environment describes it. Postgres is embedded only when
+ * DATABASE_URL is not given; a given one is the user's to run.
+ */
+export function describeInfra(env: NodeJS.ProcessEnv = process.env) {
+  const config = loadConfig(schema, env);
+  let artifacts: Artifacts | undefined;
+  const fetchOnce = () => (artifacts ??= ensureArtifacts((line) => console.log(`infra: ${line}`)));
+  const services: InfraService[] = [
+    kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS),
+    registryService(config.SCHEMA_REGISTRY_URL, fetchOnce),
+  ];
+  if (env.DATABASE_URL === undefined) services.unshift(postgresService(config.DATABASE_URL));
+  return { config, services, fetchArtifacts: fetchOnce };
+}
+
+/** Brings up what is not answering yet; returns the services this call started. */
+export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): Promise<InfraService[]> {
+  const { config, services, fetchArtifacts } = describeInfra(env);
+  const down: InfraService[] = [];
+  for (const service of services) {
+    if (await service.isUp()) say(`${service.name}: already running at ${service.address}`);
+    else down.push(service);
+  }
+  if (down.some((s) => s.name !== 'postgres')) fetchArtifacts();
+  await Promise.all(
+    down.map(async (service) => {
+      const started = Date.now();
+      await service.start();
+      say(`${service.name}: started at ${service.address} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    }),
+  );
+  const kafka = createKafka('infra', config.KAFKA_BROKERS, createLogger('infra', 'error'));
+  await ensureTopics(kafka, [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS], config.TOPIC_PARTITIONS);
+  await requireBackwardTransitive(config.SCHEMA_REGISTRY_URL);
+  say(`topics ${config.TOPIC_MOVIE_METADATA}, ${config.TOPIC_MOVIE_RATINGS}: ready (${config.TOPIC_PARTITIONS} partitions when created)`);
+  return down;
+}
+
+/** Stops the given services, or all of them, in reverse order of dependency. */
+export async function infraDown(say: Say, only?: InfraService[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const services = only ?? describeInfra(env).services;
+  for (const service of [...services].reverse()) {
+    say(`${service.name}: ${(await service.stop()) ? 'stopped' : 'not running from this folder'}`);
+  }
+}
+
+export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  for (const service of describeInfra(env).services) {
+    say(`${service.name}: ${(await service.isUp()) ? 'up' : 'down'} at ${service.address}`);
+  }
+}
+
+/** Every schema change must keep every older version readable: set as the registry's default. */
+async function requireBackwardTransitive(registryUrl: string): Promise<void> {
+  const response = await fetch(`${registryUrl.replace(/\/$/, '')}/config`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ compatibility: 'BACKWARD_TRANSITIVE' }),
+  });
+  if (!response.ok) throw new Error(`Registry refused the compatibility setting: ${response.status} ${await response.text()}`);
+}

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { canConnect, startDaemon, stopDaemon, waitUntil } from './daemon.ts';
+import { REPO_ROOT, dataPath } from './paths.ts';
+import type { InfraService } from './service.ts';
+import type { Artifacts } from './artifacts.ts';
+import { execFileSync } from 'node:child_process';
+
+const JAVA_OPTS = ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-Djava.awt.headless=true'];
+
+/** A single-node KRaft broker (broker and controller in one process) on `host:port`. */
+export function kafkaService(broker: string, artifacts: () => Artifacts, partitions: number): InfraService {
+  const [host = 'localhost', portText = '9092'] = broker.split(':');
+  const port = Number(portText);
+  const dir = dataPath('kafka');
+  const config = path.join(dir, 'server.properties');
+  const logDir = path.join(dir, 'log');
+
+  function writeConfig(): void {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      config,
+      [
+        'process.roles=broker,controller',
+        'node.id=1',
+        `controller.quorum.voters=1@${host}:${port + 1}`,
+        `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${port + 1}`,
+        `advertised.listeners=PLAINTEXT://${host}:${port}`,
+        'controller.listener.names=CONTROLLER',
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        `log.dirs=${logDir}`,
+        `num.partitions=${partitions}`,
+        'auto.create.topics.enable=false',
+        'offsets.topic.replication.factor=1',
+        'offsets.topic.num.partitions=6',
+        'transaction.state.log.replication.factor=1',
+        'transaction.state.log.min.isr=1',
+        'share.coordinator.state.topic.replication.factor=1',
+        'share.coordinator.state.topic.min.isr=1',
+        // A single local node: do not make the first consumer group wait for more members.
+        'group.initial.rebalance.delay.ms=0',
+        '',
+      ].join('\n'),
+    );
+  }
+
+  return {
+    name: 'kafka',
+    address: `${host}:${port}`,
+    isUp: () => canConnect(host, port),
+    async start() {
+      writeConfig();
+      const classpath = artifacts().kafkaClasspath;
+      if (!existsSync(path.join(logDir, 'meta.properties'))) {
+        const clusterId = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+        execFileSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config], { stdio: 'pipe' });
+      }
+      startDaemon({
+        name: 'kafka',
+        command: 'java',
+        args: [...JAVA_OPTS, `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`, '-cp', classpath, 'kafka.Kafka', config],
+      });
+      await waitUntil('kafka', () => canConnect(host, port), 90_000);
+    },
+    stop: () => stopDaemon('kafka'),
+  };
+}

@@ -1,0 +1,22 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runner } from 'node-pg-migrate';
+import type { Logger } from '../shared/logger.ts';
+
+const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+
+/**
+ * Brings the read-model schema up to date. Safe to run from several processes at once:
+ * node-pg-migrate serializes runs with an advisory lock.
+ */
+export async function migrate(databaseUrl: string, logger: Logger): Promise<void> {
+  const log = logger.child({ component: 'migrate' });
+  await runner({
+    databaseUrl,
+    dir: MIGRATIONS_DIR,
+    direction: 'up',
+    migrationsTable: 'pgmigrations',
+    count: Infinity,
+    logger: { debug: () => undefined, info: (msg: string) => log.info(msg), warn: (msg: string) => log.warn(msg), error: (msg: string) => log.error(msg) },
+  });
+}

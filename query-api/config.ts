@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { DEFAULTS } from '../shared/defaults.ts';
+import { commonEnv, databaseEnv, loadConfig, port } from '../shared/config.ts';
+
+const schema = z
+  .object({
+    LOG_LEVEL: commonEnv.LOG_LEVEL,
+    HOST: commonEnv.HOST,
+    ...databaseEnv,
+    PORT: port(DEFAULTS.QUERY_API_PORT),
+  })
+  .transform((env) => ({
+    logLevel: env.LOG_LEVEL,
+    host: env.HOST,
+    port: env.PORT,
+    databaseUrl: env.DATABASE_URL,
+    poolSize: env.DATABASE_POOL_SIZE,
+  }));
+
+export type QueryApiConfig = z.infer<typeof schema>;
+
+export const loadQueryApiConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(schema, env);

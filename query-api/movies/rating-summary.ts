@@ -1,0 +1,10 @@
+export interface RatingSummary {
+  average: number;
+  count: number;
+}
+
+/** The aggregated rating shown to clients: null when nobody has rated, mean to two decimals. */
+export function ratingSummary(count: number | null, sum: number | null): RatingSummary | null {
+  if (!count || sum === null) return null;
+  return { average: Math.round((sum / count) * 100) / 100, count };
+}

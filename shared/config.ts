@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { DEFAULTS } from './defaults.ts';
+
+/** Thrown at boot when the environment does not describe a runnable process. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment against a schema, failing with every offending setting named. */
+export function loadConfig<T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): T {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+}
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+const url = (fallback: string, protocols: string[]) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    }, `must be a ${protocols.join(' or ')} URL`);
+
+const brokers = z
+  .string()
+  .default(DEFAULTS.KAFKA_BROKERS)
+  .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d{1,5}$/.test(b)), 'must be host:port[,host:port...]');
+
+const topicName = (fallback: string) =>
+  z.string().default(fallback).refine((v) => /^[A-Za-z0-9._-]{1,249}$/.test(v), 'must be a valid Kafka topic name');
+
+/** Settings every process shares; each process extends this with its own. */
+export const commonEnv = {
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.LOG_LEVEL),
+  HOST: z.string().min(1).default(DEFAULTS.HOST),
+  KAFKA_BROKERS: brokers,
+  SCHEMA_REGISTRY_URL: url(DEFAULTS.SCHEMA_REGISTRY_URL, ['http:', 'https:']),
+  TOPIC_MOVIE_METADATA: topicName(DEFAULTS.TOPIC_MOVIE_METADATA),
+  TOPIC_MOVIE_RATINGS: topicName(DEFAULTS.TOPIC_MOVIE_RATINGS),
+};
+
+export const databaseEnv = {
+  DATABASE_URL: url(DEFAULTS.DATABASE_URL, ['postgres:', 'postgresql:']),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(10),
+};
+
+export const partitionsEnv = {
+  TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(DEFAULTS.TOPIC_PARTITIONS),
+};
+
+export { port };
+
+export interface Topics {
+  movieMetadata: string;
+  movieRatings: string;
+}
+
+export function topicsFrom(env: { TOPIC_MOVIE_METADATA: string; TOPIC_MOVIE_RATINGS: string }): Topics {
+  return { movieMetadata: env.TOPIC_MOVIE_METADATA, movieRatings: env.TOPIC_MOVIE_RATINGS };
+}

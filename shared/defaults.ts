@@ -1,0 +1,18 @@
+/**
+ * Local defaults, in one place. The launcher, the services and docker-compose.yml use the same
+ * environment names; these values are what a developer gets without setting any of them.
+ */
+export const DEFAULTS = {
+  KAFKA_BROKERS: 'localhost:9092',
+  SCHEMA_REGISTRY_URL: 'http://localhost:8085/apis/ccompat/v7',
+  /** Where the launcher's embedded Postgres listens when DATABASE_URL is not given. */
+  DATABASE_URL: 'postgres://moviecat:moviecat@127.0.0.1:54329/moviecat',
+  TOPIC_MOVIE_METADATA: 'movie-metadata',
+  TOPIC_MOVIE_RATINGS: 'movie-ratings',
+  TOPIC_PARTITIONS: 6,
+  HOST: '127.0.0.1',
+  COMMAND_API_PORT: 8081,
+  QUERY_API_PORT: 8082,
+  PROJECTOR_PORT: 8083,
+  LOG_LEVEL: 'info',
+} as const;

@@ -1,0 +1,44 @@
+/**
+ * The events of the catalogue, as the domain sees them. Ids and time come in through the
+ * envelope, never from inside domain code.
+ */
+export interface EventEnvelope {
+  eventId: string;
+  occurredAt: Date;
+  /** The `sub` of the token that issued the command. */
+  principal: string;
+  correlationId: string;
+}
+
+export interface MovieMetadataSet {
+  type: 'MovieMetadataSet';
+  envelope: EventEnvelope;
+  movieId: string;
+  title: string;
+  description: string;
+  director: string;
+  year: number | null;
+  actors: string[];
+}
+
+export interface RatingSubmitted {
+  type: 'RatingSubmitted';
+  envelope: EventEnvelope;
+  recordType: string;
+  recordId: string;
+  userId: string;
+  value: number;
+}
+
+export type MovieMetadataEvent = MovieMetadataSet;
+export type RatingEvent = RatingSubmitted;
+export type CatalogueEvent = MovieMetadataEvent | RatingEvent;
+export type EventType = CatalogueEvent['type'];
+
+/** The partition key: all events of one movie (or rated record) keep their order. */
+export function partitionKey(event: CatalogueEvent): string {
+  return event.type === 'MovieMetadataSet' ? event.movieId : event.recordId;
+}
+
+/** Ids are opaque to us but travel in URLs, keys and logs: keep them short and plain. */
+export const ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;

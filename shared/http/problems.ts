@@ -1,0 +1,70 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, UnavailableError, type FieldError } from '../errors.ts';
+
+/** RFC 9457 problem details; `type` is stable per error code. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  instance?: string;
+  errors?: FieldError[];
+}
+
+export const problemType = (code: string) => `urn:movie-catalogue:problem:${code}`;
+
+/** Fastify's own client errors mapped to our stable codes (body parsing, size, media type). */
+const FRAMEWORK_ERRORS: Record<string, { code: string; title: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload-too-large', title: 'Request body too large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported-media-type', title: 'Unsupported media type' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'malformed-body', title: 'Malformed request body' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'malformed-body', title: 'Malformed request body' },
+};
+
+function toProblem(error: FastifyError | AppError, request: FastifyRequest): Problem {
+  if (error instanceof AppError) {
+    return {
+      type: problemType(error.code),
+      title: error.title,
+      status: error.status,
+      detail: error.message,
+      instance: request.url,
+      ...(error.fields ? { errors: error.fields } : {}),
+    };
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 500) {
+    return { type: problemType('internal-error'), title: 'Internal server error', status: 500, instance: request.url };
+  }
+  const known = (error.code && FRAMEWORK_ERRORS[error.code]) || (error.code === 'FST_ERR_VALIDATION' ? { code: 'validation-failed', title: 'The request is not valid' } : undefined);
+  const generic = { code: 'bad-request', title: 'Bad request' };
+  const { code, title } = known ?? generic;
+  return { type: problemType(code), title, status, detail: error.message, instance: request.url };
+}
+
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  return reply.code(problem.status).type('application/problem+json').send(problem);
+}
+
+/** Registers the one error handler and the not-found handler of an API. */
+export function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    const problem = toProblem(error, request);
+    if (problem.status >= 500 && !(error instanceof UnavailableError)) {
+      request.log.error({ err: error }, 'request failed');
+    }
+    if (error instanceof UnavailableError) {
+      void reply.header('retry-after', String(error.retryAfterSeconds));
+    }
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, {
+      type: problemType('not-found'),
+      title: 'Not found',
+      status: 404,
+      detail: `No route for ${request.method} ${request.url}`,
+      instance: request.url,
+    }),
+  );
+}

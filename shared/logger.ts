@@ -1,0 +1,15 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/** The one root logger of a process; components take `logger.child({ component })`. */
+export function createLogger(service: string, level: string): Logger {
+  return pino({
+    level,
+    base: { service },
+    redact: {
+      paths: ['req.headers.authorization', 'headers.authorization', '*.password', '*.jwtSecret', 'JWT_SECRET'],
+      censor: '[redacted]',
+    },
+  });
+}

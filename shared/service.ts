@@ -1,0 +1,55 @@
+import type { FastifyInstance } from 'fastify';
+import { ConfigError } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+
+interface ServiceConfig {
+  logLevel: string;
+  host: string;
+  port: number;
+}
+
+/**
+ * The composition root's frame, the same for every process: validated config or a clear exit,
+ * one root logger, listen, and a graceful shutdown on SIGINT/SIGTERM that lets in-flight work
+ * finish (fastify's close, then each resource's onClose hook).
+ */
+export async function runService<C extends ServiceConfig>(
+  name: string,
+  loadConfig: () => C,
+  build: (config: C, logger: Logger) => Promise<FastifyInstance>,
+): Promise<void> {
+  let config: C;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${name}: ${err.message}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger(name, config.logLevel);
+  let app: FastifyInstance;
+  try {
+    app = await build(config, logger);
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    logger.fatal({ err }, `${name} failed to start`);
+    process.exit(1);
+  }
+  logger.info({ address: `http://${config.host}:${config.port}` }, `${name} listening`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, `${name} shutting down`);
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
