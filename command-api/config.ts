@@ -5,14 +5,14 @@ import { commonEnv, loadConfig, port, topicsFrom } from '../shared/config.ts';
 const schema = z
   .object({
     ...commonEnv,
-    PORT: port(DEFAULTS.COMMAND_API_PORT),
+    COMMAND_API_PORT: port(DEFAULTS.COMMAND_API_PORT),
     JWT_SECRET: z.string({ message: 'is required (the HS256 secret of command tokens)' }).min(32, 'must be at least 32 characters'),
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,
     host: env.HOST,
-    port: env.PORT,
+    port: env.COMMAND_API_PORT,
     jwtSecret: env.JWT_SECRET,
     bodyLimit: env.BODY_LIMIT_BYTES,
     kafkaBrokers: env.KAFKA_BROKERS,

@@ -6,13 +6,13 @@ const schema = z
   .object({
     ...commonEnv,
     ...databaseEnv,
-    PORT: port(DEFAULTS.PROJECTOR_PORT),
+    PROJECTOR_PORT: port(DEFAULTS.PROJECTOR_PORT),
     PROJECTOR_GROUP_ID: z.string().min(1).default('movie-catalogue-projectors'),
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,
     host: env.HOST,
-    port: env.PORT,
+    port: env.PROJECTOR_PORT,
     kafkaBrokers: env.KAFKA_BROKERS,
     registryUrl: env.SCHEMA_REGISTRY_URL,
     databaseUrl: env.DATABASE_URL,

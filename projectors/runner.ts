@@ -1,9 +1,10 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import { withTransaction, type Pool } from '../shared/db/pool.ts';
+import type { Pool } from '../shared/db/pool.ts';
 import type { EventCodec } from '../shared/events/codec.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { claimNextOffset, saveNextOffset, storedOffsets } from './offsets.ts';
+import { applyBatch } from './apply-batch.ts';
+import { storedOffsets } from './offsets.ts';
 import type { Projection } from './projections.ts';
 
 export interface ProjectorDeps {
@@ -41,18 +42,10 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     if (!projection || batch.messages.length === 0) return;
     const { topic, partition } = batch;
     const events = await Promise.all(batch.messages.map(async (m) => ({ offset: Number(m.offset), event: await codec.decode(m.value, m.headers) })));
-    const lastOffset = Number(batch.lastOffset());
     const timer = metrics.batchDuration.startTimer({ projection: projection.name });
-    let applied = 0;
+    let applied: number;
     try {
-      await withTransaction(pool, async (client) => {
-        const next = await claimNextOffset(client, projection.name, topic, partition);
-        const fresh = events.filter((e) => e.offset >= next).map((e) => e.event);
-        if (fresh.length === 0) return;
-        await projection.apply(client, fresh);
-        await saveNextOffset(client, projection.name, topic, partition, lastOffset + 1);
-        applied = fresh.length;
-      });
+      applied = await applyBatch(pool, projection, partition, events);
     } catch (err) {
       metrics.batchFailures.inc({ projection: projection.name });
       log.error({ err, projection: projection.name, topic, partition, firstOffset: batch.firstOffset() }, 'batch failed; it will be retried');
@@ -62,7 +55,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     }
     metrics.eventsApplied.inc({ projection: projection.name }, applied);
     resolveOffset(batch.lastOffset());
-    await consumer.commitOffsets([{ topic, partition, offset: String(lastOffset + 1) }]);
+    await consumer.commitOffsets([{ topic, partition, offset: String(Number(batch.lastOffset()) + 1) }]);
     await heartbeat();
   }
 

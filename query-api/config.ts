@@ -7,12 +7,12 @@ const schema = z
     LOG_LEVEL: commonEnv.LOG_LEVEL,
     HOST: commonEnv.HOST,
     ...databaseEnv,
-    PORT: port(DEFAULTS.QUERY_API_PORT),
+    QUERY_API_PORT: port(DEFAULTS.QUERY_API_PORT),
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,
     host: env.HOST,
-    port: env.PORT,
+    port: env.QUERY_API_PORT,
     databaseUrl: env.DATABASE_URL,
     poolSize: env.DATABASE_POOL_SIZE,
   }));

@@ -1,0 +1,20 @@
+# One image for the three Node services (command-api, query-api, projectors); each compose
+# service picks its entry point with `command`. TypeScript runs through tsx, a runtime
+# dependency, so there is no build stage.
+FROM node:20-bookworm-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY shared ./shared
+COPY schemas ./schemas
+COPY command-api ./command-api
+COPY query-api ./query-api
+COPY projectors ./projectors
+COPY infra ./infra
+
+USER node

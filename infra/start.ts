@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { DEFAULTS } from '../shared/defaults.ts';
+import { ConfigError } from '../shared/config.ts';
+import { StartupError, delay } from './daemon.ts';
+import { developmentJwtSecret } from './dev-secret.ts';
+import { infraDown, infraUp } from './infra.ts';
+import type { InfraService } from './service.ts';
+import { REPO_ROOT } from './paths.ts';
+
+/**
+ * `npm start`: the whole system on local defaults. Brings up the infrastructure that is not
+ * running, then the three services in the foreground; Ctrl-C stops the services gracefully and
+ * then the infrastructure this run started.
+ */
+const say = (line: string) => console.log(`start: ${line}`);
+const env: NodeJS.ProcessEnv = { ...process.env, JWT_SECRET: developmentJwtSecret() };
+const host = env.HOST ?? DEFAULTS.HOST;
+
+const SERVICES = [
+  { name: 'projectors', main: 'projectors/main.ts', port: Number(env.PROJECTOR_PORT ?? DEFAULTS.PROJECTOR_PORT) },
+  { name: 'command-api', main: 'command-api/main.ts', port: Number(env.COMMAND_API_PORT ?? DEFAULTS.COMMAND_API_PORT) },
+  { name: 'query-api', main: 'query-api/main.ts', port: Number(env.QUERY_API_PORT ?? DEFAULTS.QUERY_API_PORT) },
+];
+
+let started: InfraService[];
+try {
+  started = await infraUp((line) => say(line), env);
+} catch (err) {
+  if (!(err instanceof StartupError || err instanceof ConfigError)) throw err;
+  say(err.message);
+  process.exit(1);
+}
+
+const children: ChildProcess[] = [];
+let stopping = false;
+
+async function stopAll(code: number): Promise<never> {
+  stopping = true;
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  await infraDown(say, started, env);
+  process.exit(code);
+}
+
+for (const service of SERVICES) {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, service.main)], {
+    env,
+    stdio: 'inherit',
+  });
+  child.once('exit', (code) => {
+    if (stopping) return;
+    say(`${service.name} exited (code ${code}); stopping everything`);
+    void stopAll(1);
+  });
+  children.push(child);
+}
+process.once('SIGINT', () => void stopAll(0));
+process.once('SIGTERM', () => void stopAll(0));
+
+const deadline = Date.now() + 60_000;
+for (const service of SERVICES) {
+  const url = `http://${host}:${service.port}/health/ready`;
+  while (!(await fetch(url).then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline) {
+      say(`${service.name} is not ready at ${url} after 60s`);
+      await stopAll(1);
+    }
+    await delay(250);
+  }
+}
+say('the movie catalogue is running:');
+say(`  commands  http://${host}:${SERVICES[1]!.port}   (npm run token -- --sub alice --roles user)`);
+say(`  queries   http://${host}:${SERVICES[2]!.port}`);
+say(`  projector http://${host}:${SERVICES[0]!.port}/metrics`);
+say('Ctrl-C stops it.');

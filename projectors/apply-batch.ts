@@ -1,0 +1,27 @@
+import { withTransaction, type Pool } from '../shared/db/pool.ts';
+import type { CatalogueEvent } from '../shared/events/types.ts';
+import { claimNextOffset, saveNextOffset } from './offsets.ts';
+import type { Projection } from './projections.ts';
+
+export interface LoggedEvent {
+  offset: number;
+  event: CatalogueEvent;
+}
+
+/**
+ * Applies one partition's batch to a projection in one transaction with its offset: claims the
+ * stored next offset, applies only the events at or past it, stores the offset after the last.
+ * A batch delivered again therefore changes nothing. Returns how many events were applied.
+ */
+export async function applyBatch(pool: Pool, projection: Projection, partition: number, batch: readonly LoggedEvent[]): Promise<number> {
+  const last = batch.at(-1);
+  if (!last) return 0;
+  return withTransaction(pool, async (client) => {
+    const next = await claimNextOffset(client, projection.name, projection.topic, partition);
+    const fresh = batch.filter((e) => e.offset >= next).map((e) => e.event);
+    if (fresh.length === 0) return 0;
+    await projection.apply(client, fresh);
+    await saveNextOffset(client, projection.name, projection.topic, partition, last.offset + 1);
+    return fresh.length;
+  });
+}

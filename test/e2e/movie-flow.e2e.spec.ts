@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { eventually } from '../support/eventually.ts';
+import { startSystem } from '../support/system.ts';
+
+/**
+ * The book's flow over HTTP, through Kafka, the registry and Postgres: commands are accepted,
+ * projected, and read back from the query API.
+ */
+describe('movie catalogue, end to end', () => {
+  let system: Awaited<ReturnType<typeof startSystem>>;
+  before(async () => {
+    system = await startSystem();
+  });
+  after(() => system?.stop());
+
+  const movieId = 'tt0111161';
+  const metadata = {
+    title: 'The Shawshank Redemption',
+    description: 'Two imprisoned men bond over a number of years.',
+    director: 'Frank Darabont',
+    year: 1994,
+    actors: ['Tim Robbins', 'Morgan Freeman'],
+  };
+
+  async function command(path: string, body: unknown, sub: string, roles: string[]) {
+    const response = await fetch(`${system.commandUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${system.token(sub, roles)}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(response.status, 202, await response.clone().text());
+    return (await response.json()) as { eventId: string; position: { topic: string; partition: number; offset: number }; consistencyToken: string };
+  }
+
+  const rate = (sub: string, value: number) => command(`/v1/movies/${movieId}/ratings`, { value }, sub, ['user']);
+
+  async function details() {
+    const response = await fetch(`${system.queryUrl}/v1/movies/${movieId}`);
+    assert.equal(response.status, 200);
+    return (await response.json()) as Record<string, unknown> & { rating: { average: number; count: number } | null };
+  }
+
+  /** Polls the details until they show `rating`, then returns them. */
+  const detailsWithRating = (rating: { average: number; count: number } | null) =>
+    eventually(async () => {
+      const body = await details();
+      assert.deepEqual(body.rating, rating);
+      return body;
+    });
+
+  it('walks the flow: metadata, ratings, aggregate, re-rating', async () => {
+    const accepted = await command(`/v1/movies/${movieId}/metadata`, metadata, 'admin-1', ['admin']);
+    assert.match(accepted.eventId, /^[0-9a-f-]{36}$/);
+    assert.equal(accepted.position.topic.startsWith('test-metadata-'), true);
+    assert.equal(typeof accepted.consistencyToken, 'string');
+
+    const unrated = await detailsWithRating(null);
+    assert.deepEqual(
+      { ...unrated, updatedAt: undefined },
+      { movieId, ...metadata, rating: null, version: 1, updatedAt: undefined },
+    );
+
+    await rate('alice', 5);
+    await detailsWithRating({ average: 5, count: 1 });
+
+    await rate('bob', 1);
+    const rated = await detailsWithRating({ average: 3, count: 2 });
+    assert.equal(rated.title, metadata.title);
+
+    // Alice changes her mind: her 5 is replaced, not added.
+    await rate('alice', 3);
+    await detailsWithRating({ average: 2, count: 2 });
+  });
+
+  it('answers 404 for a movie without metadata, even when it has ratings', async () => {
+    // The rating lands in the read model, yet the details of a movie without metadata do not exist.
+    const unknown = 'tt-no-metadata';
+    await command(`/v1/movies/${unknown}/ratings`, { value: 4 }, 'carol', ['user']);
+    await eventually(async () => {
+      const { rows } = await system.pool.query('SELECT count FROM rating_aggregates WHERE record_id = $1', [unknown]);
+      assert.deepEqual(rows, [{ count: 1 }]);
+    });
+    const response = await fetch(`${system.queryUrl}/v1/movies/${unknown}`);
+    assert.equal(response.status, 404);
+    assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  });
+
+  it('serves an ETag and answers 304 to a matching If-None-Match', async () => {
+    const movie = 'tt0068646';
+    await command(`/v1/movies/${movie}/metadata`, { ...metadata, title: 'The Godfather' }, 'admin-1', ['admin']);
+    const etag = await eventually(async () => {
+      const response = await fetch(`${system.queryUrl}/v1/movies/${movie}`);
+      assert.equal(response.status, 200);
+      return response.headers.get('etag');
+    });
+    assert.equal(etag, '"1"');
+    const cached = await fetch(`${system.queryUrl}/v1/movies/${movie}`, { headers: { 'if-none-match': '"1"' } });
+    assert.equal(cached.status, 304);
+  });
+});

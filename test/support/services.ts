@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { DEFAULTS } from '../../shared/defaults.ts';
+import type { Topics } from '../../shared/config.ts';
+import { createKafka } from '../../shared/kafka/client.ts';
+import { ensureTopics } from '../../shared/kafka/topics.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { migrate } from '../../projectors/migrate.ts';
+
+/** The real services the integration and end-to-end tests talk to, as `npm test` started them. */
+export const services = {
+  brokers: (process.env.KAFKA_BROKERS ?? DEFAULTS.KAFKA_BROKERS).split(','),
+  registryUrl: process.env.SCHEMA_REGISTRY_URL ?? DEFAULTS.SCHEMA_REGISTRY_URL,
+  databaseUrl: process.env.DATABASE_URL ?? DEFAULTS.DATABASE_URL,
+};
+
+export const quietLogger = () => createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+
+export const uniqueName = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+
+export interface TestTopics extends Topics {
+  /** Deletes the topics and the registry subjects written for them. */
+  remove(): Promise<void>;
+}
+
+/** Fresh topics per test, so tests never see each other's events. */
+export async function createTestTopics(partitions = 3): Promise<TestTopics> {
+  const topics = { movieMetadata: uniqueName('test-metadata'), movieRatings: uniqueName('test-ratings') };
+  const kafka = createKafka('test-setup', services.brokers, quietLogger());
+  await ensureTopics(kafka, [topics.movieMetadata, topics.movieRatings], partitions);
+  return {
+    ...topics,
+    async remove() {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await admin.deleteTopics({ topics: [topics.movieMetadata, topics.movieRatings] });
+      } finally {
+        await admin.disconnect();
+      }
+      await deleteSubjects((subject) => subject.startsWith(`${topics.movieMetadata}-`) || subject.startsWith(`${topics.movieRatings}-`));
+    },
+  };
+}
+
+async function deleteSubjects(matches: (subject: string) => boolean): Promise<void> {
+  const base = services.registryUrl.replace(/\/$/, '');
+  const subjects = (await (await fetch(`${base}/subjects`)).json()) as string[];
+  for (const subject of subjects.filter(matches)) {
+    const path = `${base}/subjects/${encodeURIComponent(subject)}`;
+    await fetch(path, { method: 'DELETE' });
+    await fetch(`${path}?permanent=true`, { method: 'DELETE' });
+  }
+}
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database on the test Postgres server; `drop()` removes it. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = uniqueName('test').replaceAll('-', '_');
+  const admin = new pg.Client({ connectionString: services.databaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(services.databaseUrl);
+  url.pathname = `/${name}`;
+  await migrate(url.toString(), quietLogger());
+  return {
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: services.databaseUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}

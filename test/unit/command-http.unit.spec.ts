@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { after, beforeEach, describe, it } from 'node:test';
+import { createSigner } from 'fast-jwt';
+import { buildCommandApp } from '../../command-api/app.ts';
+import { mintToken } from '../../command-api/mint-token.ts';
+import type { EventPublisher } from '../../shared/events/publisher.ts';
+import type { CatalogueEvent } from '../../shared/events/types.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createMetrics } from '../../shared/metrics.ts';
+
+/**
+ * The command API's HTTP contract, with the Kafka publisher replaced by a recorder: what is
+ * checked here is what reaches the log (nothing, for a refused request) and what the client sees.
+ */
+const SECRET = 'unit-test-secret-unit-test-secret-123';
+const published: CatalogueEvent[] = [];
+let kafkaDown = false;
+const publisher: EventPublisher = {
+  connect: async () => undefined,
+  disconnect: async () => undefined,
+  async publish(event) {
+    if (kafkaDown) throw new Error('broker unavailable');
+    published.push(event);
+    return { topic: 'movie-ratings', partition: 2, offset: 41 };
+  },
+};
+
+const app = await buildCommandApp({
+  config: { jwtSecret: SECRET, bodyLimit: 2048 },
+  logger: createLogger('test', 'silent'),
+  metrics: createMetrics('command-api'),
+  publisher,
+  readiness: {},
+  newId: () => '00000000-0000-4000-8000-000000000042',
+  now: () => new Date(0),
+});
+after(() => app.close());
+
+const bearer = (sub: string, roles: string[]) => ({ authorization: `Bearer ${mintToken(SECRET, { sub, roles }, 60)}` });
+
+function rate(headers: Record<string, string>, body: unknown = { value: 4 }) {
+  return app.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers, payload: body as object });
+}
+
+describe('command API over HTTP', () => {
+  beforeEach(() => {
+    published.length = 0;
+    kafkaDown = false;
+  });
+
+  it('accepts a rating with 202, position and consistency token, user taken from the token', async () => {
+    const response = await rate(bearer('alice', ['user']));
+    assert.equal(response.statusCode, 202);
+    assert.deepEqual(response.json(), {
+      eventId: '00000000-0000-4000-8000-000000000042',
+      position: { topic: 'movie-ratings', partition: 2, offset: 41 },
+      consistencyToken: Buffer.from('movie-ratings:2:41').toString('base64url'),
+    });
+    assert.equal(published.length, 1);
+    assert.equal(published[0]?.type === 'RatingSubmitted' && published[0].userId, 'alice');
+  });
+
+  const unauthorized: Array<[string, Record<string, string>]> = [
+    ['no token', {}],
+    ['a malformed token', { authorization: 'Bearer not.a.jwt' }],
+    ['a token signed with another secret', { authorization: `Bearer ${mintToken('another-secret-another-secret-1234', { sub: 'alice', roles: ['user'] }, 60)}` }],
+    ['an expired token', { authorization: `Bearer ${mintToken(SECRET, { sub: 'alice', roles: ['user'] }, -60)}` }],
+    ['a token without exp', { authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', noTimestamp: true })({ sub: 'alice', roles: ['user'] })}` }],
+    ['a token with another algorithm', { authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS512', expiresIn: 60_000 })({ sub: 'alice', roles: ['user'] })}` }],
+  ];
+  for (const [name, headers] of unauthorized) {
+    it(`refuses ${name} with 401 and publishes nothing`, async () => {
+      const response = await rate(headers);
+      assert.equal(response.statusCode, 401);
+      assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.equal(response.json().type, 'urn:movie-catalogue:problem:unauthorized');
+      assert.deepEqual(published, []);
+    });
+  }
+
+  it('refuses a caller without the role with 403', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/movies/m1/metadata',
+      headers: bearer('alice', ['user']),
+      payload: { title: 'T', description: 'D', director: 'X' },
+    });
+    assert.equal(response.statusCode, 403);
+    assert.equal(response.json().type, 'urn:movie-catalogue:problem:forbidden');
+    assert.deepEqual(published, []);
+  });
+
+  it('refuses invalid input with 400 naming the fields', async () => {
+    const response = await rate(bearer('alice', ['user']), { value: 7 });
+    assert.equal(response.statusCode, 400);
+    assert.deepEqual(response.json(), {
+      type: 'urn:movie-catalogue:problem:validation-failed',
+      title: 'The request is not valid',
+      status: 400,
+      detail: 'One or more fields are invalid.',
+      instance: '/v1/movies/m1/ratings',
+      errors: [{ field: 'value', message: 'must be between 1 and 5' }],
+    });
+    assert.deepEqual(published, []);
+  });
+
+  it('refuses malformed JSON with 400', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/movies/m1/ratings',
+      headers: { ...bearer('alice', ['user']), 'content-type': 'application/json' },
+      payload: '{"value":',
+    });
+    assert.equal(response.statusCode, 400);
+    assert.equal(response.json().type, 'urn:movie-catalogue:problem:malformed-body');
+    assert.deepEqual(published, []);
+  });
+
+  it('refuses an oversized body with 413', async () => {
+    const response = await rate(bearer('admin', ['admin']), { value: 4, padding: 'x'.repeat(4096) });
+    assert.equal(response.statusCode, 413);
+    assert.equal(response.json().type, 'urn:movie-catalogue:problem:payload-too-large');
+    assert.deepEqual(published, []);
+  });
+
+  it('answers 503 with Retry-After when Kafka does not acknowledge, never 202', async () => {
+    kafkaDown = true;
+    const response = await rate(bearer('alice', ['user']));
+    assert.equal(response.statusCode, 503);
+    assert.equal(response.headers['retry-after'], '1');
+    assert.equal(response.json().type, 'urn:movie-catalogue:problem:service-unavailable');
+  });
+
+  it('answers unknown routes with a 404 problem', async () => {
+    const response = await app.inject({ method: 'GET', url: '/nope' });
+    assert.equal(response.statusCode, 404);
+    assert.equal(response.json().type, 'urn:movie-catalogue:problem:not-found');
+  });
+});

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { z } from 'zod';
+import { ratingSummary } from '../../query-api/movies/rating-summary.ts';
+import { ConfigError, commonEnv, loadConfig } from '../../shared/config.ts';
+import { decodeConsistencyToken, encodeConsistencyToken } from '../../shared/events/position.ts';
+import { loadCommandApiConfig } from '../../command-api/config.ts';
+
+describe('ratingSummary', () => {
+  it('is null without ratings', () => {
+    assert.equal(ratingSummary(null, null), null);
+    assert.equal(ratingSummary(0, 0), null);
+  });
+  it('is the mean to two decimals', () => {
+    assert.deepEqual(ratingSummary(3, 10), { average: 3.33, count: 3 });
+    assert.deepEqual(ratingSummary(2, 6), { average: 3, count: 2 });
+  });
+});
+
+describe('consistency token', () => {
+  it('round-trips a position', () => {
+    const position = { topic: 'movie-ratings', partition: 5, offset: 1234567 };
+    assert.deepEqual(decodeConsistencyToken(encodeConsistencyToken(position)), position);
+  });
+  it('rejects what it did not issue', () => {
+    assert.equal(decodeConsistencyToken('not-a-token'), undefined);
+    assert.equal(decodeConsistencyToken(Buffer.from('t:x:1').toString('base64url')), undefined);
+  });
+});
+
+describe('configuration', () => {
+  it('applies defaults', () => {
+    const config = loadConfig(z.object(commonEnv), {});
+    assert.deepEqual(config.KAFKA_BROKERS, ['localhost:9092']);
+    assert.equal(config.TOPIC_MOVIE_RATINGS, 'movie-ratings');
+  });
+
+  it('names every bad setting', () => {
+    assert.throws(
+      () => loadCommandApiConfig({ KAFKA_BROKERS: 'nohost', COMMAND_API_PORT: '99999', JWT_SECRET: 'short' }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /KAFKA_BROKERS: must be host:port/.test(err.message) &&
+        /COMMAND_API_PORT/.test(err.message) &&
+        /JWT_SECRET: must be at least 32 characters/.test(err.message),
+    );
+  });
+
+  it('requires JWT_SECRET for the command API', () => {
+    assert.throws(() => loadCommandApiConfig({}), /JWT_SECRET: is required/);
+  });
+});
