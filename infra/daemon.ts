@@ -72,6 +72,9 @@ export async function stopDaemon(name: string, graceMs = 30_000): Promise<boolea
   return true;
 }
 
+/** The JVM to run Kafka and the registry with: JAVA_HOME's when set, else the one on PATH. */
+export const java = () => (process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java');
+
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**

@@ -45,13 +45,19 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): P
     else down.push(service);
   }
   if (down.some((s) => s.name !== 'postgres')) fetchArtifacts();
-  await Promise.all(
+  const results = await Promise.allSettled(
     down.map(async (service) => {
       const started = Date.now();
       await service.start();
       say(`${service.name}: started at ${service.address} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     }),
   );
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    // Leave the machine as it was: stop whatever this call did start.
+    await infraDown(say, down, env);
+    throw failure.reason;
+  }
   const kafka = createKafka('infra', config.KAFKA_BROKERS, createLogger('infra', 'error'));
   await ensureTopics(kafka, [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS], config.TOPIC_PARTITIONS);
   await requireBackwardTransitive(config.SCHEMA_REGISTRY_URL);

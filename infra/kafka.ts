@@ -1,11 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { canConnect, startDaemon, stopDaemon, waitUntil } from './daemon.ts';
+import { StartupError, canConnect, java, startDaemon, stopDaemon, waitUntil } from './daemon.ts';
 import { REPO_ROOT, dataPath } from './paths.ts';
 import type { InfraService } from './service.ts';
 import type { Artifacts } from './artifacts.ts';
-import { execFileSync } from 'node:child_process';
 
 const JAVA_OPTS = ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-Djava.awt.headless=true'];
 
@@ -54,11 +54,13 @@ export function kafkaService(broker: string, artifacts: () => Artifacts, partiti
       const classpath = artifacts().kafkaClasspath;
       if (!existsSync(path.join(logDir, 'meta.properties'))) {
         const clusterId = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
-        execFileSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config], { stdio: 'pipe' });
+        // `=` keeps an id that starts with '-' from reading as an option.
+        const format = spawnSync(java(), ['-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`], { encoding: 'utf8' });
+        if (format.status !== 0) throw new StartupError(`Formatting Kafka's storage failed:\n${format.stdout}${format.stderr}`);
       }
       startDaemon({
         name: 'kafka',
-        command: 'java',
+        command: java(),
         args: [...JAVA_OPTS, `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`, '-cp', classpath, 'kafka.Kafka', config],
       });
       await waitUntil('kafka', () => canConnect(host, port), 90_000);

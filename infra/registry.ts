@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { startDaemon, stopDaemon, waitUntil } from './daemon.ts';
+import { java, startDaemon, stopDaemon, waitUntil } from './daemon.ts';
 import { dataPath } from './paths.ts';
 import type { InfraService } from './service.ts';
 import type { Artifacts } from './artifacts.ts';
@@ -21,7 +21,7 @@ export function registryService(url: string, artifacts: () => Artifacts): InfraS
       mkdirSync(dataPath('registry'), { recursive: true });
       startDaemon({
         name: 'schema-registry',
-        command: 'java',
+        command: java(),
         args: [
           '-Xmx512m',
           `-Dquarkus.http.host=${hostname}`,

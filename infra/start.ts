@@ -38,7 +38,8 @@ let stopping = false;
 async function stopAll(code: number): Promise<never> {
   stopping = true;
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  const running = children.filter((c) => c.exitCode === null);
+  await Promise.all(running.map((c) => new Promise((resolve) => c.once('exit', resolve))));
   await infraDown(say, started, env);
   process.exit(code);
 }

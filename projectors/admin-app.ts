@@ -14,7 +14,7 @@ export function buildProjectorAdminApp(deps: { logger: Logger; metrics: Metrics;
       postgres: async () => {
       await deps.pool.query('SELECT 1');
     },
-    consumer: async () => {
+    consumer: () => {
       if (!deps.runner.isRunning()) throw new Error('consumer is not running');
     },
     },

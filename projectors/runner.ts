@@ -37,7 +37,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   const consumer: Consumer = kafka.consumer({ groupId: deps.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
   let running = false;
 
-  async function eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+  async function eachBatch({ batch, ...control }: EachBatchPayload): Promise<void> {
     const projection = byTopic.get(batch.topic);
     if (!projection || batch.messages.length === 0) return;
     const { topic, partition } = batch;
@@ -54,9 +54,9 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       timer();
     }
     metrics.eventsApplied.inc({ projection: projection.name }, applied);
-    resolveOffset(batch.lastOffset());
+    control.resolveOffset(batch.lastOffset());
     await consumer.commitOffsets([{ topic, partition, offset: String(Number(batch.lastOffset()) + 1) }]);
-    await heartbeat();
+    await control.heartbeat();
   }
 
   return {

@@ -4,7 +4,7 @@ import { runService } from '../shared/service.ts';
 import { buildQueryApp } from './app.ts';
 import { loadQueryApiConfig } from './config.ts';
 
-await runService('query-api', loadQueryApiConfig, async (config, logger) => {
+await runService('query-api', loadQueryApiConfig, (config, logger) => {
   const pool = createPool(config.databaseUrl, config.poolSize, logger);
   const app = buildQueryApp({ logger, metrics: createMetrics('query-api'), pool });
   app.addHook('onClose', () => pool.end());

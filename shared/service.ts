@@ -16,7 +16,7 @@ interface ServiceConfig {
 export async function runService<C extends ServiceConfig>(
   name: string,
   loadConfig: () => C,
-  build: (config: C, logger: Logger) => Promise<FastifyInstance>,
+  build: (config: C, logger: Logger) => FastifyInstance | Promise<FastifyInstance>,
 ): Promise<void> {
   let config: C;
   try {

@@ -23,6 +23,9 @@ export class UndecodableEventError extends Error {
   override name = 'UndecodableEventError';
 }
 
+/** An event as Avro carries it: the domain shape, with time as epoch milliseconds. */
+type AvroEvent = Record<string, unknown> & { envelope: Record<string, unknown> & { occurredAt: number } };
+
 interface Writer {
   id: number;
   version: number;
@@ -86,9 +89,9 @@ export class EventCodec {
       throw new UndecodableEventError(`Unknown or missing ${HEADERS.eventType} header: ${String(type)}`);
     }
     if (!value) throw new UndecodableEventError('Message has no value');
-    let record: Record<string, unknown> & { envelope: { occurredAt: number } & Record<string, unknown> };
+    let record: AvroEvent;
     try {
-      record = await this.registry.decode(value);
+      record = (await this.registry.decode(value)) as AvroEvent;
     } catch (err) {
       if (isRegistryUnreachable(err)) throw err;
       throw new UndecodableEventError(`Cannot decode ${type}: ${(err as Error).message}`);

@@ -1,4 +1,11 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.ts';
@@ -13,9 +20,9 @@ export interface HttpAppOptions {
 
 /** A fastify instance with what every service shares: problem details, health and metrics. */
 export function createHttpApp({ logger, metrics, readiness, bodyLimit }: HttpAppOptions): FastifyInstance {
-  const app = Fastify({
-    // pino's Logger is a FastifyBaseLogger; only the generic parameters disagree.
-    loggerInstance: logger as FastifyBaseLogger,
+  // Typed with the base logger so plugins and routes see the plain FastifyInstance.
+  const app = Fastify<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger>({
+    loggerInstance: logger,
     // Per-request info lines cost more than they tell at thousands of requests a second.
     logController: new LogController({ disableRequestLogging: true }),
     ...(bodyLimit ? { bodyLimit } : {}),

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../metrics.ts';
 
 /** A dependency check for readiness: resolves when the dependency is usable, rejects otherwise. */
-export type ReadinessCheck = () => Promise<void>;
+export type ReadinessCheck = () => Promise<void> | void;
 
 /**
  * Liveness, readiness and Prometheus metrics, the same on every service. Also times every
@@ -17,7 +17,7 @@ export function registerOpsRoutes(app: FastifyInstance, metrics: Metrics, checks
     );
   });
 
-  app.get('/health/live', async () => ({ status: 'ok' }));
+  app.get('/health/live', () => ({ status: 'ok' }));
 
   app.get('/health/ready', async (request, reply) => {
     const entries = await Promise.all(

@@ -4,6 +4,7 @@ import { createSigner } from 'fast-jwt';
 import { buildCommandApp } from '../../command-api/app.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
+import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createMetrics } from '../../shared/metrics.ts';
@@ -16,12 +17,12 @@ const SECRET = 'unit-test-secret-unit-test-secret-123';
 const published: CatalogueEvent[] = [];
 let kafkaDown = false;
 const publisher: EventPublisher = {
-  connect: async () => undefined,
-  disconnect: async () => undefined,
-  async publish(event) {
-    if (kafkaDown) throw new Error('broker unavailable');
+  connect: () => Promise.resolve(),
+  disconnect: () => Promise.resolve(),
+  publish(event) {
+    if (kafkaDown) return Promise.reject(new Error('broker unavailable'));
     published.push(event);
-    return { topic: 'movie-ratings', partition: 2, offset: 41 };
+    return Promise.resolve({ topic: 'movie-ratings', partition: 2, offset: 41 });
   },
 };
 
@@ -35,6 +36,8 @@ const app = await buildCommandApp({
   now: () => new Date(0),
 });
 after(() => app.close());
+
+const problemOf = (response: { json: () => unknown }) => response.json() as Problem;
 
 const bearer = (sub: string, roles: string[]) => ({ authorization: `Bearer ${mintToken(SECRET, { sub, roles }, 60)}` });
 
@@ -73,7 +76,7 @@ describe('command API over HTTP', () => {
       const response = await rate(headers);
       assert.equal(response.statusCode, 401);
       assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
-      assert.equal(response.json().type, 'urn:movie-catalogue:problem:unauthorized');
+      assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:unauthorized');
       assert.deepEqual(published, []);
     });
   }
@@ -86,7 +89,7 @@ describe('command API over HTTP', () => {
       payload: { title: 'T', description: 'D', director: 'X' },
     });
     assert.equal(response.statusCode, 403);
-    assert.equal(response.json().type, 'urn:movie-catalogue:problem:forbidden');
+    assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:forbidden');
     assert.deepEqual(published, []);
   });
 
@@ -112,14 +115,14 @@ describe('command API over HTTP', () => {
       payload: '{"value":',
     });
     assert.equal(response.statusCode, 400);
-    assert.equal(response.json().type, 'urn:movie-catalogue:problem:malformed-body');
+    assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:malformed-body');
     assert.deepEqual(published, []);
   });
 
   it('refuses an oversized body with 413', async () => {
     const response = await rate(bearer('admin', ['admin']), { value: 4, padding: 'x'.repeat(4096) });
     assert.equal(response.statusCode, 413);
-    assert.equal(response.json().type, 'urn:movie-catalogue:problem:payload-too-large');
+    assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:payload-too-large');
     assert.deepEqual(published, []);
   });
 
@@ -128,12 +131,12 @@ describe('command API over HTTP', () => {
     const response = await rate(bearer('alice', ['user']));
     assert.equal(response.statusCode, 503);
     assert.equal(response.headers['retry-after'], '1');
-    assert.equal(response.json().type, 'urn:movie-catalogue:problem:service-unavailable');
+    assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:service-unavailable');
   });
 
   it('answers unknown routes with a 404 problem', async () => {
     const response = await app.inject({ method: 'GET', url: '/nope' });
     assert.equal(response.statusCode, 404);
-    assert.equal(response.json().type, 'urn:movie-catalogue:problem:not-found');
+    assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:not-found');
   });
 });
