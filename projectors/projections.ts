@@ -1,5 +1,6 @@
 import type { Topics } from '../shared/config.ts';
 import type { PoolClient } from '../shared/db/pool.ts';
+import { UnexpectedEventError } from '../shared/events/errors.ts';
 import type { CatalogueEvent, EventType } from '../shared/events/types.ts';
 import { applyMovieMetadata } from './movie-details/store.ts';
 import { applyRatings } from './ratings/store.ts';
@@ -9,11 +10,6 @@ export interface Projection {
   name: string;
   topic: string;
   apply(client: PoolClient, events: readonly CatalogueEvent[]): Promise<void>;
-}
-
-/** An event on a topic whose projection does not handle its type: it can never apply. */
-export class UnexpectedEventError extends Error {
-  override name = 'UnexpectedEventError';
 }
 
 function only<T extends EventType>(projection: string, types: readonly T[]) {

@@ -1,8 +1,11 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { IHeaders } from 'kafkajs';
-import { latestSchemas, subjectOf } from '../../schemas/catalog.ts';
+import type { Type } from 'avsc';
+import { EVENT_SCHEMAS, latestSchemas, subjectOf } from '../../schemas/catalog.ts';
 import type { Topics } from '../config.ts';
+import { RegistryUnavailableError, UndecodableEventError } from './errors.ts';
 import { partitionKey, type CatalogueEvent, type EventType } from './types.ts';
+import { assertValidEvent } from './validation.ts';
 
 export const HEADERS = {
   eventType: 'event-type',
@@ -18,10 +21,10 @@ export interface EncodedEvent {
   headers: Record<string, string>;
 }
 
-/** A message could not be turned into an event, and never will be: it is poison, not a glitch. */
-export class UndecodableEventError extends Error {
-  override name = 'UndecodableEventError';
-}
+const MAGIC_BYTE = 0;
+/** Magic byte and a 4-byte big-endian schema id precede the Avro body. */
+const WIRE_HEADER_BYTES = 5;
+const FULL_NAMES: ReadonlyMap<string, string> = new Map(EVENT_SCHEMAS.map((s) => [s.eventType, s.fullName]));
 
 /** An event as Avro carries it: the domain shape, with time as epoch milliseconds. */
 type AvroEvent = Record<string, unknown> & { envelope: Record<string, unknown> & { occurredAt: number } };
@@ -35,7 +38,8 @@ interface Writer {
 /**
  * Avro in the Confluent wire format, schemas in the registry. Writing registers (or finds) the
  * latest schema of each event type once; reading resolves the writer schema by the id in the
- * message, so every version ever written stays readable.
+ * message (cached by the registry client), so every version ever written stays readable.
+ * Decoding tells poison (PermanentEventError) from a registry outage (RegistryUnavailableError).
  */
 export class EventCodec {
   private constructor(
@@ -85,27 +89,39 @@ export class EventCodec {
 
   async decode(value: Buffer | null, headers: IHeaders | undefined): Promise<CatalogueEvent> {
     const type = headers?.[HEADERS.eventType]?.toString();
-    if (type !== 'MovieMetadataSet' && type !== 'RatingSubmitted') {
+    const expectedName = type === undefined ? undefined : FULL_NAMES.get(type);
+    if (type === undefined || expectedName === undefined) {
       throw new UndecodableEventError(`Unknown or missing ${HEADERS.eventType} header: ${String(type)}`);
     }
-    if (!value) throw new UndecodableEventError('Message has no value');
+    if (!value || value.length < WIRE_HEADER_BYTES || value[0] !== MAGIC_BYTE) {
+      throw new UndecodableEventError(`${type}: value is not in the Confluent wire format`);
+    }
+    const writer = await this.writerType(value.readInt32BE(1));
+    if (writer.name !== expectedName) {
+      throw new UndecodableEventError(`Header says ${type}, but the writer schema is ${String(writer.name)}`);
+    }
     let record: AvroEvent;
     try {
-      record = (await this.registry.decode(value)) as AvroEvent;
+      record = writer.fromBuffer(value.subarray(WIRE_HEADER_BYTES)) as AvroEvent;
     } catch (err) {
-      if (isRegistryUnreachable(err)) throw err;
-      throw new UndecodableEventError(`Cannot decode ${type}: ${(err as Error).message}`);
+      throw new UndecodableEventError(`${type}: ${(err as Error).message}`);
     }
-    return {
+    const event = {
       ...record,
       type,
       envelope: { ...record.envelope, occurredAt: new Date(record.envelope.occurredAt) },
     } as CatalogueEvent;
+    assertValidEvent(event);
+    return event;
   }
-}
 
-/** Network failures reaching the registry are transient; anything else about a message is not. */
-function isRegistryUnreachable(err: unknown): boolean {
-  const code = (err as { code?: string } | undefined)?.code;
-  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EAI_AGAIN';
+  /** The writer schema of an id; an id the registry does not know is permanent, an outage is not. */
+  private async writerType(id: number): Promise<Type> {
+    try {
+      return (await this.registry.getSchema(id)) as unknown as Type;
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) throw new UndecodableEventError(`Schema id ${id} is not in the registry`);
+      throw new RegistryUnavailableError(`Cannot fetch schema ${id}: ${(err as Error).message}`);
+    }
+  }
 }

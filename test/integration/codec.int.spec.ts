@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EventCodec, UndecodableEventError } from '../../shared/events/codec.ts';
+import { EventCodec } from '../../shared/events/codec.ts';
+import { InvalidEventError, RegistryUnavailableError, UndecodableEventError } from '../../shared/events/errors.ts';
 import type { MovieMetadataSet } from '../../shared/events/types.ts';
 import { createTestTopics, services, type TestTopics } from '../support/services.ts';
 
@@ -54,5 +55,21 @@ describe('event codec', () => {
     const encoded = await codec.encode(event);
     await assert.rejects(codec.decode(encoded.value, {}), UndecodableEventError);
     await assert.rejects(codec.decode(encoded.value, { 'event-type': Buffer.from('Nope') }), UndecodableEventError);
+    // The right bytes under the wrong type: the writer schema gives it away.
+    await assert.rejects(codec.decode(encoded.value, { 'event-type': Buffer.from('RatingSubmitted') }), UndecodableEventError);
+    const unknownSchema = Buffer.from(encoded.value);
+    unknownSchema.writeInt32BE(2_000_000_000, 1);
+    await assert.rejects(codec.decode(unknownSchema, headers), UndecodableEventError);
+  });
+
+  it('refuses a well-formed event that breaks an invariant', async () => {
+    const encoded = await codec.encode({ ...event, title: '   ' });
+    await assert.rejects(codec.decode(encoded.value, { 'event-type': Buffer.from('MovieMetadataSet') }), InvalidEventError);
+  });
+
+  it('tells a registry outage from poison', async () => {
+    const encoded = await codec.encode(event);
+    const unreachable = EventCodec.forReading(EventCodec.connect('http://127.0.0.1:1'));
+    await assert.rejects(unreachable.decode(encoded.value, { 'event-type': Buffer.from('MovieMetadataSet') }), RegistryUnavailableError);
   });
 });
