@@ -14,8 +14,9 @@ export function buildProjectorAdminApp(deps: { logger: Logger; metrics: Metrics;
       postgres: async () => {
       await deps.pool.query('SELECT 1');
     },
-    consumer: () => {
-      if (!deps.runner.isRunning()) throw new Error('consumer is not running');
+    projector: () => {
+      const problem = deps.runner.problem();
+      if (problem) throw new Error(problem);
     },
     },
   });

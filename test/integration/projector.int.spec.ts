@@ -1,124 +1,118 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { catalogueProjections } from '../../projectors/projections.ts';
+import { describe, it } from 'node:test';
 import { applyBatch } from '../../projectors/apply-batch.ts';
-import { createProjectorRunner, type ProjectorRunner } from '../../projectors/runner.ts';
-import { createPool, type Pool } from '../../shared/db/pool.ts';
-import { EventCodec } from '../../shared/events/codec.ts';
-import { createEventPublisher, type EventPublisher } from '../../shared/events/publisher.ts';
-import type { RatingSubmitted } from '../../shared/events/types.ts';
-import { createKafka } from '../../shared/kafka/client.ts';
-import { createMetrics } from '../../shared/metrics.ts';
+import { catalogueProjections } from '../../projectors/projections.ts';
+import type { EventPublisher } from '../../shared/events/publisher.ts';
 import { eventually } from '../support/eventually.ts';
-import { createTestDatabase, createTestTopics, quietLogger, services, uniqueName, type TestDatabase, type TestTopics } from '../support/services.ts';
+import { aggregates, metadataSet, projectorFixture, rating } from '../support/projector-fixture.ts';
+import { uniqueName } from '../support/services.ts';
 
 /**
- * The projector against the real broker, registry and Postgres: offsets live with the read
- * model, so a partition delivered again (here: to a new consumer group that Kafka has no
- * committed offsets for, as after a crash between the Postgres commit and the Kafka commit)
- * changes nothing.
+ * The projector against the real broker, registry and Postgres. Offsets live with the read
+ * model, so whatever Kafka delivers again, and wherever a consumer group starts, every event is
+ * applied exactly once.
  */
-describe('projector', () => {
-  const logger = quietLogger();
-  const kafka = createKafka('test', services.brokers, logger);
-  const registry = EventCodec.connect(services.registryUrl);
-  let db: TestDatabase;
-  let topics: TestTopics;
-  let pool: Pool;
-  let publisher: EventPublisher;
-  const runners: ProjectorRunner[] = [];
 
-  before(async () => {
-    [db, topics] = await Promise.all([createTestDatabase(), createTestTopics()]);
-    pool = createPool(db.url, 4, logger);
-    publisher = createEventPublisher(kafka, await EventCodec.forWriting(registry, topics));
-    await publisher.connect();
-  });
-  after(async () => {
-    await Promise.all(runners.map((r) => r.stop()));
-    await publisher.disconnect();
-    await pool.end();
-    await Promise.all([db.drop(), topics.remove()]);
-  });
-
-  async function startRunner(groupId: string) {
-    const runner = createProjectorRunner({
-      kafka,
-      groupId,
-      pool,
-      codec: EventCodec.forReading(registry),
-      projections: catalogueProjections(topics),
-      logger,
-      metrics: createMetrics('projectors'),
-    });
-    runners.push(runner);
-    await runner.start();
-    return runner;
+/** Twelve ratings over six movies (spread over the partitions) and one re-rating. */
+async function publishRatings(publisher: EventPublisher) {
+  for (const [i, movie] of ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'].entries()) {
+    await publisher.publish(rating('alice', movie, 5));
+    await publisher.publish(rating('bob', movie, 1 + (i % 5)));
   }
+  await publisher.publish(rating('alice', 'm1', 1)); // replaces alice's 5
+}
 
-  const rating = (userId: string, recordId: string, value: number): RatingSubmitted => ({
-    type: 'RatingSubmitted',
-    envelope: { eventId: randomUUID(), occurredAt: new Date(), principal: userId, correlationId: randomUUID() },
-    recordType: 'movie',
-    recordId,
-    userId,
-    value,
-  });
+const EXPECTED = [
+  { record_id: 'm1', count: 2, sum: 2, count_1: 2, count_5: 0 },
+  { record_id: 'm2', count: 2, sum: 7, count_1: 0, count_5: 1 },
+  { record_id: 'm3', count: 2, sum: 8, count_1: 0, count_5: 1 },
+  { record_id: 'm4', count: 2, sum: 9, count_1: 0, count_5: 1 },
+  { record_id: 'm5', count: 2, sum: 10, count_1: 0, count_5: 2 },
+  { record_id: 'm6', count: 2, sum: 6, count_1: 1, count_5: 1 },
+];
 
-  const aggregates = async () =>
-    (await pool.query<Record<string, unknown>>('SELECT record_id, count, sum, count_1, count_5 FROM rating_aggregates ORDER BY record_id')).rows;
-
-  it('applies each event once; a new consumer group resumes from the offsets in Postgres', async () => {
-    const first = await startRunner(uniqueName('group-a'));
-    const movies = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];
-    for (const [i, movie] of movies.entries()) {
-      await publisher.publish(rating('alice', movie, 5));
-      await publisher.publish(rating('bob', movie, 1 + (i % 5)));
-    }
-    await publisher.publish(rating('alice', 'm1', 1)); // replaces alice's 5
-
-    const expected = [
-      { record_id: 'm1', count: 2, sum: 2, count_1: 2, count_5: 0 },
-      { record_id: 'm2', count: 2, sum: 7, count_1: 0, count_5: 1 },
-      { record_id: 'm3', count: 2, sum: 8, count_1: 0, count_5: 1 },
-      { record_id: 'm4', count: 2, sum: 9, count_1: 0, count_5: 1 },
-      { record_id: 'm5', count: 2, sum: 10, count_1: 0, count_5: 2 },
-      { record_id: 'm6', count: 2, sum: 6, count_1: 1, count_5: 1 },
-    ];
-    await eventually(async () => assert.deepEqual(await aggregates(), expected));
-    const { rows: offsetsBefore } = await pool.query<{ next_offset: number }>('SELECT next_offset FROM projection_offsets');
-    assert.equal(
-      offsetsBefore.reduce((total, row) => total + row.next_offset, 0),
-      13,
-      'the stored offsets account for all 13 events',
-    );
+describe('projector', () => {
+  it('applies each event once; a new consumer group resumes from the offsets in Postgres', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const first = await f.runner(pool);
+    await publishRatings(f.publisher);
+    await eventually(async () => assert.deepEqual(await aggregates(pool), EXPECTED));
+    const { rows: offsets } = await pool.query<{ total: number }>('SELECT sum(next_offset)::int AS total FROM projection_offsets');
+    assert.deepEqual(offsets, [{ total: 13 }], 'the stored offsets account for all 13 events');
     await first.stop();
 
-    // A second consumer group of the same projection resumes from the offsets in Postgres.
-    await startRunner(uniqueName('group-b'));
-    await publisher.publish(rating('carol', 'm6', 3)); // the one new event
+    await f.runner(pool); // another group: Kafka has no offsets for it, Postgres has
+    await f.publisher.publish(rating('carol', 'm6', 3));
     await eventually(async () =>
-      assert.deepEqual(await aggregates(), [...expected.slice(0, 5), { record_id: 'm6', count: 3, sum: 9, count_1: 1, count_5: 1 }]),
+      assert.deepEqual(await aggregates(pool), [...EXPECTED.slice(0, 5), { record_id: 'm6', count: 3, sum: 9, count_1: 1, count_5: 1 }]),
     );
-    const { rows: ratings } = await pool.query('SELECT count(*)::int AS n FROM ratings');
-    assert.deepEqual(ratings, [{ n: 13 }]);
+    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ratings');
+    assert.deepEqual(rows, [{ n: 13 }]);
   });
 
-  it('skips a batch delivered again: the stored offset guards the read model', async () => {
-    const [projection] = catalogueProjections(topics).filter((p) => p.topic === topics.movieRatings);
-    assert.ok(projection);
-    const batch = [
-      { offset: 100, event: rating('dave', 'm9', 2) },
-      { offset: 101, event: rating('erin', 'm9', 4) },
+  it('rebuilds an empty read model from offset 0 even when Kafka holds the group at the end', async (t) => {
+    const f = await projectorFixture(t);
+    const groupId = uniqueName('group');
+    const original = await f.database();
+    const runner = await f.runner(original, groupId);
+    await publishRatings(f.publisher);
+    await eventually(async () => assert.deepEqual(await aggregates(original), EXPECTED));
+    await runner.stop();
+
+    const fresh = await f.database();
+    await f.runner(fresh, groupId); // same group: its committed Kafka offsets point past every event
+    await eventually(async () => assert.deepEqual(await aggregates(fresh), EXPECTED));
+  });
+
+  it('retries a batch while the database fails, reports not ready meanwhile, then applies it once', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const runner = await f.runner(pool);
+    await f.publisher.publish(rating('alice', 'm1', 4));
+    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 1, sum: 4, count_1: 0, count_5: 0 }]));
+
+    await pool.query('ALTER TABLE ratings RENAME TO ratings_away');
+    await f.publisher.publish(rating('bob', 'm1', 2));
+    const problem = await eventually(() => {
+      const current = runner.problem();
+      assert.ok(current);
+      return Promise.resolve(current);
+    });
+    assert.match(problem, /relation "ratings" does not exist/);
+
+    await pool.query('ALTER TABLE ratings_away RENAME TO ratings');
+    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 2, sum: 6, count_1: 0, count_5: 0 }]), 20_000);
+    assert.equal(runner.problem(), undefined);
+  });
+
+  it('skips a batch delivered again and refuses one that would skip events', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const [ratings, movies] = [
+      catalogueProjections(f.topics).find((p) => p.topic === f.topics.movieRatings),
+      catalogueProjections(f.topics).find((p) => p.topic === f.topics.movieMetadata),
     ];
-    const partition = 99; // not a real partition of the topic: no consumer touches this offset row
-    assert.equal(await applyBatch(pool, projection, partition, batch), 2);
-    assert.equal(await applyBatch(pool, projection, partition, batch), 0);
-    assert.equal(await applyBatch(pool, projection, partition, [batch[1]!, { offset: 102, event: rating('dave', 'm9', 5) }]), 1);
-    const { rows } = await pool.query("SELECT count, sum FROM rating_aggregates WHERE record_id = 'm9'");
-    assert.deepEqual(rows, [{ count: 2, sum: 9 }]);
-    const { rows: offsets } = await pool.query('SELECT next_offset FROM projection_offsets WHERE partition = $1', [partition]);
-    assert.deepEqual(offsets, [{ next_offset: 103 }]);
+    assert.ok(ratings && movies);
+
+    const batch = [
+      { offset: 0, event: rating('dave', 'm9', 2) },
+      { offset: 1, event: rating('erin', 'm9', 4) },
+    ];
+    assert.equal(await applyBatch(pool, ratings, 0, batch), 2);
+    assert.equal(await applyBatch(pool, ratings, 0, batch), 0);
+    assert.equal(await applyBatch(pool, ratings, 0, [batch[1]!, { offset: 2, event: rating('dave', 'm9', 5) }]), 1);
+    await assert.rejects(applyBatch(pool, ratings, 0, [{ offset: 9, event: rating('frank', 'm9', 1) }]), { name: 'OffsetGapError', expected: 3 });
+    assert.deepEqual(await aggregates(pool), [{ record_id: 'm9', count: 2, sum: 9, count_1: 0, count_5: 1 }]);
+
+    // The version is the one value that is not idempotent by nature: a redelivery must not bump it.
+    const sets = [
+      { offset: 0, event: metadataSet('m9', 'First') },
+      { offset: 1, event: metadataSet('m9', 'Second') },
+    ];
+    assert.equal(await applyBatch(pool, movies, 0, sets), 2);
+    assert.equal(await applyBatch(pool, movies, 0, sets), 0);
+    const { rows } = await pool.query('SELECT title, version FROM movies');
+    assert.deepEqual(rows, [{ title: 'Second', version: 2 }]);
   });
 });
