@@ -1,5 +1,4 @@
-import { ConfigError } from '../shared/config.ts';
-import { StartupError } from './daemon.ts';
+import { exitWithFailure } from './fail.ts';
 import { infraDown, infraStatus, infraUp } from './infra.ts';
 
 const say = (line: string) => console.log(`infra: ${line}`);
@@ -14,12 +13,4 @@ if (!command) {
   console.error('usage: tsx infra/cli.ts up|down|status');
   process.exit(2);
 }
-try {
-  await command();
-} catch (err) {
-  if (err instanceof StartupError || err instanceof ConfigError) {
-    console.error(`infra: ${err.message}`);
-    process.exit(1);
-  }
-  throw err;
-}
+await command().catch((err: unknown) => exitWithFailure('infra', err));

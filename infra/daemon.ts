@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { logPath, pidPath } from './paths.ts';
+import { DATA_DIR, logPath, pidPath } from './paths.ts';
 
 /** A service failed to come up; the message carries the tail of its log. */
 export class StartupError extends Error {
@@ -23,12 +23,23 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether `pid` is still the process we started: after a reboot a pid file can name some other
+ * process, which must never be signalled. Every daemon's command line names the data folder.
+ */
+function isOurs(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  const cmdline = `/proc/${pid}/cmdline`;
+  if (!existsSync('/proc/self/cmdline')) return true; // no procfs: trust the pid file
+  return existsSync(cmdline) && readFileSync(cmdline, 'utf8').includes(DATA_DIR);
+}
+
 /** The pid of a service this launcher started and that still runs; clears a stale pid file. */
 export function runningPid(name: string): number | undefined {
   const file = pidPath(name);
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) return pid;
+  if (Number.isInteger(pid) && pid > 0 && isOurs(pid)) return pid;
   rmSync(file, { force: true });
   return undefined;
 }
@@ -41,8 +52,13 @@ export interface DaemonSpec {
   cwd?: string;
 }
 
-/** Starts a detached process that outlives the launcher, its output appended to its log file. */
+/**
+ * Starts a detached process that outlives the launcher, its output appended to its log file.
+ * One already started (and perhaps still coming up) is reused, never started twice.
+ */
 export function startDaemon(spec: DaemonSpec): number {
+  const existing = runningPid(spec.name);
+  if (existing !== undefined) return existing;
   const log = logPath(spec.name);
   mkdirSync(path.dirname(log), { recursive: true });
   mkdirSync(path.dirname(pidPath(spec.name)), { recursive: true });

@@ -24,10 +24,10 @@ export type Say = (line: string) => void;
  * The local infrastructure as the environment describes it. Postgres is embedded only when
  * DATABASE_URL is not given; a given one is the user's to run.
  */
-export function describeInfra(env: NodeJS.ProcessEnv = process.env) {
+export function describeInfra(say: Say, env: NodeJS.ProcessEnv = process.env) {
   const config = loadConfig(schema, env);
   let artifacts: Artifacts | undefined;
-  const fetchOnce = () => (artifacts ??= ensureArtifacts((line) => console.log(`infra: ${line}`)));
+  const fetchOnce = () => (artifacts ??= ensureArtifacts(say));
   const services: InfraService[] = [
     kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS),
     registryService(config.SCHEMA_REGISTRY_URL, fetchOnce),
@@ -38,7 +38,7 @@ export function describeInfra(env: NodeJS.ProcessEnv = process.env) {
 
 /** Brings up what is not answering yet; returns the services this call started. */
 export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): Promise<InfraService[]> {
-  const { config, services, fetchArtifacts } = describeInfra(env);
+  const { config, services, fetchArtifacts } = describeInfra(say, env);
   const down: InfraService[] = [];
   for (const service of services) {
     if (await service.isUp()) say(`${service.name}: already running at ${service.address}`);
@@ -67,14 +67,14 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): P
 
 /** Stops the given services, or all of them, in reverse order of dependency. */
 export async function infraDown(say: Say, only?: InfraService[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const services = only ?? describeInfra(env).services;
+  const services = only ?? describeInfra(say, env).services;
   for (const service of [...services].reverse()) {
     say(`${service.name}: ${(await service.stop()) ? 'stopped' : 'not running from this folder'}`);
   }
 }
 
 export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  for (const service of describeInfra(env).services) {
+  for (const service of describeInfra(say, env).services) {
     say(`${service.name}: ${(await service.isUp()) ? 'up' : 'down'} at ${service.address}`);
   }
 }

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
@@ -24,9 +24,16 @@ async function binaries(): Promise<Binaries> {
   }
 }
 
-/** Postgres refuses to run as root; when we are root, run it as this unprivileged account. */
-function runAs(): { uid: number; gid: number } | undefined {
+/**
+ * Postgres refuses to run as root; when we are root, run it as an unprivileged account: the
+ * owner of an existing cluster, else `postgres`, else `nobody`.
+ */
+function runAs(dir: string): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
+  if (existsSync(dir)) {
+    const { uid, gid } = statSync(dir);
+    if (uid !== 0) return { uid, gid };
+  }
   for (const user of ['postgres', 'nobody']) {
     const result = spawnSync('id', ['-u', user], { encoding: 'utf8' });
     if (result.status === 0) {
@@ -53,13 +60,13 @@ export function postgresService(databaseUrl: string): InfraService {
 
   async function pgCtl(args: string[]): Promise<{ status: number | null; output: string }> {
     const { pg_ctl } = await binaries();
-    const result = spawnSync(pg_ctl, ['-D', dir, ...args], { encoding: 'utf8', ...runAs() });
+    const result = spawnSync(pg_ctl, ['-D', dir, ...args], { encoding: 'utf8', ...runAs(dir) });
     return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
   }
 
   async function init(): Promise<void> {
     const { initdb } = await binaries();
-    const owner = runAs();
+    const owner = runAs(dir);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const pwfile = dataPath('postgres.pw');
     writeFileSync(pwfile, password, { mode: 0o600 });
@@ -100,13 +107,17 @@ export function postgresService(databaseUrl: string): InfraService {
       if (!existsSync(path.join(dir, 'PG_VERSION'))) await init();
       mkdirSync(path.dirname(log), { recursive: true });
       writeFileSync(log, '', { flag: 'a' });
-      const owner = runAs();
+      const owner = runAs(dir);
       if (owner) chownSync(log, owner.uid, owner.gid);
       const options = `-p ${port} -c listen_addresses=${host} -c unix_socket_directories=`;
       const { status, output } = await pgCtl(['-l', log, '-o', options, '-w', '-t', '60', 'start']);
       if (status !== 0) throw new StartupError(`Postgres did not start:\n${output}\nLast lines of ${log}:\n${tail(log)}`);
       await waitUntil('postgres', () => canConnect(host, port), 30_000);
-      await createDatabase();
+      try {
+        await createDatabase();
+      } catch (err) {
+        throw new StartupError(`Postgres is up, but creating database ${database} as ${user} failed: ${(err as Error).message}`);
+      }
     },
     async stop() {
       if (!existsSync(path.join(dir, 'postmaster.pid'))) return false;

@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { ConfigError } from '../shared/config.ts';
-import { StartupError, delay } from './daemon.ts';
+import { delay } from './daemon.ts';
+import { exitWithFailure } from './fail.ts';
 import { developmentJwtSecret } from './dev-secret.ts';
 import { infraDown, infraUp } from './infra.ts';
-import type { InfraService } from './service.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /**
@@ -23,14 +22,7 @@ const SERVICES = [
   { name: 'query-api', main: 'query-api/main.ts', port: Number(env.QUERY_API_PORT ?? DEFAULTS.QUERY_API_PORT) },
 ];
 
-let started: InfraService[];
-try {
-  started = await infraUp((line) => say(line), env);
-} catch (err) {
-  if (!(err instanceof StartupError || err instanceof ConfigError)) throw err;
-  say(err.message);
-  process.exit(1);
-}
+const started = await infraUp(say, env).catch((err: unknown) => exitWithFailure('start', err));
 
 const children: ChildProcess[] = [];
 let stopping = false;

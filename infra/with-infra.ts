@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { exitWithFailure } from './fail.ts';
 import { infraDown, infraUp } from './infra.ts';
 
 /**
@@ -13,7 +14,7 @@ if (!command) {
   process.exit(2);
 }
 
-const started = await infraUp(say);
+const started = await infraUp(say).catch((err: unknown) => exitWithFailure('infra', err));
 const code = await new Promise<number>((resolve) => {
   const child = spawn(command, args, { stdio: 'inherit' });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);

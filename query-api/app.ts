@@ -5,6 +5,7 @@ import { ID_PATTERN } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import { ifNoneMatchHits } from '../shared/http/etag.ts';
 import { findMovieDetails } from './movies/movie-details-store.ts';
 
 /** Builds the query API without listening. It reads the projections only, never Kafka. */
@@ -22,12 +23,13 @@ export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Po
 
   app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId', async (request, reply) => {
     const { movieId } = request.params;
-    const movie = ID_PATTERN.test(movieId) ? await findMovieDetails(pool, movieId) : undefined;
-    if (!movie) throw new NotFoundError(`No movie ${movieId}.`);
-    const etag = `"${movie.version}"`;
+    const found = ID_PATTERN.test(movieId) ? await findMovieDetails(pool, movieId) : undefined;
+    if (!found) throw new NotFoundError(`No movie ${movieId}.`);
+    // Not the bare version: ratings change the answer without moving the metadata version.
+    const etag = `"${found.revision}"`;
     void reply.header('etag', etag);
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return movie;
+    if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
+    return found.movie;
   });
 
   return app;

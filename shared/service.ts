@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
 interface ServiceConfig {
   logLevel: string;
   host: string;
@@ -42,6 +44,11 @@ export async function runService<C extends ServiceConfig>(
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, `${name} shutting down`);
+    // Whatever hangs past this is abandoned: nothing unacknowledged is lost, it is redone on restart.
+    setTimeout(() => {
+      logger.error(`${name} did not stop within ${SHUTDOWN_DEADLINE_MS / 1000}s; exiting`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     app.close().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -24,10 +24,12 @@ CREATE TABLE ratings (
 );
 
 -- Kept in step with `ratings` in the same transaction, so a read never scans a record's ratings.
+-- Batches add signed deltas through INSERT .. ON CONFLICT, whose proposed row must pass every
+-- CHECK even when it only updates: hence no non-negative checks on the counts.
 CREATE TABLE rating_aggregates (
   record_type text NOT NULL,
   record_id   text NOT NULL,
-  count       integer NOT NULL CHECK (count >= 0),
+  count       integer NOT NULL,
   sum         bigint NOT NULL,
   count_1     integer NOT NULL,
   count_2     integer NOT NULL,

@@ -13,6 +13,12 @@ export interface MovieDetails {
   updatedAt: string;
 }
 
+export interface MovieDetailsRead {
+  movie: MovieDetails;
+  /** Changes whenever the answer does: the metadata version or the rating state. */
+  revision: string;
+}
+
 interface Row {
   movie_id: string;
   title: string;
@@ -26,7 +32,7 @@ interface Row {
   sum: number | null;
 }
 
-export async function findMovieDetails(pool: Pool, movieId: string): Promise<MovieDetails | undefined> {
+export async function findMovieDetails(pool: Pool, movieId: string): Promise<MovieDetailsRead | undefined> {
   const { rows } = await pool.query<Row>({
     name: 'movie-details',
     text: `SELECT m.movie_id, m.title, m.description, m.director, m.year, m.actors, m.version, m.updated_at, a.count, a.sum
@@ -37,7 +43,7 @@ export async function findMovieDetails(pool: Pool, movieId: string): Promise<Mov
   });
   const row = rows[0];
   if (!row) return undefined;
-  return {
+  const movie = {
     movieId: row.movie_id,
     title: row.title,
     description: row.description,
@@ -48,4 +54,5 @@ export async function findMovieDetails(pool: Pool, movieId: string): Promise<Mov
     version: row.version,
     updatedAt: row.updated_at.toISOString(),
   };
+  return { movie, revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` };
 }

@@ -7,7 +7,13 @@ export type { Pool, PoolClient } from 'pg';
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export function createPool(connectionString: string, max: number, logger: Logger): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    connectionTimeoutMillis: 5000,
+    // A stuck statement or lock becomes an error the caller retries, not a hang.
+    options: '-c statement_timeout=30s -c lock_timeout=10s',
+  });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => logger.warn({ err }, 'idle database client failed'));
   return pool;

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, UnavailableError, type FieldError } from '../errors.ts';
+import { AppError, UnauthorizedError, UnavailableError, type FieldError } from '../errors.ts';
 
 /** RFC 9457 problem details; `type` is stable per error code. */
 export interface Problem {
@@ -55,6 +55,9 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     }
     if (error instanceof UnavailableError) {
       void reply.header('retry-after', String(error.retryAfterSeconds));
+    }
+    if (error instanceof UnauthorizedError) {
+      void reply.header('www-authenticate', 'Bearer');
     }
     return sendProblem(reply, problem);
   });

@@ -86,7 +86,7 @@ describe('movie catalogue, end to end', () => {
     assert.equal(response.headers.get('content-type'), 'application/problem+json; charset=utf-8');
   });
 
-  it('serves an ETag and answers 304 to a matching If-None-Match', async () => {
+  it('serves an ETag that follows metadata and rating, with 304 for a matching If-None-Match', async () => {
     const movie = 'tt0068646';
     await command(`/v1/movies/${movie}/metadata`, { ...metadata, title: 'The Godfather' }, 'admin-1', ['admin']);
     const etag = await eventually(async () => {
@@ -94,8 +94,16 @@ describe('movie catalogue, end to end', () => {
       assert.equal(response.status, 200);
       return response.headers.get('etag');
     });
-    assert.equal(etag, '"1"');
-    const cached = await fetch(`${system.queryUrl}/v1/movies/${movie}`, { headers: { 'if-none-match': '"1"' } });
+    assert.equal(etag, '"1.0.0"');
+    const cached = await fetch(`${system.queryUrl}/v1/movies/${movie}`, { headers: { 'if-none-match': etag } });
     assert.equal(cached.status, 304);
+
+    // A rating changes the answer, so the old tag no longer matches.
+    await command(`/v1/movies/${movie}/ratings`, { value: 4 }, 'dora', ['user']);
+    await eventually(async () => {
+      const response = await fetch(`${system.queryUrl}/v1/movies/${movie}`, { headers: { 'if-none-match': etag } });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('etag'), '"1.1.4"');
+    });
   });
 });

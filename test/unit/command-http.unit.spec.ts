@@ -75,6 +75,7 @@ describe('command API over HTTP', () => {
     it(`refuses ${name} with 401 and publishes nothing`, async () => {
       const response = await rate(headers);
       assert.equal(response.statusCode, 401);
+      assert.equal(response.headers['www-authenticate'], 'Bearer');
       assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:unauthorized');
       assert.deepEqual(published, []);

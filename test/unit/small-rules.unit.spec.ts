@@ -4,6 +4,7 @@ import { backoffMs } from '../../projectors/backoff.ts';
 import { InvalidEventError } from '../../shared/events/errors.ts';
 import type { RatingSubmitted } from '../../shared/events/types.ts';
 import { assertValidEvent } from '../../shared/events/validation.ts';
+import { ifNoneMatchHits } from '../../shared/http/etag.ts';
 
 describe('backoffMs', () => {
   it('doubles from the base up to the cap', () => {
@@ -54,5 +55,16 @@ describe('assertValidEvent', () => {
         }),
       InvalidEventError,
     );
+  });
+});
+
+describe('ifNoneMatchHits', () => {
+  it('matches any listed tag under weak comparison, and *', () => {
+    assert.equal(ifNoneMatchHits(undefined, '"a"'), false);
+    assert.equal(ifNoneMatchHits('"a"', '"a"'), true);
+    assert.equal(ifNoneMatchHits('W/"a"', '"a"'), true);
+    assert.equal(ifNoneMatchHits('"b", W/"a"', '"a"'), true);
+    assert.equal(ifNoneMatchHits('"b"', '"a"'), false);
+    assert.equal(ifNoneMatchHits(' * ', '"a"'), true);
   });
 });
