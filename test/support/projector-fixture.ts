@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
-import { catalogueProjections } from '../../projectors/projections.ts';
-import { createProjectorRunner, type ProjectorRunner } from '../../projectors/runner.ts';
+import type { ProjectorRunner } from '../../projectors/runner.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
 import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
-import { createMetrics } from '../../shared/metrics.ts';
-import { createTestDatabase, createTestTopics, quietLogger, services, uniqueName } from './services.ts';
+import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
 
 /**
  * Fresh topics, a publisher to them, and projector runners over fresh databases: everything a
@@ -37,17 +35,8 @@ export async function projectorFixture(t: TestContext) {
       cleanups.push(() => db.drop(), () => pool.end());
       return pool;
     },
-    async runner(pool: Pool, groupId = uniqueName('group')): Promise<ProjectorRunner> {
-      const runner = createProjectorRunner({
-        kafka,
-        groupId,
-        pool,
-        codec: EventCodec.forReading(registry),
-        projections: catalogueProjections(topics),
-        logger,
-        metrics: createMetrics('projectors'),
-      });
-      await runner.start();
+    async runner(pool: Pool, groupId?: string): Promise<ProjectorRunner> {
+      const runner = await startTestProjector({ kafka, pool, topics, ...(groupId ? { groupId } : {}) });
       cleanups.push(() => runner.stop());
       return runner;
     },

@@ -5,7 +5,13 @@ import type { Topics } from '../../shared/config.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
+import type { Kafka } from 'kafkajs';
 import { migrate } from '../../projectors/migrate.ts';
+import { catalogueProjections } from '../../projectors/projections.ts';
+import { createProjectorRunner, type ProjectorRunner } from '../../projectors/runner.ts';
+import type { Pool } from '../../shared/db/pool.ts';
+import { EventCodec } from '../../shared/events/codec.ts';
+import { createMetrics } from '../../shared/metrics.ts';
 
 /** The real services the integration and end-to-end tests talk to, as `npm test` started them. */
 export const services = {
@@ -51,6 +57,22 @@ async function deleteSubjects(matches: (subject: string) => boolean): Promise<vo
     await fetch(path, { method: 'DELETE' });
     await fetch(`${path}?permanent=true`, { method: 'DELETE' });
   }
+}
+
+/** A started projector over `topics` into `pool`, wired as projectors/main.ts wires it. */
+export async function startTestProjector(options: { kafka: Kafka; pool: Pool; topics: Topics; groupId?: string }): Promise<ProjectorRunner> {
+  const logger = quietLogger();
+  const runner = createProjectorRunner({
+    kafka: options.kafka,
+    groupId: options.groupId ?? uniqueName('group'),
+    pool: options.pool,
+    codec: EventCodec.forReading(EventCodec.connect(services.registryUrl)),
+    projections: catalogueProjections(options.topics),
+    logger,
+    metrics: createMetrics('projectors'),
+  });
+  await runner.start();
+  return runner;
 }
 
 export interface TestDatabase {

@@ -1,15 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { buildCommandApp } from '../../command-api/app.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
-import { createProjectorRunner } from '../../projectors/runner.ts';
-import { catalogueProjections } from '../../projectors/projections.ts';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics } from '../../shared/metrics.ts';
-import { createTestDatabase, createTestTopics, quietLogger, services, uniqueName } from './services.ts';
+import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
 
 const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
 
@@ -24,16 +22,7 @@ export async function startSystem() {
   const registry = EventCodec.connect(services.registryUrl);
 
   const pool = createPool(db.url, 5, logger);
-  const runner = createProjectorRunner({
-    kafka,
-    groupId: uniqueName('test-projectors'),
-    pool,
-    codec: EventCodec.forReading(registry),
-    projections: catalogueProjections(topics),
-    logger,
-    metrics: createMetrics('projectors'),
-  });
-  await runner.start();
+  const runner = await startTestProjector({ kafka, pool, topics });
 
   const publisher = createEventPublisher(kafka, await EventCodec.forWriting(registry, topics));
   await publisher.connect();
