@@ -95,20 +95,21 @@ export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve
 
 /**
  * Polls `check` until it resolves true or the deadline passes. Fails early, with the log's
- * tail, if the service's process dies while we wait.
+ * tail, if the service's process dies while we wait. `log` is for a service that keeps its log
+ * elsewhere than the launcher's log folder.
  */
-export async function waitUntil(name: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+export async function waitUntil(name: string, check: () => Promise<boolean>, timeoutMs: number, log = logPath(name)): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const pidFile = pidPath(name);
   const watched = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
     if (watched !== undefined && !isAlive(watched)) {
-      throw new StartupError(`${name} exited during startup. Last lines of ${logPath(name)}:\n${tail(logPath(name))}`);
+      throw new StartupError(`${name} exited during startup. Last lines of ${log}:\n${tail(log)}`);
     }
     await delay(250);
   }
-  throw new StartupError(`${name} did not become ready within ${timeoutMs / 1000}s. Last lines of ${logPath(name)}:\n${tail(logPath(name))}`);
+  throw new StartupError(`${name} did not become ready within ${timeoutMs / 1000}s. Last lines of ${log}:\n${tail(log)}`);
 }
 
 export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {

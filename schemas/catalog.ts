@@ -21,7 +21,10 @@ function load(eventType: EventType, version: number, topic: keyof Topics): Event
 /** Every schema version, oldest first per event type. The last of each type is what we write. */
 export const EVENT_SCHEMAS: readonly EventSchema[] = [
   load('MovieMetadataSet', 1, 'movieMetadata'),
+  load('MovieMetadataSet', 2, 'movieMetadata'),
   load('RatingSubmitted', 1, 'movieRatings'),
+  load('RatingSubmitted', 2, 'movieRatings'),
+  load('RatingDeleted', 1, 'movieRatings'),
 ];
 
 export function subjectOf(schema: EventSchema, topics: Topics): string {

@@ -34,8 +34,10 @@ const brokers = z
   .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean))
   .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d{1,5}$/.test(b)), 'must be host:port[,host:port...]');
 
-const topicName = (fallback: string) =>
-  z.string().default(fallback).refine((v) => /^[A-Za-z0-9._-]{1,249}$/.test(v), 'must be a valid Kafka topic name');
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+const topicName = (fallback: string) => z.string().default(fallback).refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name');
+/** A dead-letter topic: `<source topic>.dlq` unless set. */
+const deadLetterTopicName = z.string().refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name').optional();
 
 /** Settings every process shares; each process extends this with its own. */
 export const commonEnv = {
@@ -45,6 +47,8 @@ export const commonEnv = {
   SCHEMA_REGISTRY_URL: url(DEFAULTS.SCHEMA_REGISTRY_URL, ['http:', 'https:']),
   TOPIC_MOVIE_METADATA: topicName(DEFAULTS.TOPIC_MOVIE_METADATA),
   TOPIC_MOVIE_RATINGS: topicName(DEFAULTS.TOPIC_MOVIE_RATINGS),
+  TOPIC_MOVIE_METADATA_DLQ: deadLetterTopicName,
+  TOPIC_MOVIE_RATINGS_DLQ: deadLetterTopicName,
 };
 
 export const databaseEnv = {
@@ -65,4 +69,19 @@ export interface Topics {
 
 export function topicsFrom(env: { TOPIC_MOVIE_METADATA: string; TOPIC_MOVIE_RATINGS: string }): Topics {
   return { movieMetadata: env.TOPIC_MOVIE_METADATA, movieRatings: env.TOPIC_MOVIE_RATINGS };
+}
+
+/** The dead-letter topic of each source topic, by source topic name. */
+export type DeadLetterTopics = ReadonlyMap<string, string>;
+
+export function deadLetterTopicsFrom(env: {
+  TOPIC_MOVIE_METADATA: string;
+  TOPIC_MOVIE_RATINGS: string;
+  TOPIC_MOVIE_METADATA_DLQ?: string | undefined;
+  TOPIC_MOVIE_RATINGS_DLQ?: string | undefined;
+}): DeadLetterTopics {
+  return new Map([
+    [env.TOPIC_MOVIE_METADATA, env.TOPIC_MOVIE_METADATA_DLQ ?? `${env.TOPIC_MOVIE_METADATA}${DEFAULTS.DEAD_LETTER_SUFFIX}`],
+    [env.TOPIC_MOVIE_RATINGS, env.TOPIC_MOVIE_RATINGS_DLQ ?? `${env.TOPIC_MOVIE_RATINGS}${DEFAULTS.DEAD_LETTER_SUFFIX}`],
+  ]);
 }

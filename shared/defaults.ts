@@ -9,6 +9,8 @@ export const DEFAULTS = {
   DATABASE_URL: 'postgres://moviecat:moviecat@127.0.0.1:54329/moviecat',
   TOPIC_MOVIE_METADATA: 'movie-metadata',
   TOPIC_MOVIE_RATINGS: 'movie-ratings',
+  /** A source topic's dead-letter topic is its name plus this, unless TOPIC_*_DLQ says otherwise. */
+  DEAD_LETTER_SUFFIX: '.dlq',
   TOPIC_PARTITIONS: 6,
   HOST: '127.0.0.1',
   COMMAND_API_PORT: 8081,

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Every metric name of the system lives here. Labels are bounded: route templates, event types,
@@ -24,23 +24,53 @@ export function createMetrics(service: string) {
       labelNames: ['event_type'] as const,
       registers: [registry],
     }),
-    eventsApplied: new Counter({
-      name: 'projection_events_applied_total',
-      help: 'Events applied to a read model, by projection',
-      labelNames: ['projection'] as const,
+    projectionEvents: new Counter({
+      name: 'projection_events_total',
+      help: 'Events a projection has dealt with, by event type and outcome (applied, rejected, dead_lettered, parked, duplicate)',
+      labelNames: ['projection', 'event_type', 'outcome'] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'projection_dead_letters_total',
+      help: 'Records sent to a dead-letter topic, by projection, source topic and error class',
+      labelNames: ['projection', 'topic', 'code'] as const,
       registers: [registry],
     }),
     batchDuration: new Histogram({
       name: 'projection_batch_duration_seconds',
-      help: 'Time to apply one batch to a read model, transaction included',
-      labelNames: ['projection'] as const,
+      help: 'Time to apply one partition batch, decoding and transaction included',
+      labelNames: ['topic'] as const,
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    batchFailures: new Counter({
-      name: 'projection_batch_failures_total',
-      help: 'Batches that failed to apply and will be retried, by projection',
-      labelNames: ['projection'] as const,
+    batchSize: new Histogram({
+      name: 'projection_batch_size',
+      help: 'Records in one partition batch',
+      labelNames: ['topic'] as const,
+      buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000],
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({
+      name: 'projection_consumer_lag',
+      help: 'Records behind the end of the partition after the last applied batch',
+      labelNames: ['topic', 'partition'] as const,
+      registers: [registry],
+    }),
+    projectionRetries: new Counter({
+      name: 'projection_retries_total',
+      help: 'Batches that failed transiently and were scheduled again, by kind (database, deployment, registry, kafka, unexpected)',
+      labelNames: ['topic', 'kind'] as const,
+      registers: [registry],
+    }),
+    consumerCrashes: new Counter({
+      name: 'projection_consumer_crashes_total',
+      help: 'Times kafkajs crashed the consumer (it restarts it unless the error is fatal, then the process exits)',
+      registers: [registry],
+    }),
+    kafkaCommitFailures: new Counter({
+      name: 'projection_kafka_commit_failures_total',
+      help: 'Offset commits to Kafka that failed after the batch was committed to Postgres (lag tools lag; nothing is lost)',
+      labelNames: ['topic'] as const,
       registers: [registry],
     }),
   };

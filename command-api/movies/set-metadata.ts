@@ -25,5 +25,6 @@ export function setMetadata(movieId: string, body: unknown, { envelope }: Comman
     director: fields.director,
     year: fields.year ?? null,
     actors: fields.actors ?? [],
+    expectedVersion: null,
   };
 }

@@ -10,5 +10,5 @@ const bodySchema = z.strictObject({
 export function submitMovieRating(movieId: string, body: unknown, { envelope }: CommandContext): RatingSubmitted {
   const id = parseOrThrow(idSchema, movieId, 'movieId');
   const { value } = parseOrThrow(bodySchema, body, '');
-  return { type: 'RatingSubmitted', envelope, recordType: 'movie', recordId: id, userId: envelope.principal, value };
+  return { type: 'RatingSubmitted', envelope, recordType: 'movie', recordId: id, userId: envelope.principal, value, providerId: null };
 }

@@ -1,4 +1,5 @@
 import type { MovieMetadataEvent } from '../../shared/events/types.ts';
+import type { FoldResult } from '../projection.ts';
 
 export interface MovieRow {
   movieId: string;
@@ -11,14 +12,25 @@ export interface MovieRow {
   updatedAt: Date;
 }
 
+/** The stored version of each movie the batch touches; absent: the movie does not exist yet. */
+export type VersionsBefore = ReadonlyMap<string, number>;
+
+export const VERSION_CONFLICT = 'version_conflict';
+
 /**
  * Folds a batch of metadata events into each movie's final row. Every applied change bumps the
- * version by one, counting from the version stored before the batch (0 for a new movie).
+ * version by one. An event that expected another version than the current one (optimistic
+ * concurrency, If-Match) is rejected and changes nothing; 0 expects a movie that does not exist.
  */
-export function foldMovieMetadata(versionsBefore: ReadonlyMap<string, number>, events: readonly MovieMetadataEvent[]): MovieRow[] {
+export function foldMovieMetadata(events: readonly MovieMetadataEvent[], before: VersionsBefore): FoldResult<MovieRow[]> {
   const rows = new Map<string, MovieRow>();
+  const rejected = new Map<string, string>();
   for (const event of events) {
-    const version = (rows.get(event.movieId)?.version ?? versionsBefore.get(event.movieId) ?? 0) + 1;
+    const current = rows.get(event.movieId)?.version ?? before.get(event.movieId) ?? 0;
+    if (event.expectedVersion !== null && event.expectedVersion !== current) {
+      rejected.set(event.envelope.eventId, VERSION_CONFLICT);
+      continue;
+    }
     rows.set(event.movieId, {
       movieId: event.movieId,
       title: event.title,
@@ -26,9 +38,9 @@ export function foldMovieMetadata(versionsBefore: ReadonlyMap<string, number>, e
       director: event.director,
       year: event.year,
       actors: event.actors,
-      version,
+      version: current + 1,
       updatedAt: event.envelope.occurredAt,
     });
   }
-  return [...rows.values()];
+  return { changes: [...rows.values()], rejected };
 }

@@ -36,8 +36,8 @@ export async function findMovieDetails(pool: Pool, movieId: string): Promise<Mov
   const { rows } = await pool.query<Row>({
     name: 'movie-details',
     text: `SELECT m.movie_id, m.title, m.description, m.director, m.year, m.actors, m.version, m.updated_at, a.count, a.sum
-           FROM movies m
-           LEFT JOIN rating_aggregates a ON a.record_type = 'movie' AND a.record_id = m.movie_id
+           FROM movie_details.movies m
+           LEFT JOIN ratings.rating_aggregates a ON a.record_type = 'movie' AND a.record_id = m.movie_id
            WHERE m.movie_id = $1`,
     values: [movieId],
   });

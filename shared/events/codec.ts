@@ -1,18 +1,8 @@
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
-import type { IHeaders } from 'kafkajs';
-import type { Type } from 'avsc';
-import { EVENT_SCHEMAS, latestSchemas, subjectOf } from '../../schemas/catalog.ts';
+import { EVENT_SCHEMAS, subjectOf } from '../../schemas/catalog.ts';
 import type { Topics } from '../config.ts';
-import { RegistryUnavailableError, UndecodableEventError } from './errors.ts';
 import { partitionKey, type CatalogueEvent, type EventType } from './types.ts';
-import { assertValidEvent } from './validation.ts';
-
-export const HEADERS = {
-  eventType: 'event-type',
-  schemaVersion: 'schema-version',
-  eventId: 'event-id',
-  correlationId: 'correlation-id',
-} as const;
+import { HEADERS } from './wire.ts';
 
 export interface EncodedEvent {
   topic: string;
@@ -21,14 +11,6 @@ export interface EncodedEvent {
   headers: Record<string, string>;
 }
 
-const MAGIC_BYTE = 0;
-/** Magic byte and a 4-byte big-endian schema id precede the Avro body. */
-const WIRE_HEADER_BYTES = 5;
-const FULL_NAMES: ReadonlyMap<string, string> = new Map(EVENT_SCHEMAS.map((s) => [s.eventType, s.fullName]));
-
-/** An event as Avro carries it: the domain shape, with time as epoch milliseconds. */
-type AvroEvent = Record<string, unknown> & { envelope: Record<string, unknown> & { occurredAt: number } };
-
 interface Writer {
   id: number;
   version: number;
@@ -36,42 +18,37 @@ interface Writer {
 }
 
 /**
- * Avro in the Confluent wire format, schemas in the registry. Writing registers (or finds) the
- * latest schema of each event type once; reading resolves the writer schema by the id in the
- * message (cached by the registry client), so every version ever written stays readable.
- * Decoding tells poison (PermanentEventError) from a registry outage (RegistryUnavailableError).
+ * Writes events as Avro in the Confluent wire format. Every schema version of each event type is
+ * registered, oldest first, so the registry's history of a subject is the history of our files
+ * and its compatibility check sees each step; events are written with the newest version unless
+ * the caller pins an older one (as a writer not yet upgraded would).
  */
 export class EventCodec {
   private constructor(
     private readonly registry: SchemaRegistry,
-    private readonly writers: ReadonlyMap<EventType, Writer>,
+    private readonly writers: ReadonlyMap<EventType, ReadonlyMap<number, Writer>>,
   ) {}
 
   static connect(registryUrl: string): SchemaRegistry {
     return new SchemaRegistry({ host: registryUrl, retry: { retries: 2 } });
   }
 
-  /** A codec that can decode anything and encode nothing: what projectors need. */
-  static forReading(registry: SchemaRegistry): EventCodec {
-    return new EventCodec(registry, new Map());
-  }
-
-  /** Registers the schemas this process writes; fails if the registry refuses one as incompatible. */
+  /** Registers every schema version; fails if the registry refuses one as incompatible. */
   static async forWriting(registry: SchemaRegistry, topics: Topics): Promise<EventCodec> {
-    const writers = new Map<EventType, Writer>();
-    for (const schema of latestSchemas()) {
-      const { id } = await registry.register(
-        { type: SchemaType.AVRO, schema: schema.definition },
-        { subject: subjectOf(schema, topics) },
-      );
-      writers.set(schema.eventType, { id, version: schema.version, topic: topics[schema.topic] });
+    const writers = new Map<EventType, Map<number, Writer>>();
+    for (const schema of EVENT_SCHEMAS) {
+      const { id } = await registry.register({ type: SchemaType.AVRO, schema: schema.definition }, { subject: subjectOf(schema, topics) });
+      const versions = writers.get(schema.eventType) ?? new Map<number, Writer>();
+      versions.set(schema.version, { id, version: schema.version, topic: topics[schema.topic] });
+      writers.set(schema.eventType, versions);
     }
     return new EventCodec(registry, writers);
   }
 
-  async encode(event: CatalogueEvent): Promise<EncodedEvent> {
-    const writer = this.writers.get(event.type);
-    if (!writer) throw new Error(`No writer schema registered for ${event.type}`);
+  async encode(event: CatalogueEvent, version?: number): Promise<EncodedEvent> {
+    const versions = this.writers.get(event.type);
+    const writer = version === undefined ? [...(versions?.values() ?? [])].at(-1) : versions?.get(version);
+    if (!writer) throw new Error(`No writer schema registered for ${event.type}${version === undefined ? '' : ` v${version}`}`);
     const { type, envelope, ...fields } = event;
     const record = { envelope: { ...envelope, occurredAt: envelope.occurredAt.getTime() }, ...fields };
     return {
@@ -85,43 +62,5 @@ export class EventCodec {
         [HEADERS.correlationId]: envelope.correlationId,
       },
     };
-  }
-
-  async decode(value: Buffer | null, headers: IHeaders | undefined): Promise<CatalogueEvent> {
-    const type = headers?.[HEADERS.eventType]?.toString();
-    const expectedName = type === undefined ? undefined : FULL_NAMES.get(type);
-    if (type === undefined || expectedName === undefined) {
-      throw new UndecodableEventError(`Unknown or missing ${HEADERS.eventType} header: ${String(type)}`);
-    }
-    if (!value || value.length < WIRE_HEADER_BYTES || value[0] !== MAGIC_BYTE) {
-      throw new UndecodableEventError(`${type}: value is not in the Confluent wire format`);
-    }
-    const writer = await this.writerType(value.readInt32BE(1));
-    if (writer.name !== expectedName) {
-      throw new UndecodableEventError(`Header says ${type}, but the writer schema is ${String(writer.name)}`);
-    }
-    let record: AvroEvent;
-    try {
-      record = writer.fromBuffer(value.subarray(WIRE_HEADER_BYTES)) as AvroEvent;
-    } catch (err) {
-      throw new UndecodableEventError(`${type}: ${(err as Error).message}`);
-    }
-    const event = {
-      ...record,
-      type,
-      envelope: { ...record.envelope, occurredAt: new Date(record.envelope.occurredAt) },
-    } as CatalogueEvent;
-    assertValidEvent(event);
-    return event;
-  }
-
-  /** The writer schema of an id; an id the registry does not know is permanent, an outage is not. */
-  private async writerType(id: number): Promise<Type> {
-    try {
-      return (await this.registry.getSchema(id)) as unknown as Type;
-    } catch (err) {
-      if ((err as { status?: number }).status === 404) throw new UndecodableEventError(`Schema id ${id} is not in the registry`);
-      throw new RegistryUnavailableError(`Cannot fetch schema ${id}: ${(err as Error).message}`);
-    }
   }
 }

@@ -19,6 +19,8 @@ export interface MovieMetadataSet {
   director: string;
   year: number | null;
   actors: string[];
+  /** The version the writer expected to replace (If-Match); null: no precondition. Since v2. */
+  expectedVersion: number | null;
 }
 
 export interface RatingSubmitted {
@@ -28,10 +30,20 @@ export interface RatingSubmitted {
   recordId: string;
   userId: string;
   value: number;
+  /** The third-party provider of a bulk rating; null for a user's own. Since v2. */
+  providerId: string | null;
+}
+
+export interface RatingDeleted {
+  type: 'RatingDeleted';
+  envelope: EventEnvelope;
+  recordType: string;
+  recordId: string;
+  userId: string;
 }
 
 export type MovieMetadataEvent = MovieMetadataSet;
-export type RatingEvent = RatingSubmitted;
+export type RatingEvent = RatingSubmitted | RatingDeleted;
 export type CatalogueEvent = MovieMetadataEvent | RatingEvent;
 export type EventType = CatalogueEvent['type'];
 
@@ -39,6 +51,8 @@ export type EventType = CatalogueEvent['type'];
 export function partitionKey(event: CatalogueEvent): string {
   return event.type === 'MovieMetadataSet' ? event.movieId : event.recordId;
 }
+
+export const EVENT_TYPES: readonly EventType[] = ['MovieMetadataSet', 'RatingSubmitted', 'RatingDeleted'];
 
 /** Ids are opaque to us but travel in URLs, keys and logs: keep them short and plain. */
 export const ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;

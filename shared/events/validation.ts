@@ -1,25 +1,56 @@
-import { InvalidEventError } from './errors.ts';
 import { ID_PATTERN, type CatalogueEvent } from './types.ts';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Event ids are lowercase UUIDs, one spelling per id, so that deduplication compares like with like. */
+export const isEventId = (value: string) => UUID.test(value);
+
+/** Postgres text and jsonb refuse NUL; catching it here dead-letters the event instead of failing a batch. */
+const hasNul = (value: string) => value.includes('\u0000');
+
 /**
- * The invariants an event must hold before a projection may apply it. The command API never
- * writes an event that breaks them; this guards the read models against every other writer.
+ * The invariants an event must hold before a projection may apply it, as a list of problems
+ * (empty when valid). The command API never writes an event that breaks them; this guards the
+ * read models against every other writer.
  */
-export function assertValidEvent(event: CatalogueEvent): void {
+export function eventProblems(event: CatalogueEvent): string[] {
   const problems: string[] = [];
-  if (!event.envelope.eventId) problems.push('eventId is empty');
-  if (Number.isNaN(event.envelope.occurredAt.getTime())) problems.push('occurredAt is not a time');
+  const id = (name: string, value: string) => {
+    if (!ID_PATTERN.test(value)) problems.push(`${name} ${JSON.stringify(value)} is not a valid id`);
+  };
+  const text = (name: string, value: string | null) => {
+    if (value !== null && hasNul(value)) problems.push(`${name} contains a NUL character`);
+  };
+  const { envelope } = event;
+  if (!isEventId(envelope.eventId)) problems.push(`eventId ${JSON.stringify(envelope.eventId)} is not a lowercase UUID`);
+  const year = envelope.occurredAt.getUTCFullYear();
+  if (Number.isNaN(year)) problems.push('occurredAt is not a time');
+  else if (year < 1 || year > 9999) problems.push(`occurredAt year ${year} is outside 1..9999`);
+  text('principal', envelope.principal);
+  text('correlationId', envelope.correlationId);
   switch (event.type) {
     case 'MovieMetadataSet':
-      if (!ID_PATTERN.test(event.movieId)) problems.push(`movieId ${JSON.stringify(event.movieId)} is not a valid id`);
+      id('movieId', event.movieId);
       if (event.title.trim() === '') problems.push('title is empty');
       if (event.director.trim() === '') problems.push('director is empty');
+      text('title', event.title);
+      text('description', event.description);
+      text('director', event.director);
+      event.actors.forEach((actor, i) => text(`actors[${i}]`, actor));
+      if (event.expectedVersion !== null && event.expectedVersion < 0) problems.push(`expectedVersion ${event.expectedVersion} is negative`);
       break;
     case 'RatingSubmitted':
-      if (!ID_PATTERN.test(event.recordId)) problems.push(`recordId ${JSON.stringify(event.recordId)} is not a valid id`);
-      if (!ID_PATTERN.test(event.userId)) problems.push(`userId ${JSON.stringify(event.userId)} is not a valid id`);
+      id('recordType', event.recordType);
+      id('recordId', event.recordId);
+      id('userId', event.userId);
       if (!Number.isInteger(event.value) || event.value < 1 || event.value > 5) problems.push(`value ${event.value} is not 1..5`);
+      if (event.providerId !== null) id('providerId', event.providerId);
+      break;
+    case 'RatingDeleted':
+      id('recordType', event.recordType);
+      id('recordId', event.recordId);
+      id('userId', event.userId);
       break;
   }
-  if (problems.length > 0) throw new InvalidEventError(`${event.type} ${event.envelope.eventId}: ${problems.join('; ')}`);
+  return problems;
 }

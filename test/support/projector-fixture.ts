@@ -1,25 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
-import type { ProjectorRunner } from '../../projectors/runner.ts';
+import type { IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
-import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
+import type { CatalogueEvent, MovieMetadataSet, RatingDeleted, RatingSubmitted } from '../../shared/events/types.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
-import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
+import { eventually } from './eventually.ts';
+import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector, uniqueName, type TestProjector } from './services.ts';
 
 /**
- * Fresh topics, a publisher to them, and projector runners over fresh databases: everything a
- * projector test needs, removed when the test ends.
+ * Fresh topics, a publisher to them, a plain producer for records no service would write, and
+ * projectors over fresh databases: everything a projector test needs, removed when it ends.
  */
 export async function projectorFixture(t: TestContext) {
   const logger = quietLogger();
   const kafka = createKafka('test', services.brokers, logger);
   const registry = EventCodec.connect(services.registryUrl);
   const topics = await createTestTopics();
-  const publisher = createEventPublisher(kafka, await EventCodec.forWriting(registry, topics));
-  await publisher.connect();
-  const cleanups: Array<() => Promise<unknown>> = [() => topics.remove(), () => publisher.disconnect()];
+  const codec = await EventCodec.forWriting(registry, topics);
+  const publisher = createEventPublisher(kafka, codec);
+  const raw: Producer = kafka.producer();
+  await Promise.all([publisher.connect(), raw.connect()]);
+  const cleanups: Array<() => Promise<unknown>> = [() => topics.remove(), () => publisher.disconnect(), () => raw.disconnect()];
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
@@ -27,7 +30,17 @@ export async function projectorFixture(t: TestContext) {
   return {
     kafka,
     topics,
+    codec,
     publisher,
+    /** Writes a record as is, the way any Kafka client could. */
+    async produceRaw(topic: string, record: { key: string | null; value: Buffer | null; headers?: IHeaders; partition?: number }) {
+      await raw.send({ topic, acks: -1, messages: [record] });
+    },
+    /** Writes an event encoded with schema `version` of its type. */
+    async publishVersion(event: CatalogueEvent, version: number) {
+      const encoded = await codec.encode(event, version);
+      await raw.send({ topic: encoded.topic, acks: -1, messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers }] });
+    },
     /** A migrated database and a pool on it. */
     async database(): Promise<Pool> {
       const db = await createTestDatabase();
@@ -35,37 +48,75 @@ export async function projectorFixture(t: TestContext) {
       cleanups.push(() => db.drop(), () => pool.end());
       return pool;
     },
-    async runner(pool: Pool, groupId?: string): Promise<ProjectorRunner> {
+    async runner(pool: Pool, groupId?: string): Promise<TestProjector> {
       const runner = await startTestProjector({ kafka, pool, topics, ...(groupId ? { groupId } : {}) });
       cleanups.push(() => runner.stop());
       return runner;
     },
+    /** Reads `count` records of a topic from the beginning, or fails at the deadline. */
+    readTopic: (topic: string, count: number) => readTopic(kafka, topic, count),
   };
 }
 
+export async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 20_000): Promise<KafkaMessage[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
+  const messages: KafkaMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
+    await eventually(async () => {
+      if (messages.length < count) throw new Error(`${topic}: ${messages.length} of ${count} records so far`);
+    }, timeoutMs);
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}
+
+const envelope = (principal: string) => ({ eventId: randomUUID(), occurredAt: new Date(), principal, correlationId: randomUUID() });
+
 export const rating = (userId: string, recordId: string, value: number): RatingSubmitted => ({
   type: 'RatingSubmitted',
-  envelope: { eventId: randomUUID(), occurredAt: new Date(), principal: userId, correlationId: randomUUID() },
+  envelope: envelope(userId),
   recordType: 'movie',
   recordId,
   userId,
   value,
+  providerId: null,
 });
 
-export const metadataSet = (movieId: string, title: string): MovieMetadataSet => ({
+export const ratingDeleted = (userId: string, recordId: string): RatingDeleted => ({
+  type: 'RatingDeleted',
+  envelope: envelope(userId),
+  recordType: 'movie',
+  recordId,
+  userId,
+});
+
+export const metadataSet = (movieId: string, title: string, expectedVersion: number | null = null): MovieMetadataSet => ({
   type: 'MovieMetadataSet',
-  envelope: { eventId: randomUUID(), occurredAt: new Date(), principal: 'admin', correlationId: randomUUID() },
+  envelope: envelope('admin'),
   movieId,
   title,
   description: '',
   director: 'Someone',
   year: null,
   actors: [],
+  expectedVersion,
 });
 
 export async function aggregates(pool: Pool) {
   const { rows } = await pool.query<Record<string, unknown>>(
-    'SELECT record_id, count, sum, count_1, count_5 FROM rating_aggregates ORDER BY record_id',
+    'SELECT record_id, count, sum, count_1, count_5 FROM ratings.rating_aggregates ORDER BY record_id',
   );
   return rows;
+}
+
+/** Outcomes of one projection's schema, in log order, as {eventId: status[: reason]}. */
+export async function outcomes(pool: Pool, schema: 'ratings' | 'movie_details') {
+  const { rows } = await pool.query<{ event_id: string; status: string; reason: string | null }>(
+    `SELECT event_id::text, status, reason FROM ${schema}.event_outcomes ORDER BY partition, "offset"`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.event_id, r.reason === null ? r.status : `${r.status}: ${r.reason}`]));
 }

@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DEFAULTS } from '../../shared/defaults.ts';
-import type { Topics } from '../../shared/config.ts';
+import { deadLetterTopicsFrom, type DeadLetterTopics, type Topics } from '../../shared/config.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../../projectors/migrate.ts';
-import { catalogueProjections } from '../../projectors/projections.ts';
-import { createProjectorRunner, type ProjectorRunner } from '../../projectors/runner.ts';
+import { createCatalogueProjector } from '../../projectors/projector.ts';
+import type { ConsumerTuning, ProjectorRunner } from '../../projectors/runner.ts';
 import type { Pool } from '../../shared/db/pool.ts';
-import { EventCodec } from '../../shared/events/codec.ts';
-import { createMetrics } from '../../shared/metrics.ts';
+import { createMetrics, type Metrics } from '../../shared/metrics.ts';
 
 /** The real services the integration and end-to-end tests talk to, as `npm test` started them. */
 export const services = {
@@ -25,22 +24,27 @@ export const quietLogger = () => createLogger('test', process.env.TEST_LOG_LEVEL
 export const uniqueName = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 
 export interface TestTopics extends Topics {
+  /** The dead-letter topic of each source topic. */
+  deadLetters: DeadLetterTopics;
   /** Deletes the topics and the registry subjects written for them. */
   remove(): Promise<void>;
 }
 
-/** Fresh topics per test, so tests never see each other's events. */
+/** Fresh topics, and their dead-letter topics, per test, so tests never see each other's events. */
 export async function createTestTopics(partitions = 3): Promise<TestTopics> {
   const topics = { movieMetadata: uniqueName('test-metadata'), movieRatings: uniqueName('test-ratings') };
+  const deadLetters = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: topics.movieMetadata, TOPIC_MOVIE_RATINGS: topics.movieRatings });
+  const all = [topics.movieMetadata, topics.movieRatings, ...deadLetters.values()];
   const kafka = createKafka('test-setup', services.brokers, quietLogger());
-  await ensureTopics(kafka, [topics.movieMetadata, topics.movieRatings], partitions);
+  await ensureTopics(kafka, all, partitions);
   return {
     ...topics,
+    deadLetters,
     async remove() {
       const admin = kafka.admin();
       await admin.connect();
       try {
-        await admin.deleteTopics({ topics: [topics.movieMetadata, topics.movieRatings] });
+        await admin.deleteTopics({ topics: all });
       } finally {
         await admin.disconnect();
       }
@@ -59,21 +63,35 @@ async function deleteSubjects(matches: (subject: string) => boolean): Promise<vo
   }
 }
 
+/** Consumer settings for tests: a killed member is noticed as fast as the broker allows. */
+export const TEST_TUNING: ConsumerTuning = {
+  sessionTimeoutMs: 6000,
+  heartbeatIntervalMs: 500,
+  partitionsConsumedConcurrently: 3,
+  maxBytesPerPartition: 1024 * 1024,
+};
+
 /** A started projector over `topics` into `pool`, wired as projectors/main.ts wires it. */
-export async function startTestProjector(options: { kafka: Kafka; pool: Pool; topics: Topics; groupId?: string }): Promise<ProjectorRunner> {
-  const logger = quietLogger();
-  const runner = createProjectorRunner({
+export async function startTestProjector(options: { kafka: Kafka; pool: Pool; topics: TestTopics; groupId?: string }): Promise<TestProjector> {
+  const fatal: Error[] = [];
+  const metrics = createMetrics('projectors');
+  const runner = createCatalogueProjector({
     kafka: options.kafka,
-    groupId: options.groupId ?? uniqueName('group'),
     pool: options.pool,
-    codec: EventCodec.forReading(EventCodec.connect(services.registryUrl)),
-    projections: catalogueProjections(options.topics),
-    logger,
-    metrics: createMetrics('projectors'),
+    registryUrl: services.registryUrl,
+    groupId: options.groupId ?? uniqueName('group'),
+    topics: options.topics,
+    deadLetterTopics: options.topics.deadLetters,
+    tuning: TEST_TUNING,
+    logger: quietLogger(),
+    metrics,
+    onFatal: (err) => fatal.push(err),
   });
   await runner.start();
-  return runner;
+  return Object.assign(runner, { metrics, fatal });
 }
+
+export type TestProjector = ProjectorRunner & { metrics: Metrics; fatal: Error[] };
 
 export interface TestDatabase {
   url: string;

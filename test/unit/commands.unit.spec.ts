@@ -20,7 +20,7 @@ describe('setMetadata', () => {
   const body = { title: 'Heat', description: 'LA crime saga', director: 'Michael Mann', year: 1995, actors: ['Al Pacino'] };
 
   it('decides a full-replace event with the given envelope', () => {
-    assert.deepEqual(setMetadata('tt0113277', body, { envelope }), { type: 'MovieMetadataSet', envelope, movieId: 'tt0113277', ...body });
+    assert.deepEqual(setMetadata('tt0113277', body, { envelope }), { type: 'MovieMetadataSet', envelope, movieId: 'tt0113277', ...body, expectedVersion: null });
   });
 
   it('defaults year to null and actors to empty', () => {
@@ -53,6 +53,7 @@ describe('submitMovieRating', () => {
       recordId: 'm1',
       userId: 'alice',
       value: 4,
+      providerId: null,
     });
     assert.deepEqual(fieldsOf(() => submitMovieRating('m1', { value: 4, userId: 'mallory' }, { envelope }))?.map((f) => f.field), ['userId']);
   });

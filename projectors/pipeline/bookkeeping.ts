@@ -1,0 +1,126 @@
+import { table, type Target } from '../projection.ts';
+
+/**
+ * The pipeline's own tables in a projection's schema: the next offset per partition, each
+ * event's outcome, parked keys and dead letters. Keys are bytes in Kafka and bytea here; in
+ * memory they are latin1 strings, which map every byte to one character and back.
+ */
+
+export type OutcomeStatus = 'applied' | 'rejected' | 'dead_lettered' | 'parked';
+
+export interface Outcome {
+  eventId: string;
+  status: OutcomeStatus;
+  reason: string | null;
+  offset: number;
+}
+
+export interface ParkedKey {
+  key: string;
+  offset: number;
+  reason: string;
+}
+
+export interface DeadLetterRow {
+  offset: number;
+  key: string | null;
+  eventId: string | null;
+  code: string;
+  message: string;
+  dlqTopic: string;
+}
+
+export const keyBytes = (key: string) => Buffer.from(key, 'latin1');
+
+/**
+ * Locks the partition's offset row for the transaction (creating it at 0) and returns the next
+ * offset to read and the keys parked on the partition. Two instances racing for a partition
+ * during a rebalance queue on the row instead of both applying the same events.
+ */
+export async function claimPartition({ client, schema }: Target, topic: string, partition: number): Promise<{ next: number; parked: Set<string> }> {
+  const { rows } = await client.query<{ next_offset: number; parked: string[] }>({
+    name: `${schema}.partition-claim`,
+    text: `WITH claimed AS (
+             INSERT INTO ${table(schema, 'projection_offsets')} AS o (topic, partition, next_offset) VALUES ($1, $2, 0)
+             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = o.next_offset
+             RETURNING next_offset)
+           SELECT (SELECT next_offset FROM claimed) AS next_offset,
+                  ARRAY(SELECT encode(key, 'hex') FROM ${table(schema, 'parked_keys')} WHERE topic = $1 AND partition = $2) AS parked`,
+    values: [topic, partition],
+  });
+  const row = rows[0]!;
+  return { next: row.next_offset, parked: new Set(row.parked.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))) };
+}
+
+/** The event ids among `eventIds` that already have an outcome. */
+export async function seenEventIds({ client, schema }: Target, eventIds: readonly string[]): Promise<Set<string>> {
+  if (eventIds.length === 0) return new Set();
+  const { rows } = await client.query<{ event_id: string }>({
+    name: `${schema}.outcomes-seen`,
+    text: `SELECT event_id::text FROM ${table(schema, 'event_outcomes')} WHERE event_id = ANY($1::uuid[])`,
+    values: [eventIds],
+  });
+  return new Set(rows.map((r) => r.event_id));
+}
+
+/** Records the batch's outcomes and moves the partition's next offset, in one statement. */
+export async function recordProgress(
+  { client, schema }: Target,
+  topic: string,
+  partition: number,
+  nextOffset: number,
+  outcomes: readonly Outcome[],
+): Promise<void> {
+  await client.query({
+    name: `${schema}.progress`,
+    text: `WITH outcomes AS (
+             INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, reason, topic, partition, "offset")
+             SELECT o.event_id, o.status, o.reason, $1, $2, o.log_offset
+             FROM unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[]) AS o(event_id, status, reason, log_offset)
+             ON CONFLICT (event_id) DO NOTHING)
+           UPDATE ${table(schema, 'projection_offsets')} SET next_offset = GREATEST(next_offset, $3), updated_at = now()
+           WHERE topic = $1 AND partition = $2`,
+    values: [
+      topic,
+      partition,
+      nextOffset,
+      outcomes.map((o) => o.eventId),
+      outcomes.map((o) => o.status),
+      outcomes.map((o) => o.reason),
+      outcomes.map((o) => o.offset),
+    ],
+  });
+}
+
+export async function parkKeys({ client, schema }: Target, topic: string, partition: number, keys: readonly ParkedKey[]): Promise<void> {
+  if (keys.length === 0) return;
+  await client.query({
+    name: `${schema}.park-keys`,
+    text: `INSERT INTO ${table(schema, 'parked_keys')} (topic, key, partition, since_offset, reason)
+           SELECT $1, k.key, $2, k.since_offset, k.reason FROM unnest($3::bytea[], $4::bigint[], $5::text[]) AS k(key, since_offset, reason)
+           ON CONFLICT (topic, key) DO NOTHING`,
+    values: [topic, partition, keys.map((k) => keyBytes(k.key)), keys.map((k) => k.offset), keys.map((k) => k.reason)],
+  });
+}
+
+export async function recordDeadLetters({ client, schema }: Target, topic: string, partition: number, letters: readonly DeadLetterRow[]): Promise<void> {
+  if (letters.length === 0) return;
+  await client.query({
+    name: `${schema}.dead-letters`,
+    text: `INSERT INTO ${table(schema, 'dead_letters')} (topic, partition, "offset", key, event_id, error_code, message, dlq_topic)
+           SELECT $1, $2, d.log_offset, d.key, d.event_id, d.error_code, d.message, d.dlq_topic
+           FROM unnest($3::bigint[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[])
+             AS d(log_offset, key, event_id, error_code, message, dlq_topic)
+           ON CONFLICT (topic, partition, "offset") DO NOTHING`,
+    values: [
+      topic,
+      partition,
+      letters.map((d) => d.offset),
+      letters.map((d) => (d.key === null ? null : keyBytes(d.key))),
+      letters.map((d) => d.eventId),
+      letters.map((d) => d.code),
+      letters.map((d) => d.message),
+      letters.map((d) => d.dlqTopic),
+    ],
+  });
+}

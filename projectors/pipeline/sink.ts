@@ -1,0 +1,206 @@
+import { withTransaction, type Pool } from '../../shared/db/pool.ts';
+import type { EventDecoder } from '../../shared/events/decoder.ts';
+import type { EventType } from '../../shared/events/types.ts';
+import { isEventId } from '../../shared/events/validation.ts';
+import type { Projection, Target } from '../projection.ts';
+import {
+  claimPartition,
+  parkKeys,
+  recordDeadLetters,
+  recordProgress,
+  seenEventIds,
+  type DeadLetterRow,
+  type Outcome,
+} from './bookkeeping.ts';
+import type { DeadLetter, DeadLetterWriter, SourceRecord } from './dead-letters.ts';
+import { isDataRefusal, storable } from './failures.ts';
+import { planBatch, type Decision, type LogRecord } from './plan.ts';
+
+/** One fetch's records of one partition, and where in the log they sit. */
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  /** The offset the consumer asked for; records before it were read by an earlier batch. */
+  fetchedOffset: number;
+  /** The offset after the batch, control and aborted records included: where the next read starts. */
+  nextOffset: number;
+  records: readonly SourceRecord[];
+  /**
+   * The consumer got to `fetchedOffset` by reading the log from a position this process checked,
+   * so anything between the stored offset and `fetchedOffset` was records with nothing to apply
+   * (transaction markers, aborted or compacted records). Otherwise a batch that starts past the
+   * stored offset means the consumer was positioned elsewhere (Kafka's committed offset, a fresh
+   * database) and is refused.
+   */
+  positioned: boolean;
+}
+
+/** The consumer is not where the read model needs it: seek to `expected` and read again. */
+export class PositionError extends Error {
+  override name = 'PositionError';
+  constructor(
+    readonly expected: number,
+    readonly fetched: number,
+  ) {
+    super(`Batch fetched from offset ${fetched}, but the read model needs ${expected} first`);
+  }
+}
+
+/** What one batch did, per projection, event type and outcome (plus duplicates skipped). */
+export interface BatchReport {
+  counts: Array<{ projection: string; eventType: EventType | 'unknown'; outcome: Outcome['status'] | 'duplicate'; count: number }>;
+  deadLetters: DeadLetter[];
+  parkedKeys: number;
+}
+
+export interface Sink {
+  process(batch: PartitionBatch): Promise<BatchReport>;
+}
+
+export interface SinkDeps {
+  pool: Pool;
+  decoder: EventDecoder;
+  deadLetters: DeadLetterWriter;
+  /** The projections of one topic or more; a batch goes to those of its topic. */
+  projections: readonly Projection[];
+  /** The schema each projection writes to: its live schema unless a rebuild says otherwise. */
+  schemaOf?: (projection: Projection) => string;
+}
+
+/**
+ * Applies partition batches: per batch, one transaction claims each projection's offset, decodes
+ * the records not yet applied, plans them (apply, dead-letter, park, skip), folds and writes the
+ * applied ones, records every outcome and moves the offset. Dead letters are acknowledged by
+ * Kafka before the transaction commits, so the offset never moves past a record that is neither
+ * applied nor in its dead-letter topic.
+ *
+ * When Postgres refuses a batch's values (SQLSTATE 22/23), the batch is applied again one record
+ * per transaction, so the refused record is found and dead-lettered and the rest apply.
+ */
+export function createSink(deps: SinkDeps): Sink {
+  const { pool, decoder } = deps;
+  const schemaOf = deps.schemaOf ?? ((p: Projection) => p.schema);
+  const byTopic = new Map<string, Projection[]>();
+  for (const projection of deps.projections) byTopic.set(projection.topic, [...(byTopic.get(projection.topic) ?? []), projection]);
+  const topicHandles = new Map([...byTopic].map(([topic, projections]) => [topic, new Set(projections.flatMap((p) => p.handles))]));
+
+  async function process(batch: PartitionBatch): Promise<BatchReport> {
+    try {
+      return await processOnce(batch, new Map());
+    } catch (err) {
+      if (!isDataRefusal(err)) throw err;
+      const [only, ...more] = batch.records;
+      if (!only) throw err;
+      if (more.length === 0) return processOnce(batch, new Map([[only.offset, storable(`${(err as Error).message} (SQLSTATE ${(err as { code: string }).code})`)]]));
+      const reports: BatchReport[] = [];
+      for (const [i, record] of batch.records.entries()) {
+        const last = i === batch.records.length - 1;
+        reports.push(
+          await process({ ...batch, records: [record], fetchedOffset: record.offset, positioned: true, nextOffset: last ? batch.nextOffset : record.offset + 1 }),
+        );
+      }
+      return {
+        counts: reports.flatMap((r) => r.counts),
+        deadLetters: reports.flatMap((r) => r.deadLetters),
+        parkedKeys: reports.reduce((n, r) => n + r.parkedKeys, 0),
+      };
+    }
+  }
+
+  function processOnce(batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {
+    const projections = byTopic.get(batch.topic) ?? [];
+    return withTransaction(pool, async (client) => {
+      const claims = [];
+      for (const projection of projections) {
+        const target: Target = { client, schema: schemaOf(projection) };
+        claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
+      }
+      const from = Math.min(...claims.map((c) => c.next));
+      if (!batch.positioned && batch.fetchedOffset > from) throw new PositionError(from, batch.fetchedOffset);
+
+      // Decode only what some projection still needs: a bad record already behind us stays behind.
+      const fresh = batch.records.filter((r) => r.offset >= from);
+      const decoded = await decoder.decodeAll(fresh);
+      const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: decoded[i]! }));
+      const sources = new Map(fresh.map((r) => [r.offset, r]));
+
+      const report: BatchReport = { counts: [], deadLetters: [], parkedKeys: 0 };
+      const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
+      for (const { projection, target, next, parked } of claims) {
+        const mine = records.filter((r) => r.offset >= next);
+        const ids = mine.flatMap((r) => (r.result.ok ? [r.result.event.envelope.eventId] : []));
+        const plan = planBatch({
+          handles: projection.handles,
+          topicHandles: topicHandles.get(batch.topic)!,
+          records: mine,
+          parkedKeys: parked,
+          seenEventIds: await seenEventIds(target, ids),
+          refused,
+        });
+        const applying = plan.decisions.flatMap((d) => (d.action === 'apply' ? [d.event] : []));
+        const rejected = await projection.project(target, applying);
+
+        const outcomes = plan.decisions.flatMap((d) => outcomeOf(d, rejected));
+        await recordProgress(target, batch.topic, batch.partition, batch.nextOffset, outcomes);
+        await parkKeys(target, batch.topic, batch.partition, [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })));
+
+        const letters = plan.decisions.flatMap((d) => (d.action === 'dead_letter' ? [d] : []));
+        report.deadLetters.push(...letters.map((d) => ({ source: sources.get(d.offset)!, projection: projection.name, code: d.code, message: d.message })));
+        deadLetterRows.push({
+          target,
+          rows: letters.map((d) => ({
+            offset: d.offset,
+            key: d.key,
+            eventId: d.eventId !== undefined && isEventId(d.eventId) ? d.eventId : null,
+            code: d.code,
+            message: storable(d.message),
+            dlqTopic: deps.deadLetters.topicOf(batch.topic),
+          })),
+        });
+        report.parkedKeys += plan.parks.size;
+        report.counts.push(...countOutcomes(projection.name, plan.decisions, rejected));
+      }
+      await deps.deadLetters.send(report.deadLetters);
+      for (const { target, rows } of deadLetterRows) await recordDeadLetters(target, batch.topic, batch.partition, rows);
+      return report;
+    });
+  }
+
+  return { process };
+}
+
+function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): Outcome[] {
+  switch (decision.action) {
+    case 'apply': {
+      const eventId = decision.event.envelope.eventId;
+      const reason = rejected.get(eventId);
+      return [{ eventId, status: reason === undefined ? 'applied' : 'rejected', reason: reason ?? null, offset: decision.offset }];
+    }
+    case 'park':
+      return [{ eventId: decision.event.envelope.eventId, status: 'parked', reason: 'an earlier event of its key was dead-lettered', offset: decision.offset }];
+    case 'dead_letter':
+      // A poison record may carry no id, or not a valid one; it is still in dead_letters by position.
+      if (decision.eventId === undefined || !isEventId(decision.eventId)) return [];
+      return [{ eventId: decision.eventId, status: 'dead_lettered', reason: storable(`${decision.code}: ${decision.message}`), offset: decision.offset }];
+    case 'skip_duplicate':
+    case 'ignore':
+      return [];
+  }
+}
+
+function countOutcomes(projection: string, decisions: readonly Decision[], rejected: ReadonlyMap<string, string>): BatchReport['counts'] {
+  const counts = new Map<string, BatchReport['counts'][number]>();
+  const add = (eventType: EventType | 'unknown', outcome: BatchReport['counts'][number]['outcome']) => {
+    const key = `${eventType}/${outcome}`;
+    const entry = counts.get(key) ?? { projection, eventType, outcome, count: 0 };
+    entry.count += 1;
+    counts.set(key, entry);
+  };
+  for (const d of decisions) {
+    if (d.action === 'apply') add(d.event.type, rejected.has(d.event.envelope.eventId) ? 'rejected' : 'applied');
+    else if (d.action === 'park') add(d.event.type, 'parked');
+    else if (d.action === 'dead_letter') add('unknown', 'dead_lettered');
+    else if (d.action === 'skip_duplicate') add('unknown', 'duplicate');
+  }
+  return [...counts.values()];
+}
