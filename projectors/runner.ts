@@ -116,12 +116,13 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     }
   }
 
-  async function eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const { topic, partition } = batch;
     const key = keyOf(topic, partition);
-    if (!isRunning() || isStale()) return;
+    if (!payload.isRunning() || payload.isStale()) return;
     // kafkajs heartbeats only between batches; a slow transaction must not cost the assignment.
-    const keepAlive = setInterval(() => void heartbeat().catch(() => undefined), tuning.heartbeatIntervalMs);
+    const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), tuning.heartbeatIntervalMs);
     const started = process.hrtime.bigint();
     let report: BatchReport;
     try {
@@ -155,7 +156,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     positioned.add(key);
     retries.delete(key);
     observe(topic, batch, report, Number(process.hrtime.bigint() - started) / 1e9);
-    resolveOffset(batch.lastOffset());
+    payload.resolveOffset(batch.lastOffset());
     // Postgres holds the truth already; a failed commit here only delays what lag tools show.
     await consumer.commitOffsets([{ topic, partition, offset: String(Number(batch.lastOffset()) + 1) }]).catch((err: unknown) => {
       metrics.kafkaCommitFailures.inc({ topic });

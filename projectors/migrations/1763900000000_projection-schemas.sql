@@ -41,7 +41,7 @@ BEGIN
     EXECUTE format($sql$
       CREATE TABLE %I.parked_keys (
         topic        text NOT NULL,
-        key          text NOT NULL,
+        key          bytea NOT NULL,
         partition    integer NOT NULL,
         since_offset bigint NOT NULL,
         reason       text NOT NULL,
@@ -50,19 +50,17 @@ BEGIN
       )$sql$, target);
     EXECUTE format('CREATE INDEX parked_keys_partition_idx ON %I.parked_keys (topic, partition)', target);
 
-    -- Every record sent to the dead-letter topic, where it came from and where it went.
+    -- Every record sent to the dead-letter topic and why; the log keeps the record itself at its offset.
     EXECUTE format($sql$
       CREATE TABLE %I.dead_letters (
         topic            text NOT NULL,
         partition        integer NOT NULL,
         "offset"         bigint NOT NULL,
-        key              text,
+        key              bytea,
         event_id         uuid,
         error_code       text NOT NULL,
         message          text NOT NULL,
         dlq_topic        text NOT NULL,
-        dlq_partition    integer NOT NULL,
-        dlq_offset       bigint NOT NULL,
         dead_lettered_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (topic, partition, "offset")
       )$sql$, target);

@@ -1,4 +1,4 @@
-import { KafkaJSError } from 'kafkajs';
+import kafkajs from 'kafkajs';
 import { RegistryUnavailableError } from '../../shared/events/errors.ts';
 
 /**
@@ -19,7 +19,8 @@ export function isDataRefusal(err: unknown): boolean {
  */
 export function transientKind(err: unknown): 'database' | 'deployment' | 'registry' | 'kafka' | 'unexpected' {
   if (err instanceof RegistryUnavailableError) return 'registry';
-  if (err instanceof KafkaJSError) return 'kafka';
+  // kafkajs is CommonJS: its error classes come through the default export.
+  if (err instanceof kafkajs.KafkaJSError) return 'kafka';
   const code = sqlState(err);
   if (code?.startsWith('42')) return 'deployment';
   if (code !== undefined || isConnectionError(err)) return 'database';

@@ -78,7 +78,7 @@ describe('movie catalogue, end to end', () => {
     const unknown = 'tt-no-metadata';
     await command(`/v1/movies/${unknown}/ratings`, { value: 4 }, 'carol', ['user']);
     await eventually(async () => {
-      const { rows } = await system.pool.query('SELECT count FROM rating_aggregates WHERE record_id = $1', [unknown]);
+      const { rows } = await system.pool.query('SELECT count FROM ratings.rating_aggregates WHERE record_id = $1', [unknown]);
       assert.deepEqual(rows, [{ count: 1 }]);
     });
     const response = await fetch(`${system.queryUrl}/v1/movies/${unknown}`);

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EventCodec } from '../../shared/events/codec.ts';
-import { InvalidEventError, RegistryUnavailableError, UndecodableEventError } from '../../shared/events/errors.ts';
-import type { MovieMetadataSet } from '../../shared/events/types.ts';
+import { EventDecoder, type DecodeResult } from '../../shared/events/decoder.ts';
+import { RegistryUnavailableError } from '../../shared/events/errors.ts';
+import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
 import { createTestTopics, services, type TestTopics } from '../support/services.ts';
 
-/** Avro in the Confluent wire format through the real schema registry. */
-describe('event codec', () => {
+/** Avro in the Confluent wire format through the real schema registry, every version readable. */
+describe('event codec and decoder', () => {
   const registry = EventCodec.connect(services.registryUrl);
+  const decoder = new EventDecoder(services.registryUrl);
   let topics: TestTopics;
   let codec: EventCodec;
 
@@ -26,50 +28,70 @@ describe('event codec', () => {
     director: 'Lana Wachowski',
     year: null,
     actors: ['Keanu Reeves'],
+    expectedVersion: 3,
   };
+  const asHeaders = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)]));
+  const poisonCode = (result: DecodeResult) => (result.ok ? 'decoded' : result.poison.code);
 
-  it('writes the wire format with type and version headers, and reads back the same event', async () => {
+  it('writes the newest version in the wire format with headers, and reads back the same event', async () => {
     const encoded = await codec.encode(event);
     assert.equal(encoded.topic, topics.movieMetadata);
     assert.equal(encoded.key, 'tt0133093');
     assert.equal(encoded.value[0], 0, 'Confluent magic byte');
     assert.deepEqual(encoded.headers, {
       'event-type': 'MovieMetadataSet',
-      'schema-version': '1',
+      'schema-version': '2',
       'event-id': event.envelope.eventId,
       'correlation-id': 'corr-9',
     });
-    const headers = Object.fromEntries(Object.entries(encoded.headers).map(([k, v]) => [k, Buffer.from(v)]));
-    assert.deepEqual(await EventCodec.forReading(registry).decode(encoded.value, headers), event);
+    assert.deepEqual(await decoder.decode({ value: encoded.value, headers: asHeaders(encoded.headers) }), { ok: true, event, schemaVersion: 2 });
   });
 
-  it('registers the schema under the topic and record name', async () => {
-    const subjects = (await (await fetch(`${services.registryUrl}/subjects`)).json()) as string[];
-    assert.ok(subjects.includes(`${topics.movieMetadata}-moviecatalogue.events.MovieMetadataSet`));
+  it('reads a v1 event as today’s shape, with the fields it lacks at their defaults', async () => {
+    const v1 = await codec.encode(event, 1);
+    assert.deepEqual(await decoder.decode({ value: v1.value, headers: asHeaders(v1.headers) }), { ok: true, event: { ...event, expectedVersion: null }, schemaVersion: 1 });
+    const submitted: RatingSubmitted = { type: 'RatingSubmitted', envelope: event.envelope, recordType: 'movie', recordId: 'm1', userId: 'u1', value: 4, providerId: 'acme' };
+    const rating = await codec.encode(submitted, 1);
+    assert.deepEqual(await decoder.decode({ value: rating.value }), { ok: true, event: { ...submitted, providerId: null }, schemaVersion: 1 });
   });
 
-  it('refuses bytes that are not an event as undecodable', async () => {
-    const headers = { 'event-type': Buffer.from('MovieMetadataSet') };
-    await assert.rejects(codec.decode(Buffer.from('not avro at all'), headers), UndecodableEventError);
-    await assert.rejects(codec.decode(null, headers), UndecodableEventError);
+  it('registers every version under the topic and record name, oldest first', async () => {
+    const subject = `${topics.movieMetadata}-moviecatalogue.events.MovieMetadataSet`;
+    const versions = (await (await fetch(`${services.registryUrl}/subjects/${subject}/versions`)).json()) as number[];
+    assert.deepEqual(versions, [1, 2]);
+  });
+
+  it('turns every kind of bad record into a classified poison result', async () => {
     const encoded = await codec.encode(event);
-    await assert.rejects(codec.decode(encoded.value, {}), UndecodableEventError);
-    await assert.rejects(codec.decode(encoded.value, { 'event-type': Buffer.from('Nope') }), UndecodableEventError);
-    // The right bytes under the wrong type: the writer schema gives it away.
-    await assert.rejects(codec.decode(encoded.value, { 'event-type': Buffer.from('RatingSubmitted') }), UndecodableEventError);
     const unknownSchema = Buffer.from(encoded.value);
     unknownSchema.writeInt32BE(2_000_000_000, 1);
-    await assert.rejects(codec.decode(unknownSchema, headers), UndecodableEventError);
-  });
-
-  it('refuses a well-formed event that breaks an invariant', async () => {
-    const encoded = await codec.encode({ ...event, title: '   ' });
-    await assert.rejects(codec.decode(encoded.value, { 'event-type': Buffer.from('MovieMetadataSet') }), InvalidEventError);
+    const truncated = encoded.value.subarray(0, encoded.value.length - 3);
+    const results = await decoder.decodeAll([
+      { value: Buffer.from('not avro at all') },
+      { value: null },
+      { value: unknownSchema },
+      { value: encoded.value, headers: { 'event-type': Buffer.from('Nope') } },
+      { value: encoded.value, headers: { 'event-type': Buffer.from('RatingSubmitted') } },
+      { value: truncated },
+      { value: (await codec.encode({ ...event, title: '   ' })).value },
+      { value: encoded.value, headers: {} },
+    ]);
+    assert.deepEqual(results.map(poisonCode), [
+      'not_avro',
+      'not_avro',
+      'unknown_schema',
+      'unknown_event_type',
+      'unknown_event_type',
+      'undecodable',
+      'invalid_event',
+      'decoded',
+    ]);
+    assert.deepEqual(results[6], { ok: false, poison: { code: 'invalid_event', message: 'MovieMetadataSet: title is empty', eventId: event.envelope.eventId } });
   });
 
   it('tells a registry outage from poison', async () => {
     const encoded = await codec.encode(event);
-    const unreachable = EventCodec.forReading(EventCodec.connect('http://127.0.0.1:1'));
-    await assert.rejects(unreachable.decode(encoded.value, { 'event-type': Buffer.from('MovieMetadataSet') }), RegistryUnavailableError);
+    const unreachable = new EventDecoder('http://127.0.0.1:1');
+    await assert.rejects(unreachable.decode({ value: encoded.value }), RegistryUnavailableError);
   });
 });

@@ -17,12 +17,12 @@ describe('query API', () => {
     pool = createPool(db.url, 2, quietLogger());
     app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
     await pool.query(
-      `INSERT INTO movies (movie_id, title, description, director, year, actors, version, updated_at) VALUES
+      `INSERT INTO movie_details.movies (movie_id, title, description, director, year, actors, version, updated_at) VALUES
          ('tt0047478', 'Seven Samurai', 'Farmers hire samurai.', 'Akira Kurosawa', 1954, '["Toshiro Mifune"]', 3, '2026-11-01T12:00:00Z'),
          ('tt0000001', 'Unrated', '', 'Nobody', NULL, '[]', 1, '2026-11-02T12:00:00Z')`,
     );
     await pool.query(
-      `INSERT INTO rating_aggregates (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5) VALUES
+      `INSERT INTO ratings.rating_aggregates (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5) VALUES
          ('movie', 'tt0047478', 3, 11, 0, 0, 1, 1, 1),
          ('movie', 'tt-only-ratings', 1, 5, 0, 0, 0, 0, 1)`,
     );

@@ -64,10 +64,8 @@ export async function readTopic(kafka: Kafka, topic: string, count: number, time
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-    await eventually(async () => {
-      if (messages.length < count) throw new Error(`${topic}: ${messages.length} of ${count} records so far`);
-    }, timeoutMs);
+    await consumer.run({ eachMessage: ({ message }) => Promise.resolve(void messages.push(message)) });
+    await eventually(() => (messages.length < count ? Promise.reject(new Error(`${topic}: ${messages.length} of ${count} records so far`)) : Promise.resolve()), timeoutMs);
   } finally {
     await consumer.disconnect();
   }

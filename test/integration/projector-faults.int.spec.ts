@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DLQ_HEADERS } from '../../projectors/pipeline/dead-letters.ts';
+import { eventually } from '../support/eventually.ts';
+import { aggregates, metadataSet, outcomes, projectorFixture, rating } from '../support/projector-fixture.ts';
+import { uniqueName, type TestProjector } from '../support/services.ts';
+
+/**
+ * Everything that can go wrong with a record or a dependency, against the real services: poison
+ * goes to the dead-letter topic and parks its key, the rest flows on; a failing dependency pauses
+ * only what it touches and nothing transient is ever dead-lettered.
+ */
+
+const crashes = async (runner: TestProjector) => (await runner.metrics.consumerCrashes.get()).values[0]?.value ?? 0;
+const header = (headers: Record<string, unknown> | undefined, name: string) => headers?.[name]?.toString();
+
+describe('projector faults', () => {
+  it('dead-letters each class of poison with its headers, parks its key, and applies everything else', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const runner = await f.runner(pool);
+    const valid = await f.codec.encode(rating('alice', 'x', 3));
+    const unknownSchema = Buffer.from(valid.value);
+    unknownSchema.writeInt32BE(2_000_000_000, 1);
+    const poison = {
+      'p-not-avro': { value: Buffer.from('not avro at all'), headers: valid.headers, code: 'not_avro' },
+      'p-unknown-schema': { value: unknownSchema, headers: valid.headers, code: 'unknown_schema' },
+      'p-unknown-type': { value: valid.value, headers: { ...valid.headers, 'event-type': 'MovieDeleted' }, code: 'unknown_event_type' },
+      'p-invalid': { ...(await f.codec.encode(rating('alice', 'p-invalid', 7))), code: 'invalid_event' },
+      'p-wrong-topic': { ...(await f.codec.encode(metadataSet('p-wrong-topic', 'On the ratings topic'))), code: 'unhandled_event' },
+    };
+    for (const [key, { value, headers }] of Object.entries(poison)) {
+      await f.publisher.publish(rating('alice', key, 4)); // applied: before the poison
+      await f.produceRaw(f.topics.movieRatings, { key, value, headers });
+      await f.publisher.publish(rating('bob', key, 2)); // parked: after the poison, same key
+      await f.publisher.publish(rating('bob', `${key}-neighbour`, 5)); // applied: another key
+    }
+    const nul = metadataSet('m-nul', 'Null\u0000byte');
+    await f.publisher.publish(nul);
+    const parkedMovie = metadataSet('m-nul', 'After the poison');
+    await f.publisher.publish(parkedMovie);
+    await f.publisher.publish(metadataSet('m-fine', 'Fine'));
+
+    const letters = await f.readTopic(f.topics.deadLetters.get(f.topics.movieRatings)!, 5);
+    for (const [key, expected] of Object.entries(poison)) {
+      const letter = letters.find((m) => m.key?.toString() === key);
+      assert.ok(letter, `a dead letter for ${key} in ${JSON.stringify(letters.map((m) => [m.key?.toString(), header(m.headers, DLQ_HEADERS.errorClass)]))}`);
+      assert.deepEqual(letter.value, expected.value, 'the original bytes, untouched');
+      const h = letter.headers;
+      assert.equal(header(h, DLQ_HEADERS.topic), f.topics.movieRatings);
+      assert.match(header(h, DLQ_HEADERS.partition) ?? '', /^[0-2]$/);
+      assert.match(header(h, DLQ_HEADERS.offset) ?? '', /^\d+$/);
+      assert.equal(header(h, DLQ_HEADERS.key), key);
+      assert.match(header(h, DLQ_HEADERS.timestamp) ?? '', /^\d{13}$/);
+      assert.equal(header(h, DLQ_HEADERS.errorClass), expected.code);
+      assert.ok((header(h, DLQ_HEADERS.errorMessage) ?? '').length > 0);
+      assert.equal(header(h, DLQ_HEADERS.projection), 'ratings');
+      assert.equal(header(h, DLQ_HEADERS.attempt), '1');
+      assert.ok(!Number.isNaN(Date.parse(header(h, DLQ_HEADERS.failedAt) ?? '')));
+      assert.ok(header(h, DLQ_HEADERS.consumerGroup));
+    }
+    const [nulLetter] = await f.readTopic(f.topics.deadLetters.get(f.topics.movieMetadata)!, 1);
+    assert.equal(header(nulLetter?.headers, DLQ_HEADERS.errorClass), 'invalid_event');
+    assert.equal(header(nulLetter?.headers, DLQ_HEADERS.projection), 'movie-details');
+
+    const keys = Object.keys(poison);
+    await eventually(async () =>
+      assert.deepEqual(
+        (await aggregates(pool)).map((a) => [a.record_id, a.count, a.sum]).sort(),
+        keys.flatMap((key) => [[key, 1, 4], [`${key}-neighbour`, 1, 5]]).sort(),
+      ),
+    );
+    await eventually(async () => {
+      const { rows } = await pool.query('SELECT movie_id, title FROM movie_details.movies');
+      assert.deepEqual(rows, [{ movie_id: 'm-fine', title: 'Fine' }]);
+    });
+    const movieOutcomes = await outcomes(pool, 'movie_details');
+    assert.match(movieOutcomes[nul.envelope.eventId] ?? '', /^dead_lettered: invalid_event: MovieMetadataSet: title contains a NUL character/);
+    assert.match(movieOutcomes[parkedMovie.envelope.eventId] ?? '', /^parked/);
+
+    const { rows: parked } = await pool.query<{ key: string }>("SELECT convert_from(key, 'UTF8') AS key FROM ratings.parked_keys ORDER BY 1");
+    assert.deepEqual(parked.map((r) => r.key), [...keys].sort());
+    const { rows: counted } = await pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM ratings.event_outcomes GROUP BY 1 ORDER BY 1');
+    assert.deepEqual(counted, [
+      { status: 'applied', n: 10 },
+      { status: 'dead_lettered', n: 2 }, // the poison that decoded far enough to have an id
+      { status: 'parked', n: 5 },
+    ]);
+    const { rows: dead } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ratings.dead_letters');
+    assert.deepEqual(dead, [{ n: 5 }]);
+    assert.equal(await crashes(runner), 0, 'poison never crashes the consumer');
+    assert.equal(runner.problem(), undefined);
+  });
+
+  it('dead-letters the one event Postgres refuses and applies the rest of its batch', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    await pool.query("ALTER TABLE movie_details.movies ADD CONSTRAINT no_forbidden CHECK (title <> 'Forbidden')");
+    await f.runner(pool);
+    // Within a batch only a movie's final row is written, so the refused one is its key's last event.
+    const refused = metadataSet('m3', 'Forbidden');
+    for (const event of [metadataSet('m1', 'Fine'), refused, metadataSet('m2', 'Other')]) await f.publisher.publish(event);
+    await eventually(async () => assert.match((await outcomes(pool, 'movie_details'))[refused.envelope.eventId] ?? '', /^dead_lettered: database_refused: .*no_forbidden.*SQLSTATE 23514/));
+    const later = metadataSet('m3', 'Later');
+    await f.publisher.publish(later);
+    await eventually(async () => assert.match((await outcomes(pool, 'movie_details'))[later.envelope.eventId] ?? '', /^parked/));
+    const { rows } = await pool.query('SELECT movie_id, title, version FROM movie_details.movies ORDER BY 1');
+    assert.deepEqual(rows, [
+      { movie_id: 'm1', title: 'Fine', version: 1 },
+      { movie_id: 'm2', title: 'Other', version: 1 },
+    ]);
+    const [letter] = await f.readTopic(f.topics.deadLetters.get(f.topics.movieMetadata)!, 1);
+    assert.equal(header(letter?.headers, DLQ_HEADERS.errorClass), 'database_refused');
+  });
+
+  it('pauses only the failing partition while the database refuses it, then recovers without dead-lettering', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    // A failure that only the aggregate row of one movie hits: only that movie's partition stalls.
+    await pool.query(`CREATE FUNCTION ratings.stall() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.record_id = 'stuck' THEN RAISE EXCEPTION 'stalled for the test' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
+    await pool.query('CREATE TRIGGER stall BEFORE INSERT OR UPDATE ON ratings.rating_aggregates FOR EACH ROW EXECUTE FUNCTION ratings.stall()');
+    const group = uniqueName('group');
+    const first = await f.runner(pool, group);
+
+    const stuck = await f.publisher.publish(rating('alice', 'stuck', 3));
+    const others = [];
+    for (let i = 0; i < 12; i++) others.push({ movie: `m${i}`, position: await f.publisher.publish(rating('alice', `m${i}`, 4)) });
+    const flowing = others.filter((o) => o.position.partition !== stuck.partition).map((o) => o.movie);
+    assert.ok(flowing.length > 0, 'some movies live on other partitions');
+    await f.publisher.publish(metadataSet('m0', 'Other topic'));
+
+    await eventually(async () => {
+      const applied = new Set((await aggregates(pool)).map((a) => a.record_id));
+      for (const movie of flowing) assert.ok(applied.has(movie), `${movie} applied while partition ${stuck.partition} is stuck`);
+      const { rows } = await pool.query('SELECT title FROM movie_details.movies');
+      assert.deepEqual(rows, [{ title: 'Other topic' }]);
+    });
+    assert.equal(first.problem(), `${f.topics.movieRatings}/${stuck.partition}: stalled for the test`);
+
+    // A second member joins mid-retry; whichever owns the partition afterwards, no stale problem stays behind.
+    const second = await f.runner(pool, group);
+    await pool.query('DROP TRIGGER stall ON ratings.rating_aggregates');
+    await eventually(async () => assert.ok((await aggregates(pool)).some((a) => a.record_id === 'stuck')), 30_000);
+    await eventually(() => {
+      assert.equal(first.problem(), undefined);
+      assert.equal(second.problem(), undefined);
+      return Promise.resolve();
+    }, 30_000);
+    const { rows } = await pool.query<{ n: number }>('SELECT (SELECT count(*) FROM ratings.dead_letters) + (SELECT count(*) FROM ratings.parked_keys) AS n');
+    assert.deepEqual(rows, [{ n: 0 }], 'nothing transient is dead-lettered or parked');
+    assert.equal((await aggregates(pool)).length, 13);
+  });
+});
