@@ -18,7 +18,7 @@ export default tseslint.config(
   },
   {
     // Command-line tools talk to a terminal, not to a log pipeline.
-    files: ['infra/**/*.ts', 'command-api/token.ts', 'test/run.ts'],
+    files: ['infra/**/*.ts', 'command-api/token.ts', 'test/run.ts', 'schemas/check.ts', 'bench/**/*.ts'],
     rules: { 'no-console': 'off' },
   },
   {

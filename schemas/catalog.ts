@@ -30,9 +30,3 @@ export const EVENT_SCHEMAS: readonly EventSchema[] = [
 export function subjectOf(schema: EventSchema, topics: Topics): string {
   return `${topics[schema.topic]}-${schema.fullName}`;
 }
-
-export function latestSchemas(): EventSchema[] {
-  const latest = new Map<EventType, EventSchema>();
-  for (const schema of EVENT_SCHEMAS) latest.set(schema.eventType, schema);
-  return [...latest.values()];
-}
