@@ -22,6 +22,10 @@ export function createPool(connectionString: string, max: number, logger: Logger
 /** Runs `work` in one transaction on one checked-out client. */
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A connection lost between two statements emits 'error' on the checked-out client, which
+  // would crash the process unheard; the next statement fails with it and the caller retries.
+  const ignore = () => undefined;
+  client.on('error', ignore);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -31,6 +35,7 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
+    client.off('error', ignore);
     client.release();
   }
 }

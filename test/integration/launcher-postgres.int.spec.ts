@@ -1,25 +1,14 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { postgresService } from '../../infra/postgres.ts';
 import { RELOCATION_NOTE, relocatedHome } from '../../infra/postgres-home.ts';
+import { freePort } from '../support/services.ts';
 
 const asRoot = process.getuid?.() === 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * The launcher's own Postgres, in a data folder of its own on a port of its own, so the running

@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+import type { ConsumerTuning } from '../projectors/runner.ts';
+
+export interface BenchOptions {
+  events: number;
+  naiveSample: number;
+  seed: number;
+  poolSize: number;
+  tuning: ConsumerTuning;
+}
+
+const USAGE = `usage: npm run bench:projector -- [options]
+  --events N                    rating events in the bench topic (default 1000000)
+  --naive-sample N              events the naive projector applies (default 20000)
+  --seed N                      seed of the generated ratings (default 42)
+  --pool-size N                 Postgres pool of the projector (default 8)
+  --session-timeout-ms N        projector consumer tuning (default 30000)
+  --heartbeat-interval-ms N     (default 3000)
+  --partitions-concurrently N   (default 6)
+  --max-bytes-per-partition N   (default 4194304)`;
+
+/** Accepts 1000000, 1_000_000 and 1,000,000 alike: big counts are easier to type with separators. */
+function count(name: string, text: string | undefined, fallback: number, min = 1): number {
+  if (text === undefined) return fallback;
+  const value = Number(text.replaceAll(/[_,]/g, ''));
+  if (!Number.isSafeInteger(value) || value < min) {
+    console.error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(text)}\n${USAGE}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      events: { type: 'string' },
+      'naive-sample': { type: 'string' },
+      seed: { type: 'string' },
+      'pool-size': { type: 'string' },
+      'session-timeout-ms': { type: 'string' },
+      'heartbeat-interval-ms': { type: 'string' },
+      'partitions-concurrently': { type: 'string' },
+      'max-bytes-per-partition': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const events = count('events', values.events, 1_000_000);
+  return {
+    events,
+    // The naive run cannot apply more events than the topic holds.
+    naiveSample: Math.min(events, count('naive-sample', values['naive-sample'], 20_000)),
+    seed: count('seed', values.seed, 42, 0),
+    poolSize: count('pool-size', values['pool-size'], 8),
+    tuning: {
+      sessionTimeoutMs: count('session-timeout-ms', values['session-timeout-ms'], 30_000),
+      heartbeatIntervalMs: count('heartbeat-interval-ms', values['heartbeat-interval-ms'], 3_000),
+      partitionsConsumedConcurrently: count('partitions-concurrently', values['partitions-concurrently'], 6),
+      maxBytesPerPartition: count('max-bytes-per-partition', values['max-bytes-per-partition'], 4 * 1024 * 1024),
+    },
+  };
+}

@@ -1,0 +1,137 @@
+/**
+ * `npm run bench:projector -- [--events N] [--naive-sample N]`: how fast the catalogue projector
+ * folds N rating events into Postgres, next to the ceiling (reading and decoding alone) and the
+ * floor (one transaction per event), with its result checked against an independent fold.
+ * Not a test: it prints figures, and fails only when the projector's result is wrong.
+ */
+import type { Kafka } from 'kafkajs';
+import { DEFAULTS } from '../shared/defaults.ts';
+import { EventCodec } from '../shared/events/codec.ts';
+import { createKafka } from '../shared/kafka/client.ts';
+import { createLogger } from '../shared/logger.ts';
+import { parseBenchArgs, type BenchOptions } from './args.ts';
+import { readAndDecode } from './bare-reader.ts';
+import { runCatalogueProjector } from './catalogue-run.ts';
+import { Cleanups } from './cleanups.ts';
+import type { ExpectedFold } from './dataset.ts';
+import { benchTopics, createBenchTopics, deleteBenchTopics, deleteGroups, recordCount, type BenchTopics } from './kafka.ts';
+import { runNaiveProjector } from './naive.ts';
+import { produceRatings } from './produce.ts';
+import { printReport } from './report.ts';
+
+const options = parseBenchArgs(process.argv.slice(2));
+// The projector's dead-letter producer keeps kafkajs's default partitioner on purpose; its
+// once-per-process notice about that default would only clutter the figures.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? DEFAULTS.SCHEMA_REGISTRY_URL;
+const serverUrl = process.env.DATABASE_URL ?? DEFAULTS.DATABASE_URL;
+// Warnings and errors of kafkajs and the projector still show; their routine chatter would bury the figures.
+const logger = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
+const kafka = createKafka('bench', (process.env.KAFKA_BROKERS ?? DEFAULTS.KAFKA_BROKERS).split(','), logger);
+const cleanups = new Cleanups();
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: cleaning up`);
+    void cleanups.runAll().finally(() => process.exit(130));
+  });
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+/**
+ * Makes the bench topic hold exactly N events: reused when it already does (returns undefined,
+ * the fold then comes from reading it back), else produced afresh (returns their fold).
+ */
+async function prepareTopic(topics: BenchTopics, bench: BenchOptions): Promise<ExpectedFold | undefined> {
+  const existing = await recordCount(kafka, topics.movieRatings);
+  if (existing === bench.events) {
+    console.log(`reusing ${topics.movieRatings}: it holds ${fmt(existing)} records`);
+    await createBenchTopics(kafka, topics);
+    return undefined;
+  }
+  if (existing > 0) {
+    console.log(`${topics.movieRatings} holds ${fmt(existing)} records, not ${fmt(bench.events)}: recreating it`);
+    await deleteBenchTopics(kafka, topics);
+  }
+  await createBenchTopics(kafka, topics);
+  const codec = await EventCodec.forWriting(EventCodec.connect(registryUrl), topics);
+  console.log(`producing ${fmt(bench.events)} rating events into ${topics.movieRatings} (seed ${bench.seed})`);
+  try {
+    const production = await produceRatings(kafka, codec, topics.movieRatings, bench.events, bench.seed);
+    console.log(`  produced in ${production.seconds.toFixed(1)} s (${fmt(Math.round(bench.events / production.seconds))} events/s)`);
+    return production.fold;
+  } catch (err) {
+    // A partly written topic would be taken for a complete one by no run, but would cost the next a delete.
+    await deleteBenchTopics(kafka, topics).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
+  const topics = benchTopics(bench.events);
+  const stamp = Date.now().toString(36);
+  const groups = { bare: `bench-bare-${stamp}`, projector: `bench-projector-${stamp}`, naive: `bench-naive-${stamp}` };
+  cleanups.add('delete the consumer groups', () => deleteGroups(kafkaClient, Object.values(groups)));
+
+  const produced = await prepareTopic(topics, bench);
+
+  console.log('(a) bare kafkajs consumer: read and decode every record');
+  const bare = await readAndDecode(kafkaClient, registryUrl, topics.movieRatings, bench.events, groups.bare);
+  console.log(`  ${fmt(bench.events)} records in ${bare.seconds.toFixed(2)} s`);
+  const problems: string[] = [];
+  if (bare.poison > 0) problems.push(`${bare.poison} records of the bench topic do not decode`);
+  // Both folds must agree, or the log does not hold each movie's events in produce order.
+  const drift = produced?.differencesFrom(bare.fold) ?? [];
+  if (drift.length > 0) problems.push(`the fold of the log as read differs from the produce-order fold: ${drift.join('; ')}`);
+  const expected = produced ?? bare.fold;
+
+  console.log(`(b) catalogue projector from an empty database (pool ${bench.poolSize}, ${JSON.stringify(bench.tuning)})`);
+  const projector = await runCatalogueProjector({
+    kafka: kafkaClient,
+    registryUrl,
+    serverUrl,
+    topics,
+    expected,
+    events: bench.events,
+    poolSize: bench.poolSize,
+    tuning: bench.tuning,
+    groupId: groups.projector,
+    logger,
+    cleanups,
+  });
+  problems.push(...projector.problems);
+  console.log(`  ${fmt(bench.events)} events applied in ${projector.seconds.toFixed(2)} s; check ${problems.length === 0 ? 'passed' : 'FAILED'}`);
+
+  console.log(`(c) naive projector: eachMessage, one transaction per event, first ${fmt(bench.naiveSample)} events`);
+  const naive = await runNaiveProjector({
+    kafka: kafkaClient,
+    registryUrl,
+    serverUrl,
+    topic: topics.movieRatings,
+    sample: bench.naiveSample,
+    groupId: groups.naive,
+    logger,
+    cleanups,
+  });
+  console.log(`  ${fmt(naive.applied)} events in ${naive.seconds.toFixed(2)} s`);
+
+  await cleanups.runAll();
+  printReport({
+    events: bench.events,
+    bare: { rate: bench.events / bare.seconds, seconds: bare.seconds },
+    projector: { rate: bench.events / projector.seconds, ...projector },
+    naive: { rate: naive.applied / naive.seconds, seconds: naive.seconds, sample: naive.applied },
+    check: { pass: problems.length === 0, problems },
+  });
+  return problems.length === 0;
+}
+
+try {
+  const pass = await main(kafka, options);
+  process.exit(pass ? 0 : 1);
+} catch (err) {
+  console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+  await cleanups.runAll();
+  process.exit(1);
+}
