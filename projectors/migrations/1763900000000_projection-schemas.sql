@@ -38,6 +38,7 @@ BEGIN
     EXECUTE format('CREATE INDEX event_outcomes_unsettled_idx ON %I.event_outcomes (topic, partition, "offset") WHERE status <> ''applied''', target);
 
     -- Keys with a dead-lettered event: their later events are parked until a redrive releases them.
+    -- Per partition, as Kafka orders a key's records only within one.
     EXECUTE format($sql$
       CREATE TABLE %I.parked_keys (
         topic        text NOT NULL,
@@ -46,9 +47,8 @@ BEGIN
         since_offset bigint NOT NULL,
         reason       text NOT NULL,
         parked_at    timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (topic, key)
+        PRIMARY KEY (topic, partition, key)
       )$sql$, target);
-    EXECUTE format('CREATE INDEX parked_keys_partition_idx ON %I.parked_keys (topic, partition)', target);
 
     -- Every record sent to the dead-letter topic and why; the log keeps the record itself at its offset.
     EXECUTE format($sql$

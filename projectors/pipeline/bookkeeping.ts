@@ -98,7 +98,7 @@ export async function parkKeys({ client, schema }: Target, topic: string, partit
     name: `${schema}.park-keys`,
     text: `INSERT INTO ${table(schema, 'parked_keys')} (topic, key, partition, since_offset, reason)
            SELECT $1, k.key, $2, k.since_offset, k.reason FROM unnest($3::bytea[], $4::bigint[], $5::text[]) AS k(key, since_offset, reason)
-           ON CONFLICT (topic, key) DO NOTHING`,
+           ON CONFLICT (topic, partition, key) DO NOTHING`,
     values: [topic, partition, keys.map((k) => keyBytes(k.key)), keys.map((k) => k.offset), keys.map((k) => k.reason)],
   });
 }

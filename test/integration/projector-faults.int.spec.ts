@@ -92,6 +92,29 @@ describe('projector faults', () => {
     assert.equal(runner.problem(), undefined);
   });
 
+  it('parks a key per partition, as Kafka orders a key only within one', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    await f.runner(pool);
+    const on = async (partition: number, value: number) => {
+      const event = rating(`user-${partition}`, 'k', value);
+      const { key, value: bytes, headers } = await f.codec.encode(event);
+      await f.produceRaw(f.topics.movieRatings, { key, value: bytes, headers, partition });
+      return event.envelope.eventId;
+    };
+    // Other partitioners (kcat's crc32, say) put one key on several partitions.
+    await f.produceRaw(f.topics.movieRatings, { key: 'k', value: Buffer.from('garbage'), partition: 0 });
+    await f.produceRaw(f.topics.movieRatings, { key: 'k', value: Buffer.from('garbage'), partition: 1 });
+    const behind = [await on(0, 1), await on(1, 2)];
+    const free = await on(2, 5);
+    await eventually(async () => {
+      const all = await outcomes(pool, 'ratings');
+      assert.deepEqual([...behind, free].map((id) => all[id]?.split(':')[0]), ['parked', 'parked', 'applied']);
+    });
+    const { rows } = await pool.query<{ partition: number }>("SELECT partition FROM ratings.parked_keys WHERE key = 'k'::bytea ORDER BY 1");
+    assert.deepEqual(rows, [{ partition: 0 }, { partition: 1 }]);
+  });
+
   it('dead-letters the one event Postgres refuses and applies the rest of its batch', async (t) => {
     const f = await projectorFixture(t);
     const pool = await f.database();
