@@ -49,7 +49,8 @@ interface Retry {
 /**
  * One consumer group feeding every projection through the sink, one transaction per partition
  * batch, with the offsets in Postgres. Only after COMMIT is the offset committed to Kafka, for
- * lag tooling; Postgres is the truth, and on assignment each partition seeks to its stored offset.
+ * lag tooling; Postgres is the truth: on assignment each partition seeks to its stored offset, and
+ * until a batch has started there, the sink refuses batches that start elsewhere.
  *
  * A failure of a batch is transient by construction (the sink dead-letters whatever is the
  * event's fault): the partition is paused and its batch read again after a capped, jittered
@@ -207,7 +208,11 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   async function seekToStoredOffsets(assignment: Record<string, number[]>): Promise<void> {
     for (const [topic, partitions] of Object.entries(assignment)) {
       const offsets = await storedOffsets(deps.pool, deps.projections.filter((p) => p.topic === topic), topic);
-      for (const partition of partitions) consumer.seek({ topic, partition, offset: String(offsets.get(partition) ?? 0) });
+      for (const partition of partitions) {
+        // A batch applied meanwhile proved the position; seeking now would only read it again.
+        if (positioned.has(keyOf(topic, partition))) continue;
+        consumer.seek({ topic, partition, offset: String(offsets.get(partition) ?? 0) });
+      }
     }
   }
 }

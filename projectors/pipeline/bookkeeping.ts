@@ -30,7 +30,7 @@ export interface DeadLetterRow {
   dlqTopic: string;
 }
 
-export const keyBytes = (key: string) => Buffer.from(key, 'latin1');
+const keyBytes = (key: string) => Buffer.from(key, 'latin1');
 
 /**
  * Locks the partition's offset row for the transaction (creating it at 0) and returns the next

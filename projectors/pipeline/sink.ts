@@ -28,21 +28,22 @@ export interface PartitionBatch {
   /**
    * The consumer got to `fetchedOffset` by reading the log from a position this process checked,
    * so anything between the stored offset and `fetchedOffset` was records with nothing to apply
-   * (transaction markers, aborted or compacted records). Otherwise a batch that starts past the
-   * stored offset means the consumer was positioned elsewhere (Kafka's committed offset, a fresh
-   * database) and is refused.
+   * (transaction markers, aborted or compacted records). Otherwise the consumer starts where
+   * Kafka's committed offset put it, which may be behind the stored offset (a commit to Kafka
+   * lost in a crash, a new group) or past it (a fresh database): a batch that does not start at
+   * the stored offset is refused, and the partition sought there.
    */
   positioned: boolean;
 }
 
-/** The consumer is not where the read model needs it: seek to `expected` and read again. */
+/** The consumer is not where the read model needs it: seek to `expected` and read from there. */
 export class PositionError extends Error {
   override name = 'PositionError';
   constructor(
     readonly expected: number,
     readonly fetched: number,
   ) {
-    super(`Batch fetched from offset ${fetched}, but the read model needs ${expected} first`);
+    super(`Batch fetched from offset ${fetched}, but the read model goes on from ${expected}`);
   }
 }
 
@@ -116,7 +117,7 @@ export function createSink(deps: SinkDeps): Sink {
         claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
       }
       const from = Math.min(...claims.map((c) => c.next));
-      if (!batch.positioned && batch.fetchedOffset > from) throw new PositionError(from, batch.fetchedOffset);
+      if (!batch.positioned && batch.fetchedOffset !== from) throw new PositionError(from, batch.fetchedOffset);
 
       // Decode only what some projection still needs: a bad record already behind us stays behind.
       const fresh = batch.records.filter((r) => r.offset >= from);

@@ -52,7 +52,5 @@ export function partitionKey(event: CatalogueEvent): string {
   return event.type === 'MovieMetadataSet' ? event.movieId : event.recordId;
 }
 
-export const EVENT_TYPES: readonly EventType[] = ['MovieMetadataSet', 'RatingSubmitted', 'RatingDeleted'];
-
 /** Ids are opaque to us but travel in URLs, keys and logs: keep them short and plain. */
 export const ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createDeadLetterWriter } from '../../projectors/pipeline/dead-letters.ts';
+import { createSink } from '../../projectors/pipeline/sink.ts';
+import { catalogueProjections } from '../../projectors/projections.ts';
+import { EventDecoder } from '../../shared/events/decoder.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
 import { eventually } from '../support/eventually.ts';
 import { aggregates, metadataSet, outcomes, projectorFixture, rating, ratingDeleted } from '../support/projector-fixture.ts';
-import { uniqueName } from '../support/services.ts';
+import { services, uniqueName } from '../support/services.ts';
 
 /**
  * The projector against the real broker, registry and Postgres. Offsets live with the read
@@ -156,6 +160,41 @@ describe('projector', () => {
       assert.deepEqual(rows, [{ partition: 0, next_offset: 7 }]);
     });
     assert.equal(runner.problem(), undefined);
+  });
+});
+
+describe('projector sink', () => {
+  it('skips a batch delivered again, and refuses a first batch that does not start at the stored offset', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const projections = catalogueProjections(f.topics).filter((p) => p.topic === f.topics.movieRatings);
+    const deadLetters = createDeadLetterWriter(f.kafka, f.topics.deadLetters, 'test');
+    await deadLetters.connect();
+    t.after(() => deadLetters.disconnect());
+    const sink = createSink({ pool, decoder: new EventDecoder(services.registryUrl), deadLetters, projections });
+    const records = await Promise.all(
+      [rating('dave', 'm9', 2), rating('erin', 'm9', 4), rating('dave', 'm9', 5)].map(async (event, offset) => {
+        const { key, value, headers } = await f.codec.encode(event);
+        return { topic: f.topics.movieRatings, partition: 0, offset, key: Buffer.from(key), value, headers, timestamp: '0' };
+      }),
+    );
+    const batch = (from: number, to: number, positioned: boolean) => ({
+      topic: f.topics.movieRatings,
+      partition: 0,
+      fetchedOffset: from,
+      nextOffset: to,
+      records: records.slice(from, to),
+      positioned,
+    });
+
+    await sink.process(batch(0, 2, false));
+    await sink.process(batch(0, 2, true)); // delivered again: nothing applies twice
+    await sink.process(batch(1, 3, true)); // overlapping: only offset 2 is new
+    assert.deepEqual(await aggregates(pool), [{ record_id: 'm9', count: 2, sum: 9, count_1: 0, count_5: 1 }]);
+    await assert.rejects(sink.process(batch(5, 5, false)), { name: 'PositionError', expected: 3, fetched: 5 });
+    await assert.rejects(sink.process(batch(1, 3, false)), { name: 'PositionError', expected: 3, fetched: 1 });
+    const { rows } = await pool.query('SELECT next_offset FROM ratings.projection_offsets');
+    assert.deepEqual(rows, [{ next_offset: 3 }]);
   });
 });
 
