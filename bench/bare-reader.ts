@@ -1,6 +1,6 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { EventDecoder, type DecodeResult } from '../shared/events/decoder.ts';
-import { ExpectedFold } from './dataset.ts';
+import { ExpectedFold } from '../test/support/rating-stream.ts';
 
 const MB = 1024 * 1024;
 

@@ -7,10 +7,10 @@ import { createPool } from '../shared/db/pool.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createMetrics, type Metrics } from '../shared/metrics.ts';
 import type { Cleanups } from './cleanups.ts';
-import { createBenchDatabase } from './database.ts';
-import type { ExpectedFold } from './dataset.ts';
+import { createTestDatabase } from '../test/support/services.ts';
+import type { ExpectedFold } from '../test/support/rating-stream.ts';
 import { endOffsetSum, type BenchTopics } from './kafka.ts';
-import { verifyRatings } from './verify.ts';
+import { verifyRatings } from '../test/support/verify-ratings.ts';
 
 const POLL_MS = 100;
 const PROGRESS_EVERY_MS = 5_000;
@@ -20,7 +20,6 @@ const STALL_MS = 120_000;
 export interface CatalogueRunOptions {
   kafka: Kafka;
   registryUrl: string;
-  serverUrl: string;
   topics: BenchTopics;
   expected: ExpectedFold;
   events: number;
@@ -46,7 +45,7 @@ export interface CatalogueRun {
  */
 export async function runCatalogueProjector(options: CatalogueRunOptions): Promise<CatalogueRun> {
   const { cleanups, logger } = options;
-  const database = await createBenchDatabase(options.serverUrl, `bench_${Date.now()}`, logger);
+  const database = await createTestDatabase('bench');
   const dropDatabase = cleanups.add(`drop database ${database.name}`, () => database.drop());
   const pool = createPool(database.url, options.poolSize, logger);
   const endPool = cleanups.add('close the projector pool', () => pool.end());

@@ -4,12 +4,11 @@ import { EventDecoder } from '../shared/events/decoder.ts';
 import type { RatingEvent } from '../shared/events/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Cleanups } from './cleanups.ts';
-import { createBenchDatabase } from './database.ts';
+import { createTestDatabase } from '../test/support/services.ts';
 
 export interface NaiveRunOptions {
   kafka: Kafka;
   registryUrl: string;
-  serverUrl: string;
   topic: string;
   sample: number;
   groupId: string;
@@ -28,7 +27,7 @@ export interface NaiveRun {
  */
 export async function runNaiveProjector(options: NaiveRunOptions): Promise<NaiveRun> {
   const { cleanups } = options;
-  const database = await createBenchDatabase(options.serverUrl, `bench_${Date.now()}_naive`, options.logger);
+  const database = await createTestDatabase('bench-naive');
   const dropDatabase = cleanups.add(`drop database ${database.name}`, () => database.drop());
   const client = new pg.Client({ connectionString: database.url });
   await client.connect();

@@ -1,7 +1,7 @@
+import type { RatingEvent } from '../shared/events/types.ts';
 import { CompressionTypes, Partitioners, type Kafka, type Message, type PartitionMetadata, type Producer } from 'kafkajs';
 import type { EventCodec } from '../shared/events/codec.ts';
-import type { RatingEvent } from '../shared/events/types.ts';
-import { ExpectedFold, ratingEvents } from './dataset.ts';
+import { ExpectedFold, ratingEvents, takeEvents } from '../test/support/rating-stream.ts';
 
 /** Events generated and encoded at a time. */
 const CHUNK = 6_000;
@@ -108,16 +108,6 @@ async function murmur2Partitioner(kafka: Kafka, topic: string): Promise<(message
   }
   const partitioner = Partitioners.DefaultPartitioner();
   return (message) => partitioner({ topic, partitionMetadata, message });
-}
-
-function takeEvents(events: Iterator<RatingEvent>, n: number, fold: ExpectedFold): RatingEvent[] {
-  const chunk: RatingEvent[] = [];
-  for (let i = 0; i < n; i += 1) {
-    const event = events.next().value as RatingEvent;
-    fold.apply(event.recordId, event.userId, event.type === 'RatingSubmitted' ? event.value : null);
-    chunk.push(event);
-  }
-  return chunk;
 }
 
 async function encodeAll(codec: EventCodec, events: readonly RatingEvent[]): Promise<Message[]> {

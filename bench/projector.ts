@@ -5,7 +5,6 @@
  * Not a test: it prints figures, and fails only when the projector's result is wrong.
  */
 import type { Kafka } from 'kafkajs';
-import { DEFAULTS } from '../shared/defaults.ts';
 import { EventCodec } from '../shared/events/codec.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -13,21 +12,21 @@ import { parseBenchArgs, type BenchOptions } from './args.ts';
 import { readAndDecode } from './bare-reader.ts';
 import { runCatalogueProjector } from './catalogue-run.ts';
 import { Cleanups } from './cleanups.ts';
-import type { ExpectedFold } from './dataset.ts';
+import type { ExpectedFold } from '../test/support/rating-stream.ts';
 import { benchTopics, createBenchTopics, deleteBenchTopics, deleteGroups, recordCount, type BenchTopics } from './kafka.ts';
 import { runNaiveProjector } from './naive.ts';
 import { produceRatings } from './produce.ts';
 import { printReport } from './report.ts';
+import { services } from '../test/support/services.ts';
 
 const options = parseBenchArgs(process.argv.slice(2));
 // The projector's dead-letter producer keeps kafkajs's default partitioner on purpose; its
 // once-per-process notice about that default would only clutter the figures.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
-const registryUrl = process.env.SCHEMA_REGISTRY_URL ?? DEFAULTS.SCHEMA_REGISTRY_URL;
-const serverUrl = process.env.DATABASE_URL ?? DEFAULTS.DATABASE_URL;
+const { registryUrl } = services;
 // Warnings and errors of kafkajs and the projector still show; their routine chatter would bury the figures.
 const logger = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
-const kafka = createKafka('bench', (process.env.KAFKA_BROKERS ?? DEFAULTS.KAFKA_BROKERS).split(','), logger);
+const kafka = createKafka('bench', services.brokers, logger);
 const cleanups = new Cleanups();
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -90,7 +89,6 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
   const projector = await runCatalogueProjector({
     kafka: kafkaClient,
     registryUrl,
-    serverUrl,
     topics,
     expected,
     events: bench.events,
@@ -107,7 +105,6 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
   const naive = await runNaiveProjector({
     kafka: kafkaClient,
     registryUrl,
-    serverUrl,
     topic: topics.movieRatings,
     sample: bench.naiveSample,
     groupId: groups.naive,

@@ -71,6 +71,8 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   let running = false;
   /** Partitions whose position this member has checked since it was assigned them. */
   const positioned = new Set<string>();
+  /** Partitions that have had a batch since the assignment: the sink checks their position itself. */
+  const delivered = new Set<string>();
   const retries = new Map<string, Retry>();
   const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
@@ -101,6 +103,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     }
     retries.clear();
     positioned.clear();
+    delivered.clear();
   }
 
   function observe(topic: string, batch: Batch, report: BatchReport, seconds: number): void {
@@ -122,6 +125,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const { topic, partition } = batch;
     const key = keyOf(topic, partition);
     if (!payload.isRunning() || payload.isStale()) return;
+    delivered.add(key);
     // kafkajs heartbeats only between batches; a slow transaction must not cost the assignment.
     const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), tuning.heartbeatIntervalMs);
     const started = process.hrtime.bigint();
@@ -209,8 +213,9 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     for (const [topic, partitions] of Object.entries(assignment)) {
       const offsets = await storedOffsets(deps.pool, deps.projections.filter((p) => p.topic === topic), topic);
       for (const partition of partitions) {
-        // A batch applied meanwhile proved the position; seeking now would only read it again.
-        if (positioned.has(keyOf(topic, partition))) continue;
+        // A batch came meanwhile: the sink checks where it starts, and a seek now would only
+        // make the consumer read it again. The seek is for partitions with nothing new to read.
+        if (delivered.has(keyOf(topic, partition))) continue;
         consumer.seek({ topic, partition, offset: String(offsets.get(partition) ?? 0) });
       }
     }

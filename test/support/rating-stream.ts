@@ -1,72 +1,129 @@
+/**
+ * Streams of ratings with re-ratings and deletes, for the crash tests and the benchmark, and
+ * their fold computed here, independently of the projector's code: whatever happened to the
+ * projector, its read model must equal it.
+ */
 import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
-import type { Pool } from '../../shared/db/pool.ts';
 import type { EventCodec } from '../../shared/events/codec.ts';
 import type { RatingEvent } from '../../shared/events/types.ts';
 
+/** The benchmark's key space: many movies and users, as a catalogue has. */
+export const CATALOGUE_SPACE = { movies: 20_000, users: 50_000 };
+const DELETE_SHARE = 0.1;
+const RERATE_SHARE = 0.2;
+/** Cumulative odds of the values 1..5: ratings lean positive, as real ones do. */
+const VALUE_ODDS = [0.08, 0.18, 0.4, 0.7, 1];
+/** A fixed start keeps occurredAt identical between runs of the same seed. */
+const EPOCH_MS = Date.UTC(2025, 0, 1);
+
 /**
- * A stream of ratings with re-ratings and deletes, and its fold computed here, independently of
- * the projector's code: the read model must equal it whatever happened to the projector.
+ * A seeded uniform generator in [0, 1): a Weyl sequence through the murmur3 finalizer. Plenty
+ * for test data, and it makes every run with the same seed rate the same movies the same way.
  */
-export function ratingStream(count: number, movies: number, users: number, seed = 42): RatingEvent[] {
-  let state = seed;
-  const next = (n: number) => {
-    state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return state % n;
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    z = (z ^ (z >>> 16)) >>> 0;
+    return z / 4_294_967_296;
   };
-  const rated = new Set<string>();
-  const events: RatingEvent[] = [];
-  for (let i = 0; i < count; i++) {
-    const recordId = `m${next(movies)}`;
-    const userId = `u${next(users)}`;
-    const envelope = { eventId: randomUUID(), occurredAt: new Date(Date.UTC(2026, 0, 1) + i), principal: userId, correlationId: randomUUID() };
-    const key = `${recordId}/${userId}`;
-    if (rated.has(key) && next(5) === 0) {
-      rated.delete(key);
-      events.push({ type: 'RatingDeleted', envelope, recordType: 'movie', recordId, userId });
+}
+
+/**
+ * Endless rating events: mostly first ratings of a random (movie, user) pair, a fifth re-ratings
+ * and a tenth deletions of a pair rated before (some of them already deleted, so a delete of
+ * nothing is exercised too). Only the event ids are random: they must be unique across runs.
+ */
+export function* ratingEvents(seed: number, space = CATALOGUE_SPACE): Generator<RatingEvent> {
+  const { movies, users } = space;
+  const movieIds = Array.from({ length: movies }, (_, i) => `tt${String(i + 1).padStart(7, '0')}`);
+  const userIds = Array.from({ length: users }, (_, i) => `user${String(i + 1).padStart(6, '0')}`);
+  const random = seededRandom(seed);
+  const pick = (n: number) => Math.floor(random() * n);
+  // Pairs packed as movie * users + user: a million numbers weigh far less than a million tuples.
+  const rated: number[] = [];
+  for (let i = 0; ; i += 1) {
+    const roll = random();
+    const again = rated.length > 0 && roll < DELETE_SHARE + RERATE_SHARE;
+    const pair = again ? rated[pick(rated.length)]! : pick(movies) * users + pick(users);
+    if (!again) rated.push(pair);
+    const recordId = movieIds[Math.floor(pair / users)]!;
+    const userId = userIds[pair % users]!;
+    const eventId = randomUUID();
+    const envelope = { eventId, occurredAt: new Date(EPOCH_MS + i), principal: userId, correlationId: eventId };
+    if (again && roll < DELETE_SHARE) {
+      yield { type: 'RatingDeleted', envelope, recordType: 'movie', recordId, userId };
     } else {
-      rated.add(key);
-      events.push({ type: 'RatingSubmitted', envelope, recordType: 'movie', recordId, userId, value: 1 + next(5), providerId: null });
+      const draw = random();
+      const value = 1 + VALUE_ODDS.findIndex((odds) => draw < odds);
+      yield { type: 'RatingSubmitted', envelope, recordType: 'movie', recordId, userId, value, providerId: null };
     }
   }
-  return events;
 }
 
-const byId = <T extends { record_id: string; user_id?: string }>(a: T, b: T) => `${a.record_id}/${a.user_id ?? ''}`.localeCompare(`${b.record_id}/${b.user_id ?? ''}`);
-
-export interface ExpectedReadModel {
-  ratings: Array<{ record_id: string; user_id: string; value: number }>;
-  aggregates: Array<{ record_id: string; count: number; sum: number; distribution: number[] }>;
+export interface Aggregate {
+  count: number;
+  sum: number;
+  /** Number of ratings of each value, index 0 for value 1. */
+  distribution: number[];
 }
 
-export function foldIndependently(events: readonly RatingEvent[]): ExpectedReadModel {
-  const values = new Map<string, { record_id: string; user_id: string; value: number }>();
-  for (const e of events) {
-    const key = `${e.recordId}\u0000${e.userId}`;
-    if (e.type === 'RatingDeleted') values.delete(key);
-    else values.set(key, { record_id: e.recordId, user_id: e.userId, value: e.value });
+/** The next `n` events, each also applied to `fold`. */
+export function takeEvents(events: Iterator<RatingEvent>, n: number, fold: ExpectedFold): RatingEvent[] {
+  const chunk: RatingEvent[] = [];
+  for (let i = 0; i < n; i += 1) {
+    const event = events.next().value as RatingEvent;
+    fold.applyEvent(event);
+    chunk.push(event);
   }
-  const aggregates = new Map<string, { record_id: string; count: number; sum: number; distribution: number[] }>();
-  for (const r of values.values()) {
-    const a = aggregates.get(r.record_id) ?? { record_id: r.record_id, count: 0, sum: 0, distribution: [0, 0, 0, 0, 0] };
-    a.count += 1;
-    a.sum += r.value;
-    a.distribution[r.value - 1]! += 1;
-    aggregates.set(r.record_id, a);
-  }
-  return { ratings: [...values.values()].sort(byId), aggregates: [...aggregates.values()].sort(byId) };
+  return chunk;
 }
 
-/** The read model as stored; aggregate rows that every rating left again must be all zero. */
-export async function readModel(pool: Pool): Promise<ExpectedReadModel & { zeroRowsNotZero: number }> {
-  const ratings = await pool.query<{ record_id: string; user_id: string; value: number }>('SELECT record_id, user_id, value FROM ratings.ratings');
-  const aggregates = await pool.query<{ record_id: string; count: number; sum: number; distribution: number[] }>(
-    'SELECT record_id, count, sum, ARRAY[count_1, count_2, count_3, count_4, count_5] AS distribution FROM ratings.rating_aggregates WHERE count <> 0',
-  );
-  const { rows } = await pool.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM ratings.rating_aggregates WHERE count = 0 AND (sum, count_1, count_2, count_3, count_4, count_5) <> (0, 0, 0, 0, 0, 0)',
-  );
-  return { ratings: ratings.rows.sort(byId), aggregates: aggregates.rows.sort(byId), zeroRowsNotZero: rows[0]!.n };
+/**
+ * The ratings read model computed the obvious way, one event at a time in log order, with none
+ * of the projector's code: what the projector must arrive at.
+ */
+export class ExpectedFold {
+  /** Current value by `${recordId} ${userId}` (ids never contain a space). */
+  readonly ratings = new Map<string, number>();
+
+  applyEvent(event: RatingEvent): void {
+    this.apply(event.recordId, event.userId, event.type === 'RatingSubmitted' ? event.value : null);
+  }
+
+  apply(recordId: string, userId: string, value: number | null): void {
+    const key = `${recordId} ${userId}`;
+    if (value === null) this.ratings.delete(key);
+    else this.ratings.set(key, value);
+  }
+
+  aggregates(): Map<string, Aggregate> {
+    const byMovie = new Map<string, Aggregate>();
+    for (const [key, value] of this.ratings) {
+      const recordId = key.slice(0, key.indexOf(' '));
+      const aggregate = byMovie.get(recordId) ?? { count: 0, sum: 0, distribution: [0, 0, 0, 0, 0] };
+      aggregate.count += 1;
+      aggregate.sum += value;
+      aggregate.distribution[value - 1]! += 1;
+      byMovie.set(recordId, aggregate);
+    }
+    return byMovie;
+  }
+
+  /** The first few pairs on which two folds disagree; empty when they are the same. */
+  differencesFrom(other: ExpectedFold, limit = 5): string[] {
+    const found: string[] = [];
+    if (this.ratings.size !== other.ratings.size) found.push(`${this.ratings.size} ratings vs ${other.ratings.size}`);
+    for (const [key, value] of this.ratings) {
+      if (found.length >= limit) break;
+      if (other.ratings.get(key) !== value) found.push(`${key}: ${value} vs ${String(other.ratings.get(key))}`);
+    }
+    return found;
+  }
 }
 
 /** Produces `events` in order, `chunk` at a time, pausing `pauseMs` between chunks to spread them over time. */

@@ -107,33 +107,34 @@ export async function startTestProjector(options: { kafka: Kafka; pool: Pool; to
 export type TestProjector = ProjectorRunner & { metrics: Metrics; fatal: Error[] };
 
 export interface TestDatabase {
+  name: string;
   url: string;
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database on the test Postgres server; `drop()` removes it. */
-export async function createTestDatabase(): Promise<TestDatabase> {
-  const name = uniqueName('test').replaceAll('-', '_');
-  const admin = new pg.Client({ connectionString: services.databaseUrl });
-  await admin.connect();
+async function onServer(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: services.databaseUrl });
+  await client.connect();
   try {
-    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    await client.query(sql);
   } finally {
-    await admin.end();
+    await client.end();
   }
+}
+
+/** A fresh, migrated database on the test Postgres server; `drop()` removes it. */
+export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase> {
+  const name = uniqueName(prefix).replaceAll('-', '_');
+  await onServer(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   const url = new URL(services.databaseUrl);
   url.pathname = `/${name}`;
-  await migrate(url.toString(), quietLogger());
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: services.databaseUrl });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
+  // FORCE: a consumer stopped mid-transaction may leave a session behind.
+  const database = { name, url: url.toString(), drop: () => onServer(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`) };
+  try {
+    await migrate(database.url, quietLogger());
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+  return database;
 }

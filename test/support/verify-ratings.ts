@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Aggregate, ExpectedFold } from './dataset.ts';
+import type { Aggregate, ExpectedFold } from './rating-stream.ts';
 
 /** How many mismatches of each kind to name before only counting them. */
 const SHOWN = 5;
@@ -19,11 +19,11 @@ interface AggregateRow {
  * Compares the ratings read model with the independent fold, exactly, and checks that every one
  * of the `events` events has an 'applied' outcome. Returns the problems found; none means PASS.
  */
-export async function verifyRatings(client: pg.Client, expected: ExpectedFold, events: number): Promise<string[]> {
+export async function verifyRatings(client: pg.ClientBase, expected: ExpectedFold, events: number): Promise<string[]> {
   return [...(await checkRatings(client, expected)), ...(await checkAggregates(client, expected)), ...(await checkOutcomes(client, events))];
 }
 
-async function checkRatings(client: pg.Client, expected: ExpectedFold): Promise<string[]> {
+async function checkRatings(client: pg.ClientBase, expected: ExpectedFold): Promise<string[]> {
   const { rows } = await client.query<{ record_type: string; record_id: string; user_id: string; value: number }>(
     'SELECT record_type, record_id, user_id, value FROM ratings.ratings',
   );
@@ -41,7 +41,7 @@ async function checkRatings(client: pg.Client, expected: ExpectedFold): Promise<
   return problems;
 }
 
-async function checkAggregates(client: pg.Client, expected: ExpectedFold): Promise<string[]> {
+async function checkAggregates(client: pg.ClientBase, expected: ExpectedFold): Promise<string[]> {
   const { rows } = await client.query<AggregateRow>(
     `SELECT record_id, count, sum::text AS sum, count_1, count_2, count_3, count_4, count_5
      FROM ratings.rating_aggregates WHERE record_type = 'movie'`,
@@ -65,7 +65,7 @@ async function checkAggregates(client: pg.Client, expected: ExpectedFold): Promi
   return problems;
 }
 
-async function checkOutcomes(client: pg.Client, events: number): Promise<string[]> {
+async function checkOutcomes(client: pg.ClientBase, events: number): Promise<string[]> {
   const { rows } = await client.query<{ total: number; applied: number }>(
     "SELECT count(*)::int AS total, count(*) FILTER (WHERE status = 'applied')::int AS applied FROM ratings.event_outcomes",
   );
