@@ -1,13 +1,14 @@
 import type { Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Pool } from '../shared/db/pool.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { backoffMs } from './backoff.ts';
 import type { DeadLetterWriter } from './pipeline/dead-letters.ts';
 import { transientKind } from './pipeline/failures.ts';
-import { PositionError, type BatchReport, type Sink } from './pipeline/sink.ts';
+import { PositionError, type BatchReport, type FetchedBatch, type Sink } from './pipeline/sink.ts';
 import type { Projection } from './projection.ts';
+import { createSlots } from './slots.ts';
 import { storedOffsets } from './stored-offsets.ts';
-import type { Pool } from '../shared/db/pool.ts';
 
 export interface ConsumerTuning {
   /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
@@ -34,27 +35,52 @@ export interface ProjectorDeps {
 
 export interface ProjectorRunner {
   start(): Promise<void>;
-  /** Lets the batches in flight finish and commit, then leaves the group. */
+  /** Lets the batches being applied finish and commit, then leaves the group. */
   stop(): Promise<void>;
   /** Why the projector is not making progress, or undefined when it is. */
   problem(): string | undefined;
 }
 
-interface Retry {
-  attempt: number;
-  timer: NodeJS.Timeout | undefined;
-  message: string;
+/** Batches a partition may hold, being applied or waiting, before its fetching pauses. */
+const LANE_DEPTH = 2;
+/** kafkajs's own default is 10 MB a fetch, less than one batch for each of a few partitions. */
+const FETCH_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What this member knows of one assigned partition. Its batches are applied one after another;
+ * `epoch` moves whenever the batches waiting in the lane must be dropped (a failure, a seek, a
+ * new assignment), so that nothing fetched before is applied after.
+ */
+interface Lane {
+  topic: string;
+  partition: number;
+  epoch: number;
+  tail: Promise<void>;
+  depth: number;
+  /**
+   * The next offset this member stored for the partition and has been reading on from since:
+   * undefined until a batch started exactly at the stored offset (see PartitionBatch).
+   */
+  continuesFrom: number | undefined;
+  retry: { attempt: number; timer: NodeJS.Timeout | undefined; message: string } | undefined;
+  backpressured: boolean;
 }
 
 /**
  * One consumer group feeding every projection through the sink, one transaction per partition
  * batch, with the offsets in Postgres. Only after COMMIT is the offset committed to Kafka, for
- * lag tooling; Postgres is the truth: on assignment each partition seeks to its stored offset, and
- * until a batch has started there, the sink refuses batches that start elsewhere.
+ * lag tooling; Postgres is the truth: on assignment each partition seeks to its stored offset,
+ * and the sink refuses a batch that does not continue from there.
  *
- * A failure of a batch is transient by construction (the sink dead-letters whatever is the
- * event's fault): the partition is paused and its batch read again after a capped, jittered
- * backoff, while the other partitions flow on; the fetch loop is never held by a sleep.
+ * kafkajs fetches from a broker only once every batch of its previous fetch is handled, so a
+ * batch applied inside `eachBatch` would hold every partition behind the slowest one. Batches
+ * are therefore handed to a lane per partition and applied there, at most
+ * `partitionsConsumedConcurrently` at once, while the consumer fetches on; a lane holding
+ * LANE_DEPTH batches pauses its partition until it drains.
+ *
+ * A failed batch is transient by construction (the sink dead-letters whatever is the event's
+ * fault): its lane drops what waits behind it, the partition is paused and sought back to the
+ * batch, and read again after a capped, jittered backoff, while the other partitions flow on.
  */
 export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   const { kafka, sink, metrics, tuning } = deps;
@@ -66,50 +92,79 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     sessionTimeout: tuning.sessionTimeoutMs,
     heartbeatInterval: tuning.heartbeatIntervalMs,
     maxBytesPerPartition: tuning.maxBytesPerPartition,
-    maxWaitTimeInMs: 500,
+    maxBytes: Math.max(FETCH_MAX_BYTES, tuning.maxBytesPerPartition),
+    // With minBytes 1 the broker answers as soon as there is data; this only paces an idle or fully paused loop.
+    maxWaitTimeInMs: 100,
   });
+  const slots = createSlots(tuning.partitionsConsumedConcurrently);
   let running = false;
-  /** Partitions whose position this member has checked since it was assigned them. */
-  const positioned = new Set<string>();
-  /** Partitions that have had a batch since the assignment: the sink checks their position itself. */
-  const delivered = new Set<string>();
-  const retries = new Map<string, Retry>();
+  /** The lanes of the current assignment; a partition gets one with its first batch. */
+  let lanes = new Map<string, Lane>();
   const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
-  function retryLater(topic: string, partition: number, err: Error): void {
+  function laneOf(topic: string, partition: number): Lane {
     const key = keyOf(topic, partition);
-    const retry = retries.get(key) ?? { attempt: 0, timer: undefined, message: '' };
+    let lane = lanes.get(key);
+    if (!lane) {
+      lane = { topic, partition, epoch: 0, tail: Promise.resolve(), depth: 0, continuesFrom: undefined, retry: undefined, backpressured: false };
+      lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  const isCurrent = (lane: Lane) => lanes.get(keyOf(lane.topic, lane.partition)) === lane;
+
+  function pauseOrResume(lane: Lane): void {
+    if (!isCurrent(lane)) return;
+    const partitions = [{ topic: lane.topic, partitions: [lane.partition] }];
+    if (lane.retry?.timer !== undefined || lane.backpressured) consumer.pause(partitions);
+    else consumer.resume(partitions);
+  }
+
+  /** Drops what waits in the lane and reads the partition again from `offset`. */
+  function rewind(lane: Lane, offset: number): void {
+    lane.epoch += 1;
+    if (isCurrent(lane)) consumer.seek({ topic: lane.topic, partition: lane.partition, offset: String(offset) });
+  }
+
+  function retryLater(lane: Lane, batch: FetchedBatch, err: Error): void {
+    const { topic, partition } = lane;
+    const retry = lane.retry ?? { attempt: 0, timer: undefined, message: '' };
     retry.attempt += 1;
-    retry.message = `${key}: ${err.message}`;
-    retries.set(key, retry);
+    retry.message = `${keyOf(topic, partition)}: ${err.message}`;
+    lane.retry = retry;
     const kind = transientKind(err);
     metrics.projectionRetries.inc({ topic, kind });
     const delay = backoffMs(retry.attempt);
     log.warn({ err, topic, partition, attempt: retry.attempt, kind, retryInMs: delay }, 'batch failed; partition paused until the retry');
-    // Unresolved, the batch is fetched again from the same offset once the partition resumes.
-    consumer.pause([{ topic, partitions: [partition] }]);
     retry.timer = setTimeout(() => {
+      // The retry stays on record (and readiness keeps naming it) until a batch succeeds.
       retry.timer = undefined;
-      consumer.resume([{ topic, partitions: [partition] }]);
+      pauseOrResume(lane);
     }, delay);
+    pauseOrResume(lane);
+    rewind(lane, batch.fetchedOffset);
   }
 
-  /** A new assignment: forget what the old one knew, and resume what it paused. */
-  function resetAssignment(): void {
-    for (const [key, retry] of retries) {
-      clearTimeout(retry.timer);
-      const cut = key.lastIndexOf('/');
-      consumer.resume([{ topic: key.slice(0, cut), partitions: [Number(key.slice(cut + 1))] }]);
+  /**
+   * Drops the batches waiting in every lane and undoes the pauses; returns when the batches
+   * being applied have finished. On a new assignment, the lanes themselves go too.
+   */
+  function settleLanes({ forget }: { forget: boolean }): Promise<unknown> {
+    const old = [...lanes.values()];
+    if (forget) lanes = new Map();
+    for (const lane of old) {
+      lane.epoch += 1;
+      clearTimeout(lane.retry?.timer);
+      if (lane.retry?.timer !== undefined || lane.backpressured) consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
+      if (lane.retry) lane.retry.timer = undefined;
     }
-    retries.clear();
-    positioned.clear();
-    delivered.clear();
+    return Promise.all(old.map((lane) => lane.tail));
   }
 
-  function observe(topic: string, batch: Batch, report: BatchReport, seconds: number): void {
+  function observe(topic: string, batch: FetchedBatch, report: BatchReport, seconds: number): void {
     metrics.batchDuration.observe({ topic }, seconds);
-    metrics.batchSize.observe({ topic }, batch.messages.length);
-    metrics.consumerLag.set({ topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
+    metrics.batchSize.observe({ topic }, batch.records.length);
     for (const c of report.counts) metrics.projectionEvents.inc({ projection: c.projection, event_type: c.eventType, outcome: c.outcome }, c.count);
     for (const letter of report.deadLetters) {
       metrics.deadLetters.inc({ projection: letter.projection, topic, code: letter.code });
@@ -120,67 +175,92 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     }
   }
 
-  async function eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
-    const { topic, partition } = batch;
-    const key = keyOf(topic, partition);
-    if (!payload.isRunning() || payload.isStale()) return;
-    delivered.add(key);
-    // kafkajs heartbeats only between batches; a slow transaction must not cost the assignment.
-    const keepAlive = setInterval(() => void payload.heartbeat().catch(() => undefined), tuning.heartbeatIntervalMs);
+  async function apply(lane: Lane, batch: FetchedBatch): Promise<void> {
+    const { topic, partition } = lane;
+    await slots.acquire();
     const started = process.hrtime.bigint();
     let report: BatchReport;
     try {
-      report = await sink.process({
-        topic,
-        partition,
-        fetchedOffset: Number((batch as Batch & { fetchedOffset: string }).fetchedOffset),
-        nextOffset: Number(batch.lastOffset()) + 1,
-        positioned: positioned.has(key),
-        records: batch.messages.map((m) => ({
-          topic,
-          partition,
-          offset: Number(m.offset),
-          key: m.key ?? null,
-          value: m.value,
-          headers: m.headers ?? {},
-          timestamp: m.timestamp,
-        })),
-      });
+      report = await sink.process({ ...batch, continuesFrom: lane.continuesFrom });
     } catch (err) {
       if (err instanceof PositionError) {
         log.warn({ topic, partition, fetched: err.fetched, expected: err.expected }, 'consumer is not at the stored offset; seeking to it');
-        consumer.seek({ topic, partition, offset: String(err.expected) });
-        return;
+        lane.continuesFrom = undefined;
+        rewind(lane, err.expected);
+      } else {
+        retryLater(lane, batch, err as Error);
       }
-      retryLater(topic, partition, err as Error);
       return;
     } finally {
-      clearInterval(keepAlive);
+      slots.release();
     }
-    positioned.add(key);
-    retries.delete(key);
+    lane.continuesFrom = batch.nextOffset;
+    if (lane.retry) {
+      clearTimeout(lane.retry.timer);
+      lane.retry = undefined;
+    }
     observe(topic, batch, report, Number(process.hrtime.bigint() - started) / 1e9);
-    payload.resolveOffset(batch.lastOffset());
+    if (!isCurrent(lane)) return;
     // Postgres holds the truth already; a failed commit here only delays what lag tools show.
-    await consumer.commitOffsets([{ topic, partition, offset: String(Number(batch.lastOffset()) + 1) }]).catch((err: unknown) => {
+    await consumer.commitOffsets([{ topic, partition, offset: String(batch.nextOffset) }]).catch((err: unknown) => {
       metrics.kafkaCommitFailures.inc({ topic });
       log.warn({ err, topic, partition }, 'could not commit the offset to Kafka; it follows with the next batch');
     });
   }
 
+  function eachBatch({ batch, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    if (!running || !isRunning() || isStale()) return Promise.resolve();
+    const lane = laneOf(topic, partition);
+    // Fetched before a retry paused the partition: it is read again when the retry comes.
+    if (lane.retry?.timer !== undefined) return Promise.resolve();
+    metrics.consumerLag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
+    const work = partitionBatch(batch);
+    // The fetch position moves on now; should the batch fail, the lane seeks back to it.
+    resolveOffset(batch.lastOffset());
+    const epoch = lane.epoch;
+    lane.depth += 1;
+    if (lane.depth >= LANE_DEPTH && !lane.backpressured) {
+      lane.backpressured = true;
+      pauseOrResume(lane);
+    }
+    lane.tail = lane.tail
+      .then(() => (epoch === lane.epoch ? apply(lane, work) : undefined))
+      .catch((err: unknown) => log.error({ err, topic, partition }, 'unexpected failure in a partition lane'))
+      .finally(() => {
+        lane.depth -= 1;
+        if (lane.backpressured && lane.depth < LANE_DEPTH) {
+          lane.backpressured = false;
+          pauseOrResume(lane);
+        }
+      });
+    return Promise.resolve();
+  }
+
+  async function seekToStoredOffsets(assignment: Record<string, number[]>): Promise<void> {
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      const offsets = await storedOffsets(deps.pool, deps.projections.filter((p) => p.topic === topic), topic);
+      for (const partition of partitions) {
+        // A batch came meanwhile: the sink checks where it starts, and a seek now would only
+        // make the consumer read it again. The seek is for partitions with nothing new to read.
+        if (lanes.has(keyOf(topic, partition))) continue;
+        consumer.seek({ topic, partition, offset: String(offsets.get(partition) ?? 0) });
+      }
+    }
+  }
+
   return {
     problem() {
       if (!running) return 'consumer is not running';
-      const [first] = retries.values();
-      return first?.message;
+      for (const lane of lanes.values()) if (lane.retry) return lane.retry.message;
+      return undefined;
     },
     async start() {
       await deps.deadLetters.connect();
       await consumer.connect();
       await consumer.subscribe({ topics, fromBeginning: true });
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        resetAssignment();
+        void settleLanes({ forget: true });
         log.info({ assignment: payload.memberAssignment }, 'partitions assigned');
         void seekToStoredOffsets(payload.memberAssignment).catch((err: unknown) =>
           log.warn({ err }, 'could not seek to the stored offsets; the sink refuses a misplaced batch anyway'),
@@ -193,31 +273,34 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
         running = false;
         deps.onFatal(payload.error);
       });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: tuning.partitionsConsumedConcurrently,
-        eachBatch,
-      });
       running = true;
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
     },
     async stop() {
       running = false;
-      resetAssignment();
+      // The batches being applied finish and commit their offsets while the consumer still can.
+      await settleLanes({ forget: false });
       await consumer.disconnect();
       await deps.deadLetters.disconnect();
     },
   };
+}
 
-  async function seekToStoredOffsets(assignment: Record<string, number[]>): Promise<void> {
-    for (const [topic, partitions] of Object.entries(assignment)) {
-      const offsets = await storedOffsets(deps.pool, deps.projections.filter((p) => p.topic === topic), topic);
-      for (const partition of partitions) {
-        // A batch came meanwhile: the sink checks where it starts, and a seek now would only
-        // make the consumer read it again. The seek is for partitions with nothing new to read.
-        if (delivered.has(keyOf(topic, partition))) continue;
-        consumer.seek({ topic, partition, offset: String(offsets.get(partition) ?? 0) });
-      }
-    }
-  }
+function partitionBatch(batch: Batch): FetchedBatch {
+  const { topic, partition } = batch;
+  return {
+    topic,
+    partition,
+    fetchedOffset: Number((batch as Batch & { fetchedOffset: string }).fetchedOffset),
+    nextOffset: Number(batch.lastOffset()) + 1,
+    records: batch.messages.map((m) => ({
+      topic,
+      partition,
+      offset: Number(m.offset),
+      key: m.key ?? null,
+      value: m.value,
+      headers: m.headers ?? {},
+      timestamp: m.timestamp,
+    })),
+  };
 }

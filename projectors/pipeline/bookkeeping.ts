@@ -1,3 +1,4 @@
+import { joinList, splitList } from '../../shared/db/lists.ts';
 import { table, type Target } from '../projection.ts';
 
 /**
@@ -52,43 +53,48 @@ export async function claimPartition({ client, schema }: Target, topic: string, 
   return { next: row.next_offset, parked: new Set(row.parked.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))) };
 }
 
-/** The event ids among `eventIds` that already have an outcome. */
-export async function seenEventIds({ client, schema }: Target, eventIds: readonly string[]): Promise<Set<string>> {
-  if (eventIds.length === 0) return new Set();
-  const { rows } = await client.query<{ event_id: string }>({
-    name: `${schema}.outcomes-seen`,
-    text: `SELECT event_id::text FROM ${table(schema, 'event_outcomes')} WHERE event_id = ANY($1::uuid[])`,
-    values: [eventIds],
-  });
-  return new Set(rows.map((r) => r.event_id));
-}
-
-/** Records the batch's outcomes and moves the partition's next offset, in one statement. */
-export async function recordProgress(
+/**
+ * Records `events` as applied and moves the partition's next offset, in one statement; returns
+ * the ids that were new. An id that already had an outcome keeps it, and is not returned: the
+ * event was seen before. The pipeline then corrects, with `settleOutcomes`, the few new ones that
+ * were not applied after all (rejected, parked, dead-lettered), before the transaction commits.
+ */
+export async function recordEvents(
   { client, schema }: Target,
   topic: string,
   partition: number,
   nextOffset: number,
-  outcomes: readonly Outcome[],
-): Promise<void> {
+  events: ReadonlyArray<{ eventId: string; offset: number }>,
+): Promise<Set<string>> {
+  const { rows } = await client.query<{ event_id: string }>({
+    name: `${schema}.record-events`,
+    text: `WITH moved AS (
+             UPDATE ${table(schema, 'projection_offsets')} SET next_offset = GREATEST(next_offset, $3), updated_at = now()
+             WHERE topic = $1 AND partition = $2)
+           INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, topic, partition, "offset")
+           SELECT e.event_id, 'applied', $1, $2, e.log_offset
+           FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'bigint')}) AS e(event_id, log_offset)
+           ON CONFLICT (event_id) DO NOTHING
+           RETURNING event_id::text`,
+    values: [topic, partition, nextOffset, joinList(events.map((e) => e.eventId)), joinList(events.map((e) => e.offset))],
+  });
+  return new Set(rows.map((r) => r.event_id));
+}
+
+/**
+ * Writes the outcomes that are not `applied`: over the provisional row `recordEvents` wrote for
+ * the same record (same position), else as a new row, unless the event already has one.
+ */
+export async function settleOutcomes({ client, schema }: Target, topic: string, partition: number, outcomes: readonly Outcome[]): Promise<void> {
+  if (outcomes.length === 0) return;
   await client.query({
-    name: `${schema}.progress`,
-    text: `WITH outcomes AS (
-             INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, reason, topic, partition, "offset")
-             SELECT o.event_id, o.status, o.reason, $1, $2, o.log_offset
-             FROM unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[]) AS o(event_id, status, reason, log_offset)
-             ON CONFLICT (event_id) DO NOTHING)
-           UPDATE ${table(schema, 'projection_offsets')} SET next_offset = GREATEST(next_offset, $3), updated_at = now()
-           WHERE topic = $1 AND partition = $2`,
-    values: [
-      topic,
-      partition,
-      nextOffset,
-      outcomes.map((o) => o.eventId),
-      outcomes.map((o) => o.status),
-      outcomes.map((o) => o.reason),
-      outcomes.map((o) => o.offset),
-    ],
+    name: `${schema}.settle-outcomes`,
+    text: `INSERT INTO ${table(schema, 'event_outcomes')} AS o (event_id, status, reason, topic, partition, "offset")
+           SELECT s.event_id, s.status, s.reason, $1, $2, s.log_offset
+           FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bigint[]) AS s(event_id, status, reason, log_offset)
+           ON CONFLICT (event_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason
+           WHERE (o.topic, o.partition, o."offset") = (EXCLUDED.topic, EXCLUDED.partition, EXCLUDED."offset")`,
+    values: [topic, partition, outcomes.map((o) => o.eventId), outcomes.map((o) => o.status), outcomes.map((o) => o.reason), outcomes.map((o) => o.offset)],
   });
 }
 

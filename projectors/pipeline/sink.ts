@@ -7,8 +7,8 @@ import {
   claimPartition,
   parkKeys,
   recordDeadLetters,
-  recordProgress,
-  seenEventIds,
+  recordEvents,
+  settleOutcomes,
   type DeadLetterRow,
   type Outcome,
 } from './bookkeeping.ts';
@@ -17,7 +17,7 @@ import { isDataRefusal, storable } from './failures.ts';
 import { planBatch, type Decision, type LogRecord } from './plan.ts';
 
 /** One fetch's records of one partition, and where in the log they sit. */
-export interface PartitionBatch {
+export interface FetchedBatch {
   topic: string;
   partition: number;
   /** The offset the consumer asked for; records before it were read by an earlier batch. */
@@ -25,15 +25,19 @@ export interface PartitionBatch {
   /** The offset after the batch, control and aborted records included: where the next read starts. */
   nextOffset: number;
   records: readonly SourceRecord[];
-  /**
-   * The consumer got to `fetchedOffset` by reading the log from a position this process checked,
-   * so anything between the stored offset and `fetchedOffset` was records with nothing to apply
-   * (transaction markers, aborted or compacted records). Otherwise the consumer starts where
-   * Kafka's committed offset put it, which may be behind the stored offset (a commit to Kafka
-   * lost in a crash, a new group) or past it (a fresh database): a batch that does not start at
-   * the stored offset is refused, and the partition sought there.
-   */
-  positioned: boolean;
+}
+
+/**
+ * A fetched batch, and what its reader knows of the partition: the batch must start at the
+ * stored offset, since a batch that starts elsewhere (Kafka's committed offset, behind after a
+ * crash or ahead of a fresh database) would skip or repeat events. One exception: a reader that
+ * stored `continuesFrom` itself and has read the log on from there, batch after batch, may start
+ * later, because what lies between was records with nothing to apply (transaction markers,
+ * aborted or compacted records, which kafkajs reads past without a batch). If the stored offset
+ * is no longer `continuesFrom`, another member moved it: the batch is refused too.
+ */
+export interface PartitionBatch extends FetchedBatch {
+  continuesFrom: number | undefined;
 }
 
 /** The consumer is not where the read model needs it: seek to `expected` and read from there. */
@@ -83,6 +87,7 @@ export function createSink(deps: SinkDeps): Sink {
   const schemaOf = deps.schemaOf ?? ((p: Projection) => p.schema);
   const byTopic = new Map<string, Projection[]>();
   for (const projection of deps.projections) byTopic.set(projection.topic, [...(byTopic.get(projection.topic) ?? []), projection]);
+  const handledBy = new Map(deps.projections.map((p) => [p, new Set<EventType>(p.handles)]));
   const topicHandles = new Map([...byTopic].map(([topic, projections]) => [topic, new Set(projections.flatMap((p) => p.handles))]));
 
   async function process(batch: PartitionBatch): Promise<BatchReport> {
@@ -94,11 +99,12 @@ export function createSink(deps: SinkDeps): Sink {
       if (!only) throw err;
       if (more.length === 0) return processOnce(batch, new Map([[only.offset, storable(`${(err as Error).message} (SQLSTATE ${(err as { code: string }).code})`)]]));
       const reports: BatchReport[] = [];
+      let continuesFrom = batch.continuesFrom;
+      let fetchedOffset = batch.fetchedOffset;
       for (const [i, record] of batch.records.entries()) {
-        const last = i === batch.records.length - 1;
-        reports.push(
-          await process({ ...batch, records: [record], fetchedOffset: record.offset, positioned: true, nextOffset: last ? batch.nextOffset : record.offset + 1 }),
-        );
+        const nextOffset = i === batch.records.length - 1 ? batch.nextOffset : record.offset + 1;
+        reports.push(await process({ ...batch, records: [record], fetchedOffset, continuesFrom, nextOffset }));
+        continuesFrom = fetchedOffset = nextOffset;
       }
       return {
         counts: reports.flatMap((r) => r.counts),
@@ -117,36 +123,39 @@ export function createSink(deps: SinkDeps): Sink {
         claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
       }
       const from = Math.min(...claims.map((c) => c.next));
-      if (!batch.positioned && batch.fetchedOffset !== from) throw new PositionError(from, batch.fetchedOffset);
+      if (batch.fetchedOffset !== from && batch.continuesFrom !== from) throw new PositionError(from, batch.fetchedOffset);
 
       // Decode only what some projection still needs: a bad record already behind us stays behind.
       const fresh = batch.records.filter((r) => r.offset >= from);
       const decoded = await decoder.decodeAll(fresh);
       const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: decoded[i]! }));
-      const sources = new Map(fresh.map((r) => [r.offset, r]));
 
       const report: BatchReport = { counts: [], deadLetters: [], parkedKeys: 0 };
       const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
       for (const { projection, target, next, parked } of claims) {
-        const mine = records.filter((r) => r.offset >= next);
-        const ids = mine.flatMap((r) => (r.result.ok ? [r.result.event.envelope.eventId] : []));
-        const plan = planBatch({
-          handles: projection.handles,
-          topicHandles: topicHandles.get(batch.topic)!,
-          records: mine,
-          parkedKeys: parked,
-          seenEventIds: await seenEventIds(target, ids),
-          refused,
-        });
-        const applying = plan.decisions.flatMap((d) => (d.action === 'apply' ? [d.event] : []));
+        const mine = next === from ? records : records.filter((r) => r.offset >= next);
+        const handled = handledBy.get(projection)!;
+        const events: Array<{ eventId: string; offset: number }> = [];
+        for (const { result, offset } of mine) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, offset });
+        const recorded = await recordEvents(target, batch.topic, batch.partition, batch.nextOffset, events);
+        const seen = new Set<string>();
+        for (const { eventId } of events) if (!recorded.has(eventId)) seen.add(eventId);
+        const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records: mine, parkedKeys: parked, seenEventIds: seen, refused });
+        const applying = [];
+        for (const d of plan.decisions) if (d.action === 'apply') applying.push(d.event);
         const rejected = await projection.project(target, applying);
 
-        const outcomes = plan.decisions.flatMap((d) => outcomeOf(d, rejected));
-        await recordProgress(target, batch.topic, batch.partition, batch.nextOffset, outcomes);
+        // recordEvents wrote every new event as applied; what else became of some is written now.
+        const unsettled: Outcome[] = [];
+        for (const d of plan.decisions) if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
+        await settleOutcomes(target, batch.topic, batch.partition, unsettled);
         await parkKeys(target, batch.topic, batch.partition, [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })));
 
-        const letters = plan.decisions.flatMap((d) => (d.action === 'dead_letter' ? [d] : []));
-        report.deadLetters.push(...letters.map((d) => ({ source: sources.get(d.offset)!, projection: projection.name, code: d.code, message: d.message })));
+        const letters = plan.decisions.filter((d) => d.action === 'dead_letter');
+        if (letters.length > 0) {
+          const sources = new Map(fresh.map((r) => [r.offset, r]));
+          report.deadLetters.push(...letters.map((d) => ({ source: sources.get(d.offset)!, projection: projection.name, code: d.code, message: d.message })));
+        }
         deadLetterRows.push({
           target,
           rows: letters.map((d) => ({
@@ -190,12 +199,14 @@ function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): O
 }
 
 function countOutcomes(projection: string, decisions: readonly Decision[], rejected: ReadonlyMap<string, string>): BatchReport['counts'] {
-  const counts = new Map<string, BatchReport['counts'][number]>();
-  const add = (eventType: EventType | 'unknown', outcome: BatchReport['counts'][number]['outcome']) => {
-    const key = `${eventType}/${outcome}`;
-    const entry = counts.get(key) ?? { projection, eventType, outcome, count: 0 };
-    entry.count += 1;
-    counts.set(key, entry);
+  type Count = BatchReport['counts'][number];
+  const counts = new Map<Count['eventType'], Map<Count['outcome'], Count>>();
+  const add = (eventType: Count['eventType'], outcome: Count['outcome']) => {
+    let byOutcome = counts.get(eventType);
+    if (!byOutcome) counts.set(eventType, (byOutcome = new Map()));
+    const entry = byOutcome.get(outcome);
+    if (entry) entry.count += 1;
+    else byOutcome.set(outcome, { projection, eventType, outcome, count: 1 });
   };
   for (const d of decisions) {
     if (d.action === 'apply') add(d.event.type, rejected.has(d.event.envelope.eventId) ? 'rejected' : 'applied');
@@ -203,5 +214,5 @@ function countOutcomes(projection: string, decisions: readonly Decision[], rejec
     else if (d.action === 'dead_letter') add('unknown', 'dead_lettered');
     else if (d.action === 'skip_duplicate') add('unknown', 'duplicate');
   }
-  return [...counts.values()];
+  return [...counts.values()].flatMap((byOutcome) => [...byOutcome.values()]);
 }

@@ -26,7 +26,10 @@ export interface AggregateDelta {
 }
 
 export interface RatingChanges {
-  upserts: RatingRow[];
+  /** Ratings the read model does not have yet. */
+  inserts: RatingRow[];
+  /** Ratings the read model has, with their new value. */
+  updates: RatingRow[];
   deletes: RatingId[];
   deltas: AggregateDelta[];
 }
@@ -37,44 +40,41 @@ export type RatingsBefore = ReadonlyMap<string, number>;
 export const ratingKey = (id: RatingId) => `${id.recordType}\u0000${id.recordId}\u0000${id.userId}`;
 
 /**
- * Folds a batch of rating events into the rows to write or delete and the aggregate deltas.
- * Only each rating's final state in the batch matters: a user who re-rates or deletes within one
- * batch counts once. A delete of a rating that does not exist changes nothing.
+ * Folds a batch of rating events into the rows to insert, update or delete and the aggregate
+ * deltas. Only each rating's final state in the batch matters: a user who re-rates or deletes
+ * within one batch counts once. A delete of a rating that does not exist changes nothing.
  */
 export function foldRatings(events: readonly RatingEvent[], before: RatingsBefore): FoldResult<RatingChanges> {
-  const final = new Map<string, { id: RatingId; row: RatingRow | null }>();
-  for (const event of events) {
-    const id = { recordType: event.recordType, recordId: event.recordId, userId: event.userId };
-    const row = event.type === 'RatingSubmitted' ? { ...id, value: event.value, updatedAt: event.envelope.occurredAt } : null;
-    final.set(ratingKey(id), { id, row });
-  }
+  const last = new Map<string, RatingEvent>();
+  for (const event of events) last.set(ratingKey(event), event);
 
-  const changes: RatingChanges = { upserts: [], deletes: [], deltas: [] };
+  const changes: RatingChanges = { inserts: [], updates: [], deletes: [], deltas: [] };
   const deltas = new Map<string, AggregateDelta>();
-  const deltaOf = (id: RatingId) => {
-    const recordKey = `${id.recordType}\u0000${id.recordId}`;
+  for (const [key, event] of last) {
+    const previous = before.get(key);
+    const value = event.type === 'RatingSubmitted' ? event.value : undefined;
+    const { recordType, recordId, userId } = event;
+    if (value !== undefined) {
+      (previous === undefined ? changes.inserts : changes.updates).push({ recordType, recordId, userId, value, updatedAt: event.envelope.occurredAt });
+    } else if (previous !== undefined) {
+      changes.deletes.push({ recordType, recordId, userId });
+    }
+    if (previous === value) continue;
+    const recordKey = `${recordType}\u0000${recordId}`;
     let delta = deltas.get(recordKey);
     if (!delta) {
-      delta = { recordType: id.recordType, recordId: id.recordId, count: 0, sum: 0, distribution: [0, 0, 0, 0, 0] };
+      delta = { recordType, recordId, count: 0, sum: 0, distribution: [0, 0, 0, 0, 0] };
       deltas.set(recordKey, delta);
     }
-    return delta;
-  };
-  for (const [key, { id, row }] of final) {
-    const previous = before.get(key);
-    if (row) changes.upserts.push(row);
-    else if (previous !== undefined) changes.deletes.push(id);
-    if (previous === (row?.value ?? undefined)) continue;
-    const delta = deltaOf(id);
     if (previous !== undefined) {
       delta.count -= 1;
       delta.sum -= previous;
       delta.distribution[previous - 1]! -= 1;
     }
-    if (row) {
+    if (value !== undefined) {
       delta.count += 1;
-      delta.sum += row.value;
-      delta.distribution[row.value - 1]! += 1;
+      delta.sum += value;
+      delta.distribution[value - 1]! += 1;
     }
   }
   changes.deltas = [...deltas.values()];

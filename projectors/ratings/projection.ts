@@ -1,6 +1,7 @@
+import { joinList, splitList } from '../../shared/db/lists.ts';
 import type { RatingEvent } from '../../shared/events/types.ts';
 import { defineProjection, table, type Projection, type Target } from '../projection.ts';
-import { foldRatings, ratingKey, type RatingChanges, type RatingId, type RatingsBefore } from './fold.ts';
+import { foldRatings, ratingKey, type RatingChanges, type RatingId, type RatingRow, type RatingsBefore } from './fold.ts';
 
 /** Each user's current rating per record, and per record the count, sum and 1..5 distribution. */
 export function ratingsProjection(topic: string): Projection {
@@ -15,62 +16,78 @@ export function ratingsProjection(topic: string): Projection {
   });
 }
 
+/** The key columns of ratings as three list parameters, from `first` on. */
+const idLists = (ids: readonly RatingId[]) => [joinList(ids.map((r) => r.recordType)), joinList(ids.map((r) => r.recordId)), joinList(ids.map((r) => r.userId))];
+const idColumns = (first: number) => `${splitList(first, 'text')}, ${splitList(first + 1, 'text')}, ${splitList(first + 2, 'text')}`;
+/** Epoch milliseconds, exact (a float division by 1000 is not). */
+const fromEpochMs = (column: string) => `'epoch'::timestamptz + ${column} * interval '1 millisecond'`;
+
 async function currentValues({ client, schema }: Target, events: readonly RatingEvent[]): Promise<RatingsBefore> {
   const touched = new Map<string, RatingId>();
   for (const e of events) touched.set(ratingKey(e), e);
   const ids = [...touched.values()];
-  const { rows } = await client.query<{ record_type: string; record_id: string; user_id: string; value: number }>({
+  // Rows come back by their place in the lists: numbers parse faster than the ids they stand for.
+  const { rows } = await client.query<{ i: number; value: number }>({
     name: `${schema}.ratings-current`,
-    text: `SELECT r.record_type, r.record_id, r.user_id, r.value
-           FROM unnest($1::text[], $2::text[], $3::text[]) AS k(record_type, record_id, user_id)
+    text: `SELECT k.i::int AS i, r.value
+           FROM unnest(${idColumns(1)}) WITH ORDINALITY AS k(record_type, record_id, user_id, i)
            JOIN ${table(schema, 'ratings')} r USING (record_type, record_id, user_id)`,
-    values: [ids.map((e) => e.recordType), ids.map((e) => e.recordId), ids.map((e) => e.userId)],
+    values: idLists(ids),
   });
-  return new Map(rows.map((r) => [ratingKey({ recordType: r.record_type, recordId: r.record_id, userId: r.user_id }), r.value]));
+  return new Map(rows.map((r) => [ratingKey(ids[r.i - 1]!), r.value]));
 }
 
-async function write({ client, schema }: Target, { upserts, deletes, deltas }: RatingChanges): Promise<void> {
-  if (upserts.length > 0) {
+/**
+ * Plain INSERTs and UPDATEs rather than one upsert: the fold knows which ratings exist, and an
+ * upsert pays for a speculative insertion on every row. A rating inserted meanwhile by another
+ * writer fails the batch with a unique violation, which is retried, and then found.
+ */
+async function write({ client, schema }: Target, { inserts, updates, deletes, deltas }: RatingChanges): Promise<void> {
+  const rowLists = (rows: readonly RatingRow[]) => [...idLists(rows), joinList(rows.map((r) => r.value)), joinList(rows.map((r) => r.updatedAt.getTime()))];
+  if (inserts.length > 0) {
     await client.query({
-      name: `${schema}.ratings-upsert`,
+      name: `${schema}.ratings-insert`,
       text: `INSERT INTO ${table(schema, 'ratings')} (record_type, record_id, user_id, value, updated_at)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::timestamptz[])
-             ON CONFLICT (record_type, record_id, user_id)
-             DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-      values: [
-        upserts.map((r) => r.recordType),
-        upserts.map((r) => r.recordId),
-        upserts.map((r) => r.userId),
-        upserts.map((r) => r.value),
-        upserts.map((r) => r.updatedAt),
-      ],
+             SELECT k.record_type, k.record_id, k.user_id, k.value, ${fromEpochMs('k.at_ms')}
+             FROM unnest(${idColumns(1)}, ${splitList(4, 'smallint')}, ${splitList(5, 'bigint')}) AS k(record_type, record_id, user_id, value, at_ms)`,
+      values: rowLists(inserts),
+    });
+  }
+  if (updates.length > 0) {
+    await client.query({
+      name: `${schema}.ratings-update`,
+      text: `UPDATE ${table(schema, 'ratings')} r SET value = k.value, updated_at = ${fromEpochMs('k.at_ms')}
+             FROM unnest(${idColumns(1)}, ${splitList(4, 'smallint')}, ${splitList(5, 'bigint')}) AS k(record_type, record_id, user_id, value, at_ms)
+             WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id)`,
+      values: rowLists(updates),
     });
   }
   if (deletes.length > 0) {
     await client.query({
       name: `${schema}.ratings-delete`,
       text: `DELETE FROM ${table(schema, 'ratings')} r
-             USING unnest($1::text[], $2::text[], $3::text[]) AS k(record_type, record_id, user_id)
+             USING unnest(${idColumns(1)}) AS k(record_type, record_id, user_id)
              WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id)`,
-      values: [deletes.map((d) => d.recordType), deletes.map((d) => d.recordId), deletes.map((d) => d.userId)],
+      values: idLists(deletes),
     });
   }
   if (deltas.length === 0) return;
   await client.query({
     name: `${schema}.rating-aggregates-add`,
     text: `INSERT INTO ${table(schema, 'rating_aggregates')} AS a (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::int[], $6::int[], $7::int[], $8::int[], $9::int[])
+           SELECT * FROM unnest(${splitList(1, 'text')}, ${splitList(2, 'text')}, ${splitList(3, 'int')}, ${splitList(4, 'bigint')},
+                                ${[5, 6, 7, 8, 9].map((n) => splitList(n, 'int')).join(', ')})
            ON CONFLICT (record_type, record_id) DO UPDATE SET
              count = a.count + EXCLUDED.count, sum = a.sum + EXCLUDED.sum,
              count_1 = a.count_1 + EXCLUDED.count_1, count_2 = a.count_2 + EXCLUDED.count_2,
              count_3 = a.count_3 + EXCLUDED.count_3, count_4 = a.count_4 + EXCLUDED.count_4,
              count_5 = a.count_5 + EXCLUDED.count_5`,
     values: [
-      deltas.map((d) => d.recordType),
-      deltas.map((d) => d.recordId),
-      deltas.map((d) => d.count),
-      deltas.map((d) => d.sum),
-      ...[0, 1, 2, 3, 4].map((i) => deltas.map((d) => d.distribution[i])),
+      joinList(deltas.map((d) => d.recordType)),
+      joinList(deltas.map((d) => d.recordId)),
+      joinList(deltas.map((d) => d.count)),
+      joinList(deltas.map((d) => d.sum)),
+      ...[0, 1, 2, 3, 4].map((i) => joinList(deltas.map((d) => d.distribution[i]!))),
     ],
   });
 }

@@ -164,7 +164,7 @@ describe('projector', () => {
 });
 
 describe('projector sink', () => {
-  it('skips a batch delivered again, and refuses a first batch that does not start at the stored offset', async (t) => {
+  it('skips a batch delivered again, and refuses a batch that does not continue from the stored offset', async (t) => {
     const f = await projectorFixture(t);
     const pool = await f.database();
     const projections = catalogueProjections(f.topics).filter((p) => p.topic === f.topics.movieRatings);
@@ -178,21 +178,23 @@ describe('projector sink', () => {
         return { topic: f.topics.movieRatings, partition: 0, offset, key: Buffer.from(key), value, headers, timestamp: '0' };
       }),
     );
-    const batch = (from: number, to: number, positioned: boolean) => ({
+    const batch = (from: number, to: number, continuesFrom?: number) => ({
       topic: f.topics.movieRatings,
       partition: 0,
       fetchedOffset: from,
       nextOffset: to,
       records: records.slice(from, to),
-      positioned,
+      continuesFrom,
     });
 
-    await sink.process(batch(0, 2, false));
-    await sink.process(batch(0, 2, true)); // delivered again: nothing applies twice
-    await sink.process(batch(1, 3, true)); // overlapping: only offset 2 is new
+    await sink.process(batch(0, 2));
+    await sink.process(batch(0, 2, 2)); // delivered again: nothing applies twice
+    await sink.process(batch(1, 3, 2)); // overlapping: only offset 2 is new
     assert.deepEqual(await aggregates(pool), [{ record_id: 'm9', count: 2, sum: 9, count_1: 0, count_5: 1 }]);
-    await assert.rejects(sink.process(batch(5, 5, false)), { name: 'PositionError', expected: 3, fetched: 5 });
-    await assert.rejects(sink.process(batch(1, 3, false)), { name: 'PositionError', expected: 3, fetched: 1 });
+    await assert.rejects(sink.process(batch(5, 5)), { name: 'PositionError', expected: 3, fetched: 5 });
+    await assert.rejects(sink.process(batch(1, 3)), { name: 'PositionError', expected: 3, fetched: 1 });
+    // A reader that stored 2 and read on past a gap, while another member moved the offset to 3.
+    await assert.rejects(sink.process(batch(5, 5, 2)), { name: 'PositionError', expected: 3, fetched: 5 });
     const { rows } = await pool.query('SELECT next_offset FROM ratings.projection_offsets');
     assert.deepEqual(rows, [{ next_offset: 3 }]);
   });
