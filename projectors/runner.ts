@@ -208,16 +208,17 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     });
   }
 
-  function eachBatch({ batch, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+  function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const { topic, partition } = batch;
-    if (!running || !isRunning() || isStale()) return Promise.resolve();
+    if (!running || !payload.isRunning() || payload.isStale()) return Promise.resolve();
     const lane = laneOf(topic, partition);
     // Fetched before a retry paused the partition: it is read again when the retry comes.
     if (lane.retry?.timer !== undefined) return Promise.resolve();
     metrics.consumerLag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
     const work = partitionBatch(batch);
     // The fetch position moves on now; should the batch fail, the lane seeks back to it.
-    resolveOffset(batch.lastOffset());
+    payload.resolveOffset(batch.lastOffset());
     const epoch = lane.epoch;
     lane.depth += 1;
     if (lane.depth >= LANE_DEPTH && !lane.backpressured) {

@@ -203,7 +203,7 @@ function countOutcomes(projection: string, decisions: readonly Decision[], rejec
   const counts = new Map<Count['eventType'], Map<Count['outcome'], Count>>();
   const add = (eventType: Count['eventType'], outcome: Count['outcome']) => {
     let byOutcome = counts.get(eventType);
-    if (!byOutcome) counts.set(eventType, (byOutcome = new Map()));
+    if (!byOutcome) counts.set(eventType, (byOutcome = new Map<Count['outcome'], Count>()));
     const entry = byOutcome.get(outcome);
     if (entry) entry.count += 1;
     else byOutcome.set(outcome, { projection, eventType, outcome, count: 1 });
