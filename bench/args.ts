@@ -14,9 +14,9 @@ const USAGE = `usage: npm run bench:projector -- [options]
   --naive-sample N              events the naive projector applies (default 20000)
   --seed N                      seed of the generated ratings (default 42)
   --pool-size N                 Postgres pool of the projector (default 8)
-  --session-timeout-ms N        projector consumer tuning (default 30000)
-  --heartbeat-interval-ms N     (default 3000)
-  --partitions-concurrently N   (default 6)
+  --session-timeout-ms N        projector consumer tuning, defaults as shipped (default 6000)
+  --heartbeat-interval-ms N     (default 1000)
+  --partitions-concurrently N   (default 3)
   --max-bytes-per-partition N   (default 4194304)`;
 
 /** Accepts 1000000, 1_000_000 and 1,000,000 alike: big counts are easier to type with separators. */
@@ -58,9 +58,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     seed: count('seed', values.seed, 42, 0),
     poolSize: count('pool-size', values['pool-size'], 8),
     tuning: {
-      sessionTimeoutMs: count('session-timeout-ms', values['session-timeout-ms'], 30_000),
-      heartbeatIntervalMs: count('heartbeat-interval-ms', values['heartbeat-interval-ms'], 3_000),
-      partitionsConsumedConcurrently: count('partitions-concurrently', values['partitions-concurrently'], 6),
+      sessionTimeoutMs: count('session-timeout-ms', values['session-timeout-ms'], 6_000),
+      heartbeatIntervalMs: count('heartbeat-interval-ms', values['heartbeat-interval-ms'], 1_000),
+      partitionsConsumedConcurrently: count('partitions-concurrently', values['partitions-concurrently'], 3),
       maxBytesPerPartition: count('max-bytes-per-partition', values['max-bytes-per-partition'], 4 * 1024 * 1024),
     },
   };

@@ -1,13 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
-import { createCatalogueProjector } from '../projectors/projector.ts';
 import type { ConsumerTuning } from '../projectors/runner.ts';
-import { createPool } from '../shared/db/pool.ts';
-import type { Logger } from '../shared/logger.ts';
-import { createMetrics, type Metrics } from '../shared/metrics.ts';
 import type { Cleanups } from './cleanups.ts';
-import { createTestDatabase } from '../test/support/services.ts';
+import { startProjectorProcess } from '../test/support/projector-process.ts';
+import { createTestDatabase, freePort } from '../test/support/services.ts';
 import type { ExpectedFold } from '../test/support/rating-stream.ts';
 import { endOffsetSum, type BenchTopics } from './kafka.ts';
 import { verifyRatings } from '../test/support/verify-ratings.ts';
@@ -19,14 +16,12 @@ const STALL_MS = 120_000;
 
 export interface CatalogueRunOptions {
   kafka: Kafka;
-  registryUrl: string;
   topics: BenchTopics;
   expected: ExpectedFold;
   events: number;
   poolSize: number;
   tuning: ConsumerTuning;
   groupId: string;
-  logger: Logger;
   cleanups: Cleanups;
 }
 
@@ -39,81 +34,95 @@ export interface CatalogueRun {
 }
 
 /**
- * The real projector, wired as projectors/main.ts wires it, from an empty read model: timed from
- * start() until the offsets it stores in Postgres reach the end of every partition, then checked
- * against the independent fold.
+ * The real projector process, as `npm start` runs it, from an empty database: timed from its
+ * spawn (process start, migrations and group join included) until the offsets it stores in
+ * Postgres reach the end of every partition, then checked against the independent fold. Its own
+ * process, so that nothing the benchmark keeps in memory weighs on its garbage collector.
  */
 export async function runCatalogueProjector(options: CatalogueRunOptions): Promise<CatalogueRun> {
-  const { cleanups, logger } = options;
+  const { cleanups, tuning } = options;
   const database = await createTestDatabase('bench');
   const dropDatabase = cleanups.add(`drop database ${database.name}`, () => database.drop());
-  const pool = createPool(database.url, options.poolSize, logger);
-  const endPool = cleanups.add('close the projector pool', () => pool.end());
   const watcher = new pg.Client({ connectionString: database.url });
   await watcher.connect();
   const endWatcher = cleanups.add('close the watcher connection', () => watcher.end());
 
   const target = await endOffsetSum(options.kafka, options.topics.movieRatings);
-  const metrics = createMetrics('bench');
-  let fatal: Error | undefined;
-  const runner = createCatalogueProjector({
-    kafka: options.kafka,
-    pool,
-    registryUrl: options.registryUrl,
-    groupId: options.groupId,
-    topics: options.topics,
-    deadLetterTopics: options.topics.deadLetters,
-    tuning: options.tuning,
-    logger,
-    metrics,
-    onFatal: (err) => (fatal = err),
-  });
-  const stopRunner = cleanups.add('stop the projector', () => runner.stop());
-
+  const port = await freePort();
   const started = performance.now();
-  await runner.start();
-  await waitForOffsets(watcher, options.topics.movieRatings, target, started, () => fatal ?? runner.problem());
+  const projector = startProjectorProcess({
+    databaseUrl: database.url,
+    topics: options.topics,
+    groupId: options.groupId,
+    env: {
+      PROJECTOR_PORT: String(port),
+      DATABASE_POOL_SIZE: String(options.poolSize),
+      PROJECTOR_SESSION_TIMEOUT_MS: String(tuning.sessionTimeoutMs),
+      PROJECTOR_HEARTBEAT_INTERVAL_MS: String(tuning.heartbeatIntervalMs),
+      PROJECTOR_CONCURRENCY: String(tuning.partitionsConsumedConcurrently),
+      PROJECTOR_MAX_BYTES_PER_PARTITION: String(tuning.maxBytesPerPartition),
+      // Its warnings and errors still show; routine chatter would bury the figures.
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    },
+  });
+  const stopProjector = cleanups.add('stop the projector', () => projector.kill('SIGTERM'));
+  let exitCode: number | null | undefined;
+  void projector.exited.then((code) => (exitCode = code));
+
+  await waitForOffsets(watcher, options.topics.movieRatings, target, started, () =>
+    exitCode === undefined ? undefined : new Error(`the projector exited with code ${String(exitCode)}`),
+  );
   const seconds = (performance.now() - started) / 1000;
 
-  await stopRunner();
+  const figures = batchFigures(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  await stopProjector();
   const problems = await verifyRatings(watcher, options.expected, options.events);
   await endWatcher();
-  await endPool();
   await dropDatabase();
-  return { seconds, problems, ...(await batchFigures(metrics)) };
+  return { seconds, problems, ...figures };
 }
 
 /** Polls the stored offsets until they sum to `target`; fails on a fatal error or a long stall. */
-async function waitForOffsets(client: pg.Client, topic: string, target: number, started: number, trouble: () => Error | string | undefined): Promise<void> {
+async function waitForOffsets(client: pg.Client, topic: string, target: number, started: number, trouble: () => Error | undefined): Promise<void> {
   let last = -1;
   let lastMove = performance.now();
   let lastReport = performance.now();
   for (;;) {
-    const { rows } = await client.query<{ total: string }>('SELECT coalesce(sum(next_offset), 0)::text AS total FROM ratings.projection_offsets WHERE topic = $1', [
-      topic,
-    ]);
-    const applied = Number(rows[0]!.total);
+    const problem = trouble();
+    if (problem) throw problem;
+    const applied = await storedTotal(client, topic);
     if (applied >= target) return;
     const now = performance.now();
-    const problem = trouble();
-    if (problem instanceof Error) throw problem;
     if (applied !== last) [last, lastMove] = [applied, now];
-    else if (now - lastMove > STALL_MS) throw new Error(`projector stalled at ${applied} of ${target}: ${problem ?? 'no problem reported'}`);
+    else if (now - lastMove > STALL_MS) throw new Error(`projector stalled at ${applied} of ${target}`);
     if (now - lastReport >= PROGRESS_EVERY_MS) {
       lastReport = now;
-      const elapsed = (now - started) / 1000;
-      console.log(`  (b) ${applied.toLocaleString('en-US')} / ${target.toLocaleString('en-US')} after ${elapsed.toFixed(1)} s${problem ? ` (${problem})` : ''}`);
+      console.log(`  (b) ${applied.toLocaleString('en-US')} / ${target.toLocaleString('en-US')} after ${((now - started) / 1000).toFixed(1)} s`);
     }
     await sleep(POLL_MS);
   }
 }
 
+/** The sum of the next offsets stored for `topic`; 0 until the projector has created its tables. */
+async function storedTotal(client: pg.Client, topic: string): Promise<number> {
+  try {
+    const { rows } = await client.query<{ total: string }>('SELECT coalesce(sum(next_offset), 0)::text AS total FROM ratings.projection_offsets WHERE topic = $1', [topic]);
+    return Number(rows[0]!.total);
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return 0;
+    throw err;
+  }
+}
+
 /** Mean size and duration of the partition batches the projector applied, from its own metrics. */
-async function batchFigures(metrics: Metrics): Promise<Pick<CatalogueRun, 'batches' | 'meanBatchSize' | 'meanBatchMs'>> {
-  const total = async (histogram: Metrics['batchSize'], suffix: '_sum' | '_count') =>
-    (await histogram.get()).values.filter((v) => v.metricName?.endsWith(suffix)).reduce((sum, v) => sum + v.value, 0);
-  const batches = await total(metrics.batchSize, '_count');
-  const records = await total(metrics.batchSize, '_sum');
-  const seconds = await total(metrics.batchDuration, '_sum');
+function batchFigures(exposition: string): Pick<CatalogueRun, 'batches' | 'meanBatchSize' | 'meanBatchMs'> {
+  const total = (metric: string) =>
+    exposition
+      .split('\n')
+      .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  const batches = total('projection_batch_size_count');
+  const records = total('projection_batch_size_sum');
+  const seconds = total('projection_batch_duration_seconds_sum');
   return { batches, meanBatchSize: batches > 0 ? records / batches : 0, meanBatchMs: batches > 0 ? (1000 * seconds) / batches : 0 };
 }

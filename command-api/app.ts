@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnavailableError } from '../shared/errors.ts';
+import { newEventId } from '../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../shared/events/position.ts';
 import type { EventPublisher } from '../shared/events/publisher.ts';
 import type { CatalogueEvent, EventEnvelope } from '../shared/events/types.ts';
@@ -29,7 +29,7 @@ const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Builds the command API without listening, so tests can `inject()` or listen on any port. */
 export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInstance> {
   const { publisher, metrics } = deps;
-  const newId = deps.newId ?? randomUUID;
+  const newId = deps.newId ?? (() => newEventId());
   const now = deps.now ?? (() => new Date());
 
   const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit });

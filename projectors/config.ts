@@ -13,7 +13,8 @@ const schema = z
     // The broker's default group.min.session.timeout.ms is 6 s: the fastest a killed member is noticed.
     PROJECTOR_SESSION_TIMEOUT_MS: int(6000, 300_000, 6000),
     PROJECTOR_HEARTBEAT_INTERVAL_MS: int(100, 10_000, 1000),
-    PROJECTOR_CONCURRENCY: int(1, 64, 6),
+    // A few transactions at once keep Postgres busy while the projector decodes; more only queue for the same cores.
+    PROJECTOR_CONCURRENCY: int(1, 64, 3),
     PROJECTOR_MAX_BYTES_PER_PARTITION: int(64 * 1024, 64 * 1024 * 1024, 4 * 1024 * 1024),
   })
   .refine((env) => env.PROJECTOR_HEARTBEAT_INTERVAL_MS * 3 <= env.PROJECTOR_SESSION_TIMEOUT_MS, {

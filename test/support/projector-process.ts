@@ -11,7 +11,13 @@ export interface ProjectorProcess {
 }
 
 /** A real projector process, as `npm start` runs it, on the test's topics, group and database. */
-export function startProjectorProcess(options: { databaseUrl: string; topics: TestTopics; groupId: string }): ProjectorProcess {
+export function startProjectorProcess(options: {
+  databaseUrl: string;
+  topics: Pick<TestTopics, 'movieMetadata' | 'movieRatings' | 'deadLetters'>;
+  groupId: string;
+  /** More settings, or other values for the ones set here. */
+  env?: Record<string, string>;
+}): ProjectorProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'main.ts')], {
     env: {
       ...process.env,
@@ -26,6 +32,7 @@ export function startProjectorProcess(options: { databaseUrl: string; topics: Te
       PROJECTOR_PORT: '0',
       PROJECTOR_HEARTBEAT_INTERVAL_MS: '500',
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      ...options.env,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

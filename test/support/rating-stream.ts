@@ -3,9 +3,9 @@
  * their fold computed here, independently of the projector's code: whatever happened to the
  * projector, its read model must equal it.
  */
-import { randomUUID } from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import type { EventCodec } from '../../shared/events/codec.ts';
+import { newEventId } from '../../shared/events/event-id.ts';
 import type { RatingEvent } from '../../shared/events/types.ts';
 
 /** The benchmark's key space: many movies and users, as a catalogue has. */
@@ -36,7 +36,7 @@ export function seededRandom(seed: number): () => number {
 /**
  * Endless rating events: mostly first ratings of a random (movie, user) pair, a fifth re-ratings
  * and a tenth deletions of a pair rated before (some of them already deleted, so a delete of
- * nothing is exercised too). Only the event ids are random: they must be unique across runs.
+ * nothing is exercised too). The event ids carry random bits, so that they are unique across runs.
  */
 export function* ratingEvents(seed: number, space = CATALOGUE_SPACE): Generator<RatingEvent> {
   const { movies, users } = space;
@@ -53,8 +53,10 @@ export function* ratingEvents(seed: number, space = CATALOGUE_SPACE): Generator<
     if (!again) rated.push(pair);
     const recordId = movieIds[Math.floor(pair / users)]!;
     const userId = userIds[pair % users]!;
-    const eventId = randomUUID();
-    const envelope = { eventId, occurredAt: new Date(EPOCH_MS + i), principal: userId, correlationId: eventId };
+    // Minted as the command API mints them, at the time of the event; the random bits keep them unique across runs.
+    const occurredAt = new Date(EPOCH_MS + i);
+    const eventId = newEventId(occurredAt.getTime());
+    const envelope = { eventId, occurredAt, principal: userId, correlationId: eventId };
     if (again && roll < DELETE_SHARE) {
       yield { type: 'RatingDeleted', envelope, recordType: 'movie', recordId, userId };
     } else {

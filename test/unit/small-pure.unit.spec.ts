@@ -3,7 +3,9 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { ratingSummary } from '../../query-api/movies/rating-summary.ts';
 import { ConfigError, commonEnv, loadConfig } from '../../shared/config.ts';
+import { newEventId } from '../../shared/events/event-id.ts';
 import { decodeConsistencyToken, encodeConsistencyToken } from '../../shared/events/position.ts';
+import { isEventId } from '../../shared/events/validation.ts';
 import { loadCommandApiConfig } from '../../command-api/config.ts';
 
 describe('ratingSummary', () => {
@@ -48,5 +50,20 @@ describe('configuration', () => {
 
   it('requires JWT_SECRET for the command API', () => {
     assert.throws(() => loadCommandApiConfig({}), /JWT_SECRET: is required/);
+  });
+});
+
+describe('newEventId', () => {
+  it('mints lowercase UUIDs of version 7 that carry their time and sort by it', () => {
+    const at = Date.UTC(2026, 11, 1, 12, 0, 0, 345);
+    const [first, second, later] = [newEventId(at), newEventId(at), newEventId(at + 1)];
+    for (const id of [first, second, later]) {
+      assert.ok(isEventId(id), id);
+      assert.equal(id[14], '7');
+      assert.ok('89ab'.includes(id[19]!), id);
+      assert.equal(parseInt(id.replaceAll('-', '').slice(0, 12), 16), id === later ? at + 1 : at);
+    }
+    assert.notEqual(first, second);
+    assert.ok(first < later && second < later);
   });
 });
