@@ -76,7 +76,7 @@ export async function produceRatings(kafka: Kafka, codec: EventCodec, topic: str
     let reported = 0;
     for (let produced = 0; produced < count; ) {
       const chunk = takeEvents(events, Math.min(CHUNK, count - produced), fold);
-      for (const message of await encodeAll(codec, chunk)) {
+      for (const message of encodeAll(codec, chunk)) {
         const lane = laneOf(partitionOf(message));
         lane.buffer.push(message);
         if (lane.buffer.length >= LANE_BATCH) await lane.flush();
@@ -110,9 +110,11 @@ async function murmur2Partitioner(kafka: Kafka, topic: string): Promise<(message
   return (message) => partitioner({ topic, partitionMetadata, message });
 }
 
-async function encodeAll(codec: EventCodec, events: readonly RatingEvent[]): Promise<Message[]> {
-  const encoded = await Promise.all(events.map((event) => codec.encode(event)));
-  return encoded.map(({ key, value, headers }) => ({ key, value, headers }));
+function encodeAll(codec: EventCodec, events: readonly RatingEvent[]): Message[] {
+  return events.map((event) => {
+    const { key, value, headers } = codec.encode(event);
+    return { key, value, headers };
+  });
 }
 
 async function send(producer: Producer, topic: string, partition: number, messages: Message[]): Promise<void> {

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnavailableError } from '../shared/errors.ts';
 import { newEventId } from '../shared/events/event-id.ts';
-import { encodeConsistencyToken } from '../shared/events/position.ts';
+import { EventLogUnavailableError } from '../shared/events/event-log.ts';
+import { encodeConsistencyToken, type LogPosition } from '../shared/events/position.ts';
 import type { EventPublisher } from '../shared/events/publisher.ts';
 import type { CatalogueEvent, EventEnvelope } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
@@ -11,6 +12,8 @@ import type { Metrics } from '../shared/metrics.ts';
 import { authorize, registerAuth, type Principal } from './auth.ts';
 import type { CommandApiConfig } from './config.ts';
 import { setMetadata } from './movies/set-metadata.ts';
+import { deleteMovieRating } from './ratings/delete-rating.ts';
+import { submitProviderRatings } from './ratings/submit-batch.ts';
 import { submitMovieRating } from './ratings/submit-rating.ts';
 
 export interface CommandAppDeps {
@@ -35,34 +38,58 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit });
   await registerAuth(app, deps.config.jwtSecret);
 
-  function envelopeFor(request: FastifyRequest, principal: Principal): EventEnvelope {
+  function envelopesFor(request: FastifyRequest, principal: Principal, count: number): EventEnvelope[] {
     const header = request.headers['x-correlation-id'];
     const correlationId = typeof header === 'string' && CORRELATION_ID.test(header) ? header : newId();
-    return { eventId: newId(), occurredAt: now(), principal: principal.subject, correlationId };
+    const occurredAt = now();
+    return Array.from({ length: count }, () => ({ eventId: newId(), occurredAt, principal: principal.subject, correlationId }));
+  }
+  const envelopeFor = (request: FastifyRequest, principal: Principal) => envelopesFor(request, principal, 1)[0]!;
+
+  /** Appends the events; answers only once Kafka has acknowledged every one of them. */
+  async function append(events: readonly CatalogueEvent[]): Promise<LogPosition[]> {
+    try {
+      const positions = await publisher.publish(events);
+      for (const event of events) metrics.eventsPublished.inc({ event_type: event.type });
+      return positions;
+    } catch (err) {
+      if (!(err instanceof EventLogUnavailableError)) throw err;
+      app.log.warn({ err, events: events.length, eventType: events[0]?.type }, 'events not acknowledged by Kafka');
+      throw new UnavailableError(
+        'The event log did not acknowledge the write in time: it may or may not be recorded.',
+        1,
+      );
+    }
   }
 
-  async function accept(event: CatalogueEvent) {
-    let position;
-    try {
-      position = await publisher.publish(event);
-    } catch (err) {
-      app.log.warn({ err, eventType: event.type, eventId: event.envelope.eventId }, 'event not acknowledged by Kafka');
-      throw new UnavailableError('The event log cannot take the write right now; nothing was recorded.', 1);
-    }
-    metrics.eventsPublished.inc({ event_type: event.type });
-    return { eventId: event.envelope.eventId, position, consistencyToken: encodeConsistencyToken(position) };
+  async function acceptOne(event: CatalogueEvent) {
+    const [position] = await append([event]);
+    return { eventId: event.envelope.eventId, position: position!, consistencyToken: encodeConsistencyToken([position!]) };
   }
 
   app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/metadata', async (request, reply) => {
     const principal = await authorize(request, 'admin');
     const event = setMetadata(request.params.movieId, request.body, { envelope: envelopeFor(request, principal) });
-    return reply.code(202).send(await accept(event));
+    return reply.code(202).send(await acceptOne(event));
   });
 
   app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', async (request, reply) => {
     const principal = await authorize(request, 'user');
     const event = submitMovieRating(request.params.movieId, request.body, { envelope: envelopeFor(request, principal) });
-    return reply.code(202).send(await accept(event));
+    return reply.code(202).send(await acceptOne(event));
+  });
+
+  app.delete<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', async (request, reply) => {
+    const principal = await authorize(request, 'user');
+    const event = deleteMovieRating(request.params.movieId, { envelope: envelopeFor(request, principal) });
+    return reply.code(202).send(await acceptOne(event));
+  });
+
+  app.post('/v1/ratings/batch', async (request, reply) => {
+    const principal = await authorize(request, 'provider');
+    const events = submitProviderRatings(request.body, (count) => envelopesFor(request, principal, count));
+    const positions = await append(events);
+    return reply.code(202).send({ eventIds: events.map((e) => e.envelope.eventId), positions, consistencyToken: encodeConsistencyToken(positions) });
   });
 
   return app;

@@ -2,7 +2,7 @@ import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ForbiddenError, UnauthorizedError } from '../shared/errors.ts';
-import { ID_PATTERN } from '../shared/events/types.ts';
+import { USER_ID_PATTERN } from '../shared/events/types.ts';
 
 export const ROLES = ['admin', 'user', 'provider'] as const;
 export type Role = (typeof ROLES)[number];
@@ -13,7 +13,7 @@ export interface Principal {
 }
 
 const claimsSchema = z.object({
-  sub: z.string().regex(ID_PATTERN),
+  sub: z.string().regex(USER_ID_PATTERN),
   roles: z.array(z.string()).transform((roles) => roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r))),
 });
 
@@ -22,7 +22,9 @@ export async function registerAuth(app: FastifyInstance, secret: string): Promis
   await app.register(fastifyJwt, {
     secret,
     sign: { algorithm: 'HS256' },
-    verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] },
+    // Clients send the same token with many commands: a verified token is kept (until its exp)
+    // instead of checking its signature again on every request.
+    verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'], cache: 10_000 },
   });
 }
 
@@ -36,7 +38,7 @@ export async function authorize(request: FastifyRequest, role: Role): Promise<Pr
     throw new UnauthorizedError('The bearer token is missing, malformed, expired or not signed by us.');
   }
   const parsed = claimsSchema.safeParse(claims);
-  if (!parsed.success) throw new UnauthorizedError('The token needs a plain `sub` and a `roles` array.');
+  if (!parsed.success) throw new UnauthorizedError('The token needs a `sub` of printable characters (at most 128) and a `roles` array.');
   const principal = { subject: parsed.data.sub, roles: parsed.data.roles };
   if (!principal.roles.includes(role)) throw new ForbiddenError(`This command needs the ${role} role.`);
   return principal;

@@ -8,6 +8,11 @@ const schema = z
     COMMAND_API_PORT: port(DEFAULTS.COMMAND_API_PORT),
     JWT_SECRET: z.string({ message: 'is required (the HS256 secret of command tokens)' }).min(32, 'must be at least 32 characters'),
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+    // How long a command waits for Kafka's acks=all before answering 503.
+    KAFKA_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
+    // 0: a send goes out on the next turn of the event loop, with whatever requests have arrived.
+    KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
+    KAFKA_MAX_BATCH_EVENTS: z.coerce.number().int().min(1000).max(100_000).default(5000),
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,
@@ -15,6 +20,9 @@ const schema = z
     port: env.COMMAND_API_PORT,
     jwtSecret: env.JWT_SECRET,
     bodyLimit: env.BODY_LIMIT_BYTES,
+    ackTimeoutMs: env.KAFKA_ACK_TIMEOUT_MS,
+    lingerMs: env.KAFKA_LINGER_MS,
+    maxBatchEvents: env.KAFKA_MAX_BATCH_EVENTS,
     kafkaBrokers: env.KAFKA_BROKERS,
     registryUrl: env.SCHEMA_REGISTRY_URL,
     topics: topicsFrom(env),

@@ -10,7 +10,7 @@ await runService('command-api', loadCommandApiConfig, async (config, logger) => 
   const kafka = createKafka('command-api', config.kafkaBrokers, logger);
   const registry = EventCodec.connect(config.registryUrl);
   const codec = await EventCodec.forWriting(registry, config.topics);
-  const publisher = createEventPublisher(kafka, codec);
+  const publisher = createEventPublisher(kafka, codec, logger, { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents });
   await publisher.connect();
   const admin = kafka.admin();
   await admin.connect();

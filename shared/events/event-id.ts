@@ -1,16 +1,15 @@
-import { randomFillSync } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 /**
  * A new event id: a UUID version 7 (RFC 9562), whose first 48 bits are the Unix time in
  * milliseconds. Ids minted later sort later, so the projections' unique index on event ids
  * grows at its right edge instead of at random pages, which a random (version 4) id would cost
- * on every insert.
+ * on every insert. The random bits come from `randomUUID`, which draws on a cached entropy pool
+ * rather than asking the system for 16 bytes per id.
  */
 export function newEventId(now: number = Date.now()): string {
-  const bytes = randomFillSync(Buffer.alloc(16));
-  bytes.writeUIntBE(now, 0, 6);
-  bytes[6] = 0x70 | (bytes[6]! & 0x0f);
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const random = randomUUID();
+  const time = now.toString(16).padStart(12, '0');
+  // Keep the random UUID's variant and its random bits; replace the time and the version.
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${random.slice(15, 18)}-${random.slice(19)}`;
 }

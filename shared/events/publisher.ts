@@ -1,38 +1,30 @@
-import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import type { Logger } from '../logger.ts';
 import type { EventCodec } from './codec.ts';
+import { createEventLog, type EventLogOptions } from './event-log.ts';
 import type { LogPosition } from './position.ts';
 import type { CatalogueEvent } from './types.ts';
 
 export interface EventPublisher {
-  /** Resolves once every in-sync replica has the event (acks=all); rejects otherwise. */
-  publish(event: CatalogueEvent): Promise<LogPosition>;
+  /**
+   * Resolves with each event's position once every in-sync replica has it (acks=all); rejects
+   * with EventLogUnavailableError when Kafka does not acknowledge in time, in which case some or
+   * all of the events may be in the log nonetheless.
+   */
+  publish(events: readonly CatalogueEvent[]): Promise<LogPosition[]>;
   connect(): Promise<void>;
+  /** Sends what is pending, then disconnects. */
   disconnect(): Promise<void>;
 }
 
-export function createEventPublisher(kafka: Kafka, codec: EventCodec): EventPublisher {
-  const producer: Producer = kafka.producer({
-    // Java-compatible murmur2 partitioning: other clients find a movie's events in the same partition.
-    createPartitioner: Partitioners.DefaultPartitioner,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    retry: { retries: 5, maxRetryTime: 5000 },
-  });
+export const DEFAULT_EVENT_LOG_OPTIONS: EventLogOptions = { ackTimeoutMs: 3000, lingerMs: 0, maxBatchEvents: 5000 };
+
+/** Events encoded with the newest schema of their type, appended in micro-batches. */
+export function createEventPublisher(kafka: Kafka, codec: EventCodec, logger: Logger, options: EventLogOptions = DEFAULT_EVENT_LOG_OPTIONS): EventPublisher {
+  const log = createEventLog(kafka, codec.topics, options, logger);
   return {
-    connect: () => producer.connect(),
-    disconnect: () => producer.disconnect(),
-    async publish(event) {
-      const message = await codec.encode(event);
-      const [meta] = await producer.send({
-        topic: message.topic,
-        acks: -1,
-        compression: CompressionTypes.None,
-        messages: [{ key: message.key, value: message.value, headers: message.headers }],
-      });
-      if (!meta || meta.errorCode !== 0 || meta.baseOffset === undefined) {
-        throw new Error(`Kafka did not acknowledge ${event.type} ${event.envelope.eventId}`);
-      }
-      return { topic: meta.topicName, partition: meta.partition, offset: Number(meta.baseOffset) };
-    },
+    connect: () => log.connect(),
+    disconnect: () => log.close(),
+    publish: (events) => log.append(events.map((e) => codec.encode(e))),
   };
 }

@@ -54,3 +54,9 @@ export function partitionKey(event: CatalogueEvent): string {
 
 /** Ids are opaque to us but travel in URLs, keys and logs: keep them short and plain. */
 export const ID_PATTERN = /^[A-Za-z0-9._~-]{1,64}$/;
+
+/**
+ * User ids are the `sub` of identity providers, which spell them their own way (`auth0|123`,
+ * an email address): any printable ASCII but the space, up to 128 characters.
+ */
+export const USER_ID_PATTERN = /^[!-~]{1,128}$/;

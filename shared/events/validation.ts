@@ -1,4 +1,4 @@
-import { ID_PATTERN, type CatalogueEvent } from './types.ts';
+import { ID_PATTERN, USER_ID_PATTERN, type CatalogueEvent } from './types.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -8,8 +8,8 @@ export const isEventId = (value: string) => UUID.test(value);
 /** Postgres text and jsonb refuse NUL; catching it here dead-letters the event instead of failing a batch. */
 const hasNul = (value: string) => value.includes('\u0000');
 
-function checkId(problems: string[], name: string, value: string): void {
-  if (!ID_PATTERN.test(value)) problems.push(`${name} ${JSON.stringify(value)} is not a valid id`);
+function checkId(problems: string[], name: string, value: string, pattern = ID_PATTERN): void {
+  if (!pattern.test(value)) problems.push(`${name} ${JSON.stringify(value)} is not a valid id`);
 }
 
 function checkText(problems: string[], name: string, value: string | null): void {
@@ -44,14 +44,14 @@ export function eventProblems(event: CatalogueEvent): string[] {
     case 'RatingSubmitted':
       checkId(problems, 'recordType', event.recordType);
       checkId(problems, 'recordId', event.recordId);
-      checkId(problems, 'userId', event.userId);
+      checkId(problems, 'userId', event.userId, USER_ID_PATTERN);
       if (!Number.isInteger(event.value) || event.value < 1 || event.value > 5) problems.push(`value ${event.value} is not 1..5`);
       if (event.providerId !== null) checkId(problems, 'providerId', event.providerId);
       break;
     case 'RatingDeleted':
       checkId(problems, 'recordType', event.recordType);
       checkId(problems, 'recordId', event.recordId);
-      checkId(problems, 'userId', event.userId);
+      checkId(problems, 'userId', event.userId, USER_ID_PATTERN);
       break;
   }
   return problems;

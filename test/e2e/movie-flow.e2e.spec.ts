@@ -23,11 +23,11 @@ describe('movie catalogue, end to end', () => {
     actors: ['Tim Robbins', 'Morgan Freeman'],
   };
 
-  async function command(path: string, body: unknown, sub: string, roles: string[]) {
+  async function command(path: string, body: unknown, sub: string, roles: string[], method = 'POST') {
     const response = await fetch(`${system.commandUrl}${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${system.token(sub, roles)}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
+      method,
+      headers: { authorization: `Bearer ${system.token(sub, roles)}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     assert.equal(response.status, 202, await response.clone().text());
     return (await response.json()) as { eventId: string; position: { topic: string; partition: number; offset: number }; consistencyToken: string };
@@ -104,6 +104,31 @@ describe('movie catalogue, end to end', () => {
       const response = await fetch(`${system.queryUrl}/v1/movies/${movie}`, { headers: { 'if-none-match': etag } });
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('etag'), '"1.1.4"');
+    });
+  });
+
+  it('takes back a user\'s rating, and imports a provider\'s ratings in bulk', async () => {
+    const movie = 'tt0110912';
+    await command(`/v1/movies/${movie}/metadata`, { ...metadata, title: 'Pulp Fiction' }, 'admin-1', ['admin']);
+    await command(`/v1/movies/${movie}/ratings`, { value: 2 }, 'auth0|erin', ['user']);
+    const bulk = (await command(
+      '/v1/ratings/batch',
+      { providerId: 'imdb-feed', ratings: [{ movieId: movie, userId: 'frank@example.com', value: 5 }, { movieId: movie, userId: 'gina', value: 4 }, { movieId: 'tt0000001', userId: 'gina', value: 1 }] },
+      'feed-bot',
+      ['provider'],
+    )) as unknown as { eventIds: string[]; positions: Array<{ partition: number }>; consistencyToken: string };
+    assert.equal(bulk.eventIds.length, 3);
+    assert.equal(new Set(bulk.eventIds).size, 3);
+    assert.equal(bulk.positions.length, 3);
+    await eventually(async () => {
+      const response = await fetch(`${system.queryUrl}/v1/movies/${movie}`);
+      assert.deepEqual(((await response.json()) as { rating: unknown }).rating, { average: 3.67, count: 3 });
+    });
+
+    await command(`/v1/movies/${movie}/ratings`, undefined, 'auth0|erin', ['user'], 'DELETE');
+    await eventually(async () => {
+      const response = await fetch(`${system.queryUrl}/v1/movies/${movie}`);
+      assert.deepEqual(((await response.json()) as { rating: unknown }).rating, { average: 4.5, count: 2 });
     });
   });
 });

@@ -34,7 +34,7 @@ describe('event codec and decoder', () => {
   const poisonCode = (result: DecodeResult) => (result.ok ? 'decoded' : result.poison.code);
 
   it('writes the newest version in the wire format with headers, and reads back the same event', async () => {
-    const encoded = await codec.encode(event);
+    const encoded = codec.encode(event);
     assert.equal(encoded.topic, topics.movieMetadata);
     assert.equal(encoded.key, 'tt0133093');
     assert.equal(encoded.value[0], 0, 'Confluent magic byte');
@@ -48,10 +48,10 @@ describe('event codec and decoder', () => {
   });
 
   it('reads a v1 event as today’s shape, with the fields it lacks at their defaults', async () => {
-    const v1 = await codec.encode(event, 1);
+    const v1 = codec.encode(event, 1);
     assert.deepEqual(await decoder.decode({ value: v1.value, headers: asHeaders(v1.headers) }), { ok: true, event: { ...event, expectedVersion: null }, schemaVersion: 1 });
     const submitted: RatingSubmitted = { type: 'RatingSubmitted', envelope: event.envelope, recordType: 'movie', recordId: 'm1', userId: 'u1', value: 4, providerId: 'acme' };
-    const rating = await codec.encode(submitted, 1);
+    const rating = codec.encode(submitted, 1);
     assert.deepEqual(await decoder.decode({ value: rating.value }), { ok: true, event: { ...submitted, providerId: null }, schemaVersion: 1 });
   });
 
@@ -62,7 +62,7 @@ describe('event codec and decoder', () => {
   });
 
   it('turns every kind of bad record into a classified poison result', async () => {
-    const encoded = await codec.encode(event);
+    const encoded = codec.encode(event);
     const unknownSchema = Buffer.from(encoded.value);
     unknownSchema.writeInt32BE(2_000_000_000, 1);
     const truncated = encoded.value.subarray(0, encoded.value.length - 3);
@@ -73,7 +73,7 @@ describe('event codec and decoder', () => {
       { value: encoded.value, headers: { 'event-type': Buffer.from('Nope') } },
       { value: encoded.value, headers: { 'event-type': Buffer.from('RatingSubmitted') } },
       { value: truncated },
-      { value: (await codec.encode({ ...event, title: '   ' })).value },
+      { value: (codec.encode({ ...event, title: '   ' })).value },
       { value: encoded.value, headers: {} },
     ]);
     assert.deepEqual(results.map(poisonCode), [
@@ -90,7 +90,7 @@ describe('event codec and decoder', () => {
   });
 
   it('tells a registry outage from poison', async () => {
-    const encoded = await codec.encode(event);
+    const encoded = codec.encode(event);
     const unreachable = new EventDecoder('http://127.0.0.1:1');
     await assert.rejects(unreachable.decode({ value: encoded.value }), RegistryUnavailableError);
   });

@@ -19,15 +19,15 @@ describe('projector faults', () => {
     const f = await projectorFixture(t);
     const pool = await f.database();
     const runner = await f.runner(pool);
-    const valid = await f.codec.encode(rating('alice', 'x', 3));
+    const valid = f.codec.encode(rating('alice', 'x', 3));
     const unknownSchema = Buffer.from(valid.value);
     unknownSchema.writeInt32BE(2_000_000_000, 1);
     const poison = {
       'p-not-avro': { value: Buffer.from('not avro at all'), headers: valid.headers, code: 'not_avro' },
       'p-unknown-schema': { value: unknownSchema, headers: valid.headers, code: 'unknown_schema' },
       'p-unknown-type': { value: valid.value, headers: { ...valid.headers, 'event-type': 'MovieDeleted' }, code: 'unknown_event_type' },
-      'p-invalid': { ...(await f.codec.encode(rating('alice', 'p-invalid', 7))), code: 'invalid_event' },
-      'p-wrong-topic': { ...(await f.codec.encode(metadataSet('p-wrong-topic', 'On the ratings topic'))), code: 'unhandled_event' },
+      'p-invalid': { ...(f.codec.encode(rating('alice', 'p-invalid', 7))), code: 'invalid_event' },
+      'p-wrong-topic': { ...(f.codec.encode(metadataSet('p-wrong-topic', 'On the ratings topic'))), code: 'unhandled_event' },
     };
     for (const [key, { value, headers }] of Object.entries(poison)) {
       await f.publisher.publish(rating('alice', key, 4)); // applied: before the poison
@@ -98,7 +98,7 @@ describe('projector faults', () => {
     await f.runner(pool);
     const on = async (partition: number, value: number) => {
       const event = rating(`user-${partition}`, 'k', value);
-      const { key, value: bytes, headers } = await f.codec.encode(event);
+      const { key, value: bytes, headers } = f.codec.encode(event);
       await f.produceRaw(f.topics.movieRatings, { key, value: bytes, headers, partition });
       return event.envelope.eventId;
     };

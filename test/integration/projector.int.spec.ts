@@ -4,7 +4,6 @@ import { createDeadLetterWriter } from '../../projectors/pipeline/dead-letters.t
 import { createSink } from '../../projectors/pipeline/sink.ts';
 import { catalogueProjections } from '../../projectors/projections.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
-import type { EventPublisher } from '../../shared/events/publisher.ts';
 import { eventually } from '../support/eventually.ts';
 import { aggregates, metadataSet, outcomes, projectorFixture, rating, ratingDeleted } from '../support/projector-fixture.ts';
 import { services, uniqueName } from '../support/services.ts';
@@ -16,7 +15,7 @@ import { services, uniqueName } from '../support/services.ts';
  */
 
 /** Twelve ratings over six movies (spread over the partitions) and one re-rating. */
-async function publishRatings(publisher: EventPublisher) {
+async function publishRatings(publisher: Awaited<ReturnType<typeof projectorFixture>>['publisher']) {
   for (const [i, movie] of ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'].entries()) {
     await publisher.publish(rating('alice', movie, 5));
     await publisher.publish(rating('bob', movie, 1 + (i % 5)));
@@ -144,7 +143,7 @@ describe('projector', () => {
     await producer.connect();
     t.after(() => producer.disconnect());
     const write = async (event: ReturnType<typeof rating>, commit: boolean) => {
-      const encoded = await f.codec.encode(event);
+      const encoded = f.codec.encode(event);
       const tx = await producer.transaction();
       await tx.send({ topic: encoded.topic, messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers, partition: 0 }] });
       await (commit ? tx.commit() : tx.abort());
@@ -152,7 +151,7 @@ describe('projector', () => {
     await write(rating('alice', 'm1', 5), true);
     await write(rating('bob', 'm1', 1), true);
     await write(rating('carol', 'm1', 1), false);
-    await f.produceRaw(f.topics.movieRatings, { ...(await encodedRecord(f, rating('dave', 'm1', 3))), partition: 0 });
+    await f.produceRaw(f.topics.movieRatings, { ...encodedRecord(f, rating('dave', 'm1', 3)), partition: 0 });
     await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 3, sum: 9, count_1: 1, count_5: 1 }]));
     // Six records: three events, two commit markers, one abort marker; the aborted event is skipped.
     await eventually(async () => {
@@ -172,12 +171,10 @@ describe('projector sink', () => {
     await deadLetters.connect();
     t.after(() => deadLetters.disconnect());
     const sink = createSink({ pool, decoder: new EventDecoder(services.registryUrl), deadLetters, projections });
-    const records = await Promise.all(
-      [rating('dave', 'm9', 2), rating('erin', 'm9', 4), rating('dave', 'm9', 5)].map(async (event, offset) => {
-        const { key, value, headers } = await f.codec.encode(event);
-        return { topic: f.topics.movieRatings, partition: 0, offset, key: Buffer.from(key), value, headers, timestamp: '0' };
-      }),
-    );
+    const records = [rating('dave', 'm9', 2), rating('erin', 'm9', 4), rating('dave', 'm9', 5)].map((event, offset) => {
+      const { key, value, headers } = f.codec.encode(event);
+      return { topic: f.topics.movieRatings, partition: 0, offset, key: Buffer.from(key), value, headers, timestamp: '0' };
+    });
     const batch = (from: number, to: number, continuesFrom?: number) => ({
       topic: f.topics.movieRatings,
       partition: 0,
@@ -200,7 +197,7 @@ describe('projector sink', () => {
   });
 });
 
-async function encodedRecord(f: Awaited<ReturnType<typeof projectorFixture>>, event: ReturnType<typeof rating>) {
-  const { key, value, headers } = await f.codec.encode(event);
+function encodedRecord(f: Awaited<ReturnType<typeof projectorFixture>>, event: ReturnType<typeof rating>) {
+  const { key, value, headers } = f.codec.encode(event);
   return { key, value, headers };
 }

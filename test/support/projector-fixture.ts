@@ -19,10 +19,12 @@ export async function projectorFixture(t: TestContext) {
   const registry = EventCodec.connect(services.registryUrl);
   const topics = await createTestTopics();
   const codec = await EventCodec.forWriting(registry, topics);
-  const publisher = createEventPublisher(kafka, codec);
+  const events = createEventPublisher(kafka, codec, logger);
+  // One event at a time, as the tests write them.
+  const publisher = { publish: async (event: CatalogueEvent) => (await events.publish([event]))[0]! };
   const raw: Producer = kafka.producer();
-  await Promise.all([publisher.connect(), raw.connect()]);
-  const cleanups: Array<() => Promise<unknown>> = [() => topics.remove(), () => publisher.disconnect(), () => raw.disconnect()];
+  await Promise.all([events.connect(), raw.connect()]);
+  const cleanups: Array<() => Promise<unknown>> = [() => topics.remove(), () => events.disconnect(), () => raw.disconnect()];
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
@@ -38,7 +40,7 @@ export async function projectorFixture(t: TestContext) {
     },
     /** Writes an event encoded with schema `version` of its type. */
     async publishVersion(event: CatalogueEvent, version: number) {
-      const encoded = await codec.encode(event, version);
+      const encoded = codec.encode(event, version);
       await raw.send({ topic: encoded.topic, acks: -1, messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers }] });
     },
     /** A migrated database and a pool on it. */

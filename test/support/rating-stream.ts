@@ -131,7 +131,7 @@ export class ExpectedFold {
 /** Produces `events` in order, `chunk` at a time, pausing `pauseMs` between chunks to spread them over time. */
 export async function produceStream(producer: Producer, codec: EventCodec, events: readonly RatingEvent[], chunk: number, pauseMs: number): Promise<void> {
   for (let i = 0; i < events.length; i += chunk) {
-    const encoded = await Promise.all(events.slice(i, i + chunk).map((e) => codec.encode(e)));
+    const encoded = events.slice(i, i + chunk).map((e) => codec.encode(e));
     await producer.send({ topic: encoded[0]!.topic, acks: -1, messages: encoded.map(({ key, value, headers }) => ({ key, value, headers })) });
     await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }

@@ -24,7 +24,7 @@ export async function startSystem() {
   const pool = createPool(db.url, 5, logger);
   const runner = await startTestProjector({ kafka, pool, topics });
 
-  const publisher = createEventPublisher(kafka, await EventCodec.forWriting(registry, topics));
+  const publisher = createEventPublisher(kafka, await EventCodec.forWriting(registry, topics), logger);
   await publisher.connect();
   const commandApp = await buildCommandApp({
     config: { jwtSecret: JWT_SECRET, bodyLimit: 1024 * 1024 },

@@ -3,6 +3,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import { buildCommandApp } from '../../command-api/app.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
+import { EventLogUnavailableError } from '../../shared/events/event-log.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
 import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
@@ -19,10 +20,10 @@ let kafkaDown = false;
 const publisher: EventPublisher = {
   connect: () => Promise.resolve(),
   disconnect: () => Promise.resolve(),
-  publish(event) {
-    if (kafkaDown) return Promise.reject(new Error('broker unavailable'));
-    published.push(event);
-    return Promise.resolve({ topic: 'movie-ratings', partition: 2, offset: 41 });
+  publish(events) {
+    if (kafkaDown) return Promise.reject(new EventLogUnavailableError('broker unavailable'));
+    published.push(...events);
+    return Promise.resolve(events.map((_, i) => ({ topic: 'movie-ratings', partition: 2, offset: 41 + i })));
   },
 };
 

@@ -22,7 +22,11 @@ describe('ratingSummary', () => {
 describe('consistency token', () => {
   it('round-trips a position', () => {
     const position = { topic: 'movie-ratings', partition: 5, offset: 1234567 };
-    assert.deepEqual(decodeConsistencyToken(encodeConsistencyToken(position)), position);
+    assert.deepEqual(decodeConsistencyToken(encodeConsistencyToken([position])), [position]);
+  });
+  it('keeps the highest offset of each partition a bulk command wrote', () => {
+    const at = (partition: number, offset: number) => ({ topic: 'movie-ratings', partition, offset });
+    assert.deepEqual(decodeConsistencyToken(encodeConsistencyToken([at(1, 7), at(2, 3), at(1, 9), at(1, 8)])), [at(1, 9), at(2, 3)]);
   });
   it('rejects what it did not issue', () => {
     assert.equal(decodeConsistencyToken('not-a-token'), undefined);

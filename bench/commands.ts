@@ -1,0 +1,167 @@
+/**
+ * `npm run bench:commands -- [--seconds N] [--connections N]`: the command API as its own
+ * process over HTTP, in one run: (1) accepted single ratings/s with many concurrent clients,
+ * (2) accepted bulk events/s through /v1/ratings/batch, (3) accept latency at a steady
+ * 2,000 ratings/s, next to (4) a bare kafkajs producer sending the same kind of encoded events
+ * with the same acks=all, the ceiling. Not a test: it prints figures.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { mintToken } from '../command-api/mint-token.ts';
+import { REPO_ROOT } from '../infra/paths.ts';
+import { EventCodec } from '../shared/events/codec.ts';
+import { newEventId } from '../shared/events/event-id.ts';
+import type { RatingSubmitted } from '../shared/events/types.ts';
+import { createKafka } from '../shared/kafka/client.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createTestTopics, freePort, services } from '../test/support/services.ts';
+import { eventually } from '../test/support/eventually.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } } });
+const SECONDS = Number(values.seconds ?? 10);
+const CONNECTIONS = Number(values.connections ?? 64);
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+const MOVIES = 20_000;
+const movieId = (i: number) => `tt${String(i % MOVIES).padStart(7, '0')}`;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+const logger = createLogger('bench', 'warn');
+const topics = await createTestTopics(6);
+const port = await freePort();
+const api = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
+  env: {
+    ...process.env,
+    KAFKA_BROKERS: services.brokers.join(','),
+    SCHEMA_REGISTRY_URL: services.registryUrl,
+    TOPIC_MOVIE_METADATA: topics.movieMetadata,
+    TOPIC_MOVIE_RATINGS: topics.movieRatings,
+    COMMAND_API_PORT: String(port),
+    JWT_SECRET: SECRET,
+    LOG_LEVEL: 'warn',
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const base = `http://127.0.0.1:${port}`;
+
+async function stop(): Promise<void> {
+  api.kill('SIGTERM');
+  await new Promise((resolve) => api.once('exit', resolve));
+  await topics.remove();
+}
+
+type Result = autocannon.Result;
+
+function load(options: autocannon.Options): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    autocannon(options, (err: Error | null, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+/** Answers that were not 202 are failures of the run, not figures. */
+function accepted(result: Result, label: string): number {
+  const other = result.non2xx + result.errors + result.timeouts;
+  if (other > 0) console.log(`  ${label}: ${other} requests were not accepted (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`);
+  return result['2xx'];
+}
+
+async function bareProducer(events: number): Promise<number> {
+  const kafka = createKafka('bench', services.brokers, logger);
+  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const rating = (i: number): RatingSubmitted => ({
+    type: 'RatingSubmitted',
+    envelope: { eventId: newEventId(), occurredAt: new Date(), principal: 'provider-1', correlationId: 'bench' },
+    recordType: 'movie',
+    recordId: movieId(i),
+    userId: `user${i % 50_000}`,
+    value: 1 + (i % 5),
+    providerId: 'acme',
+  });
+  const send = async (from: number, count: number) => {
+    for (let i = from; i < from + count; i += 5000) {
+      const messages = Array.from({ length: Math.min(5000, from + count - i) }, (_, j) => {
+        const { key, value, headers } = codec.encode(rating(i + j));
+        return { key, value, headers };
+      });
+      await producer.send({ topic: topics.movieRatings, acks: -1, messages });
+    }
+  };
+  await send(0, 50_000); // warm-up, not counted
+  const started = performance.now();
+  // As the command API sends them: up to 5,000 encoded events a produce request, acks=all.
+  await send(50_000, events);
+  const seconds = (performance.now() - started) / 1000;
+  await producer.disconnect();
+  return events / seconds;
+}
+
+try {
+  await eventually(async () => {
+    const response = await fetch(`${base}/health/ready`);
+    if (response.status !== 200) throw new Error(`command API not ready: ${response.status}`);
+  }, 60_000);
+  const userTokens = Array.from({ length: 100 }, (_, i) => mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600));
+  const provider = mintToken(SECRET, { sub: 'provider-1', roles: ['provider'] }, 3600);
+  let n = 0;
+  const singleRequest = () => ({
+    method: 'POST' as const,
+    path: `/v1/movies/${movieId(n)}/ratings`,
+    headers: { authorization: `Bearer ${userTokens[n++ % userTokens.length]!}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ value: 1 + (n % 5) }),
+  });
+
+  // A cold process pays for JIT compilation and its first connections; nobody runs one that way for long.
+  console.log('warm-up: 5 s of single ratings, not counted');
+  await load({ url: base, connections: CONNECTIONS, duration: 5, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+
+  console.log(`(3) steady 2,000 ratings/s for ${SECONDS} s`);
+  const steady = await load({ url: base, connections: 32, duration: SECONDS, overallRate: 2000, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+  accepted(steady, 'steady');
+
+  console.log(`(1) single ratings: ${CONNECTIONS} connections for ${SECONDS} s`);
+  const single = await load({ url: base, connections: CONNECTIONS, duration: SECONDS, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+  const singleRate = accepted(single, 'single') / SECONDS;
+
+  console.log(`(2) bulk: 1,000 ratings a request, 8 connections for ${SECONDS} s`);
+  let b = 0;
+  const bulkBody = () =>
+    JSON.stringify({ providerId: 'acme', ratings: Array.from({ length: 1000 }, (_, i) => ({ movieId: movieId(b * 1000 + i), userId: `user${(b * 7 + i) % 50_000}`, value: 1 + (i % 5) })) });
+  const bodies = Array.from({ length: 16 }, () => (b++, bulkBody()));
+  let k = 0;
+  const bulk = await load({
+    url: base,
+    connections: 8,
+    duration: SECONDS,
+    requests: [
+      {
+        setupRequest: (req) => ({
+          ...req,
+          method: 'POST',
+          path: '/v1/ratings/batch',
+          headers: { authorization: `Bearer ${provider}`, 'content-type': 'application/json' },
+          body: bodies[k++ % bodies.length]!,
+        }),
+      },
+    ],
+  });
+  const bulkRate = (accepted(bulk, 'bulk') * 1000) / SECONDS;
+
+  console.log('(4) bare kafkajs producer, 5,000 encoded events a request, acks=all');
+  const bareRate = await bareProducer(Math.max(200_000, Math.round(bulkRate * 2)));
+
+  console.log(`
+run                                           figure
+(1) accepted single ratings/s (HTTP)      ${fmt(singleRate).padStart(10)}   p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms
+(2) accepted bulk events/s (HTTP)         ${fmt(bulkRate).padStart(10)}   p99 ${bulk.latency.p99} ms a 1,000-event request
+(3) accept latency at 2,000/s             ${fmt(steady['2xx'] / SECONDS).padStart(10)}/s p50 ${steady.latency.p50} ms, p99 ${steady.latency.p99} ms
+(4) bare kafkajs producer events/s        ${fmt(bareRate).padStart(10)}
+
+(1)/(4) = ${(singleRate / bareRate).toFixed(2)}   (2)/(4) = ${(bulkRate / bareRate).toFixed(2)}
+bars: single >= 10,000/s ${singleRate >= 10_000 ? 'met' : 'not met'}; bulk >= 100,000/s ${bulkRate >= 100_000 ? 'met' : 'not met'}; p99 at 2,000/s < 50 ms ${steady.latency.p99 < 50 ? 'met' : 'not met'}`);
+} finally {
+  await stop();
+}

@@ -1,0 +1,184 @@
+import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
+import type { Logger } from '../logger.ts';
+import type { EncodedEvent } from './codec.ts';
+import type { LogPosition } from './position.ts';
+
+export interface EventLogOptions {
+  /** How long an append may wait for Kafka's acknowledgement (acks=all) before it fails. */
+  ackTimeoutMs: number;
+  /** How long a send waits for more appends to join it; 0 sends on the next turn of the event loop. */
+  lingerMs: number;
+  /** The most events one send carries; appends beyond wait for the next. */
+  maxBatchEvents: number;
+}
+
+export interface EventLog {
+  connect(): Promise<void>;
+  /**
+   * Resolves with each event's position once every in-sync replica has it (acks=all). Rejects
+   * with EventLogUnavailableError when Kafka does not acknowledge in time: then some or all of
+   * the events may be in the log nonetheless.
+   */
+  append(events: readonly EncodedEvent[]): Promise<LogPosition[]>;
+  /** Sends what is pending, then disconnects. */
+  close(): Promise<void>;
+}
+
+export class EventLogUnavailableError extends Error {
+  override name = 'EventLogUnavailableError';
+}
+
+interface Pending {
+  events: readonly EncodedEvent[];
+  partitions: number[];
+  resolve(positions: LogPosition[]): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Appends events to Kafka in micro-batches: appends that arrive while a send is in flight (or
+ * within the linger) share the next send, one produce request for all of them, so the round trip
+ * to the broker is paid per batch, not per request. One send is in flight at a time, which keeps
+ * each partition's events in append order with an idempotent producer.
+ *
+ * Partitions are chosen here, with the Java client's murmur2 hash of the key, so that each
+ * event's offset is known from the send's answer (base offset of its partition plus its place).
+ *
+ * A send that is not acknowledged within `ackTimeoutMs` fails its appends, and the producer is
+ * replaced: kafkajs winds back its idempotent sequence numbers after a failed send even when the
+ * broker wrote the records, and a producer reused after that can be refused or, worse, write
+ * records the broker takes as new. A new producer has a new producer id and starts afresh.
+ */
+export function createEventLog(kafka: Kafka, topics: readonly string[], options: EventLogOptions, logger: Logger): EventLog {
+  const log = logger.child({ component: 'event-log' });
+  const partitioner = Partitioners.DefaultPartitioner();
+  /** Per topic, the partition list as the partitioner wants it. */
+  const partitionLists = new Map<string, PartitionMetadata[]>();
+  const queue: Pending[] = [];
+  let producer: Promise<Producer> | undefined;
+  let sending: Promise<void> | undefined;
+  let scheduled = false;
+  let closed = false;
+
+  function newProducer(): Promise<Producer> {
+    const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    return created.connect().then(() => created);
+  }
+
+  function retire(old: Promise<Producer> | undefined): void {
+    void old?.then((p) => p.disconnect()).catch((err: unknown) => log.debug({ err }, 'retired producer did not disconnect cleanly'));
+  }
+
+  function schedule(): void {
+    if (sending || scheduled || queue.length === 0) return;
+    scheduled = true;
+    const go = () => {
+      scheduled = false;
+      sending = sendNext().finally(() => {
+        sending = undefined;
+        schedule();
+      });
+    };
+    if (options.lingerMs > 0) setTimeout(go, options.lingerMs);
+    else setImmediate(go);
+  }
+
+  function partitionOf(event: EncodedEvent): number {
+    const partitionMetadata = partitionLists.get(event.topic);
+    if (!partitionMetadata) throw new Error(`Topic ${event.topic} is not one the event log writes to`);
+    return partitioner({ topic: event.topic, partitionMetadata, message: { key: event.key, value: event.value } });
+  }
+
+  async function sendNext(): Promise<void> {
+    const batch: Pending[] = [];
+    let count = 0;
+    while (queue.length > 0 && (batch.length === 0 || count + queue[0]!.events.length <= options.maxBatchEvents)) {
+      const next = queue.shift()!;
+      batch.push(next);
+      count += next.events.length;
+    }
+    producer ??= newProducer();
+    const current = producer;
+    let deadline: NodeJS.Timeout | undefined;
+    try {
+      const acknowledged = await Promise.race([
+        send(current, batch),
+        new Promise<never>((_, reject) => {
+          deadline = setTimeout(() => reject(new EventLogUnavailableError(`Kafka did not acknowledge within ${options.ackTimeoutMs} ms`)), options.ackTimeoutMs);
+        }),
+      ]);
+      settle(batch, acknowledged);
+    } catch (err) {
+      log.warn({ err, events: count }, 'send failed; replacing the producer');
+      if (producer === current) producer = undefined;
+      retire(current);
+      const reason = err instanceof EventLogUnavailableError ? err : new EventLogUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
+      for (const pending of batch) pending.reject(reason);
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  async function send(current: Promise<Producer>, batch: readonly Pending[]): Promise<RecordMetadata[]> {
+    const byTopic = new Map<string, Array<{ key: string; value: Buffer; headers: Record<string, string>; partition: number }>>();
+    for (const { events, partitions } of batch) {
+      events.forEach((e, i) => {
+        let messages = byTopic.get(e.topic);
+        if (!messages) byTopic.set(e.topic, (messages = []));
+        messages.push({ key: e.key, value: e.value, headers: e.headers, partition: partitions[i]! });
+      });
+    }
+    return (await current).sendBatch({ acks: -1, timeout: options.ackTimeoutMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+  }
+
+  /** Each event's offset: its partition's base offset plus the events of that partition before it in the send. */
+  function settle(batch: readonly Pending[], acknowledged: readonly RecordMetadata[]): void {
+    const next = new Map<string, number>();
+    for (const m of acknowledged) next.set(`${m.topicName}/${m.partition}`, Number(m.baseOffset));
+    for (const pending of batch) {
+      const positions: LogPosition[] = [];
+      for (const [i, e] of pending.events.entries()) {
+        const key = `${e.topic}/${pending.partitions[i]!}`;
+        const offset = next.get(key);
+        if (offset === undefined) {
+          pending.reject(new EventLogUnavailableError(`Kafka did not acknowledge partition ${key}`));
+          break;
+        }
+        next.set(key, offset + 1);
+        positions.push({ topic: e.topic, partition: pending.partitions[i]!, offset });
+      }
+      if (positions.length === pending.events.length) pending.resolve(positions);
+    }
+  }
+
+  return {
+    async connect() {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
+        for (const t of found) partitionLists.set(t.name, [...t.partitions].sort((a, b) => a.partitionId - b.partitionId));
+      } finally {
+        await admin.disconnect();
+      }
+      producer = newProducer();
+      await producer;
+    },
+    append(events) {
+      if (closed) return Promise.reject(new EventLogUnavailableError('The event log is closing'));
+      if (events.length === 0) return Promise.resolve([]);
+      return new Promise((resolve, reject) => {
+        queue.push({ events, partitions: events.map(partitionOf), resolve, reject });
+        schedule();
+      });
+    },
+    async close() {
+      closed = true;
+      // Pending appends are sent, not dropped: their callers are still waiting for an answer.
+      while (queue.length > 0 || sending || scheduled) await (sending ?? new Promise((resolve) => setTimeout(resolve, 1)));
+      const last = producer;
+      producer = undefined;
+      await (await last?.catch(() => undefined))?.disconnect();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { EventCodec } from '../../shared/events/codec.ts';
+import { newEventId } from '../../shared/events/event-id.ts';
+import { createEventPublisher } from '../../shared/events/publisher.ts';
+import type { RatingSubmitted } from '../../shared/events/types.ts';
+import { HEADERS } from '../../shared/events/wire.ts';
+import { createKafka } from '../../shared/kafka/client.ts';
+import { createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
+
+const rating = (movie: string, user: string): RatingSubmitted => ({
+  type: 'RatingSubmitted',
+  envelope: { eventId: newEventId(), occurredAt: new Date(), principal: user, correlationId: 'c' },
+  recordType: 'movie',
+  recordId: movie,
+  userId: user,
+  value: 3,
+  providerId: null,
+});
+
+/** The micro-batching publisher against a real broker: the positions it answers are where the events are. */
+describe('event publisher', () => {
+  it('answers, for concurrent appends sharing sends, the partition and offset each event landed at', async (t) => {
+    const topics = await createTestTopics(6);
+    const kafka = createKafka('test', services.brokers, quietLogger());
+    const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+    const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 5000, lingerMs: 2, maxBatchEvents: 1000 });
+    await publisher.connect();
+    t.after(async () => {
+      await publisher.disconnect();
+      await topics.remove();
+    });
+
+    const singles = Array.from({ length: 300 }, (_, i) => [rating(`m${i % 37}`, `u${i}`)]);
+    const bulk = Array.from({ length: 1200 }, (_, i) => rating(`m${i % 11}`, `bulk${i}`));
+    const appended = await Promise.all([...singles, bulk].map(async (events) => ({ events, positions: await publisher.publish(events) })));
+
+    const landed = new Map<string, { key: string; eventId: string }>();
+    const consumer = kafka.consumer({ groupId: uniqueName('group') });
+    await consumer.connect();
+    t.after(() => consumer.disconnect());
+    await consumer.subscribe({ topic: topics.movieRatings, fromBeginning: true });
+    const total = singles.length + bulk.length;
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: ({ partition, message }) => {
+          landed.set(`${partition}/${message.offset}`, { key: message.key!.toString(), eventId: message.headers![HEADERS.eventId]!.toString() });
+          if (landed.size === total) resolve();
+          return Promise.resolve();
+        },
+      });
+    });
+
+    for (const { events, positions } of appended) {
+      assert.equal(positions.length, events.length);
+      events.forEach((event, i) => {
+        const { topic, partition, offset } = positions[i]!;
+        assert.equal(topic, topics.movieRatings);
+        assert.deepEqual(landed.get(`${partition}/${offset}`), { key: event.recordId, eventId: event.envelope.eventId });
+      });
+    }
+    // One movie, one partition: its events keep their order.
+    const partitionsOfM0 = new Set(appended.flatMap(({ events, positions }) => events.flatMap((e, i) => (e.recordId === 'm0' ? [positions[i]!.partition] : []))));
+    assert.equal(partitionsOfM0.size, 1);
+  });
+
+  it('refuses, past the acknowledgement timeout, a write Kafka cannot take, and recovers when it can', async (t) => {
+    const topics = await createTestTopics(1);
+    const kafka = createKafka('test', services.brokers, quietLogger());
+    const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+    const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 1500, lingerMs: 0, maxBatchEvents: 1000 });
+    await publisher.connect();
+    t.after(async () => {
+      await publisher.disconnect();
+      await topics.remove();
+    });
+    const [first] = await publisher.publish([rating('m1', 'a')]);
+    assert.equal(first!.offset, 0);
+
+    // The ratings topic goes away: the broker answers every produce to it with an error.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [topics.movieRatings] });
+    await admin.disconnect();
+    const started = performance.now();
+    await assert.rejects(publisher.publish([rating('m1', 'b')]), { name: 'EventLogUnavailableError' });
+    assert.ok(performance.now() - started < 3000, `refused after ${Math.round(performance.now() - started)} ms`);
+
+    // The producer that failed was replaced; writes Kafka can take go through again.
+    const metadata = { type: 'MovieMetadataSet', envelope: rating('m1', 'admin').envelope, movieId: 'm1', title: 'T', description: '', director: 'D', year: null, actors: [], expectedVersion: null } as const;
+    const [after] = await publisher.publish([{ ...metadata, actors: [] }]);
+    assert.deepEqual(after, { topic: topics.movieMetadata, partition: 0, offset: 0 });
+  });
+});
