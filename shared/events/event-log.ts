@@ -61,12 +61,25 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
   let closed = false;
 
   function newProducer(): Promise<Producer> {
-    const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const created = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // Bounded, so that a send abandoned at the deadline ends by itself rather than retrying
+      // (and reconnecting) forever. kafkajs warns that limited retries weaken its idempotence:
+      // a producer whose send failed is never used again, which is what keeps that guarantee.
+      retry: { retries: 4, initialRetryTime: 100, maxRetryTime: options.ackTimeoutMs },
+    });
     return created.connect().then(() => created);
   }
 
-  function retire(old: Promise<Producer> | undefined): void {
-    void old?.then((p) => p.disconnect()).catch((err: unknown) => log.debug({ err }, 'retired producer did not disconnect cleanly'));
+  /** Disconnects a replaced producer once its abandoned send has ended, so nothing reconnects it. */
+  function retire(old: Promise<Producer>, abandoned: Promise<unknown>): void {
+    void abandoned
+      .catch(() => undefined)
+      .then(() => old)
+      .then((p) => p.disconnect())
+      .catch((err: unknown) => log.debug({ err }, 'retired producer did not disconnect cleanly'));
   }
 
   function schedule(): void {
@@ -100,9 +113,10 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
     producer ??= newProducer();
     const current = producer;
     let deadline: NodeJS.Timeout | undefined;
+    const sent = send(current, batch);
     try {
       const acknowledged = await Promise.race([
-        send(current, batch),
+        sent,
         new Promise<never>((_, reject) => {
           deadline = setTimeout(() => reject(new EventLogUnavailableError(`Kafka did not acknowledge within ${options.ackTimeoutMs} ms`)), options.ackTimeoutMs);
         }),
@@ -111,7 +125,7 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
     } catch (err) {
       log.warn({ err, events: count }, 'send failed; replacing the producer');
       if (producer === current) producer = undefined;
-      retire(current);
+      retire(current, sent);
       const reason = err instanceof EventLogUnavailableError ? err : new EventLogUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
       for (const pending of batch) pending.reject(reason);
     } finally {
