@@ -9,7 +9,7 @@ import Fastify, {
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.ts';
-import { registerProblemHandlers } from './problems.ts';
+import { frameworkProblem, registerProblemHandlers, sendProblem } from './problems.ts';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -26,7 +26,12 @@ export function createHttpApp({ logger, metrics, readiness, bodyLimit }: HttpApp
     // Per-request info lines cost more than they tell at thousands of requests a second.
     logController: new LogController({ disableRequestLogging: true }),
     ...(bodyLimit ? { bodyLimit } : {}),
+    // Errors fastify meets before routing (bad URL encoding, too long a path parameter) skip the
+    // error handler; they get a problem too.
+    frameworkErrors: (error, request, reply) => void sendProblem(reply, frameworkProblem(error, request.url)),
   });
+  // Bodies are JSON; anything else is refused with 415 rather than handed to a route as text.
+  app.removeContentTypeParser('text/plain');
   registerProblemHandlers(app);
   registerOpsRoutes(app, metrics, readiness);
   return app;

@@ -4,6 +4,19 @@ import type { Metrics } from '../metrics.ts';
 /** A dependency check for readiness: resolves when the dependency is usable, rejects otherwise. */
 export type ReadinessCheck = () => Promise<void> | void;
 
+/** A check that has not answered by then counts as failing: readiness must answer, not hang. */
+const CHECK_TIMEOUT_MS = 1000;
+
+function withTimeout(check: ReadinessCheck): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    Promise.resolve().then(check),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Liveness, readiness and Prometheus metrics, the same on every service. Also times every
  * request by route template.
@@ -23,7 +36,7 @@ export function registerOpsRoutes(app: FastifyInstance, metrics: Metrics, checks
     const entries = await Promise.all(
       Object.entries(checks).map(async ([name, check]) => {
         try {
-          await check();
+          await withTimeout(check);
           return [name, 'ok'] as const;
         } catch (err) {
           request.log.warn({ err, dependency: name }, 'readiness check failed');

@@ -19,7 +19,18 @@ const FRAMEWORK_ERRORS: Record<string, { code: string; title: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported-media-type', title: 'Unsupported media type' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'malformed-body', title: 'Malformed request body' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'malformed-body', title: 'Malformed request body' },
+  FST_ERR_BAD_URL: { code: 'malformed-url', title: 'Malformed URL' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'uri-too-long', title: 'URI too long' },
 };
+
+/** A problem for one of fastify's own client errors; 5xx ones say nothing of their cause. */
+export function frameworkProblem(error: FastifyError, instance: string): Problem {
+  const status = error.statusCode ?? 500;
+  if (status >= 500) return { type: problemType('internal-error'), title: 'Internal server error', status: 500, instance };
+  const known = (error.code && FRAMEWORK_ERRORS[error.code]) || (error.code === 'FST_ERR_VALIDATION' ? { code: 'validation-failed', title: 'The request is not valid' } : undefined);
+  const { code, title } = known ?? { code: 'bad-request', title: 'Bad request' };
+  return { type: problemType(code), title, status, detail: error.message, instance };
+}
 
 function toProblem(error: FastifyError | AppError, request: FastifyRequest): Problem {
   if (error instanceof AppError) {
@@ -32,14 +43,7 @@ function toProblem(error: FastifyError | AppError, request: FastifyRequest): Pro
       ...(error.fields ? { errors: error.fields } : {}),
     };
   }
-  const status = error.statusCode ?? 500;
-  if (status >= 500) {
-    return { type: problemType('internal-error'), title: 'Internal server error', status: 500, instance: request.url };
-  }
-  const known = (error.code && FRAMEWORK_ERRORS[error.code]) || (error.code === 'FST_ERR_VALIDATION' ? { code: 'validation-failed', title: 'The request is not valid' } : undefined);
-  const generic = { code: 'bad-request', title: 'Bad request' };
-  const { code, title } = known ?? generic;
-  return { type: problemType(code), title, status, detail: error.message, instance: request.url };
+  return frameworkProblem(error, request.url);
 }
 
 export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {

@@ -122,10 +122,47 @@ describe('command API over HTTP', () => {
   });
 
   it('refuses an oversized body with 413', async () => {
-    const response = await rate(bearer('admin', ['admin']), { value: 4, padding: 'x'.repeat(4096) });
+    const response = await rate(bearer('alice', ['user']), { value: 4, padding: 'x'.repeat(4096) });
     assert.equal(response.statusCode, 413);
     assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:payload-too-large');
     assert.deepEqual(published, []);
+  });
+
+  it('authenticates before it reads the body: 401 or 403, not 400 or 413', async () => {
+    const send = (headers: Record<string, string>, payload: string) =>
+      app.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...headers, 'content-type': 'application/json' }, payload });
+    const oversized = JSON.stringify({ value: 4, padding: 'x'.repeat(4096) });
+    assert.equal((await send({}, '{"value":')).statusCode, 401);
+    assert.equal((await send({}, oversized)).statusCode, 401);
+    assert.equal((await send({ authorization: 'Bearer nonsense' }, oversized)).statusCode, 401);
+    assert.equal((await send(bearer('ada', ['admin']), oversized)).statusCode, 403);
+    assert.deepEqual(published, []);
+  });
+
+  it('answers fastify\'s own client errors with problems too', async () => {
+    const cases = [
+      { url: '/v1/movies/%E0%A4%A/ratings', contentType: 'application/json', status: 400, type: 'malformed-url' },
+      { url: `/v1/movies/${'x'.repeat(200)}/ratings`, contentType: 'application/json', status: 414, type: 'uri-too-long' },
+      { url: '/v1/movies/m1/ratings', contentType: 'text/plain', status: 415, type: 'unsupported-media-type' },
+    ];
+    for (const c of cases) {
+      const response = await app.inject({ method: 'POST', url: c.url, headers: { ...bearer('alice', ['user']), 'content-type': c.contentType }, payload: '{"value":4}' });
+      assert.equal(response.statusCode, c.status, c.url);
+      assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.equal(problemOf(response).type, `urn:movie-catalogue:problem:${c.type}`);
+    }
+    assert.deepEqual(published, []);
+  });
+
+  it('takes subjects as identity providers spell them', async () => {
+    for (const sub of ['auth0|123', 'frank@example.com']) {
+      const response = await rate(bearer(sub, ['user']));
+      assert.equal(response.statusCode, 202);
+    }
+    assert.deepEqual(
+      published.map((e) => (e.type === 'RatingSubmitted' ? e.userId : undefined)),
+      ['auth0|123', 'frank@example.com'],
+    );
   });
 
   it('answers 503 with Retry-After when Kafka does not acknowledge, never 202', async () => {
