@@ -42,7 +42,7 @@ export interface ProjectorRunner {
 }
 
 /** Batches a partition may hold, being applied or waiting, before its fetching pauses. */
-const LANE_DEPTH = Number(process.env.LANE_DEPTH ?? 2);
+const LANE_DEPTH = 2;
 /** kafkajs's own default is 10 MB a fetch, less than one batch for each of a few partitions. */
 const FETCH_MAX_BYTES = 64 * 1024 * 1024;
 
