@@ -139,6 +139,19 @@ describe('command API over HTTP', () => {
     assert.deepEqual(published, []);
   });
 
+  it('answers 413 that Node\'s fetch can read, even while it is still sending', async () => {
+    // Over a real socket: what matters is that the client reads the answer instead of failing on a closed connection.
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const post = (body: string | ReadableStream<Uint8Array>) =>
+      fetch(`${url}/v1/movies/m1/ratings`, { method: 'POST', headers: { ...bearer('alice', ['user']), 'content-type': 'application/json' }, body, duplex: 'half' });
+    const endless = new ReadableStream<Uint8Array>({ pull: (controller) => controller.enqueue(new Uint8Array(65_536).fill(0x20)) });
+    for (const response of [await post(JSON.stringify({ value: 4, padding: 'x'.repeat(5_000_000) })), await post(endless)]) {
+      assert.equal(response.status, 413);
+      assert.equal(((await response.json()) as Problem).type, 'urn:movie-catalogue:problem:payload-too-large');
+    }
+    assert.deepEqual(published, []);
+  });
+
   it('answers fastify\'s own client errors with problems too', async () => {
     const cases = [
       { url: '/v1/movies/%E0%A4%A/ratings', contentType: 'application/json', status: 400, type: 'malformed-url' },
