@@ -60,7 +60,7 @@ function load(options: autocannon.Options): Promise<Result> {
   });
 }
 
-/** Answers that were not 202 are failures of the run, not figures. */
+/** Only 202s count as accepted; anything else is reported, never counted. */
 function accepted(result: Result, label: string): number {
   const other = result.non2xx + result.errors + result.timeouts;
   if (other > 0) console.log(`  ${label}: ${other} requests were not accepted (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`);

@@ -8,11 +8,9 @@ const schema = z
     COMMAND_API_PORT: port(DEFAULTS.COMMAND_API_PORT),
     JWT_SECRET: z.string({ message: 'is required (the HS256 secret of command tokens)' }).min(32, 'must be at least 32 characters'),
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
-    // How long a command waits for Kafka's acks=all before answering 503.
-    KAFKA_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3000),
-    // 0: a send goes out on the next turn of the event loop, with whatever requests have arrived.
-    KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(0),
-    KAFKA_MAX_BATCH_EVENTS: z.coerce.number().int().min(1000).max(100_000).default(5000),
+    KAFKA_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(DEFAULTS.KAFKA_ACK_TIMEOUT_MS),
+    KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULTS.KAFKA_LINGER_MS),
+    KAFKA_MAX_BATCH_EVENTS: z.coerce.number().int().min(1000).max(100_000).default(DEFAULTS.KAFKA_MAX_BATCH_EVENTS),
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,

@@ -113,11 +113,13 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   }
 
   const isCurrent = (lane: Lane) => lanes.get(keyOf(lane.topic, lane.partition)) === lane;
+  /** The lane's partition is paused until its retry timer fires. */
+  const waitingToRetry = (lane: Lane) => lane.retry?.timer !== undefined;
 
   function pauseOrResume(lane: Lane): void {
     if (!isCurrent(lane)) return;
     const partitions = [{ topic: lane.topic, partitions: [lane.partition] }];
-    if (lane.retry?.timer !== undefined || lane.backpressured) consumer.pause(partitions);
+    if (waitingToRetry(lane) || lane.backpressured) consumer.pause(partitions);
     else consumer.resume(partitions);
   }
 
@@ -156,7 +158,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     for (const lane of old) {
       lane.epoch += 1;
       clearTimeout(lane.retry?.timer);
-      if (lane.retry?.timer !== undefined || lane.backpressured) consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
+      if (waitingToRetry(lane) || lane.backpressured) consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
       if (lane.retry) lane.retry.timer = undefined;
     }
     return Promise.all(old.map((lane) => lane.tail));
@@ -214,7 +216,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     if (!running || !payload.isRunning() || payload.isStale()) return Promise.resolve();
     const lane = laneOf(topic, partition);
     // Fetched before a retry paused the partition: it is read again when the retry comes.
-    if (lane.retry?.timer !== undefined) return Promise.resolve();
+    if (waitingToRetry(lane)) return Promise.resolve();
     metrics.consumerLag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
     const work = partitionBatch(batch);
     // The fetch position moves on now; should the batch fail, the lane seeks back to it.

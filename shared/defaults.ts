@@ -17,4 +17,9 @@ export const DEFAULTS = {
   QUERY_API_PORT: 8082,
   PROJECTOR_PORT: 8083,
   LOG_LEVEL: 'info',
+  /** How long a command waits for Kafka's acks=all before answering 503. */
+  KAFKA_ACK_TIMEOUT_MS: 3000,
+  /** 0: a send goes out on the next turn of the event loop, with whatever requests have arrived. */
+  KAFKA_LINGER_MS: 0,
+  KAFKA_MAX_BATCH_EVENTS: 5000,
 } as const;

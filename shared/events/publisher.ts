@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs';
+import { DEFAULTS } from '../defaults.ts';
 import type { Logger } from '../logger.ts';
 import type { EventCodec } from './codec.ts';
 import { createEventLog, type EventLogOptions } from './event-log.ts';
@@ -17,7 +18,11 @@ export interface EventPublisher {
   disconnect(): Promise<void>;
 }
 
-export const DEFAULT_EVENT_LOG_OPTIONS: EventLogOptions = { ackTimeoutMs: 3000, lingerMs: 0, maxBatchEvents: 5000 };
+const DEFAULT_EVENT_LOG_OPTIONS: EventLogOptions = {
+  ackTimeoutMs: DEFAULTS.KAFKA_ACK_TIMEOUT_MS,
+  lingerMs: DEFAULTS.KAFKA_LINGER_MS,
+  maxBatchEvents: DEFAULTS.KAFKA_MAX_BATCH_EVENTS,
+};
 
 /** Events encoded with the newest schema of their type, appended in micro-batches. */
 export function createEventPublisher(kafka: Kafka, codec: EventCodec, logger: Logger, options: EventLogOptions = DEFAULT_EVENT_LOG_OPTIONS): EventPublisher {

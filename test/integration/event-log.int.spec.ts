@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
+import type { EventLogOptions } from '../../shared/events/event-log.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
 import type { RatingSubmitted } from '../../shared/events/types.ts';
 import { HEADERS } from '../../shared/events/wire.ts';
@@ -18,18 +19,24 @@ const rating = (movie: string, user: string): RatingSubmitted => ({
   providerId: null,
 });
 
+/** A connected publisher to fresh topics of `partitions` partitions, closed and removed after the test. */
+async function publisherOnFreshTopics(t: TestContext, partitions: number, options: EventLogOptions) {
+  const topics = await createTestTopics(partitions);
+  const kafka = createKafka('test', services.brokers, quietLogger());
+  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+  const publisher = createEventPublisher(kafka, codec, quietLogger(), options);
+  await publisher.connect();
+  t.after(async () => {
+    await publisher.disconnect();
+    await topics.remove();
+  });
+  return { topics, kafka, publisher };
+}
+
 /** The micro-batching publisher against a real broker: the positions it answers are where the events are. */
 describe('event publisher', () => {
   it('answers, for concurrent appends sharing sends, the partition and offset each event landed at', async (t) => {
-    const topics = await createTestTopics(6);
-    const kafka = createKafka('test', services.brokers, quietLogger());
-    const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
-    const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 5000, lingerMs: 2, maxBatchEvents: 1000 });
-    await publisher.connect();
-    t.after(async () => {
-      await publisher.disconnect();
-      await topics.remove();
-    });
+    const { topics, kafka, publisher } = await publisherOnFreshTopics(t, 6, { ackTimeoutMs: 5000, lingerMs: 2, maxBatchEvents: 1000 });
 
     const singles = Array.from({ length: 300 }, (_, i) => [rating(`m${i % 37}`, `u${i}`)]);
     const bulk = Array.from({ length: 1200 }, (_, i) => rating(`m${i % 11}`, `bulk${i}`));
@@ -65,15 +72,7 @@ describe('event publisher', () => {
   });
 
   it('refuses, past the acknowledgement timeout, a write Kafka cannot take, and recovers when it can', async (t) => {
-    const topics = await createTestTopics(1);
-    const kafka = createKafka('test', services.brokers, quietLogger());
-    const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
-    const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 1500, lingerMs: 0, maxBatchEvents: 1000 });
-    await publisher.connect();
-    t.after(async () => {
-      await publisher.disconnect();
-      await topics.remove();
-    });
+    const { topics, kafka, publisher } = await publisherOnFreshTopics(t, 1, { ackTimeoutMs: 1500, lingerMs: 0, maxBatchEvents: 1000 });
     const [first] = await publisher.publish([rating('m1', 'a')]);
     assert.equal(first!.offset, 0);
 

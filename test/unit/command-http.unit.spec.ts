@@ -184,6 +184,54 @@ describe('command API over HTTP', () => {
     assert.equal(response.statusCode, 503);
     assert.equal(response.headers['retry-after'], '1');
     assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:service-unavailable');
+    assert.match(problemOf(response).detail!, /may or may not be recorded/);
+  });
+
+  it('takes back the caller\'s own rating with DELETE', async () => {
+    const remove = (headers: Record<string, string>, movie = 'm1') => app.inject({ method: 'DELETE', url: `/v1/movies/${movie}/ratings`, headers });
+    assert.equal((await remove({})).statusCode, 401);
+    assert.equal((await remove(bearer('feed', ['provider']))).statusCode, 403);
+    const invalid = await remove(bearer('alice', ['user']), 'no%20such');
+    assert.equal(invalid.statusCode, 400);
+    assert.deepEqual(problemOf(invalid).errors, [{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
+    assert.deepEqual(published, []);
+
+    const response = await remove(bearer('alice', ['user']));
+    assert.equal(response.statusCode, 202);
+    assert.deepEqual(published, [
+      { type: 'RatingDeleted', envelope: { eventId: '00000000-0000-4000-8000-000000000042', occurredAt: new Date(0), principal: 'alice', correlationId: '00000000-0000-4000-8000-000000000042' }, recordType: 'movie', recordId: 'm1', userId: 'alice' },
+    ]);
+  });
+
+  it('imports a provider\'s ratings in bulk, all or nothing', async () => {
+    const batch = (headers: Record<string, string>, body: unknown) => app.inject({ method: 'POST', url: '/v1/ratings/batch', headers, payload: body as object });
+    const body = { providerId: 'imdb', ratings: [{ movieId: 'm1', userId: 'u1', value: 5 }, { movieId: 'm2', userId: 'u2', value: 2 }] };
+    assert.equal((await batch(bearer('alice', ['user']), body)).statusCode, 403);
+    const invalid = await batch(bearer('feed', ['provider']), { ...body, ratings: [...body.ratings, { movieId: 'm3', userId: 'u3', value: 0 }] });
+    assert.equal(invalid.statusCode, 400);
+    assert.deepEqual(problemOf(invalid).errors, [{ field: 'ratings.2.value', message: 'must be between 1 and 5' }]);
+    assert.deepEqual(published, []);
+
+    const accepted = await batch(bearer('feed', ['provider']), body);
+    assert.equal(accepted.statusCode, 202);
+    const positions = [0, 1].map((i) => ({ topic: 'movie-ratings', partition: 2, offset: 41 + i }));
+    assert.deepEqual(accepted.json(), {
+      eventIds: ['00000000-0000-4000-8000-000000000042', '00000000-0000-4000-8000-000000000042'],
+      positions,
+      consistencyToken: Buffer.from('movie-ratings:2:42').toString('base64url'),
+    });
+    assert.deepEqual(
+      (published as CatalogueEvent[]).map((e) => (e.type === 'RatingSubmitted' ? [e.recordId, e.userId, e.value, e.providerId, e.envelope.principal] : e.type)),
+      [
+        ['m1', 'u1', 5, 'imdb', 'feed'],
+        ['m2', 'u2', 2, 'imdb', 'feed'],
+      ],
+    );
+
+    kafkaDown = true;
+    const unavailable = await batch(bearer('feed', ['provider']), body);
+    assert.equal(unavailable.statusCode, 503);
+    assert.match(problemOf(unavailable).detail!, /may or may not be recorded/);
   });
 
   it('answers unknown routes with a 404 problem', async () => {
