@@ -1,8 +1,6 @@
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
-import { UnavailableError } from '../shared/errors.ts';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { newEventId } from '../shared/events/event-id.ts';
-import { EventLogUnavailableError } from '../shared/events/event-log.ts';
-import { encodeConsistencyToken, type LogPosition } from '../shared/events/position.ts';
+import { encodeConsistencyToken } from '../shared/events/position.ts';
 import type { EventPublisher } from '../shared/events/publisher.ts';
 import type { CatalogueEvent, EventEnvelope } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
@@ -11,7 +9,10 @@ import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { authorize, registerAuth, type Principal, type Role } from './auth.ts';
 import type { CommandApiConfig } from './config.ts';
-import { setMetadata } from './movies/set-metadata.ts';
+import { createAcceptor, type Decision, type KeyedRequest } from './accept.ts';
+import { idempotencyKeyOf, requestFingerprint, type IdempotencyStore } from './idempotency.ts';
+import type { MovieVersions } from './movies/movie-versions.ts';
+import { checkExpectedVersion, expectedVersionOf, setMetadata } from './movies/set-metadata.ts';
 import { deleteMovieRating } from './ratings/delete-rating.ts';
 import { submitProviderRatings } from './ratings/submit-batch.ts';
 import { submitMovieRating } from './ratings/submit-rating.ts';
@@ -21,6 +22,8 @@ export interface CommandAppDeps {
   logger: Logger;
   metrics: Metrics;
   publisher: EventPublisher;
+  idempotency: IdempotencyStore;
+  movieVersions: MovieVersions;
   readiness: Record<string, ReadinessCheck>;
   /** Injected so tests can pin ids and time. */
   newId?: () => string;
@@ -69,50 +72,50 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   }
   const envelopeFor = (request: FastifyRequest, principal: Principal) => envelopesFor(request, principal, 1)[0]!;
 
-  /** Appends the events; answers only once Kafka has acknowledged every one of them. */
-  async function append(events: readonly CatalogueEvent[]): Promise<LogPosition[]> {
-    try {
-      const positions = await publisher.publish(events);
-      for (const event of events) metrics.eventsPublished.inc({ event_type: event.type });
-      return positions;
-    } catch (err) {
-      if (!(err instanceof EventLogUnavailableError)) throw err;
-      app.log.warn({ err, events: events.length, eventType: events[0]?.type }, 'events not acknowledged by Kafka');
-      throw new UnavailableError(
-        'The event log did not acknowledge the write in time: it may or may not be recorded.',
-        1,
-      );
-    }
+  const accept = createAcceptor({ publisher, idempotency: deps.idempotency, metrics, logger: deps.logger });
+
+  /** The Idempotency-Key and fingerprint of a request, when it carries a key. */
+  function keyedRequest(request: FastifyRequest): KeyedRequest | undefined {
+    const key = idempotencyKeyOf(request.headers['idempotency-key']);
+    return key === undefined ? undefined : { key, fingerprint: requestFingerprint(request.method, request.url, request.body) };
   }
 
-  async function acceptOne(event: CatalogueEvent) {
-    const [position] = await append([event]);
-    return { eventId: event.envelope.eventId, position: position!, consistencyToken: encodeConsistencyToken([position!]) };
+  async function respond(request: FastifyRequest, reply: FastifyReply, decision: Decision) {
+    const keyed = keyedRequest(request);
+    const { body, replayed } = await accept(principalOf(request).subject, keyed, decision);
+    if (replayed) void reply.header('idempotent-replayed', 'true');
+    return reply.code(202).send(body);
   }
+
+  const single = (event: CatalogueEvent, precondition?: () => Promise<void>): Decision => ({
+    events: [event],
+    ...(precondition ? { precondition } : {}),
+    answer: ([written], [position]) => ({ eventId: written!.envelope.eventId, position: position!, consistencyToken: encodeConsistencyToken([position!]) }),
+  });
 
   app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/metadata', { onRequest: requireRole('admin') }, async (request, reply) => {
-    const principal = principalOf(request);
-    const event = setMetadata(request.params.movieId, request.body, { envelope: envelopeFor(request, principal) });
-    return reply.code(202).send(await acceptOne(event));
+    const expectedVersion = expectedVersionOf(request.headers['if-match']);
+    const event = setMetadata(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) }, expectedVersion);
+    const precondition = expectedVersion === null ? undefined : async () => checkExpectedVersion(expectedVersion, await deps.movieVersions(event.movieId));
+    return respond(request, reply, single(event, precondition));
   });
 
   app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', { onRequest: requireRole('user') }, async (request, reply) => {
-    const principal = principalOf(request);
-    const event = submitMovieRating(request.params.movieId, request.body, { envelope: envelopeFor(request, principal) });
-    return reply.code(202).send(await acceptOne(event));
+    const event = submitMovieRating(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) });
+    return respond(request, reply, single(event));
   });
 
   app.delete<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', { onRequest: requireRole('user') }, async (request, reply) => {
-    const principal = principalOf(request);
-    const event = deleteMovieRating(request.params.movieId, { envelope: envelopeFor(request, principal) });
-    return reply.code(202).send(await acceptOne(event));
+    const event = deleteMovieRating(request.params.movieId, { envelope: envelopeFor(request, principalOf(request)) });
+    return respond(request, reply, single(event));
   });
 
   app.post('/v1/ratings/batch', { onRequest: requireRole('provider') }, async (request, reply) => {
-    const principal = principalOf(request);
-    const events = submitProviderRatings(request.body, (count) => envelopesFor(request, principal, count));
-    const positions = await append(events);
-    return reply.code(202).send({ eventIds: events.map((e) => e.envelope.eventId), positions, consistencyToken: encodeConsistencyToken(positions) });
+    const events = submitProviderRatings(request.body, (count) => envelopesFor(request, principalOf(request), count));
+    return respond(request, reply, {
+      events,
+      answer: (written, positions) => ({ eventIds: written.map((e) => e.envelope.eventId), positions, consistencyToken: encodeConsistencyToken(positions) }),
+    });
   });
 
   return app;

@@ -1,16 +1,19 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, loadConfig, port, topicsFrom } from '../shared/config.ts';
+import { commonEnv, databaseEnv, loadConfig, port, topicsFrom } from '../shared/config.ts';
 
 const schema = z
   .object({
     ...commonEnv,
+    ...databaseEnv,
     COMMAND_API_PORT: port(DEFAULTS.COMMAND_API_PORT),
     JWT_SECRET: z.string({ message: 'is required (the HS256 secret of command tokens)' }).min(32, 'must be at least 32 characters'),
     BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
     KAFKA_ACK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(DEFAULTS.KAFKA_ACK_TIMEOUT_MS),
     KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULTS.KAFKA_LINGER_MS),
     KAFKA_MAX_BATCH_EVENTS: z.coerce.number().int().min(1000).max(100_000).default(DEFAULTS.KAFKA_MAX_BATCH_EVENTS),
+    IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 30).default(DEFAULTS.IDEMPOTENCY_KEY_TTL_HOURS),
+    COMMAND_DB_TIMEOUT_MS: z.coerce.number().int().min(10).max(30_000).default(DEFAULTS.COMMAND_DB_TIMEOUT_MS),
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,
@@ -24,6 +27,10 @@ const schema = z
     kafkaBrokers: env.KAFKA_BROKERS,
     registryUrl: env.SCHEMA_REGISTRY_URL,
     topics: topicsFrom(env),
+    databaseUrl: env.DATABASE_URL,
+    poolSize: env.DATABASE_POOL_SIZE,
+    idempotencyTtlSeconds: Math.round(env.IDEMPOTENCY_KEY_TTL_HOURS * 3600),
+    dbTimeoutMs: env.COMMAND_DB_TIMEOUT_MS,
   }));
 
 export type CommandApiConfig = z.infer<typeof schema>;

@@ -1,3 +1,5 @@
+import { migrate } from '../shared/db/migrate.ts';
+import { createPool } from '../shared/db/pool.ts';
 import { createEventPublisher } from '../shared/events/publisher.ts';
 import { EventCodec } from '../shared/events/codec.ts';
 import { createKafka } from '../shared/kafka/client.ts';
@@ -5,8 +7,19 @@ import { createMetrics } from '../shared/metrics.ts';
 import { runService } from '../shared/service.ts';
 import { buildCommandApp } from './app.ts';
 import { loadCommandApiConfig } from './config.ts';
+import { createIdempotencyStore } from './idempotency-store.ts';
+import { createMovieVersions } from './movies/movie-versions.ts';
+
+/** Expired idempotency keys are deleted this often, by every instance (a bounded batch each time). */
+const SWEEP_INTERVAL_MS = 60_000;
 
 await runService('command-api', loadCommandApiConfig, async (config, logger) => {
+  await migrate(config.databaseUrl, logger);
+  const pool = createPool(config.databaseUrl, config.poolSize, logger, { statementTimeoutMs: config.dbTimeoutMs, connectTimeoutMs: config.dbTimeoutMs });
+  const idempotency = createIdempotencyStore(pool, config.idempotencyTtlSeconds, logger);
+  const sweeper = setInterval(() => void idempotency.sweep().catch((err: unknown) => logger.warn({ err }, 'expired idempotency keys not swept')), SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
   const kafka = createKafka('command-api', config.kafkaBrokers, logger);
   const registry = EventCodec.connect(config.registryUrl);
   const codec = await EventCodec.forWriting(registry, config.topics);
@@ -20,15 +33,22 @@ await runService('command-api', loadCommandApiConfig, async (config, logger) => 
     logger,
     metrics: createMetrics('command-api'),
     publisher,
+    idempotency,
+    movieVersions: createMovieVersions(pool, logger),
     readiness: {
       kafka: async () => {
         await admin.fetchTopicMetadata({ topics: [config.topics.movieMetadata, config.topics.movieRatings] });
       },
+      postgres: async () => {
+        await pool.query('SELECT 1 FROM commands.idempotency_keys LIMIT 0');
+      },
     },
   });
   app.addHook('onClose', async () => {
+    clearInterval(sweeper);
     await publisher.disconnect();
     await admin.disconnect();
+    await pool.end();
   });
   return app;
 });

@@ -4,7 +4,7 @@ import { createMetrics } from '../shared/metrics.ts';
 import { runService } from '../shared/service.ts';
 import { buildProjectorAdminApp } from './admin-app.ts';
 import { loadProjectorConfig } from './config.ts';
-import { migrate } from './migrate.ts';
+import { migrate } from '../shared/db/migrate.ts';
 import { createCatalogueProjector } from './projector.ts';
 
 await runService('projectors', loadProjectorConfig, async (config, logger) => {

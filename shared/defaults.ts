@@ -22,4 +22,8 @@ export const DEFAULTS = {
   /** 0: a send goes out on the next turn of the event loop, with whatever requests have arrived. */
   KAFKA_LINGER_MS: 0,
   KAFKA_MAX_BATCH_EVENTS: 5000,
+  /** How long a used Idempotency-Key is remembered: a retry later than this is a new command. */
+  IDEMPOTENCY_KEY_TTL_HOURS: 24,
+  /** The command API's Postgres work (key claims, If-Match reads) is one short statement each. */
+  COMMAND_DB_TIMEOUT_MS: 1000,
 } as const;

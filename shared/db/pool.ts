@@ -6,13 +6,23 @@ export type { Pool, PoolClient } from 'pg';
 // Postgres bigint (int8) columns hold offsets and sums well inside 2^53; read them as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
-export function createPool(connectionString: string, max: number, logger: Logger): pg.Pool {
+export interface PoolTimeouts {
+  /** How long a statement may run before Postgres cancels it; a lock is waited for a third of it. */
+  statementTimeoutMs: number;
+  /** How long to wait for a connection, from the pool or from the server. */
+  connectTimeoutMs: number;
+}
+
+/** Sized for batch work: a projector's transaction may legitimately take seconds. */
+const BATCH_TIMEOUTS: PoolTimeouts = { statementTimeoutMs: 30_000, connectTimeoutMs: 5000 };
+
+export function createPool(connectionString: string, max: number, logger: Logger, timeouts: PoolTimeouts = BATCH_TIMEOUTS): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
-    connectionTimeoutMillis: 5000,
+    connectionTimeoutMillis: timeouts.connectTimeoutMs,
     // A stuck statement or lock becomes an error the caller retries, not a hang.
-    options: '-c statement_timeout=30s -c lock_timeout=10s',
+    options: `-c statement_timeout=${timeouts.statementTimeoutMs} -c lock_timeout=${Math.ceil(timeouts.statementTimeoutMs / 3)}`,
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', (err) => logger.warn({ err }, 'idle database client failed'));

@@ -7,7 +7,7 @@ import { createKafka } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
 import type { Kafka } from 'kafkajs';
-import { migrate } from '../../projectors/migrate.ts';
+import { migrate } from '../../shared/db/migrate.ts';
 import { createCatalogueProjector } from '../../projectors/projector.ts';
 import type { ConsumerTuning, ProjectorRunner } from '../../projectors/runner.ts';
 import type { Pool } from '../../shared/db/pool.ts';

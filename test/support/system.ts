@@ -1,52 +1,78 @@
 import type { FastifyInstance } from 'fastify';
 import { buildCommandApp } from '../../command-api/app.ts';
+import type { IdempotencyStore } from '../../command-api/idempotency.ts';
+import { createIdempotencyStore } from '../../command-api/idempotency-store.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
+import { createMovieVersions } from '../../command-api/movies/movie-versions.ts';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
-import { createEventPublisher } from '../../shared/events/publisher.ts';
+import { createEventPublisher, type EventPublisher } from '../../shared/events/publisher.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
 
 const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
 
+export interface CommandInstanceOptions {
+  /** Replaces the instance's idempotency store, to stage a crash in its bookkeeping. */
+  idempotency?: (store: IdempotencyStore) => IdempotencyStore;
+}
+
 /**
  * The three services wired as their main.ts files wire them, in this process, against the real
  * Kafka, registry and Postgres, on fresh topics, a fresh consumer group and a fresh database.
+ * `startCommandApi` adds command-api instances sharing them, as several processes would.
  */
-export async function startSystem() {
+export async function startSystem({ projector = true } = {}) {
   const logger = quietLogger();
   const [db, topics] = await Promise.all([createTestDatabase(), createTestTopics()]);
   const kafka = createKafka('test', services.brokers, logger);
-  const registry = EventCodec.connect(services.registryUrl);
+  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
 
   const pool = createPool(db.url, 5, logger);
-  const runner = await startTestProjector({ kafka, pool, topics });
+  const runner = projector ? await startTestProjector({ kafka, pool, topics }) : undefined;
+  const apps: FastifyInstance[] = [];
+  const publishers: EventPublisher[] = [];
+  const listen = async (app: FastifyInstance) => {
+    apps.push(app);
+    return app.listen({ host: '127.0.0.1', port: 0 });
+  };
 
-  const publisher = createEventPublisher(kafka, await EventCodec.forWriting(registry, topics), logger);
-  await publisher.connect();
-  const commandApp = await buildCommandApp({
-    config: { jwtSecret: JWT_SECRET, bodyLimit: 1024 * 1024 },
-    logger,
-    metrics: createMetrics('command-api'),
-    publisher,
-    readiness: {},
-  });
-  const queryApp = buildQueryApp({ logger, metrics: createMetrics('query-api'), pool });
-  const listen = async (app: FastifyInstance) => app.listen({ host: '127.0.0.1', port: 0 });
+  /** One more command-api instance (its own producer, the shared database); answers its URL. */
+  async function startCommandApi(options: CommandInstanceOptions = {}): Promise<string> {
+    const publisher = createEventPublisher(kafka, codec, logger);
+    publishers.push(publisher);
+    await publisher.connect();
+    const store = createIdempotencyStore(pool, 3600, logger);
+    const app = await buildCommandApp({
+      config: { jwtSecret: JWT_SECRET, bodyLimit: 1024 * 1024 },
+      logger,
+      metrics: createMetrics('command-api'),
+      publisher,
+      idempotency: options.idempotency?.(store) ?? store,
+      movieVersions: createMovieVersions(pool, logger),
+      readiness: {},
+    });
+    return listen(app);
+  }
 
   return {
-    commandUrl: await listen(commandApp),
-    queryUrl: await listen(queryApp),
+    commandUrl: await startCommandApi(),
+    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool })),
+    startCommandApi,
     pool,
+    kafka,
+    topics,
     token: (sub: string, roles: string[]) => mintToken(JWT_SECRET, { sub, roles }, 600),
     async stop() {
-      await Promise.all([commandApp.close(), queryApp.close()]);
-      await publisher.disconnect();
-      await runner.stop();
+      await Promise.all(apps.map((app) => app.close()));
+      await Promise.all(publishers.map((p) => p.disconnect()));
+      await runner?.stop();
       await pool.end();
       await Promise.all([db.drop(), topics.remove()]);
     },
   };
 }
+
+export type TestSystem = Awaited<ReturnType<typeof startSystem>>;

@@ -27,11 +27,16 @@ const publisher: EventPublisher = {
   },
 };
 
+// Idempotency and If-Match need Postgres: they are tested in accept.unit.spec.ts and against the
+// real database; here a request using either fails loudly.
+const noDatabase = () => Promise.reject(new Error('no database in this test'));
 const app = await buildCommandApp({
   config: { jwtSecret: SECRET, bodyLimit: 2048 },
   logger: createLogger('test', 'silent'),
   metrics: createMetrics('command-api'),
   publisher,
+  idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
+  movieVersions: noDatabase,
   readiness: {},
   newId: () => '00000000-0000-4000-8000-000000000042',
   now: () => new Date(0),

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
-import type { Logger } from '../shared/logger.ts';
+import type { Logger } from '../logger.ts';
 
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /**
- * Brings the read-model schema up to date. Safe to run from several processes at once:
+ * Brings the database schema (read models, command bookkeeping) up to date. Safe to run from several processes at once:
  * node-pg-migrate serializes runs with an advisory lock.
  */
 export async function migrate(databaseUrl: string, logger: Logger): Promise<void> {

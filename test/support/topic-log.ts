@@ -1,0 +1,67 @@
+import type { Kafka } from 'kafkajs';
+import { EventDecoder } from '../../shared/events/decoder.ts';
+import type { CatalogueEvent } from '../../shared/events/types.ts';
+import { services } from './services.ts';
+
+/** The end offset of each partition of each topic, as `topic/partition` -> offset. */
+export async function endOffsets(kafka: Kafka, topics: readonly string[]): Promise<Map<string, number>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const ends = new Map<string, number>();
+    for (const topic of topics) {
+      for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, Number(p.high));
+    }
+    return ends;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** How many records the topics hold in all. */
+export async function recordCount(kafka: Kafka, topics: readonly string[]): Promise<number> {
+  return [...(await endOffsets(kafka, topics)).values()].reduce((a, b) => a + b, 0);
+}
+
+export interface LoggedEvent {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  headers: Record<string, string>;
+  event: CatalogueEvent;
+}
+
+/**
+ * Every record of `topic` up to its current end, decoded; a record that does not decode fails
+ * the read. Reads partition by partition with plain fetches, no consumer group.
+ */
+export async function readEvents(kafka: Kafka, topic: string): Promise<LoggedEvent[]> {
+  const ends = await endOffsets(kafka, [topic]);
+  const decoder = new EventDecoder(services.registryUrl);
+  const found: LoggedEvent[] = [];
+  const consumer = kafka.consumer({ groupId: `reader-${topic}-${process.pid}-${Date.now()}` });
+  await consumer.connect();
+  try {
+    const pending = new Set([...ends].filter(([, end]) => end > 0).map(([key]) => key));
+    if (pending.size === 0) return [];
+    await consumer.subscribe({ topic, fromBeginning: true });
+    const done = new Promise<void>((resolve, reject) => {
+      void consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ partition, message }) => {
+          const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+          const decoded = await decoder.decode({ value: message.value, headers: message.headers });
+          if (!decoded.ok) return reject(new Error(`${topic}/${partition}@${message.offset} does not decode: ${decoded.poison.code}`));
+          found.push({ topic, partition, offset: Number(message.offset), key: message.key?.toString() ?? null, headers, event: decoded.event });
+          if (Number(message.offset) + 1 >= ends.get(`${topic}/${partition}`)!) pending.delete(`${topic}/${partition}`);
+          if (pending.size === 0) resolve();
+        },
+      });
+    });
+    await done;
+    return found.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  } finally {
+    await consumer.disconnect();
+  }
+}
