@@ -11,6 +11,7 @@ import { authorize, registerAuth, type Principal, type Role } from './auth.ts';
 import type { CommandApiConfig } from './config.ts';
 import { createAcceptor, type Decision, type KeyedRequest } from './accept.ts';
 import { idempotencyKeyOf, requestFingerprint, type IdempotencyStore } from './idempotency.ts';
+import { registerRateLimit } from './rate-limit.ts';
 import type { MovieVersions } from './movies/movie-versions.ts';
 import { checkExpectedVersion, expectedVersionOf, setMetadata } from './movies/set-metadata.ts';
 import { deleteMovieRating } from './ratings/delete-rating.ts';
@@ -18,7 +19,7 @@ import { submitProviderRatings } from './ratings/submit-batch.ts';
 import { submitMovieRating } from './ratings/submit-rating.ts';
 
 export interface CommandAppDeps {
-  config: Pick<CommandApiConfig, 'jwtSecret' | 'bodyLimit'>;
+  config: Pick<CommandApiConfig, 'jwtSecret' | 'bodyLimit' | 'rateLimit'>;
   logger: Logger;
   metrics: Metrics;
   publisher: EventPublisher;
@@ -49,6 +50,9 @@ const requireRole =
     request.principal = await authorize(request, role);
   };
 
+/** Route options of a command: who may send it, and how often. */
+const commandRoute = (role: Role) => ({ onRequest: requireRole(role), config: { rateLimit: {} } });
+
 const principalOf = (request: FastifyRequest): Principal => {
   if (!request.principal) throw new Error('route has no requireRole hook');
   return request.principal;
@@ -63,6 +67,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit });
   await registerAuth(app, deps.config.jwtSecret);
   app.decorateRequest('principal', null);
+  await registerRateLimit(app, deps.config.rateLimit);
 
   function envelopesFor(request: FastifyRequest, principal: Principal, count: number): EventEnvelope[] {
     const header = request.headers['x-correlation-id'];
@@ -93,24 +98,24 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
     answer: ([written], [position]) => ({ eventId: written!.envelope.eventId, position: position!, consistencyToken: encodeConsistencyToken([position!]) }),
   });
 
-  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/metadata', { onRequest: requireRole('admin') }, async (request, reply) => {
+  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/metadata', commandRoute('admin'), async (request, reply) => {
     const expectedVersion = expectedVersionOf(request.headers['if-match']);
     const event = setMetadata(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) }, expectedVersion);
     const precondition = expectedVersion === null ? undefined : async () => checkExpectedVersion(expectedVersion, await deps.movieVersions(event.movieId));
     return respond(request, reply, single(event, precondition));
   });
 
-  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', { onRequest: requireRole('user') }, async (request, reply) => {
+  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user'), async (request, reply) => {
     const event = submitMovieRating(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) });
     return respond(request, reply, single(event));
   });
 
-  app.delete<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', { onRequest: requireRole('user') }, async (request, reply) => {
+  app.delete<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user'), async (request, reply) => {
     const event = deleteMovieRating(request.params.movieId, { envelope: envelopeFor(request, principalOf(request)) });
     return respond(request, reply, single(event));
   });
 
-  app.post('/v1/ratings/batch', { onRequest: requireRole('provider') }, async (request, reply) => {
+  app.post('/v1/ratings/batch', commandRoute('provider'), async (request, reply) => {
     const events = submitProviderRatings(request.body, (count) => envelopesFor(request, principalOf(request), count));
     return respond(request, reply, {
       events,

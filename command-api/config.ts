@@ -13,6 +13,8 @@ const schema = z
     KAFKA_LINGER_MS: z.coerce.number().int().min(0).max(1000).default(DEFAULTS.KAFKA_LINGER_MS),
     KAFKA_MAX_BATCH_EVENTS: z.coerce.number().int().min(1000).max(100_000).default(DEFAULTS.KAFKA_MAX_BATCH_EVENTS),
     IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 30).default(DEFAULTS.IDEMPOTENCY_KEY_TTL_HOURS),
+    RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(DEFAULTS.RATE_LIMIT_MAX),
+    RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).max(3_600_000).default(DEFAULTS.RATE_LIMIT_WINDOW_MS),
     COMMAND_DB_TIMEOUT_MS: z.coerce.number().int().min(10).max(30_000).default(DEFAULTS.COMMAND_DB_TIMEOUT_MS),
   })
   .transform((env) => ({
@@ -31,6 +33,7 @@ const schema = z
     poolSize: env.DATABASE_POOL_SIZE,
     idempotencyTtlSeconds: Math.round(env.IDEMPOTENCY_KEY_TTL_HOURS * 3600),
     dbTimeoutMs: env.COMMAND_DB_TIMEOUT_MS,
+    rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
   }));
 
 export type CommandApiConfig = z.infer<typeof schema>;

@@ -114,6 +114,16 @@ describe('command API, against the real log and database', () => {
     assert.equal(reused.body.type, 'urn:movie-catalogue:problem:idempotency-key-reused');
   });
 
+  it('appends nothing for a rate-limited command', async () => {
+    const limited = await system.startCommandApi({ rateLimit: { max: 2, windowMs: 60_000 } });
+    for (let i = 0; i < 2; i++) assert.equal((await send('POST', '/v1/movies/limited/ratings', { sub: 'eager', body: { value: 1 }, url: limited })).status, 202);
+    const before = await endOffsets(system.kafka, topics);
+    const refused = await send('POST', '/v1/movies/limited/ratings', { sub: 'eager', body: { value: 1 }, url: limited });
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+    assert.deepEqual(await endOffsets(system.kafka, topics), before);
+  });
+
   it('accepts a matching If-Match and writes the expected version into the event', async () => {
     await system.pool.query(`INSERT INTO movie_details.movies (movie_id, title, description, director, year, actors, version, updated_at)
                              VALUES ('tt-match', 'T', '', 'D', NULL, '{}', 5, now())`);

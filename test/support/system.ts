@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildCommandApp } from '../../command-api/app.ts';
 import type { IdempotencyStore } from '../../command-api/idempotency.ts';
 import { createIdempotencyStore } from '../../command-api/idempotency-store.ts';
+import type { RateLimitConfig } from '../../command-api/rate-limit.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
 import { createMovieVersions } from '../../command-api/movies/movie-versions.ts';
 import { buildQueryApp } from '../../query-api/app.ts';
@@ -17,6 +18,7 @@ const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
 export interface CommandInstanceOptions {
   /** Replaces the instance's idempotency store, to stage a crash in its bookkeeping. */
   idempotency?: (store: IdempotencyStore) => IdempotencyStore;
+  rateLimit?: RateLimitConfig;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function startSystem({ projector = true } = {}) {
     await publisher.connect();
     const store = createIdempotencyStore(pool, 3600, logger);
     const app = await buildCommandApp({
-      config: { jwtSecret: JWT_SECRET, bodyLimit: 1024 * 1024 },
+      config: { jwtSecret: JWT_SECRET, bodyLimit: 1024 * 1024, rateLimit: options.rateLimit ?? { max: 100_000, windowMs: 1000 } },
       logger,
       metrics: createMetrics('command-api'),
       publisher,

@@ -31,7 +31,7 @@ const publisher: EventPublisher = {
 // real database; here a request using either fails loudly.
 const noDatabase = () => Promise.reject(new Error('no database in this test'));
 const app = await buildCommandApp({
-  config: { jwtSecret: SECRET, bodyLimit: 2048 },
+  config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 } },
   logger: createLogger('test', 'silent'),
   metrics: createMetrics('command-api'),
   publisher,
@@ -243,5 +243,35 @@ describe('command API over HTTP', () => {
     const response = await app.inject({ method: 'GET', url: '/nope' });
     assert.equal(response.statusCode, 404);
     assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:not-found');
+  });
+});
+
+describe('rate limits', () => {
+  it('answers 429 with Retry-After past the limit of one principal, publishing nothing, while others go on', async (t) => {
+    const limited = await buildCommandApp({
+      config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 3, windowMs: 60_000 } },
+      logger: createLogger('test', 'silent'),
+      metrics: createMetrics('command-api'),
+      publisher,
+      idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
+      movieVersions: noDatabase,
+      readiness: {},
+    });
+    t.after(() => limited.close());
+    published.length = 0;
+    const send = (headers: Record<string, string>) => limited.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers, payload: { value: 4 } });
+
+    for (let i = 0; i < 3; i++) assert.equal((await send(bearer('carol', ['user']))).statusCode, 202);
+    const refused = await send(bearer('carol', ['user']));
+    assert.equal(refused.statusCode, 429);
+    assert.equal(refused.headers['content-type'], 'application/problem+json; charset=utf-8');
+    assert.equal(problemOf(refused).type, 'urn:movie-catalogue:problem:rate-limited');
+    const retryAfter = Number(refused.headers['retry-after']);
+    assert.ok(retryAfter >= 1 && retryAfter <= 60, `retry-after ${String(refused.headers['retry-after'])}`);
+    assert.equal(published.length, 3);
+
+    assert.equal((await send(bearer('dave', ['user']))).statusCode, 202, 'another principal has its own budget');
+    assert.equal((await send({})).statusCode, 401, 'no token is refused before any counting');
+    assert.equal((await limited.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'health is never limited');
   });
 });
