@@ -19,7 +19,7 @@ import { submitProviderRatings } from './ratings/submit-batch.ts';
 import { submitMovieRating } from './ratings/submit-rating.ts';
 
 export interface CommandAppDeps {
-  config: Pick<CommandApiConfig, 'jwtSecret' | 'bodyLimit' | 'rateLimit'>;
+  config: Pick<CommandApiConfig, 'jwtSecret' | 'bodyLimit' | 'rateLimit' | 'requestTimeoutMs'>;
   logger: Logger;
   metrics: Metrics;
   publisher: EventPublisher;
@@ -64,7 +64,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   const newId = deps.newId ?? (() => newEventId());
   const now = deps.now ?? (() => new Date());
 
-  const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit });
+  const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit, handlerTimeoutMs: deps.config.requestTimeoutMs });
   await registerAuth(app, deps.config.jwtSecret);
   app.decorateRequest('principal', null);
   await registerRateLimit(app, deps.config.rateLimit);

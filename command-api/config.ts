@@ -15,7 +15,12 @@ const schema = z
     IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().min(0.01).max(24 * 30).default(DEFAULTS.IDEMPOTENCY_KEY_TTL_HOURS),
     RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(DEFAULTS.RATE_LIMIT_MAX),
     RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).max(3_600_000).default(DEFAULTS.RATE_LIMIT_WINDOW_MS),
+    REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(DEFAULTS.REQUEST_TIMEOUT_MS),
     COMMAND_DB_TIMEOUT_MS: z.coerce.number().int().min(10).max(30_000).default(DEFAULTS.COMMAND_DB_TIMEOUT_MS),
+  })
+  .refine((env) => env.REQUEST_TIMEOUT_MS > env.KAFKA_ACK_TIMEOUT_MS + env.COMMAND_DB_TIMEOUT_MS, {
+    path: ['REQUEST_TIMEOUT_MS'],
+    message: 'must be longer than KAFKA_ACK_TIMEOUT_MS plus COMMAND_DB_TIMEOUT_MS, so that a command fails for its own reason first',
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,
@@ -23,6 +28,7 @@ const schema = z
     port: env.COMMAND_API_PORT,
     jwtSecret: env.JWT_SECRET,
     bodyLimit: env.BODY_LIMIT_BYTES,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     ackTimeoutMs: env.KAFKA_ACK_TIMEOUT_MS,
     lingerMs: env.KAFKA_LINGER_MS,
     maxBatchEvents: env.KAFKA_MAX_BATCH_EVENTS,

@@ -24,6 +24,8 @@ export const DEFAULTS = {
   KAFKA_MAX_BATCH_EVENTS: 5000,
   /** How long a used Idempotency-Key is remembered: a retry later than this is a new command. */
   IDEMPOTENCY_KEY_TTL_HOURS: 24,
+  /** The most a request may take from arrival to answer: 503 after it. */
+  REQUEST_TIMEOUT_MS: 10_000,
   /** Commands per principal per window (per instance): 100/s sustained, with room for bursts. */
   RATE_LIMIT_MAX: 1000,
   RATE_LIMIT_WINDOW_MS: 10_000,

@@ -16,16 +16,25 @@ export interface HttpAppOptions {
   metrics: Metrics;
   readiness: Record<string, ReadinessCheck>;
   bodyLimit?: number;
+  /** The most a request may take from arrival to answer; past it, 503 (see problems.ts). */
+  handlerTimeoutMs?: number;
 }
 
+/** A request whose headers or body take longer than this to arrive is dropped by Node. */
+const RECEIVE_TIMEOUT_MS = 30_000;
+const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
+
 /** A fastify instance with what every service shares: problem details, health and metrics. */
-export function createHttpApp({ logger, metrics, readiness, bodyLimit }: HttpAppOptions): FastifyInstance {
+export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTimeoutMs = DEFAULT_HANDLER_TIMEOUT_MS }: HttpAppOptions): FastifyInstance {
   // Typed with the base logger so plugins and routes see the plain FastifyInstance.
   const app = Fastify<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger>({
     loggerInstance: logger,
     // Per-request info lines cost more than they tell at thousands of requests a second.
     logController: new LogController({ disableRequestLogging: true }),
     ...(bodyLimit ? { bodyLimit } : {}),
+    handlerTimeout: handlerTimeoutMs,
+    // Fastify turns Node's receive timeout off; a client trickling a body must not hold a socket forever.
+    requestTimeout: RECEIVE_TIMEOUT_MS,
     // Errors fastify meets before routing (bad URL encoding, too long a path parameter) skip the
     // error handler; they get a problem too.
     frameworkErrors: (error, request, reply) => void sendProblem(reply, frameworkProblem(error, request.url)),

@@ -50,9 +50,16 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
   return reply.code(problem.status).type('application/problem+json').send(problem);
 }
 
+/**
+ * A request past its handler timeout: the work it started may still finish (a command may yet
+ * be recorded), so the answer is the same as for an unacknowledged write.
+ */
+const timedOut = () => new UnavailableError('The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.', 1);
+
 /** Registers the one error handler and the not-found handler of an API. */
 export function registerProblemHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler((raised: FastifyError | AppError, request, reply) => {
+    const error = raised.code === 'FST_ERR_HANDLER_TIMEOUT' ? timedOut() : raised;
     const problem = toProblem(error, request);
     if (problem.status >= 500 && !(error instanceof UnavailableError)) {
       request.log.error({ err: error }, 'request failed');

@@ -31,7 +31,7 @@ const publisher: EventPublisher = {
 // real database; here a request using either fails loudly.
 const noDatabase = () => Promise.reject(new Error('no database in this test'));
 const app = await buildCommandApp({
-  config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 } },
+  config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
   logger: createLogger('test', 'silent'),
   metrics: createMetrics('command-api'),
   publisher,
@@ -249,7 +249,7 @@ describe('command API over HTTP', () => {
 describe('rate limits', () => {
   it('answers 429 with Retry-After past the limit of one principal, publishing nothing, while others go on', async (t) => {
     const limited = await buildCommandApp({
-      config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 3, windowMs: 60_000 } },
+      config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 3, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
       logger: createLogger('test', 'silent'),
       metrics: createMetrics('command-api'),
       publisher,
@@ -273,5 +273,29 @@ describe('rate limits', () => {
     assert.equal((await send(bearer('dave', ['user']))).statusCode, 202, 'another principal has its own budget');
     assert.equal((await send({})).statusCode, 401, 'no token is refused before any counting');
     assert.equal((await limited.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'health is never limited');
+  });
+});
+
+describe('request timeouts', () => {
+  it('answers 503 with Retry-After at the request timeout when the log never answers', async (t) => {
+    const hung: EventPublisher = { ...publisher, publish: () => new Promise(() => undefined) };
+    const slow = await buildCommandApp({
+      config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 300 },
+      logger: createLogger('test', 'silent'),
+      metrics: createMetrics('command-api'),
+      publisher: hung,
+      idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
+      movieVersions: noDatabase,
+      readiness: {},
+    });
+    t.after(() => slow.close());
+    const started = performance.now();
+    const response = await slow.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: bearer('alice', ['user']), payload: { value: 4 } });
+    const took = performance.now() - started;
+    assert.equal(response.statusCode, 503);
+    assert.equal(response.headers['retry-after'], '1');
+    assert.equal(problemOf(response).type, 'urn:movie-catalogue:problem:service-unavailable');
+    assert.match(problemOf(response).detail!, /may or may not be recorded.*same Idempotency-Key/);
+    assert.ok(took >= 290 && took < 2000, `answered after ${Math.round(took)} ms`);
   });
 });

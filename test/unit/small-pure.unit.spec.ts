@@ -52,6 +52,12 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses a request timeout that would cut a command off before its own deadlines', () => {
+    const secret = 'x'.repeat(32);
+    assert.throws(() => loadCommandApiConfig({ JWT_SECRET: secret, REQUEST_TIMEOUT_MS: '3500' }), /REQUEST_TIMEOUT_MS: must be longer than KAFKA_ACK_TIMEOUT_MS plus COMMAND_DB_TIMEOUT_MS/);
+    assert.equal(loadCommandApiConfig({ JWT_SECRET: secret, REQUEST_TIMEOUT_MS: '3500', KAFKA_ACK_TIMEOUT_MS: '2000' }).requestTimeoutMs, 3500);
+  });
+
   it('requires JWT_SECRET for the command API', () => {
     assert.throws(() => loadCommandApiConfig({}), /JWT_SECRET: is required/);
   });
