@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, onRequestHookHandler } from 'fastify';
 import { newEventId } from '../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../shared/events/position.ts';
 import type { EventPublisher } from '../shared/events/publisher.ts';
@@ -11,6 +11,7 @@ import { authorize, registerAuth, type Principal, type Role } from './auth.ts';
 import type { CommandApiConfig } from './config.ts';
 import { createAcceptor, type Decision, type KeyedRequest } from './accept.ts';
 import { idempotencyKeyOf, requestFingerprint, type IdempotencyStore } from './idempotency.ts';
+import { registerOpenApi, ROUTE_SCHEMAS } from './openapi.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import type { MovieVersions } from './movies/movie-versions.ts';
 import { checkExpectedVersion, expectedVersionOf, setMetadata } from './movies/set-metadata.ts';
@@ -50,8 +51,8 @@ const requireRole =
     request.principal = await authorize(request, role);
   };
 
-/** Route options of a command: who may send it, and how often. */
-const commandRoute = (role: Role) => ({ onRequest: requireRole(role), config: { rateLimit: {} } });
+/** Route options of a command: who may send it, how often, and its documentation. */
+const commandRoute = (role: Role, schema: FastifySchema) => ({ onRequest: requireRole(role), config: { rateLimit: {} }, schema });
 
 const principalOf = (request: FastifyRequest): Principal => {
   if (!request.principal) throw new Error('route has no requireRole hook');
@@ -68,6 +69,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   await registerAuth(app, deps.config.jwtSecret);
   app.decorateRequest('principal', null);
   await registerRateLimit(app, deps.config.rateLimit);
+  await registerOpenApi(app);
 
   function envelopesFor(request: FastifyRequest, principal: Principal, count: number): EventEnvelope[] {
     const header = request.headers['x-correlation-id'];
@@ -98,24 +100,24 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
     answer: ([written], [position]) => ({ eventId: written!.envelope.eventId, position: position!, consistencyToken: encodeConsistencyToken([position!]) }),
   });
 
-  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/metadata', commandRoute('admin'), async (request, reply) => {
+  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/metadata', commandRoute('admin', ROUTE_SCHEMAS.setMetadata), async (request, reply) => {
     const expectedVersion = expectedVersionOf(request.headers['if-match']);
     const event = setMetadata(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) }, expectedVersion);
     const precondition = expectedVersion === null ? undefined : async () => checkExpectedVersion(expectedVersion, await deps.movieVersions(event.movieId));
     return respond(request, reply, single(event, precondition));
   });
 
-  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user'), async (request, reply) => {
+  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user', ROUTE_SCHEMAS.submitRating), async (request, reply) => {
     const event = submitMovieRating(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) });
     return respond(request, reply, single(event));
   });
 
-  app.delete<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user'), async (request, reply) => {
+  app.delete<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user', ROUTE_SCHEMAS.deleteRating), async (request, reply) => {
     const event = deleteMovieRating(request.params.movieId, { envelope: envelopeFor(request, principalOf(request)) });
     return respond(request, reply, single(event));
   });
 
-  app.post('/v1/ratings/batch', commandRoute('provider'), async (request, reply) => {
+  app.post('/v1/ratings/batch', commandRoute('provider', ROUTE_SCHEMAS.submitBatch), async (request, reply) => {
     const events = submitProviderRatings(request.body, (count) => envelopesFor(request, principalOf(request), count));
     return respond(request, reply, {
       events,

@@ -3,7 +3,7 @@ import { AppError, ValidationError } from '../../shared/errors.ts';
 import type { MovieMetadataSet } from '../../shared/events/types.ts';
 import { idSchema, parseOrThrow, textSchema, visibleTextSchema, type CommandContext } from '../command.ts';
 
-const bodySchema = z.strictObject({
+export const metadataBodySchema = z.strictObject({
   title: visibleTextSchema(300),
   description: textSchema(10_000),
   director: visibleTextSchema(200),
@@ -43,7 +43,7 @@ export function checkExpectedVersion(expected: number | null, current: number): 
  */
 export function setMetadata(movieId: string, body: unknown, { envelope }: CommandContext, expectedVersion: number | null = null): MovieMetadataSet {
   const id = parseOrThrow(idSchema, movieId, 'movieId');
-  const fields = parseOrThrow(bodySchema, body, '');
+  const fields = parseOrThrow(metadataBodySchema, body, '');
   return {
     type: 'MovieMetadataSet',
     envelope,

@@ -4,7 +4,7 @@ import { idSchema, parseOrThrow, userIdSchema } from '../command.ts';
 
 export const MAX_BATCH_RATINGS = 1000;
 
-const bodySchema = z.strictObject({
+export const batchBodySchema = z.strictObject({
   providerId: idSchema,
   ratings: z
     .array(
@@ -24,7 +24,7 @@ const bodySchema = z.strictObject({
  * every offending item. `envelopes(n)` mints one envelope per event.
  */
 export function submitProviderRatings(body: unknown, envelopes: (count: number) => EventEnvelope[]): RatingSubmitted[] {
-  const { providerId, ratings } = parseOrThrow(bodySchema, body, '');
+  const { providerId, ratings } = parseOrThrow(batchBodySchema, body, '');
   const minted = envelopes(ratings.length);
   return ratings.map((r, i) => ({
     type: 'RatingSubmitted',

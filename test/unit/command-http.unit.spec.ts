@@ -299,3 +299,26 @@ describe('request timeouts', () => {
     assert.ok(took >= 290 && took < 2000, `answered after ${Math.round(took)} ms`);
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents every command, from the schemas that validate it, at /docs/json, with the UI at /docs', async () => {
+    interface Operation {
+      requestBody?: { content: Record<string, { schema: { properties: Record<string, unknown> } }> };
+      responses: Record<string, unknown>;
+      parameters?: Array<{ name: string; in: string }>;
+    }
+    const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{ openapi: string; paths: Record<string, Record<string, Operation>> }>();
+    assert.equal(spec.openapi, '3.0.3');
+    const operations = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
+    assert.deepEqual(operations.sort(), ['DELETE /v1/movies/{movieId}/ratings', 'POST /v1/movies/{movieId}/metadata', 'POST /v1/movies/{movieId}/ratings', 'POST /v1/ratings/batch']);
+    const rating = spec.paths['/v1/movies/{movieId}/ratings']!.post!;
+    assert.deepEqual(rating.requestBody!.content['application/json']!.schema.properties.value, { type: 'integer', minimum: 1, maximum: 5 });
+    assert.ok(['202', '400', '401', '409', '413', '429', '503'].every((status) => status in rating.responses));
+    const metadata = spec.paths['/v1/movies/{movieId}/metadata']!.post!;
+    assert.deepEqual(metadata.parameters!.map((p) => `${p.in}:${p.name}`).sort(), ['header:idempotency-key', 'header:if-match', 'path:movieId']);
+    assert.ok('412' in metadata.responses);
+    const ui = await app.inject({ method: 'GET', url: '/docs/' });
+    assert.equal(ui.statusCode, 200);
+    assert.match(ui.headers['content-type'] as string, /text\/html/);
+  });
+});
