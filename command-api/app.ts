@@ -20,7 +20,7 @@ import { submitProviderRatings } from './ratings/submit-batch.ts';
 import { submitMovieRating } from './ratings/submit-rating.ts';
 
 export interface CommandAppDeps {
-  config: Pick<CommandApiConfig, 'jwtSecret' | 'bodyLimit' | 'rateLimit' | 'requestTimeoutMs'>;
+  config: Pick<CommandApiConfig, 'auth' | 'bodyLimit' | 'rateLimit' | 'requestTimeoutMs'>;
   logger: Logger;
   metrics: Metrics;
   publisher: EventPublisher;
@@ -66,7 +66,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   const now = deps.now ?? (() => new Date());
 
   const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit, handlerTimeoutMs: deps.config.requestTimeoutMs });
-  await registerAuth(app, deps.config.jwtSecret);
+  await registerAuth(app, deps.config.auth);
   app.decorateRequest('principal', null);
   await registerRateLimit(app, deps.config.rateLimit);
   await registerOpenApi(app);

@@ -13,7 +13,9 @@ import { REPO_ROOT } from './paths.ts';
  * then the infrastructure this run started.
  */
 const say = (line: string) => console.log(`start: ${line}`);
-const env: NodeJS.ProcessEnv = { ...process.env, JWT_SECRET: developmentJwtSecret() };
+// A development HS256 secret, unless the command API is told to check tokens another way.
+const asymmetric = Boolean(process.env.JWT_PUBLIC_KEY || process.env.JWT_JWKS_URL);
+const env: NodeJS.ProcessEnv = { ...process.env, ...(asymmetric ? {} : { JWT_SECRET: developmentJwtSecret() }) };
 const host = env.HOST ?? DEFAULTS.HOST;
 
 const SERVICES = [

@@ -48,7 +48,7 @@ export async function startSystem({ projector = true } = {}) {
     await publisher.connect();
     const store = createIdempotencyStore(pool, 3600, logger);
     const app = await buildCommandApp({
-      config: { jwtSecret: JWT_SECRET, bodyLimit: 1024 * 1024, rateLimit: options.rateLimit ?? { max: 100_000, windowMs: 1000 }, requestTimeoutMs: 10_000 },
+      config: { auth: { kind: 'secret', secret: JWT_SECRET }, bodyLimit: 1024 * 1024, rateLimit: options.rateLimit ?? { max: 100_000, windowMs: 1000 }, requestTimeoutMs: 10_000 },
       logger,
       metrics: createMetrics('command-api'),
       publisher,

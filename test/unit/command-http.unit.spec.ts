@@ -31,7 +31,7 @@ const publisher: EventPublisher = {
 // real database; here a request using either fails loudly.
 const noDatabase = () => Promise.reject(new Error('no database in this test'));
 const app = await buildCommandApp({
-  config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
+  config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
   logger: createLogger('test', 'silent'),
   metrics: createMetrics('command-api'),
   publisher,
@@ -249,7 +249,7 @@ describe('command API over HTTP', () => {
 describe('rate limits', () => {
   it('answers 429 with Retry-After past the limit of one principal, publishing nothing, while others go on', async (t) => {
     const limited = await buildCommandApp({
-      config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 3, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
+      config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 3, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
       logger: createLogger('test', 'silent'),
       metrics: createMetrics('command-api'),
       publisher,
@@ -280,7 +280,7 @@ describe('request timeouts', () => {
   it('answers 503 with Retry-After at the request timeout when the log never answers', async (t) => {
     const hung: EventPublisher = { ...publisher, publish: () => new Promise(() => undefined) };
     const slow = await buildCommandApp({
-      config: { jwtSecret: SECRET, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 300 },
+      config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 300 },
       logger: createLogger('test', 'silent'),
       metrics: createMetrics('command-api'),
       publisher: hung,

@@ -59,7 +59,7 @@ describe('configuration', () => {
   });
 
   it('requires JWT_SECRET for the command API', () => {
-    assert.throws(() => loadCommandApiConfig({}), /JWT_SECRET: is required/);
+    assert.throws(() => loadCommandApiConfig({}), /JWT_SECRET: exactly one of JWT_SECRET \(HS256\), JWT_PUBLIC_KEY \(PEM\) or JWT_JWKS_URL is required/);
   });
 });
 
