@@ -32,8 +32,6 @@ export interface CommandAppDeps {
   now?: () => Date;
 }
 
-const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who is acting, set by `requireRole` before the body is read. */
@@ -72,8 +70,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   await registerOpenApi(app);
 
   function envelopesFor(request: FastifyRequest, principal: Principal, count: number): EventEnvelope[] {
-    const header = request.headers['x-correlation-id'];
-    const correlationId = typeof header === 'string' && CORRELATION_ID.test(header) ? header : newId();
+    const correlationId = request.id;
     const occurredAt = now();
     return Array.from({ length: count }, () => ({ eventId: newId(), occurredAt, principal: principal.subject, correlationId }));
   }

@@ -23,7 +23,8 @@ await runService('command-api', loadCommandApiConfig, async (config, logger) => 
   const kafka = createKafka('command-api', config.kafkaBrokers, logger);
   const registry = EventCodec.connect(config.registryUrl);
   const codec = await EventCodec.forWriting(registry, config.topics);
-  const publisher = createEventPublisher(kafka, codec, logger, { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents });
+  const metrics = createMetrics('command-api');
+  const publisher = createEventPublisher(kafka, codec, logger, { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents }, metrics);
   await publisher.connect();
   const admin = kafka.admin();
   await admin.connect();
@@ -31,7 +32,7 @@ await runService('command-api', loadCommandApiConfig, async (config, logger) => 
   const app = await buildCommandApp({
     config,
     logger,
-    metrics: createMetrics('command-api'),
+    metrics,
     publisher,
     idempotency,
     movieVersions: createMovieVersions(pool, logger),

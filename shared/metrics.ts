@@ -24,6 +24,24 @@ export function createMetrics(service: string) {
       labelNames: ['event_type'] as const,
       registers: [registry],
     }),
+    producerBatchEvents: new Histogram({
+      name: 'event_log_send_events',
+      help: 'Events in one produce request of the command API (micro-batching: requests arriving together share one)',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers: [registry],
+    }),
+    producerSendDuration: new Histogram({
+      name: 'event_log_send_duration_seconds',
+      help: 'Time from a produce request to its acknowledgement (acks=all)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    producerFailures: new Counter({
+      name: 'event_log_send_failures_total',
+      help: 'Produce requests that failed, by reason (timeout: no acknowledgement in time; refused: Kafka answered an error); each replaces the producer',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     projectionEvents: new Counter({
       name: 'projection_events_total',
       help: 'Events a projection has dealt with, by event type and outcome (applied, rejected, dead_lettered, parked, duplicate)',

@@ -1,5 +1,6 @@
 import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { EncodedEvent } from './codec.ts';
 import type { LogPosition } from './position.ts';
 
@@ -23,6 +24,9 @@ export interface EventLog {
   /** Sends what is pending, then disconnects. */
   close(): Promise<void>;
 }
+
+/** What the event log reports about its sends; optional, for processes that export metrics. */
+export type EventLogMetrics = Pick<Metrics, 'producerBatchEvents' | 'producerSendDuration' | 'producerFailures'>;
 
 export class EventLogUnavailableError extends Error {
   override name = 'EventLogUnavailableError';
@@ -49,7 +53,7 @@ interface Pending {
  * broker wrote the records, and a producer reused after that can be refused or, worse, write
  * records the broker takes as new. A new producer has a new producer id and starts afresh.
  */
-export function createEventLog(kafka: Kafka, topics: readonly string[], options: EventLogOptions, logger: Logger): EventLog {
+export function createEventLog(kafka: Kafka, topics: readonly string[], options: EventLogOptions, logger: Logger, metrics?: EventLogMetrics): EventLog {
   const log = logger.child({ component: 'event-log' });
   const partitioner = Partitioners.DefaultPartitioner();
   /** Per topic, the partition list as the partitioner wants it. */
@@ -113,6 +117,8 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
     producer ??= newProducer();
     const current = producer;
     let deadline: NodeJS.Timeout | undefined;
+    metrics?.producerBatchEvents.observe(count);
+    const started = performance.now();
     const sent = send(current, batch);
     try {
       const acknowledged = await Promise.race([
@@ -121,9 +127,11 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
           deadline = setTimeout(() => reject(new EventLogUnavailableError(`Kafka did not acknowledge within ${options.ackTimeoutMs} ms`)), options.ackTimeoutMs);
         }),
       ]);
+      metrics?.producerSendDuration.observe((performance.now() - started) / 1000);
       settle(batch, acknowledged);
     } catch (err) {
       log.warn({ err, events: count }, 'send failed; replacing the producer');
+      metrics?.producerFailures.inc({ reason: err instanceof EventLogUnavailableError ? 'timeout' : 'refused' });
       if (producer === current) producer = undefined;
       retire(current, sent);
       const reason = err instanceof EventLogUnavailableError ? err : new EventLogUnavailableError(`Kafka refused the write: ${(err as Error).message}`);

@@ -2,7 +2,7 @@ import type { Kafka } from 'kafkajs';
 import { DEFAULTS } from '../defaults.ts';
 import type { Logger } from '../logger.ts';
 import type { EventCodec } from './codec.ts';
-import { createEventLog, type EventLogOptions } from './event-log.ts';
+import { createEventLog, type EventLogMetrics, type EventLogOptions } from './event-log.ts';
 import type { LogPosition } from './position.ts';
 import type { CatalogueEvent } from './types.ts';
 
@@ -25,8 +25,14 @@ const DEFAULT_EVENT_LOG_OPTIONS: EventLogOptions = {
 };
 
 /** Events encoded with the newest schema of their type, appended in micro-batches. */
-export function createEventPublisher(kafka: Kafka, codec: EventCodec, logger: Logger, options: EventLogOptions = DEFAULT_EVENT_LOG_OPTIONS): EventPublisher {
-  const log = createEventLog(kafka, codec.topics, options, logger);
+export function createEventPublisher(
+  kafka: Kafka,
+  codec: EventCodec,
+  logger: Logger,
+  options: EventLogOptions = DEFAULT_EVENT_LOG_OPTIONS,
+  metrics?: EventLogMetrics,
+): EventPublisher {
+  const log = createEventLog(kafka, codec.topics, options, logger, metrics);
   return {
     connect: () => log.connect(),
     disconnect: () => log.close(),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -23,6 +24,7 @@ export interface HttpAppOptions {
 /** A request whose headers or body take longer than this to arrive is dropped by Node. */
 const RECEIVE_TIMEOUT_MS = 30_000;
 const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
+const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** A fastify instance with what every service shares: problem details, health and metrics. */
 export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTimeoutMs = DEFAULT_HANDLER_TIMEOUT_MS }: HttpAppOptions): FastifyInstance {
@@ -30,7 +32,7 @@ export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTi
   const app = Fastify<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger>({
     loggerInstance: logger,
     // Per-request info lines cost more than they tell at thousands of requests a second.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
     ...(bodyLimit ? { bodyLimit } : {}),
     handlerTimeout: handlerTimeoutMs,
     // Fastify turns Node's receive timeout off; a client trickling a body must not hold a socket forever.
@@ -38,6 +40,16 @@ export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTi
     // Errors fastify meets before routing (bad URL encoding, too long a path parameter) skip the
     // error handler; they get a problem too.
     frameworkErrors: (error, request, reply) => void sendProblem(reply, frameworkProblem(error, request.url)),
+    // The request id is the correlation id: the caller's X-Correlation-Id when it is a sane one,
+    // else a new one. It travels into events, logs and the answer's X-Correlation-Id.
+    genReqId: (raw) => {
+      const header = raw.headers['x-correlation-id'];
+      return typeof header === 'string' && CORRELATION_ID.test(header) ? header : randomUUID();
+    },
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-correlation-id', request.id);
+    done();
   });
   // Bodies are JSON; anything else is refused with 415 rather than handed to a route as text.
   app.removeContentTypeParser('text/plain');

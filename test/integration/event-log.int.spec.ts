@@ -7,6 +7,7 @@ import { createEventPublisher } from '../../shared/events/publisher.ts';
 import type { RatingSubmitted } from '../../shared/events/types.ts';
 import { HEADERS } from '../../shared/events/wire.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
+import { createMetrics, type Metrics } from '../../shared/metrics.ts';
 import { createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
 
 const rating = (movie: string, user: string): RatingSubmitted => ({
@@ -19,24 +20,32 @@ const rating = (movie: string, user: string): RatingSubmitted => ({
   providerId: null,
 });
 
+/** The count and sum of a histogram without labels. */
+async function histogram(metrics: Metrics, name: string) {
+  const values = (await metrics.registry.getSingleMetric(name)!.get()).values;
+  const of = (suffix: string) => (values as Array<{ metricName?: string; value: number }>).find((v) => v.metricName === `${name}_${suffix}`)?.value ?? 0;
+  return { count: of('count'), sum: of('sum') };
+}
+
 /** A connected publisher to fresh topics of `partitions` partitions, closed and removed after the test. */
 async function publisherOnFreshTopics(t: TestContext, partitions: number, options: EventLogOptions) {
   const topics = await createTestTopics(partitions);
   const kafka = createKafka('test', services.brokers, quietLogger());
   const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
-  const publisher = createEventPublisher(kafka, codec, quietLogger(), options);
+  const metrics = createMetrics('command-api');
+  const publisher = createEventPublisher(kafka, codec, quietLogger(), options, metrics);
   await publisher.connect();
   t.after(async () => {
     await publisher.disconnect();
     await topics.remove();
   });
-  return { topics, kafka, publisher };
+  return { topics, kafka, publisher, metrics };
 }
 
 /** The micro-batching publisher against a real broker: the positions it answers are where the events are. */
 describe('event publisher', () => {
   it('answers, for concurrent appends sharing sends, the partition and offset each event landed at', async (t) => {
-    const { topics, kafka, publisher } = await publisherOnFreshTopics(t, 6, { ackTimeoutMs: 5000, lingerMs: 2, maxBatchEvents: 1000 });
+    const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 6, { ackTimeoutMs: 5000, lingerMs: 2, maxBatchEvents: 1000 });
 
     const singles = Array.from({ length: 300 }, (_, i) => [rating(`m${i % 37}`, `u${i}`)]);
     const bulk = Array.from({ length: 1200 }, (_, i) => rating(`m${i % 11}`, `bulk${i}`));
@@ -66,13 +75,17 @@ describe('event publisher', () => {
         assert.deepEqual(landed.get(`${partition}/${offset}`), { key: event.recordId, eventId: event.envelope.eventId });
       });
     }
+    // Appends shared sends: fewer sends than appends, every event counted once.
+    const sends = await histogram(metrics, 'event_log_send_events');
+    assert.equal(sends.sum, total);
+    assert.ok(sends.count < appended.length, `${sends.count} sends for ${appended.length} appends`);
     // One movie, one partition: its events keep their order.
     const partitionsOfM0 = new Set(appended.flatMap(({ events, positions }) => events.flatMap((e, i) => (e.recordId === 'm0' ? [positions[i]!.partition] : []))));
     assert.equal(partitionsOfM0.size, 1);
   });
 
   it('refuses, past the acknowledgement timeout, a write Kafka cannot take, and recovers when it can', async (t) => {
-    const { topics, kafka, publisher } = await publisherOnFreshTopics(t, 1, { ackTimeoutMs: 1500, lingerMs: 0, maxBatchEvents: 1000 });
+    const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 1, { ackTimeoutMs: 1500, lingerMs: 0, maxBatchEvents: 1000 });
     const [first] = await publisher.publish([rating('m1', 'a')]);
     assert.equal(first!.offset, 0);
 
@@ -84,6 +97,8 @@ describe('event publisher', () => {
     const started = performance.now();
     await assert.rejects(publisher.publish([rating('m1', 'b')]), { name: 'EventLogUnavailableError' });
     assert.ok(performance.now() - started < 3000, `refused after ${Math.round(performance.now() - started)} ms`);
+    const failures = (await metrics.producerFailures.get()).values;
+    assert.equal(failures.reduce((sum, v) => sum + v.value, 0), 1);
 
     // The producer that failed was replaced; writes Kafka can take go through again.
     const metadata = { type: 'MovieMetadataSet', envelope: rating('m1', 'admin').envelope, movieId: 'm1', title: 'T', description: '', director: 'D', year: null, actors: [], expectedVersion: null } as const;

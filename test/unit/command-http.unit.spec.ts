@@ -201,10 +201,11 @@ describe('command API over HTTP', () => {
     assert.deepEqual(problemOf(invalid).errors, [{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
     assert.deepEqual(published, []);
 
-    const response = await remove(bearer('alice', ['user']));
+    const response = await remove({ ...bearer('alice', ['user']), 'x-correlation-id': 'trace-42' });
     assert.equal(response.statusCode, 202);
+    assert.equal(response.headers['x-correlation-id'], 'trace-42');
     assert.deepEqual(published, [
-      { type: 'RatingDeleted', envelope: { eventId: '00000000-0000-4000-8000-000000000042', occurredAt: new Date(0), principal: 'alice', correlationId: '00000000-0000-4000-8000-000000000042' }, recordType: 'movie', recordId: 'm1', userId: 'alice' },
+      { type: 'RatingDeleted', envelope: { eventId: '00000000-0000-4000-8000-000000000042', occurredAt: new Date(0), principal: 'alice', correlationId: 'trace-42' }, recordType: 'movie', recordId: 'm1', userId: 'alice' },
     ]);
   });
 
@@ -320,5 +321,40 @@ describe('OpenAPI', () => {
     const ui = await app.inject({ method: 'GET', url: '/docs/' });
     assert.equal(ui.statusCode, 200);
     assert.match(ui.headers['content-type'] as string, /text\/html/);
+  });
+});
+
+describe('request logs', () => {
+  it('logs service, route, status, duration and correlation id per request, never tokens or bodies', async (t) => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const logged = await buildCommandApp({
+      config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
+      logger: createLogger('command-api', 'debug', sink),
+      metrics: createMetrics('command-api'),
+      publisher,
+      idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
+      movieVersions: noDatabase,
+      readiness: {},
+    });
+    t.after(() => logged.close());
+    const headers = bearer('alice', ['user']);
+    const ok = await logged.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...headers, 'x-correlation-id': 'trace-7' }, payload: { value: 4 } });
+    const refused = await logged.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...headers, 'x-correlation-id': 'bad id with spaces' }, payload: { value: 'secret-body-value' } });
+
+    const requests = lines.filter((l) => l.msg === 'request');
+    assert.deepEqual(
+      requests.map(({ service, route, status, correlationId, level }) => ({ service, route, status, correlationId, level })),
+      [
+        { service: 'command-api', route: '/v1/movies/:movieId/ratings', status: 202, correlationId: 'trace-7', level: 20 },
+        { service: 'command-api', route: '/v1/movies/:movieId/ratings', status: 400, correlationId: refused.headers['x-correlation-id'], level: 30 },
+      ],
+    );
+    assert.equal(ok.headers['x-correlation-id'], 'trace-7');
+    assert.match(String(refused.headers['x-correlation-id']), /^[0-9a-f-]{36}$/, 'an unusable correlation id is replaced');
+    assert.ok(requests.every((l) => typeof l.durationMs === 'number'));
+    const all = JSON.stringify(lines);
+    assert.ok(!all.includes(headers.authorization.slice(7)), 'no token in the logs');
+    assert.ok(!all.includes('secret-body-value'), 'no body in the logs');
   });
 });
