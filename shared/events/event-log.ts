@@ -190,7 +190,28 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
       if (closed) return Promise.reject(new EventLogUnavailableError('The event log is closing'));
       if (events.length === 0) return Promise.resolve([]);
       return new Promise((resolve, reject) => {
-        queue.push({ events, partitions: events.map(partitionOf), resolve, reject });
+        // The deadline counts from the append, not from its send: an append queued behind a
+        // send that times out must not wait for a second timeout of its own.
+        const deadline = setTimeout(() => {
+          const queued = queue.indexOf(pending);
+          if (queued >= 0) queue.splice(queued, 1);
+          pending.reject(
+            new EventLogUnavailableError(queued >= 0 ? `Kafka was not reachable within ${options.ackTimeoutMs} ms; nothing was sent` : `Kafka did not acknowledge within ${options.ackTimeoutMs} ms`),
+          );
+        }, options.ackTimeoutMs);
+        const pending: Pending = {
+          events,
+          partitions: events.map(partitionOf),
+          resolve: (positions) => {
+            clearTimeout(deadline);
+            resolve(positions);
+          },
+          reject: (err) => {
+            clearTimeout(deadline);
+            reject(err);
+          },
+        };
+        queue.push(pending);
         schedule();
       });
     },

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Kafka } from 'kafkajs';
 import { buildCommandApp } from '../../command-api/app.ts';
 import type { IdempotencyStore } from '../../command-api/idempotency.ts';
 import { createIdempotencyStore } from '../../command-api/idempotency-store.ts';
@@ -7,6 +8,7 @@ import { mintToken } from '../../command-api/mint-token.ts';
 import { createMovieVersions } from '../../command-api/movies/movie-versions.ts';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createPool } from '../../shared/db/pool.ts';
+import { DEFAULTS } from '../../shared/defaults.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { createEventPublisher, type EventPublisher } from '../../shared/events/publisher.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
@@ -19,6 +21,9 @@ export interface CommandInstanceOptions {
   /** Replaces the instance's idempotency store, to stage a crash in its bookkeeping. */
   idempotency?: (store: IdempotencyStore) => IdempotencyStore;
   rateLimit?: RateLimitConfig;
+  /** The Kafka client its producer uses (one behind a proxy, say); the system's by default. */
+  kafka?: Kafka;
+  ackTimeoutMs?: number;
 }
 
 /**
@@ -43,7 +48,11 @@ export async function startSystem({ projector = true } = {}) {
 
   /** One more command-api instance (its own producer, the shared database); answers its URL. */
   async function startCommandApi(options: CommandInstanceOptions = {}): Promise<string> {
-    const publisher = createEventPublisher(kafka, codec, logger);
+    const publisher = createEventPublisher(options.kafka ?? kafka, codec, logger, {
+      ackTimeoutMs: options.ackTimeoutMs ?? DEFAULTS.KAFKA_ACK_TIMEOUT_MS,
+      lingerMs: DEFAULTS.KAFKA_LINGER_MS,
+      maxBatchEvents: DEFAULTS.KAFKA_MAX_BATCH_EVENTS,
+    });
     publishers.push(publisher);
     await publisher.connect();
     const store = createIdempotencyStore(pool, 3600, logger);

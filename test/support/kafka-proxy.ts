@@ -1,0 +1,94 @@
+import net from 'node:net';
+import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
+import { services } from './services.ts';
+
+const PRODUCE_API_KEY = 0;
+
+/** Splits a Kafka protocol byte stream into whole frames (a 4-byte size, then that many bytes). */
+function frames(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+      const size = 4 + pending.readInt32BE(0);
+      onFrame(pending.subarray(0, size));
+      pending = pending.subarray(size);
+    }
+  };
+}
+
+/**
+ * A TCP proxy in front of the test broker that can lose the broker's answer to a produce
+ * request (the broker still writes the records) or cut Kafka off entirely. Clients reach it
+ * through `kafka()`, whose every connection, to the bootstrap or to the broker it advertises,
+ * goes through the proxy.
+ */
+export async function startKafkaProxy() {
+  const [host, port] = services.brokers[0]!.split(':') as [string, string];
+  const open = new Set<net.Socket>();
+  let cut = false;
+  let produceAnswersToLose = 0;
+  let lost = 0;
+
+  const server = net.createServer((client) => {
+    if (cut) return void client.destroy();
+    const broker = net.connect(Number(port), host);
+    open.add(client).add(broker);
+    const produces = new Set<number>();
+    client.on(
+      'data',
+      frames((frame) => {
+        // Request header: size, api key (int16), api version (int16), correlation id (int32).
+        if (frame.readInt16BE(4) === PRODUCE_API_KEY) produces.add(frame.readInt32BE(8));
+        broker.write(frame);
+      }),
+    );
+    broker.on(
+      'data',
+      frames((frame) => {
+        // Response header: size, correlation id (int32).
+        const correlationId = frame.readInt32BE(4);
+        if (produces.delete(correlationId) && produceAnswersToLose > 0) {
+          produceAnswersToLose -= 1;
+          lost += 1;
+          return;
+        }
+        client.write(frame);
+      }),
+    );
+    const close = () => {
+      client.destroy();
+      broker.destroy();
+      open.delete(client);
+      open.delete(broker);
+    };
+    client.on('close', close).on('error', close);
+    broker.on('close', close).on('error', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxyPort = (server.address() as net.AddressInfo).port;
+  const socketFactory: ISocketFactory = ({ onConnect }) => net.connect(proxyPort, '127.0.0.1', onConnect);
+
+  return {
+    kafka: (clientId = 'proxied') => new Kafka({ clientId, brokers: services.brokers, socketFactory, logLevel: logLevel.NOTHING }),
+    /** The broker's answer to the next produce request never reaches the client. */
+    loseNextProduceAnswer() {
+      produceAnswersToLose += 1;
+    },
+    get lostAnswers() {
+      return lost;
+    },
+    /** Kafka becomes unreachable: open connections drop, new ones are reset. */
+    cutOff() {
+      cut = true;
+      for (const socket of open) socket.destroy();
+    },
+    restore() {
+      cut = false;
+    },
+    async close() {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
