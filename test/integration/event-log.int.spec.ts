@@ -9,6 +9,7 @@ import { HEADERS } from '../../shared/events/wire.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics, type Metrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';
+import { recordCount } from '../support/topic-log.ts';
 import { createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
 
 const rating = (movie: string, user: string): RatingSubmitted => ({
@@ -105,5 +106,22 @@ describe('event publisher', () => {
     const metadata = { type: 'MovieMetadataSet', envelope: rating('m1', 'admin').envelope, movieId: 'm1', title: 'T', description: '', director: 'D', year: null, actors: [], expectedVersion: null } as const;
     const [after] = await publisher.publish([{ ...metadata, actors: [] }]);
     assert.deepEqual(after, { topic: topics.movieMetadata, partition: 0, offset: 0 });
+  });
+  it('sends what is pending when it closes, so a shutdown answers every waiting request', async () => {
+    const topics = await createTestTopics(3);
+    const kafka = createKafka('test', services.brokers, quietLogger());
+    const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+    try {
+      // A long linger keeps the appends queued when the close begins.
+      const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 5000, lingerMs: 200, maxBatchEvents: 50 });
+      await publisher.connect();
+      const appends = Array.from({ length: 120 }, (_, i) => publisher.publish([rating(`m${i % 9}`, `closing-${i}`)]));
+      await publisher.disconnect();
+      const positions = await Promise.all(appends);
+      assert.equal(positions.length, 120);
+      assert.equal(await recordCount(kafka, [topics.movieRatings]), 120);
+    } finally {
+      await topics.remove();
+    }
   });
 });
