@@ -31,7 +31,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 const logger = createLogger('bench', 'warn');
 const topics = await createTestTopics(6);
 const port = await freePort();
-const api = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
+const api = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
   env: {
     ...process.env,
     KAFKA_BROKERS: services.brokers.join(','),

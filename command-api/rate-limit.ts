@@ -25,6 +25,9 @@ export async function registerRateLimit(app: FastifyInstance, { max, windowMs }:
     hook: 'onRequest',
     max,
     timeWindow: windowMs,
+    // Limit headers on every answer cost more than they tell a command client; a 429 says Retry-After.
+    addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+    addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
     keyGenerator: (request) => request.principal?.subject ?? `ip:${request.ip}`,
     errorResponseBuilder: (_request, context) => new RateLimitedError(Math.max(1, Math.ceil(context.ttl / 1000))),
   });

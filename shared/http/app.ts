@@ -3,6 +3,7 @@ import Fastify, {
   LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyRequest,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -10,7 +11,7 @@ import Fastify, {
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.ts';
-import { frameworkProblem, registerProblemHandlers, sendProblem } from './problems.ts';
+import { frameworkProblem, registerProblemHandlers, requestTimedOut, sendError, sendProblem } from './problems.ts';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -34,7 +35,6 @@ export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTi
     // Per-request info lines cost more than they tell at thousands of requests a second.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
     ...(bodyLimit ? { bodyLimit } : {}),
-    handlerTimeout: handlerTimeoutMs,
     // Fastify turns Node's receive timeout off; a client trickling a body must not hold a socket forever.
     requestTimeout: RECEIVE_TIMEOUT_MS,
     // Errors fastify meets before routing (bad URL encoding, too long a path parameter) skip the
@@ -47,8 +47,21 @@ export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTi
       return typeof header === 'string' && CORRELATION_ID.test(header) ? header : randomUUID();
     },
   });
+  // The request timeout is a timer of our own rather than fastify's handlerTimeout, which
+  // aborts an AbortController (and builds a DOMException) at the end of every request.
+  const deadlines = new WeakMap<FastifyRequest, NodeJS.Timeout>();
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-correlation-id', request.id);
+    deadlines.set(
+      request,
+      setTimeout(() => {
+        if (!reply.sent && !request.raw.destroyed) void sendError(requestTimedOut(), request, reply);
+      }, handlerTimeoutMs),
+    );
+    done();
+  });
+  app.addHook('onResponse', (request, _reply, done) => {
+    clearTimeout(deadlines.get(request));
     done();
   });
   // Bodies are JSON; anything else is refused with 415 rather than handed to a route as text.

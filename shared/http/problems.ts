@@ -54,24 +54,26 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
  * A request past its handler timeout: the work it started may still finish (a command may yet
  * be recorded), so the answer is the same as for an unacknowledged write.
  */
-const timedOut = () => new UnavailableError('The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.', 1);
+export const requestTimedOut = () => new UnavailableError('The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.', 1);
+
+/** Answers an error as a problem, with the headers its kind calls for; logs what is our fault. */
+export function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const problem = toProblem(error, request);
+  if (problem.status >= 500 && !(error instanceof UnavailableError)) {
+    request.log.error({ err: error }, 'request failed');
+  }
+  if (error instanceof UnavailableError) {
+    void reply.header('retry-after', String(error.retryAfterSeconds));
+  }
+  if (error instanceof UnauthorizedError) {
+    void reply.header('www-authenticate', 'Bearer');
+  }
+  return sendProblem(reply, problem);
+}
 
 /** Registers the one error handler and the not-found handler of an API. */
 export function registerProblemHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((raised: FastifyError | AppError, request, reply) => {
-    const error = raised.code === 'FST_ERR_HANDLER_TIMEOUT' ? timedOut() : raised;
-    const problem = toProblem(error, request);
-    if (problem.status >= 500 && !(error instanceof UnavailableError)) {
-      request.log.error({ err: error }, 'request failed');
-    }
-    if (error instanceof UnavailableError) {
-      void reply.header('retry-after', String(error.retryAfterSeconds));
-    }
-    if (error instanceof UnauthorizedError) {
-      void reply.header('www-authenticate', 'Bearer');
-    }
-    return sendProblem(reply, problem);
-  });
+  app.setErrorHandler((error: FastifyError | AppError, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, {
       type: problemType('not-found'),
