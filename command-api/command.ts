@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ValidationError } from '../shared/errors.ts';
 import { ID_PATTERN, USER_ID_PATTERN, type EventEnvelope } from '../shared/events/types.ts';
 
 /** What a command handler is given besides the request: ids and time come from outside. */
@@ -21,17 +20,3 @@ export const textSchema = (max: number, { trim = false } = {}) =>
     .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)');
 
 export const visibleTextSchema = (max: number) => textSchema(max, { trim: true }).refine((s) => /[^\s\p{C}]/u.test(s), 'must contain a visible character');
-
-/** Parses `input` or throws a ValidationError naming every offending field under `prefix`. */
-export function parseOrThrow<T>(schema: z.ZodType<T>, input: unknown, prefix: string): T {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const fieldName = (path: PropertyKey[]) => [prefix, ...path].filter((p) => p !== '').join('.') || 'body';
-  throw new ValidationError(
-    result.error.issues.flatMap((issue) =>
-      issue.code === 'unrecognized_keys'
-        ? issue.keys.map((key) => ({ field: fieldName([...issue.path, key]), message: 'is not a known field' }))
-        : [{ field: fieldName(issue.path), message: issue.message }],
-    ),
-  );
-}

@@ -1,35 +1,78 @@
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import type { Pool } from '../shared/db/pool.ts';
-import { NotFoundError } from '../shared/errors.ts';
+import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { ID_PATTERN } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
+import { ifNoneMatchHits } from '../shared/http/etag.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import { ifNoneMatchHits } from '../shared/http/etag.ts';
-import { findMovieDetails } from './movies/movie-details-store.ts';
+import { parseOrThrow } from '../shared/parse.ts';
+import { decodeCursor, encodeCursor } from './movies/cursor.ts';
+import { findMovieDetails, listMovies } from './movies/movie-details-store.ts';
+import { findRating } from './movies/rating-store.ts';
+import { createReader } from './read-model.ts';
+
+export const PAGE_SIZE = { default: 20, max: 100 };
+
+const listQuerySchema = z.strictObject({
+  director: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+  cursor: z.string().max(400, 'is not a cursor of this listing').optional(),
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, `must be a whole number from 1 to ${PAGE_SIZE.max}`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= PAGE_SIZE.max, `must be a whole number from 1 to ${PAGE_SIZE.max}`)
+    .optional(),
+});
 
 /** Builds the query API without listening. It reads the projections only, never Kafka. */
 export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Pool }): FastifyInstance {
   const { pool } = deps;
+  const read = createReader(deps.logger);
   const app = createHttpApp({
     logger: deps.logger,
     metrics: deps.metrics,
     readiness: {
+      // Ready only once the projections' tables exist, not merely when Postgres answers.
       postgres: async () => {
-        await pool.query('SELECT 1');
+        await pool.query('SELECT 1 FROM movie_details.movies, ratings.rating_aggregates LIMIT 0');
       },
     },
   });
 
+  /** An id no movie can have is the client's mistake (400), not a movie we lack (404). */
+  const movieIdOf = (movieId: string) => {
+    if (!ID_PATTERN.test(movieId)) throw new ValidationError([{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
+    return movieId;
+  };
+
   app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId', async (request, reply) => {
-    const { movieId } = request.params;
-    const found = ID_PATTERN.test(movieId) ? await findMovieDetails(pool, movieId) : undefined;
+    const movieId = movieIdOf(request.params.movieId);
+    const found = await read(() => findMovieDetails(pool, movieId));
     if (!found) throw new NotFoundError(`No movie ${movieId}.`);
     // Not the bare version: ratings change the answer without moving the metadata version.
     const etag = `"${found.revision}"`;
     void reply.header('etag', etag);
     if (ifNoneMatchHits(request.headers['if-none-match'], etag)) return reply.code(304).send();
     return found.movie;
+  });
+
+  app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId/rating', async (request) => {
+    const movieId = movieIdOf(request.params.movieId);
+    const rating = await read(() => findRating(pool, movieId));
+    if (!rating) throw new NotFoundError(`No movie ${movieId}.`);
+    return rating;
+  });
+
+  app.get('/v1/movies', async (request) => {
+    const query = parseOrThrow(listQuerySchema, request.query, '');
+    const director = query.director ?? null;
+    const after = query.cursor === undefined ? null : decodeCursor(query.cursor, director);
+    const limit = query.limit ?? PAGE_SIZE.default;
+    const page = await read(() => listMovies(pool, { director, after, limit }));
+    const last = page.movies.at(-1);
+    return { items: page.movies, nextCursor: page.more && last ? encodeCursor(last.movieId, director) : null };
   });
 
   return app;

@@ -8,6 +8,7 @@ const schema = z
     HOST: commonEnv.HOST,
     ...databaseEnv,
     QUERY_API_PORT: port(DEFAULTS.QUERY_API_PORT),
+    QUERY_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(30_000).default(DEFAULTS.QUERY_STATEMENT_TIMEOUT_MS),
   })
   .transform((env) => ({
     logLevel: env.LOG_LEVEL,
@@ -15,6 +16,7 @@ const schema = z
     port: env.QUERY_API_PORT,
     databaseUrl: env.DATABASE_URL,
     poolSize: env.DATABASE_POOL_SIZE,
+    statementTimeoutMs: env.QUERY_STATEMENT_TIMEOUT_MS,
   }));
 
 export type QueryApiConfig = z.infer<typeof schema>;

@@ -4,8 +4,12 @@ import { runService } from '../shared/service.ts';
 import { buildQueryApp } from './app.ts';
 import { loadQueryApiConfig } from './config.ts';
 
+/** How long a read waits for a connection, from the pool or the server, before answering 503. */
+const QUERY_CONNECT_TIMEOUT_MS = 1000;
+
 await runService('query-api', loadQueryApiConfig, (config, logger) => {
-  const pool = createPool(config.databaseUrl, config.poolSize, logger);
+  // A read that takes longer than a few tens of ms is a sick database: fail fast, answer 503.
+  const pool = createPool(config.databaseUrl, config.poolSize, logger, { statementTimeoutMs: config.statementTimeoutMs, connectTimeoutMs: QUERY_CONNECT_TIMEOUT_MS });
   const app = buildQueryApp({ logger, metrics: createMetrics('query-api'), pool });
   app.addHook('onClose', () => pool.end());
   return app;

@@ -31,4 +31,6 @@ export const DEFAULTS = {
   RATE_LIMIT_WINDOW_MS: 10_000,
   /** The command API's Postgres work (key claims, If-Match reads) is one short statement each. */
   COMMAND_DB_TIMEOUT_MS: 1000,
+  /** A read model query is a key lookup or one short index range. */
+  QUERY_STATEMENT_TIMEOUT_MS: 50,
 } as const;

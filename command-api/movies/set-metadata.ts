@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { AppError, ValidationError } from '../../shared/errors.ts';
 import type { MovieMetadataSet } from '../../shared/events/types.ts';
-import { idSchema, parseOrThrow, textSchema, visibleTextSchema, type CommandContext } from '../command.ts';
+import { parseOrThrow } from '../../shared/parse.ts';
+import { idSchema, textSchema, visibleTextSchema, type CommandContext } from '../command.ts';
 
 export const metadataBodySchema = z.strictObject({
   title: visibleTextSchema(300),

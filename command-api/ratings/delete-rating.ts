@@ -1,5 +1,6 @@
 import type { RatingDeleted } from '../../shared/events/types.ts';
-import { idSchema, parseOrThrow, type CommandContext } from '../command.ts';
+import { parseOrThrow } from '../../shared/parse.ts';
+import { idSchema, type CommandContext } from '../command.ts';
 
 /** Decides the event for "a user takes back their rating of a movie": always the caller's own. */
 export function deleteMovieRating(movieId: string, { envelope }: CommandContext): RatingDeleted {

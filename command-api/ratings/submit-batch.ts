@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { EventEnvelope, RatingSubmitted } from '../../shared/events/types.ts';
-import { idSchema, parseOrThrow, userIdSchema } from '../command.ts';
+import { parseOrThrow } from '../../shared/parse.ts';
+import { idSchema, userIdSchema } from '../command.ts';
 
 export const MAX_BATCH_RATINGS = 1000;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RatingSubmitted } from '../../shared/events/types.ts';
-import { idSchema, parseOrThrow, type CommandContext } from '../command.ts';
+import { parseOrThrow } from '../../shared/parse.ts';
+import { idSchema, type CommandContext } from '../command.ts';
 
 export const ratingBodySchema = z.strictObject({
   value: z.number().int('must be an integer').min(1, 'must be between 1 and 5').max(5, 'must be between 1 and 5'),

@@ -32,27 +32,50 @@ interface Row {
   sum: number | null;
 }
 
+/** A movie's metadata with its rating aggregate, which lives in the ratings projection. */
+const SELECT_DETAILS = `SELECT m.movie_id, m.title, m.description, m.director, m.year, m.actors, m.version, m.updated_at, a.count, a.sum
+  FROM movie_details.movies m
+  LEFT JOIN ratings.rating_aggregates a ON a.record_type = 'movie' AND a.record_id = m.movie_id`;
+
+const toDetails = (row: Row): MovieDetails => ({
+  movieId: row.movie_id,
+  title: row.title,
+  description: row.description,
+  director: row.director,
+  year: row.year,
+  actors: row.actors,
+  rating: ratingSummary(row.count, row.sum),
+  version: row.version,
+  updatedAt: row.updated_at.toISOString(),
+});
+
 export async function findMovieDetails(pool: Pool, movieId: string): Promise<MovieDetailsRead | undefined> {
-  const { rows } = await pool.query<Row>({
-    name: 'movie-details',
-    text: `SELECT m.movie_id, m.title, m.description, m.director, m.year, m.actors, m.version, m.updated_at, a.count, a.sum
-           FROM movie_details.movies m
-           LEFT JOIN ratings.rating_aggregates a ON a.record_type = 'movie' AND a.record_id = m.movie_id
-           WHERE m.movie_id = $1`,
-    values: [movieId],
-  });
+  const { rows } = await pool.query<Row>({ name: 'movie-details', text: `${SELECT_DETAILS} WHERE m.movie_id = $1`, values: [movieId] });
   const row = rows[0];
   if (!row) return undefined;
-  const movie = {
-    movieId: row.movie_id,
-    title: row.title,
-    description: row.description,
-    director: row.director,
-    year: row.year,
-    actors: row.actors,
-    rating: ratingSummary(row.count, row.sum),
-    version: row.version,
-    updatedAt: row.updated_at.toISOString(),
-  };
-  return { movie, revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` };
+  return { movie: toDetails(row), revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` };
+}
+
+export interface MoviePageQuery {
+  director: string | null;
+  /** List movies whose id sorts after this one; null: from the start. */
+  after: string | null;
+  limit: number;
+}
+
+/**
+ * One page of movies in movie id order (keyset: each page starts after the last id of the one
+ * before, so a movie is listed once however the catalogue changes meanwhile), optionally of one
+ * director. Asks for one row more than the page to know whether another page follows.
+ */
+export async function listMovies(pool: Pool, { director, after, limit }: MoviePageQuery): Promise<{ movies: MovieDetails[]; more: boolean }> {
+  const { rows } = await pool.query<Row>({
+    name: director === null ? 'movie-page' : 'movie-page-by-director',
+    text:
+      director === null
+        ? `${SELECT_DETAILS} WHERE ($1::text IS NULL OR m.movie_id > $1) ORDER BY m.movie_id LIMIT $2`
+        : `${SELECT_DETAILS} WHERE m.director = $3 AND ($1::text IS NULL OR m.movie_id > $1) ORDER BY m.movie_id LIMIT $2`,
+    values: director === null ? [after, limit + 1] : [after, limit + 1, director],
+  });
+  return { movies: rows.slice(0, limit).map(toDetails), more: rows.length > limit };
 }

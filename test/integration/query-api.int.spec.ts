@@ -4,7 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
 import { createMetrics } from '../../shared/metrics.ts';
+import { eventually } from '../support/eventually.ts';
 import { createTestDatabase, quietLogger, type TestDatabase } from '../support/services.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 /** The query API over a real read model, rows written as the projector writes them. */
 describe('query API', () => {
@@ -71,7 +73,6 @@ describe('query API', () => {
   for (const [name, id] of [
     ['a movie with ratings but no metadata', 'tt-only-ratings'],
     ['an unknown movie', 'tt9999999'],
-    ['an id that cannot exist', 'not%20an%20id'],
   ]) {
     it(`answers 404 with a problem for ${name}`, async () => {
       const response = await get(id!);
@@ -87,8 +88,175 @@ describe('query API', () => {
     });
   }
 
+  it('answers 400 for an id no movie can have, on every read of a movie', async () => {
+    for (const url of ['/v1/movies/not%20an%20id', '/v1/movies/not%20an%20id/rating', `/v1/movies/${'x'.repeat(65)}`]) {
+      const response = await app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 400, url);
+      assert.deepEqual(response.json<{ errors: unknown }>().errors, [{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
+    }
+  });
+
+  it('serves a movie\'s rating with its distribution, count 0 for a movie nobody rated, 404 for one it knows nothing of', async () => {
+    const rating = async (id: string) => app.inject({ method: 'GET', url: `/v1/movies/${id}/rating` });
+    assert.deepEqual((await rating('tt0047478')).json(), { average: 3.67, count: 3, distribution: { '1': 0, '2': 0, '3': 1, '4': 1, '5': 1 } });
+    assert.deepEqual((await rating('tt-only-ratings')).json(), { average: 5, count: 1, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 } });
+    assert.deepEqual((await rating('tt0000001')).json(), { average: null, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 } });
+    const unknown = await rating('tt9999999');
+    assert.equal(unknown.statusCode, 404);
+    // Every rating taken back, no metadata: nothing to show.
+    await pool.query(`INSERT INTO ratings.rating_aggregates VALUES ('movie', 'tt-all-deleted', 0, 0, 0, 0, 0, 0, 0)`);
+    assert.equal((await rating('tt-all-deleted')).statusCode, 404);
+  });
+
   it('reports ready while Postgres answers', async () => {
     const response = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.deepEqual(response.json(), { status: 'ready', checks: { postgres: 'ok' } });
+  });
+});
+
+describe('query API: listing movies', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let app: FastifyInstance;
+  const insert = (ids: string[], director: (i: number) => string) =>
+    pool.query(
+      `INSERT INTO movie_details.movies (movie_id, title, description, director, year, actors, version, updated_at)
+       SELECT id, 'Title ' || id, '', d, NULL, '[]', 1, now() FROM unnest($1::text[], $2::text[]) AS t(id, d)`,
+      [ids, ids.map((_, i) => director(i))],
+    );
+
+  before(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url, 3, quietLogger());
+    app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
+    await insert(Array.from({ length: 57 }, (_, i) => `m${String(i).padStart(3, '0')}`), (i) => (i % 3 === 0 ? 'Agnès Varda' : 'Other'));
+  });
+  after(async () => {
+    await app.close();
+    await pool.end();
+    await db.drop();
+  });
+
+  const list = (query: string) => app.inject({ method: 'GET', url: `/v1/movies${query}` });
+  type Page = { items: Array<{ movieId: string; director: string }>; nextCursor: string | null };
+
+  /** Follows nextCursor to the end; `between` runs after each page. */
+  async function walk(base: string, between: (page: number) => Promise<void> = () => Promise.resolve()) {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let page = 0; page < 100; page++) {
+      const response = await list(`${base}${cursor ? `${base.includes('?') ? '&' : '?'}cursor=${cursor}` : ''}`);
+      assert.equal(response.statusCode, 200, response.body);
+      const body = response.json<Page>();
+      seen.push(...body.items.map((m) => m.movieId));
+      await between(page);
+      if (!body.nextCursor) return seen;
+      cursor = body.nextCursor;
+    }
+    assert.fail('more pages than movies');
+  }
+
+  it('pages through every movie once, in id order, 20 by default', async () => {
+    const first = (await list('')).json<Page>();
+    assert.equal(first.items.length, 20);
+    const seen = await walk('');
+    assert.equal(seen.length, 57);
+    assert.deepEqual(seen, [...seen].sort());
+    assert.equal(new Set(seen).size, 57);
+  });
+
+  it('lists every movie present throughout exactly once while movies are added and changed', async () => {
+    const before = (await walk('?limit=100')).filter((id) => id.startsWith('m'));
+    const seen = await walk('?limit=7', async (page) => {
+      // New movies on both sides of the cursor, and a change to one already listed.
+      await insert([`a-new-${page}`, `z-new-${page}`], () => 'Other');
+      await pool.query(`UPDATE movie_details.movies SET title = 'Changed', version = version + 1 WHERE movie_id = 'm000'`);
+    });
+    const old = seen.filter((id) => id.startsWith('m'));
+    assert.deepEqual(old, before, 'each movie present throughout, once, in order');
+    assert.equal(new Set(seen).size, seen.length, 'nothing twice');
+  });
+
+  it('filters by director, and its cursors only continue that listing', async () => {
+    const varda = await walk('?director=Agn%C3%A8s%20Varda&limit=5');
+    assert.equal(varda.length, 19);
+    const page = (await list('?director=Agn%C3%A8s%20Varda&limit=5')).json<Page>();
+    assert.ok(page.items.every((m) => m.director === 'Agnès Varda'));
+    const crossed = await list(`?cursor=${page.nextCursor}`);
+    assert.equal(crossed.statusCode, 400);
+    assert.equal(crossed.json<{ errors: Array<{ field: string }> }>().errors[0]!.field, 'cursor');
+  });
+
+  for (const [name, query, field] of [
+    ['a limit of 0', '?limit=0', 'limit'],
+    ['a limit over 100', '?limit=101', 'limit'],
+    ['a limit that is no number', '?limit=ten', 'limit'],
+    ['a negative limit', '?limit=-5', 'limit'],
+    ['two limits', '?limit=5&limit=6', 'limit'],
+    ['an empty director', '?director=', 'director'],
+    ['a cursor that is not ours', '?cursor=bm90LWEtY3Vyc29y', 'cursor'],
+    ['a cursor naming something else than an id', `?cursor=${Buffer.from(JSON.stringify({ a: "x' OR 1=1", d: null })).toString('base64url')}`, 'cursor'],
+    ['an unknown parameter', '?directr=Varda', 'directr'],
+  ]) {
+    it(`answers 400 naming the field for ${name}`, async () => {
+      const response = await list(query!);
+      assert.equal(response.statusCode, 400, response.body);
+      assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.deepEqual(response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field), [field]);
+    });
+  }
+
+  it('takes a limit up to 100', async () => {
+    assert.equal((await list('?limit=100')).json<Page>().items.length, Math.min(100, (await walk('?limit=100')).length));
+  });
+});
+
+describe('query API: Postgres unreachable', () => {
+  it('answers 503 with Retry-After and readiness 503 while Postgres is cut off, and recovers without a restart', async (t) => {
+    const db = await createTestDatabase();
+    const direct = new URL(db.url);
+    const proxy = await startTcpProxy(direct.hostname, Number(direct.port));
+    const proxied = new URL(db.url);
+    proxied.host = `127.0.0.1:${proxy.port}`;
+    const pool = createPool(proxied.toString(), 2, quietLogger(), { statementTimeoutMs: 50, connectTimeoutMs: 500 });
+    const app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
+    t.after(async () => {
+      await app.close();
+      await pool.end();
+      await proxy.close();
+      await db.drop();
+    });
+    await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'T', '', 'D', NULL, '[]', 1, now())`);
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 200);
+
+    proxy.cutOff();
+    for (const url of ['/v1/movies/tt1', '/v1/movies/tt1/rating', '/v1/movies']) {
+      const started = performance.now();
+      const response = await app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 503, url);
+      assert.equal(response.headers['retry-after'], '1');
+      assert.equal(response.json<{ type: string }>().type, 'urn:movie-catalogue:problem:service-unavailable');
+      assert.ok(performance.now() - started < 1500, `${url} answered after ${Math.round(performance.now() - started)} ms`);
+    }
+    assert.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 503);
+
+    proxy.restore();
+    await eventually(async () => assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 200));
+    assert.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200);
+  });
+
+  it('is not ready before the migrations have created its tables', async (t) => {
+    const db = await createTestDatabase();
+    const pool = createPool(db.url, 1, quietLogger());
+    const app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
+    t.after(async () => {
+      await app.close();
+      await pool.end();
+      await db.drop();
+    });
+    await pool.query('DROP SCHEMA movie_details CASCADE');
+    const response = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(response.statusCode, 503);
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 503);
   });
 });
