@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
 import type { Pool } from '../shared/db/pool.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
@@ -8,9 +8,11 @@ import { ifNoneMatchHits } from '../shared/http/etag.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { parseOrThrow } from '../shared/parse.ts';
+import { consistencyRequestOf } from './consistency.ts';
 import { decodeCursor, encodeCursor } from './movies/cursor.ts';
 import { findMovieDetails, listMovies } from './movies/movie-details-store.ts';
 import { findRating } from './movies/rating-store.ts';
+import type { ProgressWatcher } from './progress.ts';
 import { createReader } from './read-model.ts';
 
 export const PAGE_SIZE = { default: 20, max: 100 };
@@ -27,8 +29,8 @@ const listQuerySchema = z.strictObject({
 });
 
 /** Builds the query API without listening. It reads the projections only, never Kafka. */
-export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Pool }): FastifyInstance {
-  const { pool } = deps;
+export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Pool; progress: ProgressWatcher }): FastifyInstance {
+  const { pool, progress, metrics } = deps;
   const read = createReader(deps.logger);
   const app = createHttpApp({
     logger: deps.logger,
@@ -41,13 +43,27 @@ export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Po
     },
   });
 
+  /**
+   * Read-your-writes: a read carrying a command's consistency token waits, bounded, until the
+   * projections have applied the command's events; past the bound it answers with what it has
+   * and says so. Nothing is cached, so what it then reads is at least as new as what it waited for.
+   */
+  const consistent: onRequestAsyncHookHandler = async (request, reply) => {
+    const wanted = consistencyRequestOf(request.headers['x-consistency-token'], request.headers['x-consistency-wait']);
+    if (!wanted) return;
+    const started = performance.now();
+    const caughtUp = await progress.waitFor(wanted.positions, wanted.waitMs);
+    metrics.consistencyWaits.observe({ outcome: caughtUp ? 'applied' : 'stale' }, (performance.now() - started) / 1000);
+    void reply.header('x-consistency', caughtUp ? 'consistent' : 'stale');
+  };
+
   /** An id no movie can have is the client's mistake (400), not a movie we lack (404). */
   const movieIdOf = (movieId: string) => {
     if (!ID_PATTERN.test(movieId)) throw new ValidationError([{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
     return movieId;
   };
 
-  app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId', async (request, reply) => {
+  app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId', { onRequest: consistent }, async (request, reply) => {
     const movieId = movieIdOf(request.params.movieId);
     const found = await read(() => findMovieDetails(pool, movieId));
     if (!found) throw new NotFoundError(`No movie ${movieId}.`);
@@ -58,14 +74,14 @@ export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Po
     return found.movie;
   });
 
-  app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId/rating', async (request) => {
+  app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId/rating', { onRequest: consistent }, async (request) => {
     const movieId = movieIdOf(request.params.movieId);
     const rating = await read(() => findRating(pool, movieId));
     if (!rating) throw new NotFoundError(`No movie ${movieId}.`);
     return rating;
   });
 
-  app.get('/v1/movies', async (request) => {
+  app.get('/v1/movies', { onRequest: consistent }, async (request) => {
     const query = parseOrThrow(listQuerySchema, request.query, '');
     const director = query.director ?? null;
     const after = query.cursor === undefined ? null : decodeCursor(query.cursor, director);

@@ -42,6 +42,13 @@ export function createMetrics(service: string) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    consistencyWaits: new Histogram({
+      name: 'query_consistency_wait_seconds',
+      help: 'Time reads with a consistency token waited for the projections, by outcome (applied: caught up in time; stale: answered at the bound)',
+      labelNames: ['outcome'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
     projectionEvents: new Counter({
       name: 'projection_events_total',
       help: 'Events a projection has dealt with, by event type and outcome (applied, rejected, dead_lettered, parked, duplicate)',

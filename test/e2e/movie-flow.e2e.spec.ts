@@ -131,4 +131,17 @@ describe('movie catalogue, end to end', () => {
       assert.deepEqual(((await response.json()) as { rating: unknown }).rating, { average: 4.5, count: 2 });
     });
   });
+  it('shows a write to a read that carries its consistency token, without polling', async () => {
+    const movie = 'tt0133093';
+    const created = await command(`/v1/movies/${movie}/metadata`, { ...metadata, title: 'The Matrix' }, 'admin-1', ['admin']);
+    const first = await fetch(`${system.queryUrl}/v1/movies/${movie}`, { headers: { 'x-consistency-token': created.consistencyToken } });
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('x-consistency'), 'consistent');
+    for (let value = 1; value <= 5; value++) {
+      const rated = await command(`/v1/movies/${movie}/ratings`, { value }, 'neo', ['user']);
+      const response = await fetch(`${system.queryUrl}/v1/movies/${movie}/rating`, { headers: { 'x-consistency-token': rated.consistencyToken } });
+      assert.equal(response.headers.get('x-consistency'), 'consistent');
+      assert.deepEqual(((await response.json())), { average: value, count: 1, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0, [String(value)]: 1 } });
+    }
+  });
 });

@@ -2,11 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildQueryApp } from '../../query-api/app.ts';
+import { createProgressWatcher } from '../../query-api/progress.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
+import { encodeConsistencyToken } from '../../shared/events/position.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';
 import { createTestDatabase, quietLogger, type TestDatabase } from '../support/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+
+/** The query API as query-api/main.ts wires it, over `pool`. */
+const testQueryApp = (pool: Pool) =>
+  buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, quietLogger(), { pollIntervalMs: 5 }) });
 
 /** The query API over a real read model, rows written as the projector writes them. */
 describe('query API', () => {
@@ -17,7 +23,7 @@ describe('query API', () => {
   before(async () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 2, quietLogger());
-    app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
+    app = testQueryApp(pool);
     await pool.query(
       `INSERT INTO movie_details.movies (movie_id, title, description, director, year, actors, version, updated_at) VALUES
          ('tt0047478', 'Seven Samurai', 'Farmers hire samurai.', 'Akira Kurosawa', 1954, '["Toshiro Mifune"]', 3, '2026-11-01T12:00:00Z'),
@@ -128,7 +134,7 @@ describe('query API: listing movies', () => {
   before(async () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 3, quietLogger());
-    app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
+    app = testQueryApp(pool);
     await insert(Array.from({ length: 57 }, (_, i) => `m${String(i).padStart(3, '0')}`), (i) => (i % 3 === 0 ? 'Agnès Varda' : 'Other'));
   });
   after(async () => {
@@ -219,7 +225,7 @@ describe('query API: Postgres unreachable', () => {
     const proxied = new URL(db.url);
     proxied.host = `127.0.0.1:${proxy.port}`;
     const pool = createPool(proxied.toString(), 2, quietLogger(), { statementTimeoutMs: 50, connectTimeoutMs: 500 });
-    const app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
+    const app = testQueryApp(pool);
     t.after(async () => {
       await app.close();
       await pool.end();
@@ -248,7 +254,7 @@ describe('query API: Postgres unreachable', () => {
   it('is not ready before the migrations have created its tables', async (t) => {
     const db = await createTestDatabase();
     const pool = createPool(db.url, 1, quietLogger());
-    const app = buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool });
+    const app = testQueryApp(pool);
     t.after(async () => {
       await app.close();
       await pool.end();
@@ -259,4 +265,93 @@ describe('query API: Postgres unreachable', () => {
     assert.equal(response.statusCode, 503);
     assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 503);
   });
+});
+
+describe('query API: read-your-writes', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let app: FastifyInstance;
+  let progressQueries = 0;
+
+  before(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url, 3, quietLogger());
+    // Counts the shared poll's queries, to see that waiting requests share them.
+    const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    (pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = (...args: unknown[]) => {
+      if ((args[0] as { name?: string }).name === 'projection-progress') progressQueries += 1;
+      return query(...args);
+    };
+    app = testQueryApp(pool);
+    await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'T', '', 'D', NULL, '[]', 1, now())`);
+    await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 3)`);
+    await pool.query(`INSERT INTO ratings.projection_offsets (topic, partition, next_offset) VALUES ('ratings', 1, 10)`);
+  });
+  after(async () => {
+    await app.close();
+    await pool.end();
+    await db.drop();
+  });
+
+  const token = (...positions: Array<[string, number, number]>) => encodeConsistencyToken(positions.map(([topic, partition, offset]) => ({ topic, partition, offset })));
+  const read = (headers: Record<string, string>, url = '/v1/movies/tt1') => app.inject({ method: 'GET', url, headers });
+  const timed = async (run: () => Promise<{ statusCode: number; headers: Record<string, unknown> }>) => {
+    const started = performance.now();
+    const response = await run();
+    return { response, ms: performance.now() - started };
+  };
+
+  it('answers at once for a position already applied, on every read', async () => {
+    for (const url of ['/v1/movies/tt1', '/v1/movies/tt1/rating', '/v1/movies']) {
+      const { response, ms } = await timed(() => read({ 'x-consistency-token': token(['metadata', 0, 2], ['ratings', 1, 9]) }, url));
+      assert.equal(response.statusCode, 200, url);
+      assert.equal(response.headers['x-consistency'], 'consistent');
+      assert.ok(ms < 200, `${url} took ${Math.round(ms)} ms`);
+    }
+  });
+
+  it('waits until the projections apply the position, then answers', async () => {
+    const pending = timed(() => read({ 'x-consistency-token': token(['metadata', 0, 5]) }));
+    await pool.query(`UPDATE movie_details.projection_offsets SET next_offset = 6 WHERE topic = 'metadata'`);
+    const { response, ms } = await pending;
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.headers['x-consistency'], 'consistent');
+    assert.ok(ms < 1000, `waited ${Math.round(ms)} ms`);
+  });
+
+  it('answers stale at the bound, not later, when the projections lag past it', async () => {
+    const { response, ms } = await timed(() => read({ 'x-consistency-token': token(['metadata', 0, 100]), 'x-consistency-wait': '300' }));
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.headers['x-consistency'], 'stale');
+    assert.ok(ms >= 295 && ms < 600, `answered after ${Math.round(ms)} ms`);
+    const unknownPartition = await timed(() => read({ 'x-consistency-token': token(['ratings', 4, 0]), 'x-consistency-wait': '100' }));
+    assert.equal(unknownPartition.response.headers['x-consistency'], 'stale');
+  });
+
+  it('waits 1 s by default', async () => {
+    const { response, ms } = await timed(() => read({ 'x-consistency-token': token(['metadata', 0, 100]) }));
+    assert.equal(response.headers['x-consistency'], 'stale');
+    assert.ok(ms >= 990 && ms < 1500, `answered after ${Math.round(ms)} ms`);
+  });
+
+  it('shares one poll among every waiting read', async () => {
+    progressQueries = 0;
+    const reads = Array.from({ length: 50 }, () => read({ 'x-consistency-token': token(['ratings', 1, 500]), 'x-consistency-wait': '200' }));
+    await Promise.all(reads);
+    // 50 reads polling on their own every 5 ms for 200 ms would be ~2,000 queries.
+    assert.ok(progressQueries <= 60, `${progressQueries} progress queries`);
+  });
+
+  for (const [name, headers, field] of [
+    ['a token that is not ours', { 'x-consistency-token': 'bm9wZQ' }, 'X-Consistency-Token'],
+    ['an empty token', { 'x-consistency-token': '' }, 'X-Consistency-Token'],
+    ['a wait that is no number', { 'x-consistency-token': token(['metadata', 0, 1]), 'x-consistency-wait': 'soon' }, 'X-Consistency-Wait'],
+    ['a wait over 5 s', { 'x-consistency-token': token(['metadata', 0, 1]), 'x-consistency-wait': '5001' }, 'X-Consistency-Wait'],
+  ] as const) {
+    it(`answers 400 for ${name}`, async () => {
+      const response = await read(headers);
+      assert.equal(response.statusCode, 400);
+      assert.deepEqual(response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field), [field]);
+    });
+  }
 });

@@ -7,6 +7,7 @@ import type { RateLimitConfig } from '../../command-api/rate-limit.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
 import { createMovieVersions } from '../../command-api/movies/movie-versions.ts';
 import { buildQueryApp } from '../../query-api/app.ts';
+import { createProgressWatcher } from '../../query-api/progress.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
@@ -70,7 +71,7 @@ export async function startSystem({ projector = true } = {}) {
 
   return {
     commandUrl: await startCommandApi(),
-    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool })),
+    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, logger, { pollIntervalMs: 5 }) })),
     startCommandApi,
     pool,
     kafka,
