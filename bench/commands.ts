@@ -40,6 +40,7 @@ const api = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-pr
     TOPIC_MOVIE_RATINGS: topics.movieRatings,
     COMMAND_API_PORT: String(port),
     JWT_SECRET: SECRET,
+    EVENT_ID_SECRET: SECRET,
     DATABASE_URL: services.databaseUrl,
     // 100 principals at full speed are far above the per-principal default: the limiter runs
     // (its cost is measured) but never refuses.

@@ -33,6 +33,8 @@ export interface AcceptorDeps {
   idempotency: IdempotencyStore;
   metrics: Metrics;
   logger: Logger;
+  /** Seals the ids it derives, as every id the command API answers is sealed. */
+  sealId: (id: string) => string;
 }
 
 /**
@@ -42,7 +44,7 @@ export interface AcceptorDeps {
  * dedup makes them count once, whichever attempts reached the log, on whichever instance, even
  * when an instance crashed between the write and its bookkeeping.
  */
-export function createAcceptor({ publisher, idempotency, metrics, logger }: AcceptorDeps) {
+export function createAcceptor({ publisher, idempotency, metrics, logger, sealId }: AcceptorDeps) {
   /** Appends the events; resolves only once Kafka has acknowledged every one of them. */
   async function append(events: readonly CatalogueEvent[]): Promise<LogPosition[]> {
     try {
@@ -78,7 +80,7 @@ export function createAcceptor({ publisher, idempotency, metrics, logger }: Acce
     }
     // A retry without a kept answer: the first attempt failed, crashed or is still running.
     // Writing its events again is safe, since they are the same events.
-    const events = stampForKey(decision.events, scope, claim.acceptedAt);
+    const events = stampForKey(decision.events, scope, claim.acceptedAt, sealId);
     const body = decision.answer(events, await append(events));
     // The events are in the log: the answer stands even if keeping it fails; a retry then
     // writes the same events again, which the projections skip.

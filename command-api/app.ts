@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, onRequestHookHandler } from 'fastify';
-import { newEventId } from '../shared/events/event-id.ts';
+import { newEventId, type EventIdSeal } from '../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../shared/events/position.ts';
 import type { EventPublisher } from '../shared/events/publisher.ts';
 import type { CatalogueEvent, EventEnvelope } from '../shared/events/types.ts';
@@ -26,6 +26,8 @@ export interface CommandAppDeps {
   publisher: EventPublisher;
   idempotency: IdempotencyStore;
   movieVersions: MovieVersions;
+  /** Vouches for the event ids this API answers, so the query API can tell them from others. */
+  eventIdSeal: EventIdSeal;
   readiness: Record<string, ReadinessCheck>;
   /** Injected so tests can pin ids and time. */
   newId?: () => string;
@@ -60,7 +62,7 @@ const principalOf = (request: FastifyRequest): Principal => {
 /** Builds the command API without listening, so tests can `inject()` or listen on any port. */
 export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInstance> {
   const { publisher, metrics } = deps;
-  const newId = deps.newId ?? (() => newEventId());
+  const newId = deps.newId ?? (() => deps.eventIdSeal.seal(newEventId()));
   const now = deps.now ?? (() => new Date());
 
   const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit, handlerTimeoutMs: deps.config.requestTimeoutMs });
@@ -76,7 +78,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   }
   const envelopeFor = (request: FastifyRequest, principal: Principal) => envelopesFor(request, principal, 1)[0]!;
 
-  const accept = createAcceptor({ publisher, idempotency: deps.idempotency, metrics, logger: deps.logger });
+  const accept = createAcceptor({ publisher, idempotency: deps.idempotency, metrics, logger: deps.logger, sealId: deps.eventIdSeal.seal });
 
   /** The Idempotency-Key and fingerprint of a request, when it carries a key. */
   function keyedRequest(request: FastifyRequest): KeyedRequest | undefined {

@@ -2,12 +2,13 @@ import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import type { AuthConfig } from './auth.ts';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, loadConfig, port, topicsFrom } from '../shared/config.ts';
+import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port, topicsFrom } from '../shared/config.ts';
 
 const schema = z
   .object({
     ...commonEnv,
     ...databaseEnv,
+    ...eventIdSecretEnv,
     COMMAND_API_PORT: port(DEFAULTS.COMMAND_API_PORT),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_PUBLIC_KEY: z.string().optional(),
@@ -28,6 +29,8 @@ const schema = z
   .refine((env) => [env.JWT_SECRET, env.JWT_PUBLIC_KEY, env.JWT_JWKS_URL].filter(Boolean).length === 1, {
     path: ['JWT_SECRET'],
     message: 'exactly one of JWT_SECRET (HS256), JWT_PUBLIC_KEY (PEM) or JWT_JWKS_URL is required, to check command tokens',
+    // Checked even when other settings are wrong too, so that every problem is named at once.
+    when: (payload) => typeof payload.value === 'object' && payload.value !== null,
   })
   .refine((env) => !env.JWT_PUBLIC_KEY || publicKeyFits(env.JWT_PUBLIC_KEY, env.JWT_ALGORITHM), {
     path: ['JWT_PUBLIC_KEY'],
@@ -42,6 +45,7 @@ const schema = z
     host: env.HOST,
     port: env.COMMAND_API_PORT,
     auth: authFrom(env),
+    eventIdSecret: env.EVENT_ID_SECRET,
     bodyLimit: env.BODY_LIMIT_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     ackTimeoutMs: env.KAFKA_ACK_TIMEOUT_MS,

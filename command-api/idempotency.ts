@@ -45,11 +45,11 @@ export function requestFingerprint(method: string, url: string, body: unknown): 
  * The command's events as the first attempt wrote (or would have written) them: ids derived
  * from the key, times from the first acceptance. Only the correlation id is this request's own.
  */
-export function stampForKey<E extends CatalogueEvent>(events: readonly E[], scope: IdempotencyScope, acceptedAt: Date): E[] {
+export function stampForKey<E extends CatalogueEvent>(events: readonly E[], scope: IdempotencyScope, acceptedAt: Date, seal: (id: string) => string): E[] {
   const seed = `${scope.principal}\u0000${scope.key}`;
   return events.map((event, i) => ({
     ...event,
-    envelope: { ...event.envelope, eventId: derivedEventId(seed, acceptedAt.getTime(), i), occurredAt: acceptedAt },
+    envelope: { ...event.envelope, eventId: seal(derivedEventId(seed, acceptedAt.getTime(), i)), occurredAt: acceptedAt },
   }));
 }
 

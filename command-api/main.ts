@@ -1,5 +1,6 @@
 import { migrate } from '../shared/db/migrate.ts';
 import { createPool } from '../shared/db/pool.ts';
+import { createEventIdSeal } from '../shared/events/event-id.ts';
 import { createEventPublisher } from '../shared/events/publisher.ts';
 import { EventCodec } from '../shared/events/codec.ts';
 import { createKafka } from '../shared/kafka/client.ts';
@@ -36,6 +37,7 @@ await runService('command-api', loadCommandApiConfig, async (config, logger) => 
     publisher,
     idempotency,
     movieVersions: createMovieVersions(pool, logger),
+    eventIdSeal: createEventIdSeal(config.eventIdSecret),
     readiness: {
       kafka: async () => {
         await admin.fetchTopicMetadata({ topics: [config.topics.movieMetadata, config.topics.movieRatings] });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DEFAULTS } from '../shared/defaults.ts';
 import { delay } from './daemon.ts';
 import { exitWithFailure } from './fail.ts';
-import { developmentJwtSecret } from './dev-secret.ts';
+import { developmentEventIdSecret, developmentJwtSecret } from './dev-secret.ts';
 import { infraDown, infraUp } from './infra.ts';
 import { REPO_ROOT } from './paths.ts';
 
@@ -15,7 +15,11 @@ import { REPO_ROOT } from './paths.ts';
 const say = (line: string) => console.log(`start: ${line}`);
 // A development HS256 secret, unless the command API is told to check tokens another way.
 const asymmetric = Boolean(process.env.JWT_PUBLIC_KEY || process.env.JWT_JWKS_URL);
-const env: NodeJS.ProcessEnv = { ...process.env, ...(asymmetric ? {} : { JWT_SECRET: developmentJwtSecret() }) };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  ...(asymmetric ? {} : { JWT_SECRET: developmentJwtSecret() }),
+  EVENT_ID_SECRET: developmentEventIdSecret(),
+};
 const host = env.HOST ?? DEFAULTS.HOST;
 
 const SERVICES = [

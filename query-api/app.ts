@@ -2,12 +2,14 @@ import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { z } from 'zod';
 import type { Pool } from '../shared/db/pool.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import type { EventIdSeal } from '../shared/events/event-id.ts';
 import { ID_PATTERN } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
 import { ifNoneMatchHits } from '../shared/http/etag.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { parseOrThrow } from '../shared/parse.ts';
+import { findOutcome } from './commands/command-status.ts';
 import { consistencyRequestOf } from './consistency.ts';
 import { decodeCursor, encodeCursor } from './movies/cursor.ts';
 import { findMovieDetails, listMovies } from './movies/movie-details-store.ts';
@@ -29,7 +31,18 @@ const listQuerySchema = z.strictObject({
 });
 
 /** Builds the query API without listening. It reads the projections only, never Kafka. */
-export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Pool; progress: ProgressWatcher }): FastifyInstance {
+export interface QueryAppDeps {
+  logger: Logger;
+  metrics: Metrics;
+  pool: Pool;
+  progress: ProgressWatcher;
+  /** Recognises the event ids the command API answered: their commands are pending until projected. */
+  eventIdSeal: EventIdSeal;
+}
+
+const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
   const { pool, progress, metrics } = deps;
   const read = createReader(deps.logger);
   const app = createHttpApp({
@@ -89,6 +102,15 @@ export function buildQueryApp(deps: { logger: Logger; metrics: Metrics; pool: Po
     const page = await read(() => listMovies(pool, { director, after, limit }));
     const last = page.movies.at(-1);
     return { items: page.movies, nextCursor: page.more && last ? encodeCursor(last.movieId, director) : null };
+  });
+
+  app.get<{ Params: { eventId: string } }>('/v1/commands/:eventId', { onRequest: consistent }, async (request) => {
+    const eventId = request.params.eventId.toLowerCase();
+    if (!EVENT_ID.test(eventId)) throw new ValidationError([{ field: 'eventId', message: 'must be an event id (a UUID) a command answered' }]);
+    const outcome = await read(() => findOutcome(pool, eventId));
+    if (outcome) return { eventId, ...outcome };
+    if (deps.eventIdSeal.verifies(eventId)) return { eventId, status: 'pending' };
+    throw new NotFoundError(`No command was accepted with event id ${eventId}.`);
   });
 
   return app;

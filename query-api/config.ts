@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, loadConfig, port } from '../shared/config.ts';
+import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port } from '../shared/config.ts';
 
 const schema = z
   .object({
     LOG_LEVEL: commonEnv.LOG_LEVEL,
     HOST: commonEnv.HOST,
     ...databaseEnv,
+    ...eventIdSecretEnv,
     QUERY_API_PORT: port(DEFAULTS.QUERY_API_PORT),
     QUERY_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(30_000).default(DEFAULTS.QUERY_STATEMENT_TIMEOUT_MS),
   })
@@ -17,6 +18,7 @@ const schema = z
     databaseUrl: env.DATABASE_URL,
     poolSize: env.DATABASE_POOL_SIZE,
     statementTimeoutMs: env.QUERY_STATEMENT_TIMEOUT_MS,
+    eventIdSecret: env.EVENT_ID_SECRET,
   }));
 
 export type QueryApiConfig = z.infer<typeof schema>;

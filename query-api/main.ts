@@ -1,4 +1,5 @@
 import { createPool } from '../shared/db/pool.ts';
+import { createEventIdSeal } from '../shared/events/event-id.ts';
 import { createMetrics } from '../shared/metrics.ts';
 import { runService } from '../shared/service.ts';
 import { buildQueryApp } from './app.ts';
@@ -15,7 +16,7 @@ await runService('query-api', loadQueryApiConfig, (config, logger) => {
   // A read that takes longer than a few tens of ms is a sick database: fail fast, answer 503.
   const pool = createPool(config.databaseUrl, config.poolSize, logger, { statementTimeoutMs: config.statementTimeoutMs, connectTimeoutMs: QUERY_CONNECT_TIMEOUT_MS });
   const progress = createProgressWatcher(pool, logger, { pollIntervalMs: PROGRESS_POLL_MS });
-  const app = buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress });
+  const app = buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress, eventIdSeal: createEventIdSeal(config.eventIdSecret) });
   app.addHook('onClose', () => pool.end());
   return app;
 });

@@ -56,6 +56,13 @@ export const databaseEnv = {
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(500).default(10),
 };
 
+/** Shared by the command and query APIs: ids sealed by one are recognised by the other. */
+export const eventIdSecretEnv = {
+  EVENT_ID_SECRET: z
+    .string({ message: 'is required (shared by the command and query APIs, which vouch for event ids with it)' })
+    .min(32, 'must be at least 32 characters'),
+};
+
 export const partitionsEnv = {
   TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(DEFAULTS.TOPIC_PARTITIONS),
 };

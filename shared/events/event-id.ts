@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 
 /**
  * A new event id: a UUID version 7 (RFC 9562), whose first 48 bits are the Unix time in
@@ -27,3 +27,25 @@ export function derivedEventId(seed: string, acceptedAt: number, index: number):
   const variant = ((parseInt(hash[3]!, 16) & 0x3) | 0x8).toString(16);
   return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${hash.slice(0, 3)}-${variant}${hash.slice(4, 7)}-${hash.slice(7, 19)}`;
 }
+
+const SEAL_HEX = 8;
+const LOWERCASE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Event ids the command API vouches for: the last 32 bits of an id become an HMAC of the rest
+ * under a secret the command and query APIs share. The query API can then tell an id this
+ * system minted and answered (its command is pending until projected) from one nobody accepted
+ * (404), without a write per command. Ids stay UUIDv7: time first, version and variant intact.
+ */
+export function createEventIdSeal(secret: string) {
+  const macOf = (unsealed: string) => createHmac('sha256', secret).update(unsealed).digest('hex').slice(0, SEAL_HEX);
+  return {
+    seal: (id: string): string => {
+      const unsealed = id.slice(0, -SEAL_HEX);
+      return `${unsealed}${macOf(unsealed)}`;
+    },
+    verifies: (id: string): boolean => LOWERCASE_UUID.test(id) && timingSafeEqual(Buffer.from(id.slice(-SEAL_HEX)), Buffer.from(macOf(id.slice(0, -SEAL_HEX)))),
+  };
+}
+
+export type EventIdSeal = ReturnType<typeof createEventIdSeal>;

@@ -73,6 +73,10 @@ describe('commands, end to end', () => {
       assert.deepEqual(outcomes.map((o) => o?.status).sort(), ['applied', 'rejected']);
       assert.equal(outcomes.find((o) => o?.status === 'rejected')?.reason, 'version_conflict');
     });
+    // What the clients see through the query API.
+    const statuses = await Promise.all([a, b].map(async (w) => (await (await fetch(`${system.queryUrl}/v1/commands/${w.body.eventId}`)).json()) as { status: string; reason?: string }));
+    assert.deepEqual(statuses.map((s) => s.status).sort(), ['applied', 'rejected']);
+    assert.equal(statuses.find((s) => s.status === 'rejected')?.reason, 'version_conflict');
     const winner = (await outcomeOf(a.body.eventId))?.status === 'applied' ? 'Aliens' : 'Alien³';
     assert.deepEqual(await versionOf(movieId), { version: 2, title: winner });
 

@@ -4,15 +4,18 @@ import type { FastifyInstance } from 'fastify';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createProgressWatcher } from '../../query-api/progress.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
+import { createEventIdSeal, newEventId } from '../../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../../shared/events/position.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';
 import { createTestDatabase, quietLogger, type TestDatabase } from '../support/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 
+const TEST_SEAL = createEventIdSeal('query-test-event-id-secret-long-enough');
+
 /** The query API as query-api/main.ts wires it, over `pool`. */
 const testQueryApp = (pool: Pool) =>
-  buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, quietLogger(), { pollIntervalMs: 5 }) });
+  buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, quietLogger(), { pollIntervalMs: 5 }), eventIdSeal: TEST_SEAL });
 
 /** The query API over a real read model, rows written as the projector writes them. */
 describe('query API', () => {
@@ -354,4 +357,63 @@ describe('query API: read-your-writes', () => {
       assert.deepEqual(response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field), [field]);
     });
   }
+});
+
+describe('query API: command status', () => {
+  let db: TestDatabase;
+  let pool: Pool;
+  let app: FastifyInstance;
+  const ids = {
+    applied: TEST_SEAL.seal(newEventId()),
+    rejected: TEST_SEAL.seal(newEventId()),
+    deadLettered: TEST_SEAL.seal(newEventId()),
+    parked: TEST_SEAL.seal(newEventId()),
+  };
+
+  before(async () => {
+    db = await createTestDatabase();
+    pool = createPool(db.url, 2, quietLogger());
+    app = testQueryApp(pool);
+    await pool.query(
+      `INSERT INTO movie_details.event_outcomes (event_id, status, reason, topic, partition, "offset") VALUES
+         ($1, 'applied', NULL, 'metadata', 0, 1), ($2, 'rejected', 'version_conflict', 'metadata', 0, 2)`,
+      [ids.applied, ids.rejected],
+    );
+    await pool.query(
+      `INSERT INTO ratings.event_outcomes (event_id, status, reason, topic, partition, "offset") VALUES
+         ($1, 'dead_lettered', 'invalid_event', 'ratings', 1, 7), ($2, 'parked', 'key parked after offset 7', 'ratings', 1, 8)`,
+      [ids.deadLettered, ids.parked],
+    );
+  });
+  after(async () => {
+    await app.close();
+    await pool.end();
+    await db.drop();
+  });
+
+  const status = (id: string) => app.inject({ method: 'GET', url: `/v1/commands/${id}` });
+
+  it('answers each outcome the projections recorded, with its reason', async () => {
+    assert.deepEqual((await status(ids.applied)).json(), { eventId: ids.applied, status: 'applied', reason: null });
+    assert.deepEqual((await status(ids.rejected)).json(), { eventId: ids.rejected, status: 'rejected', reason: 'version_conflict' });
+    assert.deepEqual((await status(ids.deadLettered)).json(), { eventId: ids.deadLettered, status: 'dead_lettered', reason: 'invalid_event' });
+    assert.deepEqual((await status(ids.parked.toUpperCase())).json(), { eventId: ids.parked, status: 'parked', reason: 'key parked after offset 7' });
+  });
+
+  it('answers pending for an id the command API answered that no projection has dealt with yet', async () => {
+    const accepted = TEST_SEAL.seal(newEventId());
+    assert.deepEqual((await status(accepted)).json(), { eventId: accepted, status: 'pending' });
+  });
+
+  it('answers 404 for an id nobody accepted, and 400 for one that is no event id', async () => {
+    const unsealed = newEventId();
+    const notFound = await status(unsealed);
+    assert.equal(notFound.statusCode, 404);
+    assert.equal(notFound.json<{ type: string }>().type, 'urn:movie-catalogue:problem:not-found');
+    const otherSecret = createEventIdSeal('another-secret-another-secret-another').seal(newEventId());
+    assert.equal((await status(otherSecret)).statusCode, 404);
+    for (const bad of ['nope', '00000000-0000-0000-0000-00000000000g', `${ids.applied}0`]) {
+      assert.equal((await status(bad)).statusCode, 400, bad);
+    }
+  });
 });

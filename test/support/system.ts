@@ -11,12 +11,14 @@ import { createProgressWatcher } from '../../query-api/progress.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
+import { createEventIdSeal } from '../../shared/events/event-id.ts';
 import { createEventPublisher, type EventPublisher } from '../../shared/events/publisher.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
 
 const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
+const eventIdSeal = createEventIdSeal('test-event-id-secret-that-is-long-enough');
 
 export interface CommandInstanceOptions {
   /** Replaces the instance's idempotency store, to stage a crash in its bookkeeping. */
@@ -64,6 +66,7 @@ export async function startSystem({ projector = true } = {}) {
       publisher,
       idempotency: options.idempotency?.(store) ?? store,
       movieVersions: createMovieVersions(pool, logger),
+      eventIdSeal,
       readiness: {},
     });
     return listen(app);
@@ -71,7 +74,7 @@ export async function startSystem({ projector = true } = {}) {
 
   return {
     commandUrl: await startCommandApi(),
-    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, logger, { pollIntervalMs: 5 }) })),
+    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, logger, { pollIntervalMs: 5 }), eventIdSeal })),
     startCommandApi,
     pool,
     kafka,

@@ -55,7 +55,7 @@ describe('idempotency rules', () => {
 
   it('stamps events with derived ids and the first acceptance time, keeping everything else', () => {
     const acceptedAt = new Date(1_764_600_000_000);
-    const stamped = stampForKey([rating(0), rating(1)], { principal: 'alice', key: 'k1' }, acceptedAt);
+    const stamped = stampForKey([rating(0), rating(1)], { principal: 'alice', key: 'k1' }, acceptedAt, (id) => id);
     assert.deepEqual(
       stamped.map((e) => e.envelope.eventId),
       [0, 1].map((i) => derivedEventId('alice\u0000k1', acceptedAt.getTime(), i)),
@@ -124,7 +124,7 @@ describe('accepting a command', () => {
       return Promise.resolve(events.map((_, i) => ({ topic: 't', partition: 0, offset: written.length - events.length + i })));
     },
   };
-  const accept = () => createAcceptor({ publisher, idempotency: memory.store, metrics: createMetrics('command-api'), logger: createLogger('test', 'silent') });
+  const accept = () => createAcceptor({ publisher, idempotency: memory.store, metrics: createMetrics('command-api'), logger: createLogger('test', 'silent'), sealId: (id) => id });
   const decision = (events: CatalogueEvent[], precondition?: () => Promise<void>): Decision => ({
     events,
     ...(precondition ? { precondition } : {}),

@@ -6,8 +6,9 @@ import { after, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import { buildCommandApp } from '../../command-api/app.ts';
 import type { AuthConfig } from '../../command-api/auth.ts';
-import { loadCommandApiConfig } from '../../command-api/config.ts';
+import { loadCommandApiConfig as loadConfig } from '../../command-api/config.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
+import { createEventIdSeal } from '../../shared/events/event-id.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 
@@ -27,6 +28,7 @@ async function appWith(auth: AuthConfig) {
     publisher,
     idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
     movieVersions: noDatabase,
+    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
     readiness: {},
   });
   after(() => app.close());
@@ -122,6 +124,7 @@ describe('ES256 tokens against a JWKS', async () => {
 
 describe('command API auth config', () => {
   it('takes exactly one key source and checks a public key against the algorithm', () => {
+    const loadCommandApiConfig = (env: Record<string, string>) => loadConfig({ EVENT_ID_SECRET: 'e'.repeat(32), ...env });
     const rsaPem = rsa().publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const ecPem = ec().publicKey.export({ type: 'spki', format: 'pem' }).toString();
     assert.equal(loadCommandApiConfig({ JWT_PUBLIC_KEY: rsaPem }).auth.kind, 'public-key');

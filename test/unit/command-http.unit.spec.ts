@@ -7,6 +7,7 @@ import { EventLogUnavailableError } from '../../shared/events/event-log.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
 import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
+import { createEventIdSeal } from '../../shared/events/event-id.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 
@@ -37,6 +38,7 @@ const app = await buildCommandApp({
   publisher,
   idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
   movieVersions: noDatabase,
+  eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
   readiness: {},
   newId: () => '00000000-0000-4000-8000-000000000042',
   now: () => new Date(0),
@@ -256,6 +258,7 @@ describe('rate limits', () => {
       publisher,
       idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
       movieVersions: noDatabase,
+    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
       readiness: {},
     });
     t.after(() => limited.close());
@@ -287,6 +290,7 @@ describe('request timeouts', () => {
       publisher: hung,
       idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
       movieVersions: noDatabase,
+    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
       readiness: {},
     });
     t.after(() => slow.close());
@@ -335,6 +339,7 @@ describe('request logs', () => {
       publisher,
       idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
       movieVersions: noDatabase,
+    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
       readiness: {},
     });
     t.after(() => logged.close());

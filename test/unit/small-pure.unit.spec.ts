@@ -54,12 +54,18 @@ describe('configuration', () => {
 
   it('refuses a request timeout that would cut a command off before its own deadlines', () => {
     const secret = 'x'.repeat(32);
-    assert.throws(() => loadCommandApiConfig({ JWT_SECRET: secret, REQUEST_TIMEOUT_MS: '3500' }), /REQUEST_TIMEOUT_MS: must be longer than KAFKA_ACK_TIMEOUT_MS plus COMMAND_DB_TIMEOUT_MS/);
-    assert.equal(loadCommandApiConfig({ JWT_SECRET: secret, REQUEST_TIMEOUT_MS: '3500', KAFKA_ACK_TIMEOUT_MS: '2000' }).requestTimeoutMs, 3500);
+    assert.throws(() => loadCommandApiConfig({ JWT_SECRET: secret, EVENT_ID_SECRET: secret, REQUEST_TIMEOUT_MS: '3500' }), /REQUEST_TIMEOUT_MS: must be longer than KAFKA_ACK_TIMEOUT_MS plus COMMAND_DB_TIMEOUT_MS/);
+    assert.equal(loadCommandApiConfig({ JWT_SECRET: secret, EVENT_ID_SECRET: secret, REQUEST_TIMEOUT_MS: '3500', KAFKA_ACK_TIMEOUT_MS: '2000' }).requestTimeoutMs, 3500);
   });
 
-  it('requires JWT_SECRET for the command API', () => {
-    assert.throws(() => loadCommandApiConfig({}), /JWT_SECRET: exactly one of JWT_SECRET \(HS256\), JWT_PUBLIC_KEY \(PEM\) or JWT_JWKS_URL is required/);
+  it('requires a token key and the event id secret for the command API, naming both', () => {
+    assert.throws(
+      () => loadCommandApiConfig({}),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        /JWT_SECRET: exactly one of JWT_SECRET \(HS256\), JWT_PUBLIC_KEY \(PEM\) or JWT_JWKS_URL is required/.test(err.message) &&
+        /EVENT_ID_SECRET: is required/.test(err.message),
+    );
   });
 });
 
