@@ -1,0 +1,99 @@
+/**
+ * `npm run bench:queries -- [--seconds N] [--connections N] [--movies N]`: GET /v1/movies/{id}
+ * of the query API, as its own process over 100,000 movies in a fresh database, beside a bare
+ * fastify route answering the same JSON, measured one after the other in one run with the same
+ * load. Not a test: it prints figures and their ratio.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { REPO_ROOT } from '../infra/paths.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { createTestDatabase, freePort } from '../test/support/services.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, movies: { type: 'string' } } });
+const SECONDS = Number(values.seconds ?? 10);
+const CONNECTIONS = Number(values.connections ?? 32);
+const MOVIES = Number(values.movies ?? 100_000);
+const movieId = (i: number) => `tt${String(i % MOVIES).padStart(7, '0')}`;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+const db = await createTestDatabase('bench_queries');
+const children: ChildProcess[] = [];
+
+function start(main: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+async function ready(url: string): Promise<void> {
+  await eventually(async () => {
+    if ((await fetch(url)).status !== 200) throw new Error(`${url} not ready`);
+  }, 60_000);
+}
+
+function load(base: string, seconds = SECONDS): Promise<autocannon.Result> {
+  let n = 0;
+  return new Promise((resolve, reject) => {
+    autocannon(
+      { url: base, connections: CONNECTIONS, duration: seconds, requests: [{ setupRequest: (req) => ({ ...req, method: 'GET', path: `/v1/movies/${movieId((n++ * 7919) % MOVIES)}` }) }] },
+      (err: Error | null, result) => (err ? reject(err) : resolve(result)),
+    );
+  });
+}
+
+try {
+  console.log(`seeding ${fmt(MOVIES)} movies with ratings into ${db.name}`);
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  await client.query(
+    `INSERT INTO movie_details.movies (movie_id, title, description, director, year, actors, version, updated_at)
+     SELECT 'tt' || lpad(i::text, 7, '0'), 'Movie ' || i, 'A film about the number ' || i || '.', 'Director ' || (i % 997), 1900 + i % 125,
+            jsonb_build_array('Actor ' || (i % 5003), 'Actor ' || (i % 7001)), 1 + i % 5, now()
+       FROM generate_series(0, $1 - 1) i`,
+    [MOVIES],
+  );
+  await client.query(
+    `INSERT INTO ratings.rating_aggregates SELECT 'movie', 'tt' || lpad(i::text, 7, '0'), 10, 37, 1, 1, 2, 3, 3 FROM generate_series(0, $1 - 1) i`,
+    [MOVIES],
+  );
+  await client.query('ANALYZE');
+  await client.end();
+
+  const [queryPort, barePort] = [await freePort(), await freePort()];
+  start('query-api/main.ts', { DATABASE_URL: db.url, QUERY_API_PORT: String(queryPort), EVENT_ID_SECRET: 'bench-event-id-secret-bench-event-id', LOG_LEVEL: 'warn' });
+  const queryBase = `http://127.0.0.1:${queryPort}`;
+  await ready(`${queryBase}/health/ready`);
+  const sample = await (await fetch(`${queryBase}/v1/movies/${movieId(1)}`)).text();
+  start('bench/bare-fastify.ts', { BARE_PORT: String(barePort), BARE_BODY: sample });
+  const bareBase = `http://127.0.0.1:${barePort}`;
+  await ready(`${bareBase}/v1/movies/x`);
+
+  console.log('warm-up: 5 s each, not counted');
+  await load(bareBase, 5);
+  await load(queryBase, 5);
+  console.log(`(1) bare fastify, ${CONNECTIONS} connections for ${SECONDS} s`);
+  const bare = await load(bareBase);
+  console.log(`(2) GET /v1/movies/{id}, ${CONNECTIONS} connections for ${SECONDS} s`);
+  const details = await load(queryBase);
+  const okRate = (r: autocannon.Result) => r['2xx'] / SECONDS;
+  for (const [label, r] of [['bare', bare], ['details', details]] as const) {
+    const other = r.non2xx + r.errors + r.timeouts;
+    if (other > 0) console.log(`  ${label}: ${other} requests not answered 200 (non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})`);
+  }
+  const ratio = okRate(details) / okRate(bare);
+  console.log(`
+run                                   req/s      p50     p99
+(1) bare fastify, same JSON      ${fmt(okRate(bare)).padStart(10)}  ${String(bare.latency.p50).padStart(4)} ms ${String(bare.latency.p99).padStart(4)} ms
+(2) GET /v1/movies/{id}          ${fmt(okRate(details)).padStart(10)}  ${String(details.latency.p50).padStart(4)} ms ${String(details.latency.p99).padStart(4)} ms
+
+(2)/(1) = ${ratio.toFixed(2)}
+bars: >= 10,000 req/s ${okRate(details) >= 10_000 ? 'met' : 'not met'}; p99 < 10 ms ${details.latency.p99 < 10 ? 'met' : 'not met'}; >= 0.5x bare ${ratio >= 0.5 ? 'met' : 'not met'}`);
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))));
+  await db.drop();
+}
