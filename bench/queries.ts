@@ -23,8 +23,9 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const db = await createTestDatabase('bench_queries');
 const children: ChildProcess[] = [];
 
-function start(main: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+function start(main: string, env: Record<string, string>, profile = false): ChildProcess {
+  const flags = profile && process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   return child;
 }
@@ -64,7 +65,7 @@ try {
   await client.end();
 
   const [queryPort, barePort] = [await freePort(), await freePort()];
-  start('query-api/main.ts', { DATABASE_URL: db.url, QUERY_API_PORT: String(queryPort), EVENT_ID_SECRET: 'bench-event-id-secret-bench-event-id', LOG_LEVEL: 'warn' });
+  start('query-api/main.ts', { DATABASE_URL: db.url, QUERY_API_PORT: String(queryPort), EVENT_ID_SECRET: 'bench-event-id-secret-bench-event-id', LOG_LEVEL: 'warn' }, true);
   const queryBase = `http://127.0.0.1:${queryPort}`;
   await ready(`${queryBase}/health/ready`);
   const sample = await (await fetch(`${queryBase}/v1/movies/${movieId(1)}`)).text();
