@@ -12,6 +12,7 @@ import { parseOrThrow } from '../shared/parse.ts';
 import { findOutcome } from './commands/command-status.ts';
 import { consistencyRequestOf } from './consistency.ts';
 import { decodeCursor, encodeCursor } from './movies/cursor.ts';
+import { createDetailsCache } from './movies/details-cache.ts';
 import { findMovieDetails, listMovies } from './movies/movie-details-store.ts';
 import { findRating } from './movies/rating-store.ts';
 import type { ProgressWatcher } from './progress.ts';
@@ -40,11 +41,15 @@ export interface QueryAppDeps {
   eventIdSeal: EventIdSeal;
 }
 
+/** Movies whose details are kept between reads; past it, the cache starts over. */
+const DETAILS_CACHE_ENTRIES = 100_000;
+
 const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
   const { pool, progress, metrics } = deps;
   const read = createReader(deps.logger);
+  const details = createDetailsCache(() => progress.generation, DETAILS_CACHE_ENTRIES);
   const app = createHttpApp({
     logger: deps.logger,
     metrics: deps.metrics,
@@ -71,6 +76,9 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
   };
 
   /** An id no movie can have is the client's mistake (400), not a movie we lack (404). */
+  app.addHook('onReady', () => progress.start());
+  app.addHook('onClose', () => progress.stop());
+
   const movieIdOf = (movieId: string) => {
     if (!ID_PATTERN.test(movieId)) throw new ValidationError([{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
     return movieId;
@@ -78,7 +86,7 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
 
   app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId', { onRequest: consistent }, async (request, reply) => {
     const movieId = movieIdOf(request.params.movieId);
-    const found = await read(() => findMovieDetails(pool, movieId));
+    const found = await details.get(movieId, () => read(() => findMovieDetails(pool, movieId)));
     if (!found) throw new NotFoundError(`No movie ${movieId}.`);
     // Not the bare version: ratings change the answer without moving the metadata version.
     const etag = `"${found.revision}"`;

@@ -4,7 +4,7 @@ import type { LogPosition } from '../shared/events/position.ts';
 import type { Logger } from '../shared/logger.ts';
 
 export interface ProgressOptions {
-  /** How often the one shared poll reads the projections' offsets while someone waits. */
+  /** How often the one shared poll reads the projections' offsets. */
   pollIntervalMs: number;
 }
 
@@ -15,19 +15,24 @@ interface Waiter {
 }
 
 /** Each projection's next offset per partition, as `topic/partition`. */
-type Offsets = Map<string, number>;
+type Offsets = ReadonlyMap<string, number>;
 
 const applied = (offsets: Offsets, positions: readonly LogPosition[]) => positions.every((p) => (offsets.get(`${p.topic}/${p.partition}`) ?? 0) > p.offset);
 
+const sameOffsets = (a: Offsets, b: Offsets) => a.size === b.size && [...a].every(([key, offset]) => b.get(key) === offset);
+
 /**
- * Projection progress, for read-your-writes: one poll per process of every projection's
- * offsets, running only while a request waits, however many wait. Offsets only grow, so a
- * position the last snapshot shows applied is applied: such a request does not wait at all.
+ * Projection progress: one poll per process of every projection's offsets, for read-your-writes
+ * and for the details cache. Offsets only grow, so a position the last snapshot shows applied is
+ * applied: such a request does not wait at all. `generation` moves whenever any offset has moved
+ * since the poll before, that is whenever some read model may have changed.
  */
 export function createProgressWatcher(pool: Pool, logger: Logger, options: ProgressOptions) {
   let offsets: Offsets = new Map();
+  let generation = 0;
   const waiters = new Set<Waiter>();
-  let polling = false;
+  let running: Promise<void> | undefined;
+  let stopping = false;
 
   async function readOffsets(): Promise<Offsets> {
     // Each topic is read by one projection; were it read by several, the slowest would count.
@@ -41,23 +46,18 @@ export function createProgressWatcher(pool: Pool, logger: Logger, options: Progr
     return new Map(rows.map((r) => [`${r.topic}/${r.partition}`, r.next_offset]));
   }
 
-  async function poll(): Promise<void> {
-    polling = true;
+  async function pollOnce(): Promise<void> {
     try {
-      while (waiters.size > 0) {
-        try {
-          offsets = await readOffsets();
-        } catch (err) {
-          // Waiters are answered stale at their bound; the next round tries again.
-          logger.warn({ err }, 'projection progress unreadable');
-        }
-        for (const waiter of waiters) {
-          if (applied(offsets, waiter.positions)) settle(waiter, true);
-        }
-        if (waiters.size > 0) await sleep(options.pollIntervalMs);
-      }
-    } finally {
-      polling = false;
+      const next = await readOffsets();
+      if (!sameOffsets(offsets, next)) generation += 1;
+      offsets = next;
+    } catch (err) {
+      // Unknown progress counts as movement: nothing read before it may be served from a cache.
+      generation += 1;
+      logger.warn({ err }, 'projection progress unreadable');
+    }
+    for (const waiter of waiters) {
+      if (applied(offsets, waiter.positions)) settle(waiter, true);
     }
   }
 
@@ -68,13 +68,34 @@ export function createProgressWatcher(pool: Pool, logger: Logger, options: Progr
   }
 
   return {
+    /** Polls until `stop`; the first poll has happened when this resolves. */
+    async start(): Promise<void> {
+      if (running) return;
+      stopping = false;
+      await pollOnce();
+      running = (async () => {
+        while (!stopping) {
+          await sleep(options.pollIntervalMs);
+          if (!stopping) await pollOnce();
+        }
+      })();
+    },
+    async stop(): Promise<void> {
+      stopping = true;
+      await running;
+      running = undefined;
+      for (const waiter of waiters) settle(waiter, false);
+    },
+    /** Moves whenever the read models may have changed (or progress could not be read). */
+    get generation() {
+      return generation;
+    },
     /** Resolves true once every position is applied, false when `timeoutMs` passes first. */
     waitFor(positions: readonly LogPosition[], timeoutMs: number): Promise<boolean> {
       if (applied(offsets, positions)) return Promise.resolve(true);
       return new Promise((resolve) => {
         const waiter: Waiter = { positions, resolve, timer: setTimeout(() => settle(waiter, false), timeoutMs) };
         waiters.add(waiter);
-        if (!polling) void poll();
       });
     },
   };

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createProgressWatcher } from '../../query-api/progress.ts';
-import { createPool, type Pool } from '../../shared/db/pool.ts';
+import { createPool, withTransaction, type Pool } from '../../shared/db/pool.ts';
 import { createEventIdSeal, newEventId } from '../../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../../shared/events/position.ts';
 import { createMetrics } from '../../shared/metrics.ts';
@@ -239,6 +239,8 @@ describe('query API: Postgres unreachable', () => {
     assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 200);
 
     proxy.cutOff();
+    // The details cache may answer for one poll interval more; the failing poll then retires it.
+    await eventually(async () => assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 503), 2000, 5);
     for (const url of ['/v1/movies/tt1', '/v1/movies/tt1/rating', '/v1/movies']) {
       const started = performance.now();
       const response = await app.inject({ method: 'GET', url });
@@ -267,6 +269,36 @@ describe('query API: Postgres unreachable', () => {
     const response = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.equal(response.statusCode, 503);
     assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 503);
+  });
+});
+
+describe('query API: details cache', () => {
+  it('serves details again until a projection commits, and never a stale answer to a read whose token it passed', async (t) => {
+    const db = await createTestDatabase();
+    const pool = createPool(db.url, 2, quietLogger());
+    const app = testQueryApp(pool);
+    t.after(async () => {
+      await app.close();
+      await pool.end();
+      await db.drop();
+    });
+    await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'Before', '', 'D', NULL, '[]', 1, now())`);
+    await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`);
+    const title = async (headers: Record<string, string> = {}) => (await app.inject({ method: 'GET', url: '/v1/movies/tt1', headers })).json<{ title: string }>().title;
+    assert.equal(await title(), 'Before');
+
+    // A change behind the projections' back (no offset moves) is not seen: the answer is cached.
+    await pool.query(`UPDATE movie_details.movies SET title = 'Sneaked' WHERE movie_id = 'tt1'`);
+    assert.equal(await title(), 'Before');
+
+    // A projection's transaction moves the offset with the row: a read with its token sees it at once.
+    await withTransaction(pool, async (client) => {
+      await client.query(`UPDATE movie_details.movies SET title = 'After', version = 2 WHERE movie_id = 'tt1'`);
+      await client.query(`UPDATE movie_details.projection_offsets SET next_offset = 2 WHERE topic = 'metadata'`);
+    });
+    assert.equal(await title({ 'x-consistency-token': encodeConsistencyToken([{ topic: 'metadata', partition: 0, offset: 1 }]) }), 'After');
+    // And a read without one within a poll interval or so.
+    await eventually(async () => assert.equal(await title(), 'After'), 1000, 5);
   });
 });
 
