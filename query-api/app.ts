@@ -18,7 +18,7 @@ import { findRating } from './movies/rating-store.ts';
 import type { ProgressWatcher } from './progress.ts';
 import { createReader } from './read-model.ts';
 
-export const PAGE_SIZE = { default: 20, max: 100 };
+const PAGE_SIZE = { default: 20, max: 100 };
 
 const listQuerySchema = z.strictObject({
   director: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
@@ -31,7 +31,6 @@ const listQuerySchema = z.strictObject({
     .optional(),
 });
 
-/** Builds the query API without listening. It reads the projections only, never Kafka. */
 export interface QueryAppDeps {
   logger: Logger;
   metrics: Metrics;
@@ -46,6 +45,7 @@ const DETAILS_CACHE_ENTRIES = 100_000;
 
 const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
+/** Builds the query API without listening. It reads the projections only, never Kafka. */
 export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
   const { pool, progress, metrics } = deps;
   const read = createReader(deps.logger);
@@ -64,7 +64,8 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
   /**
    * Read-your-writes: a read carrying a command's consistency token waits, bounded, until the
    * projections have applied the command's events; past the bound it answers with what it has
-   * and says so. Nothing is cached, so what it then reads is at least as new as what it waited for.
+   * and says so. What it then reads is at least as new as what it waited for: the lists and
+   * ratings are read from Postgres, the details cache keeps that promise (details-cache.ts).
    */
   const consistent: onRequestAsyncHookHandler = async (request, reply) => {
     const wanted = consistencyRequestOf(request.headers['x-consistency-token'], request.headers['x-consistency-wait']);
