@@ -65,7 +65,15 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   const newId = deps.newId ?? (() => deps.eventIdSeal.seal(newEventId()));
   const now = deps.now ?? (() => new Date());
 
-  const app = createHttpApp({ logger: deps.logger, metrics, readiness: deps.readiness, bodyLimit: deps.config.bodyLimit, handlerTimeoutMs: deps.config.requestTimeoutMs });
+  const app = createHttpApp({
+    logger: deps.logger,
+    metrics,
+    readiness: deps.readiness,
+    bodyLimit: deps.config.bodyLimit,
+    handlerTimeoutMs: deps.config.requestTimeoutMs,
+    // The work may still finish after the answer: the same words as for an unacknowledged write.
+    timeoutDetail: 'The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.',
+  });
   await registerAuth(app, deps.config.auth);
   app.decorateRequest('principal', null);
   await registerRateLimit(app, deps.config.rateLimit);

@@ -11,15 +11,18 @@ import Fastify, {
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.ts';
-import { frameworkProblem, registerProblemHandlers, requestTimedOut, sendError, sendProblem } from './problems.ts';
+import { UnavailableError } from '../errors.ts';
+import { frameworkProblem, registerProblemHandlers, sendError, sendProblem } from './problems.ts';
 
 export interface HttpAppOptions {
   logger: Logger;
   metrics: Metrics;
   readiness: Record<string, ReadinessCheck>;
   bodyLimit?: number;
-  /** The most a request may take from arrival to answer; past it, 503 (see problems.ts). */
+  /** The most a request may take from arrival to answer; past it, 503 with `timeoutDetail`. */
   handlerTimeoutMs?: number;
+  /** What a timed-out client is told; the command API says what became of its command. */
+  timeoutDetail?: string;
 }
 
 /** A request whose headers or body take longer than this to arrive is dropped by Node. */
@@ -28,7 +31,14 @@ const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** A fastify instance with what every service shares: problem details, health and metrics. */
-export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTimeoutMs = DEFAULT_HANDLER_TIMEOUT_MS }: HttpAppOptions): FastifyInstance {
+export function createHttpApp({
+  logger,
+  metrics,
+  readiness,
+  bodyLimit,
+  handlerTimeoutMs = DEFAULT_HANDLER_TIMEOUT_MS,
+  timeoutDetail = 'The request did not complete in time.',
+}: HttpAppOptions): FastifyInstance {
   // Typed with the base logger so plugins and routes see the plain FastifyInstance.
   const app = Fastify<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger>({
     loggerInstance: logger,
@@ -55,7 +65,7 @@ export function createHttpApp({ logger, metrics, readiness, bodyLimit, handlerTi
     deadlines.set(
       request,
       setTimeout(() => {
-        if (!reply.sent && !request.raw.destroyed) void sendError(requestTimedOut(), request, reply);
+        if (!reply.sent && !request.raw.destroyed) void sendError(new UnavailableError(timeoutDetail, 1), request, reply);
       }, handlerTimeoutMs),
     );
     done();

@@ -50,12 +50,6 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
   return reply.code(problem.status).type('application/problem+json').send(problem);
 }
 
-/**
- * A request past its handler timeout: the work it started may still finish (a command may yet
- * be recorded), so the answer is the same as for an unacknowledged write.
- */
-export const requestTimedOut = () => new UnavailableError('The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.', 1);
-
 /** Answers an error as a problem, with the headers its kind calls for; logs what is our fault. */
 export function sendError(error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const problem = toProblem(error, request);

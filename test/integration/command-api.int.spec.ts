@@ -142,6 +142,21 @@ describe('command API, against the real log and database', () => {
     assert.equal(expected(fresh.body.eventId), 0);
   });
 
+  it('gives a key back when its first attempt is refused by If-Match, so the corrected request can use it', async () => {
+    await system.pool.query(`INSERT INTO movie_details.movies (movie_id, title, description, director, year, actors, version, updated_at)
+                             VALUES ('tt-keyed', 'T', '', 'D', NULL, '{}', 2, now())`);
+    const before = await endOffsets(system.kafka, topics);
+    const stale = await send('POST', '/v1/movies/tt-keyed/metadata', { sub: 'ada', roles: ['admin'], body: metadata, headers: { 'if-match': '"1"', 'idempotency-key': 'edit-1' } });
+    assert.equal(stale.status, 412);
+    assert.deepEqual(await endOffsets(system.kafka, topics), before);
+    const { rows } = await system.pool.query(`SELECT 1 FROM commands.idempotency_keys WHERE idempotency_key = 'edit-1'`);
+    assert.equal(rows.length, 0, 'the refused attempt keeps no key');
+    // Another request with the key is a first attempt, not a conflict.
+    const corrected = await send('POST', '/v1/movies/tt-keyed/metadata', { sub: 'ada', roles: ['admin'], body: metadata, headers: { 'if-match': '"2"', 'idempotency-key': 'edit-1' } });
+    assert.equal(corrected.status, 202);
+    assert.equal(corrected.headers.get('idempotent-replayed'), null);
+  });
+
   it('answers a retry with the same key the same, from any instance, and writes nothing more', async () => {
     const second = await system.startCommandApi();
     const body = { providerId: 'imdb', ratings: [{ movieId: 'k1', userId: 'u1', value: 5 }, { movieId: 'k2', userId: 'u1', value: 2 }] };

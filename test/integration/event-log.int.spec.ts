@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { EventCodec } from '../../shared/events/codec.ts';
-import { newEventId } from '../../shared/events/event-id.ts';
 import type { EventLogOptions } from '../../shared/events/event-log.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
-import type { RatingSubmitted } from '../../shared/events/types.ts';
 import { HEADERS } from '../../shared/events/wire.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics, type Metrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';
+import { metadataSet, rating } from '../support/projector-fixture.ts';
 import { recordCount } from '../support/topic-log.ts';
 import { createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
-
-const rating = (movie: string, user: string): RatingSubmitted => ({
-  type: 'RatingSubmitted',
-  envelope: { eventId: newEventId(), occurredAt: new Date(), principal: user, correlationId: 'c' },
-  recordType: 'movie',
-  recordId: movie,
-  userId: user,
-  value: 3,
-  providerId: null,
-});
 
 /** The count and sum of a histogram without labels. */
 async function histogram(metrics: Metrics, name: string) {
@@ -49,8 +38,8 @@ describe('event publisher', () => {
   it('answers, for concurrent appends sharing sends, the partition and offset each event landed at', async (t) => {
     const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 6, { ackTimeoutMs: 5000, lingerMs: 2, maxBatchEvents: 1000 });
 
-    const singles = Array.from({ length: 300 }, (_, i) => [rating(`m${i % 37}`, `u${i}`)]);
-    const bulk = Array.from({ length: 1200 }, (_, i) => rating(`m${i % 11}`, `bulk${i}`));
+    const singles = Array.from({ length: 300 }, (_, i) => [rating(`u${i}`, `m${i % 37}`, 3)]);
+    const bulk = Array.from({ length: 1200 }, (_, i) => rating(`bulk${i}`, `m${i % 11}`, 3));
     const appended = await Promise.all([...singles, bulk].map(async (events) => ({ events, positions: await publisher.publish(events) })));
 
     const landed = new Map<string, { key: string; eventId: string }>();
@@ -88,7 +77,7 @@ describe('event publisher', () => {
 
   it('refuses, past the acknowledgement timeout, a write Kafka cannot take, and recovers when it can', async (t) => {
     const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 1, { ackTimeoutMs: 1500, lingerMs: 0, maxBatchEvents: 1000 });
-    const [first] = await publisher.publish([rating('m1', 'a')]);
+    const [first] = await publisher.publish([rating('a', 'm1', 3)]);
     assert.equal(first!.offset, 0);
 
     // The ratings topic goes away: the broker answers every produce to it with an error.
@@ -97,14 +86,13 @@ describe('event publisher', () => {
     await admin.deleteTopics({ topics: [topics.movieRatings] });
     await admin.disconnect();
     const started = performance.now();
-    await assert.rejects(publisher.publish([rating('m1', 'b')]), { name: 'EventLogUnavailableError' });
+    await assert.rejects(publisher.publish([rating('b', 'm1', 3)]), { name: 'EventLogUnavailableError' });
     assert.ok(performance.now() - started < 3000, `refused after ${Math.round(performance.now() - started)} ms`);
     // The send fails at its own deadline, a moment after the append's.
     await eventually(async () => assert.equal((await metrics.producerFailures.get()).values.reduce((sum, v) => sum + v.value, 0), 1));
 
     // The producer that failed was replaced; writes Kafka can take go through again.
-    const metadata = { type: 'MovieMetadataSet', envelope: rating('m1', 'admin').envelope, movieId: 'm1', title: 'T', description: '', director: 'D', year: null, actors: [], expectedVersion: null } as const;
-    const [after] = await publisher.publish([{ ...metadata, actors: [] }]);
+    const [after] = await publisher.publish([metadataSet('m1', 'T')]);
     assert.deepEqual(after, { topic: topics.movieMetadata, partition: 0, offset: 0 });
   });
   it('sends what is pending when it closes, so a shutdown answers every waiting request', async () => {
@@ -115,7 +103,7 @@ describe('event publisher', () => {
       // A long linger keeps the appends queued when the close begins.
       const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 5000, lingerMs: 200, maxBatchEvents: 50 });
       await publisher.connect();
-      const appends = Array.from({ length: 120 }, (_, i) => publisher.publish([rating(`m${i % 9}`, `closing-${i}`)]));
+      const appends = Array.from({ length: 120 }, (_, i) => publisher.publish([rating(`closing-${i}`, `m${i % 9}`, 3)]));
       await publisher.disconnect();
       const positions = await Promise.all(appends);
       assert.equal(positions.length, 120);

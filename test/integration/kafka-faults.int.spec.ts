@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { EventCodec } from '../../shared/events/codec.ts';
-import { newEventId } from '../../shared/events/event-id.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
-import type { RatingSubmitted } from '../../shared/events/types.ts';
 import { eventually } from '../support/eventually.ts';
+import { rating } from '../support/projector-fixture.ts';
 import { startKafkaProxy } from '../support/kafka-proxy.ts';
 import { createTestTopics, quietLogger, services } from '../support/services.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { readEvents } from '../support/topic-log.ts';
 
 const ACK_TIMEOUT_MS = 1500;
-
-const rating = (movie: string, user: string): RatingSubmitted => ({
-  type: 'RatingSubmitted',
-  envelope: { eventId: newEventId(), occurredAt: new Date(), principal: user, correlationId: 'c' },
-  recordType: 'movie',
-  recordId: movie,
-  userId: user,
-  value: 3,
-  providerId: null,
-});
 
 /** The write path against a real broker behind a TCP proxy that loses answers or cuts Kafka off. */
 describe('Kafka faults on the write path', () => {
@@ -38,10 +27,10 @@ describe('Kafka faults on the write path', () => {
     await publisher.connect();
     t.after(() => publisher.disconnect());
 
-    const before = rating('m1', 'before');
+    const before = rating('before', 'm1', 3);
     const [first] = await publisher.publish([before]);
     proxy.loseNextProduceAnswer();
-    const lostEvent = rating('m1', 'lost');
+    const lostEvent = rating('lost', 'm1', 3);
     const started = performance.now();
     await assert.rejects(publisher.publish([lostEvent]), { name: 'EventLogUnavailableError' });
     assert.ok(performance.now() - started < ACK_TIMEOUT_MS + 1000, `refused after ${Math.round(performance.now() - started)} ms`);
@@ -49,7 +38,7 @@ describe('Kafka faults on the write path', () => {
 
     // The old producer still waits for its lost answer; a reused one would queue behind it
     // (one request in flight) until kafkajs's 30 s request timeout. A new one writes at once.
-    const next = [rating('m1', 'after-1'), rating('m1', 'after-2')];
+    const next = [rating('after-1', 'm1', 3), rating('after-2', 'm1', 3)];
     const resumed = performance.now();
     const positions = await publisher.publish(next);
     assert.ok(performance.now() - resumed < ACK_TIMEOUT_MS, `appended after ${Math.round(performance.now() - resumed)} ms`);

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
 import { services } from './services.ts';
+import { startTcpProxy } from './tcp-proxy.ts';
 
 const PRODUCE_API_KEY = 0;
 
@@ -25,15 +26,10 @@ function frames(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
  */
 export async function startKafkaProxy() {
   const [host, port] = services.brokers[0]!.split(':') as [string, string];
-  const open = new Set<net.Socket>();
-  let cut = false;
   let produceAnswersToLose = 0;
   let lost = 0;
 
-  const server = net.createServer((client) => {
-    if (cut) return void client.destroy();
-    const broker = net.connect(Number(port), host);
-    open.add(client).add(broker);
+  const proxy = await startTcpProxy(host, Number(port), (client, broker) => {
     const produces = new Set<number>();
     client.on(
       'data',
@@ -47,8 +43,7 @@ export async function startKafkaProxy() {
       'data',
       frames((frame) => {
         // Response header: size, correlation id (int32).
-        const correlationId = frame.readInt32BE(4);
-        if (produces.delete(correlationId) && produceAnswersToLose > 0) {
+        if (produces.delete(frame.readInt32BE(4)) && produceAnswersToLose > 0) {
           produceAnswersToLose -= 1;
           lost += 1;
           return;
@@ -56,18 +51,8 @@ export async function startKafkaProxy() {
         client.write(frame);
       }),
     );
-    const close = () => {
-      client.destroy();
-      broker.destroy();
-      open.delete(client);
-      open.delete(broker);
-    };
-    client.on('close', close).on('error', close);
-    broker.on('close', close).on('error', close);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxyPort = (server.address() as net.AddressInfo).port;
-  const socketFactory: ISocketFactory = ({ onConnect }) => net.connect(proxyPort, '127.0.0.1', onConnect);
+  const socketFactory: ISocketFactory = ({ onConnect }) => net.connect(proxy.port, '127.0.0.1', onConnect);
 
   return {
     kafka: (clientId = 'proxied') => new Kafka({ clientId, brokers: services.brokers, socketFactory, logLevel: logLevel.NOTHING }),
@@ -79,16 +64,8 @@ export async function startKafkaProxy() {
       return lost;
     },
     /** Kafka becomes unreachable: open connections drop, new ones are reset. */
-    cutOff() {
-      cut = true;
-      for (const socket of open) socket.destroy();
-    },
-    restore() {
-      cut = false;
-    },
-    async close() {
-      for (const socket of open) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    cutOff: () => proxy.cutOff(),
+    restore: () => proxy.restore(),
+    close: () => proxy.close(),
   };
 }

@@ -1,14 +1,19 @@
 import net from 'node:net';
 
-/** A plain TCP forwarder to `host:port` that can cut its clients off and let them back. */
-export async function startTcpProxy(host: string, port: number) {
+/** How bytes travel between a client and the upstream; plain piping unless a proxy says otherwise. */
+export type Wiring = (client: net.Socket, upstream: net.Socket) => void;
+
+const pipeBoth: Wiring = (client, upstream) => void client.pipe(upstream).pipe(client);
+
+/** A TCP forwarder to `host:port` that can cut its clients off and let them back. */
+export async function startTcpProxy(host: string, port: number, wire: Wiring = pipeBoth) {
   const open = new Set<net.Socket>();
   let cut = false;
   const server = net.createServer((client) => {
     if (cut) return void client.destroy();
     const upstream = net.connect(port, host);
     open.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
+    wire(client, upstream);
     const close = () => {
       client.destroy();
       upstream.destroy();

@@ -4,13 +4,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
-import { buildCommandApp } from '../../command-api/app.ts';
 import type { AuthConfig } from '../../command-api/auth.ts';
 import { loadCommandApiConfig as loadConfig } from '../../command-api/config.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
-import { createEventIdSeal } from '../../shared/events/event-id.ts';
-import { createLogger } from '../../shared/logger.ts';
-import { createMetrics } from '../../shared/metrics.ts';
+import { buildUnitCommandApp } from '../support/command-app.ts';
 
 /** Production token checks: RS256/ES256 against a public key or a JWKS, the algorithm pinned. */
 const publisher: EventPublisher = {
@@ -18,19 +15,9 @@ const publisher: EventPublisher = {
   disconnect: () => Promise.resolve(),
   publish: (events) => Promise.resolve(events.map((_, i) => ({ topic: 'movie-ratings', partition: 0, offset: i }))),
 };
-const noDatabase = () => Promise.reject(new Error('no database in this test'));
 
 async function appWith(auth: AuthConfig) {
-  const app = await buildCommandApp({
-    config: { auth, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
-    logger: createLogger('test', 'silent'),
-    metrics: createMetrics('command-api'),
-    publisher,
-    idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
-    movieVersions: noDatabase,
-    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
-    readiness: {},
-  });
+  const app = await buildUnitCommandApp({ publisher, config: { auth } });
   after(() => app.close());
   return (token: string) => app.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { authorization: `Bearer ${token}` }, payload: { value: 3 } }).then((r) => r.statusCode);
 }
@@ -68,10 +55,12 @@ describe('ES256 tokens against a JWKS', async () => {
   const rotated = ec();
   let published: Array<{ kid: string; key: KeyObject }> = [{ kid: 'k1', key: first.publicKey }];
   let down = false;
+  let keyless = false;
   let fetches = 0;
   const server = http.createServer((_req, res) => {
     fetches += 1;
     if (down) return void res.writeHead(503).end();
+    if (keyless) return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": "none"}');
     const keys = published.map(({ kid, key }) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig', alg: 'ES256' }));
     // A key of another type in the set is ignored, not fatal.
     keys.push({ ...rsa().publicKey.export({ format: 'jwk' }), kid: 'rsa-1', use: 'sig', alg: 'RS256' });
@@ -119,6 +108,14 @@ describe('ES256 tokens against a JWKS', async () => {
     assert.equal(await send(sign(first.privateKey, 'ES256', { kid: 'k1' })), 503);
     down = false;
     assert.equal(await send(sign(first.privateKey, 'ES256', { kid: 'k1' })), 202, 'recovers once the JWKS answers');
+  });
+
+  it('answers 503 when the JWKS answers something that is not a key set', async () => {
+    keyless = true;
+    down = false;
+    const send = await appWith({ kind: 'jwks', algorithm: 'ES256', jwksUrl });
+    assert.equal(await send(sign(first.privateKey, 'ES256', { kid: 'k1' })), 503);
+    keyless = false;
   });
 });
 

@@ -1,21 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
-import { buildCommandApp } from '../../command-api/app.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
 import { EventLogUnavailableError } from '../../shared/events/event-log.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
 import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
-import { createEventIdSeal } from '../../shared/events/event-id.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { createMetrics } from '../../shared/metrics.ts';
+import { buildUnitCommandApp, UNIT_JWT_SECRET } from '../support/command-app.ts';
 
 /**
  * The command API's HTTP contract, with the Kafka publisher replaced by a recorder: what is
  * checked here is what reaches the log (nothing, for a refused request) and what the client sees.
  */
-const SECRET = 'unit-test-secret-unit-test-secret-123';
+const SECRET = UNIT_JWT_SECRET;
 const published: CatalogueEvent[] = [];
 let kafkaDown = false;
 const publisher: EventPublisher = {
@@ -28,21 +26,7 @@ const publisher: EventPublisher = {
   },
 };
 
-// Idempotency and If-Match need Postgres: they are tested in accept.unit.spec.ts and against the
-// real database; here a request using either fails loudly.
-const noDatabase = () => Promise.reject(new Error('no database in this test'));
-const app = await buildCommandApp({
-  config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
-  logger: createLogger('test', 'silent'),
-  metrics: createMetrics('command-api'),
-  publisher,
-  idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
-  movieVersions: noDatabase,
-  eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
-  readiness: {},
-  newId: () => '00000000-0000-4000-8000-000000000042',
-  now: () => new Date(0),
-});
+const app = await buildUnitCommandApp({ publisher, newId: () => '00000000-0000-4000-8000-000000000042', now: () => new Date(0) });
 after(() => app.close());
 
 const problemOf = (response: { json: () => unknown }) => response.json() as Problem;
@@ -251,16 +235,7 @@ describe('command API over HTTP', () => {
 
 describe('rate limits', () => {
   it('answers 429 with Retry-After past the limit of one principal, publishing nothing, while others go on', async (t) => {
-    const limited = await buildCommandApp({
-      config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 3, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
-      logger: createLogger('test', 'silent'),
-      metrics: createMetrics('command-api'),
-      publisher,
-      idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
-      movieVersions: noDatabase,
-    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
-      readiness: {},
-    });
+    const limited = await buildUnitCommandApp({ publisher, config: { rateLimit: { max: 3, windowMs: 60_000 } } });
     t.after(() => limited.close());
     published.length = 0;
     const send = (headers: Record<string, string>) => limited.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers, payload: { value: 4 } });
@@ -283,16 +258,7 @@ describe('rate limits', () => {
 describe('request timeouts', () => {
   it('answers 503 with Retry-After at the request timeout when the log never answers', async (t) => {
     const hung: EventPublisher = { ...publisher, publish: () => new Promise(() => undefined) };
-    const slow = await buildCommandApp({
-      config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 300 },
-      logger: createLogger('test', 'silent'),
-      metrics: createMetrics('command-api'),
-      publisher: hung,
-      idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
-      movieVersions: noDatabase,
-    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
-      readiness: {},
-    });
+    const slow = await buildUnitCommandApp({ publisher: hung, config: { requestTimeoutMs: 300 } });
     t.after(() => slow.close());
     const started = performance.now();
     const response = await slow.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: bearer('alice', ['user']), payload: { value: 4 } });
@@ -332,16 +298,7 @@ describe('request logs', () => {
   it('logs service, route, status, duration and correlation id per request, never tokens or bodies', async (t) => {
     const lines: Array<Record<string, unknown>> = [];
     const sink = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
-    const logged = await buildCommandApp({
-      config: { auth: { kind: 'secret', secret: SECRET }, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000 },
-      logger: createLogger('command-api', 'debug', sink),
-      metrics: createMetrics('command-api'),
-      publisher,
-      idempotency: { claim: noDatabase, release: noDatabase, complete: noDatabase },
-      movieVersions: noDatabase,
-    eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
-      readiness: {},
-    });
+    const logged = await buildUnitCommandApp({ publisher, logger: createLogger('command-api', 'debug', sink) });
     t.after(() => logged.close());
     const headers = bearer('alice', ['user']);
     const ok = await logged.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...headers, 'x-correlation-id': 'trace-7' }, payload: { value: 4 } });
