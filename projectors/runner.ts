@@ -41,22 +41,32 @@ export interface ProjectorRunner {
   problem(): string | undefined;
 }
 
-/** Batches a partition may hold, being applied or waiting, before its fetching pauses. */
-const LANE_DEPTH = 2;
+/**
+ * Records a lane merges contiguous fetches into while they wait for a slot; a lane holding this
+ * many waiting records, or a batch it cannot merge, pauses its partition until it drains.
+ */
+const MERGED_BATCH_RECORDS = 5000;
+/**
+ * How often the offsets stored in Postgres are copied to Kafka, for lag tools only: one commit
+ * per batch cost the broker (and the projector) as much as the batches themselves when they are
+ * small, for a figure nobody reads that often.
+ */
+const KAFKA_COMMIT_INTERVAL_MS = 1000;
 /** kafkajs's own default is 10 MB a fetch, less than one batch for each of a few partitions. */
 const FETCH_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
  * What this member knows of one assigned partition. Its batches are applied one after another;
- * `epoch` moves whenever the batches waiting in the lane must be dropped (a failure, a seek, a
- * new assignment), so that nothing fetched before is applied after.
+ * the waiting ones are dropped whenever the partition is read again from elsewhere (a failure, a
+ * seek, a new assignment), so that nothing fetched before is applied after.
  */
 interface Lane {
   topic: string;
   partition: number;
-  epoch: number;
-  tail: Promise<void>;
-  depth: number;
+  /** Fetched and not yet applied, in log order. */
+  waiting: FetchedBatch[];
+  /** Applies the waiting batches while there are any. */
+  draining: Promise<void> | undefined;
   /**
    * The next offset this member stored for the partition and has been reading on from since:
    * undefined until a batch started exactly at the stored offset (see PartitionBatch).
@@ -68,15 +78,18 @@ interface Lane {
 
 /**
  * One consumer group feeding every projection through the sink, one transaction per partition
- * batch, with the offsets in Postgres. Only after COMMIT is the offset committed to Kafka, for
- * lag tooling; Postgres is the truth: on assignment each partition seeks to its stored offset,
- * and the sink refuses a batch that does not continue from there.
+ * batch, with the offsets in Postgres. After COMMIT the offsets are copied to Kafka for lag
+ * tooling, at most once every KAFKA_COMMIT_INTERVAL_MS and when the member stops; Postgres is
+ * the truth: on assignment each partition seeks to its stored offset, and the sink refuses a
+ * batch that does not continue from there.
  *
  * kafkajs fetches from a broker only once every batch of its previous fetch is handled, so a
  * batch applied inside `eachBatch` would hold every partition behind the slowest one. Batches
  * are therefore handed to a lane per partition and applied there, at most
- * `partitionsConsumedConcurrently` at once, while the consumer fetches on; a lane holding
- * LANE_DEPTH batches pauses its partition until it drains.
+ * `partitionsConsumedConcurrently` at once, while the consumer fetches on. Fetches that queue in
+ * a lane meanwhile are merged into one batch (up to MERGED_BATCH_RECORDS), so that under a
+ * steady stream of small fetches a busy projector runs fewer, larger transactions instead of
+ * falling behind; a lane that cannot take more pauses its partition until it drains.
  *
  * A failed batch is transient by construction (the sink dead-letters whatever is the event's
  * fault): its lane drops what waits behind it, the partition is paused and sought back to the
@@ -100,13 +113,16 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   let running = false;
   /** The lanes of the current assignment; a partition gets one with its first batch. */
   let lanes = new Map<string, Lane>();
+  /** Offsets applied since the last copy to Kafka, by lane. */
+  let uncommitted = new Map<Lane, number>();
+  let commitTimer: NodeJS.Timeout | undefined;
   const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
   function laneOf(topic: string, partition: number): Lane {
     const key = keyOf(topic, partition);
     let lane = lanes.get(key);
     if (!lane) {
-      lane = { topic, partition, epoch: 0, tail: Promise.resolve(), depth: 0, continuesFrom: undefined, retry: undefined, backpressured: false };
+      lane = { topic, partition, waiting: [], draining: undefined, continuesFrom: undefined, retry: undefined, backpressured: false };
       lanes.set(key, lane);
     }
     return lane;
@@ -123,9 +139,18 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     else consumer.resume(partitions);
   }
 
+  /** Pauses the partition while its lane holds as much as it may, and resumes it after. */
+  function relieve(lane: Lane): void {
+    const full = lane.waiting.length > 1 || (lane.waiting[0]?.records.length ?? 0) >= MERGED_BATCH_RECORDS;
+    if (full === lane.backpressured) return;
+    lane.backpressured = full;
+    pauseOrResume(lane);
+  }
+
   /** Drops what waits in the lane and reads the partition again from `offset`. */
   function rewind(lane: Lane, offset: number): void {
-    lane.epoch += 1;
+    lane.waiting = [];
+    relieve(lane);
     if (isCurrent(lane)) consumer.seek({ topic: lane.topic, partition: lane.partition, offset: String(offset) });
   }
 
@@ -156,12 +181,13 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const old = [...lanes.values()];
     if (forget) lanes = new Map();
     for (const lane of old) {
-      lane.epoch += 1;
+      lane.waiting = [];
       clearTimeout(lane.retry?.timer);
       if (waitingToRetry(lane) || lane.backpressured) consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
       if (lane.retry) lane.retry.timer = undefined;
+      lane.backpressured = false;
     }
-    return Promise.all(old.map((lane) => lane.tail));
+    return Promise.all(old.map((lane) => lane.draining ?? Promise.resolve()));
   }
 
   function observe(topic: string, batch: FetchedBatch, report: BatchReport, seconds: number): void {
@@ -202,12 +228,39 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       lane.retry = undefined;
     }
     observe(topic, batch, report, Number(process.hrtime.bigint() - started) / 1e9);
-    if (!isCurrent(lane)) return;
-    // Postgres holds the truth already; a failed commit here only delays what lag tools show.
-    await consumer.commitOffsets([{ topic, partition, offset: String(batch.nextOffset) }]).catch((err: unknown) => {
-      metrics.kafkaCommitFailures.inc({ topic });
-      log.warn({ err, topic, partition }, 'could not commit the offset to Kafka; it follows with the next batch');
+    if (isCurrent(lane)) uncommitted.set(lane, batch.nextOffset);
+  }
+
+  /** Copies the offsets applied since the last time to Kafka, for the partitions still assigned. */
+  async function commitToKafka(): Promise<void> {
+    const offsets = [...uncommitted].filter(([lane]) => isCurrent(lane));
+    uncommitted = new Map();
+    if (offsets.length === 0) return;
+    // Postgres holds the truth already; a failed commit only delays what lag tools show.
+    await consumer.commitOffsets(offsets.map(([lane, offset]) => ({ topic: lane.topic, partition: lane.partition, offset: String(offset) }))).catch((err: unknown) => {
+      for (const topic of new Set(offsets.map(([lane]) => lane.topic))) metrics.kafkaCommitFailures.inc({ topic });
+      log.warn({ err }, 'could not commit the offsets to Kafka; they follow with the next commit');
     });
+  }
+
+  function enqueue(lane: Lane, batch: FetchedBatch): void {
+    const last = lane.waiting.at(-1);
+    if (last && last.nextOffset === batch.fetchedOffset && last.records.length + batch.records.length <= MERGED_BATCH_RECORDS) {
+      lane.waiting[lane.waiting.length - 1] = { ...last, nextOffset: batch.nextOffset, records: [...last.records, ...batch.records] };
+    } else {
+      lane.waiting.push(batch);
+    }
+    relieve(lane);
+    lane.draining ??= drain(lane);
+  }
+
+  async function drain(lane: Lane): Promise<void> {
+    for (let batch = lane.waiting.shift(); batch; batch = lane.waiting.shift()) {
+      relieve(lane);
+      await apply(lane, batch).catch((err: unknown) => log.error({ err, topic: lane.topic, partition: lane.partition }, 'unexpected failure in a partition lane'));
+    }
+    // In the same step as the last look at the queue: a batch enqueued after it starts a new drain.
+    lane.draining = undefined;
   }
 
   function eachBatch(payload: EachBatchPayload): Promise<void> {
@@ -218,25 +271,9 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     // Fetched before a retry paused the partition: it is read again when the retry comes.
     if (waitingToRetry(lane)) return Promise.resolve();
     metrics.consumerLag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
-    const work = partitionBatch(batch);
     // The fetch position moves on now; should the batch fail, the lane seeks back to it.
     payload.resolveOffset(batch.lastOffset());
-    const epoch = lane.epoch;
-    lane.depth += 1;
-    if (lane.depth >= LANE_DEPTH && !lane.backpressured) {
-      lane.backpressured = true;
-      pauseOrResume(lane);
-    }
-    lane.tail = lane.tail
-      .then(() => (epoch === lane.epoch ? apply(lane, work) : undefined))
-      .catch((err: unknown) => log.error({ err, topic, partition }, 'unexpected failure in a partition lane'))
-      .finally(() => {
-        lane.depth -= 1;
-        if (lane.backpressured && lane.depth < LANE_DEPTH) {
-          lane.backpressured = false;
-          pauseOrResume(lane);
-        }
-      });
+    enqueue(lane, partitionBatch(batch));
     return Promise.resolve();
   }
 
@@ -277,12 +314,15 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
         deps.onFatal(payload.error);
       });
       running = true;
+      commitTimer = setInterval(() => void commitToKafka(), KAFKA_COMMIT_INTERVAL_MS);
       await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
     },
     async stop() {
       running = false;
       // The batches being applied finish and commit their offsets while the consumer still can.
       await settleLanes({ forget: false });
+      clearInterval(commitTimer);
+      await commitToKafka();
       await consumer.disconnect();
       await deps.deadLetters.disconnect();
     },

@@ -94,7 +94,7 @@ export function createMetrics(service: string) {
     }),
     kafkaCommitFailures: new Counter({
       name: 'projection_kafka_commit_failures_total',
-      help: 'Offset commits to Kafka that failed after the batch was committed to Postgres (lag tools lag; nothing is lost)',
+      help: 'Offset commits to Kafka (copies of the offsets stored in Postgres, for lag tools) that failed; nothing is lost',
       labelNames: ['topic'] as const,
       registers: [registry],
     }),

@@ -67,6 +67,27 @@ describe('projector', () => {
     await eventually(async () => assert.deepEqual(await aggregates(fresh), EXPECTED));
   });
 
+  it('copies the stored offsets to Kafka for lag tools while it runs, and all of them when it stops', async (t) => {
+    const f = await projectorFixture(t);
+    const groupId = uniqueName('group');
+    const pool = await f.database();
+    const runner = await f.runner(pool, groupId);
+    const admin = f.kafka.admin();
+    await admin.connect();
+    t.after(() => admin.disconnect());
+    const committed = async () => {
+      const [topic] = await admin.fetchOffsets({ groupId, topics: [f.topics.movieRatings] });
+      return topic!.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+    };
+    await publishRatings(f.publisher);
+    await eventually(async () => assert.equal(await committed(), 13));
+
+    await f.publisher.publish(rating('carol', 'm6', 3));
+    await eventually(async () => assert.equal((await aggregates(pool)).find((a) => a.record_id === 'm6')?.count, 3));
+    await runner.stop(); // well within the interval between copies: stopping copies what is left
+    assert.equal(await committed(), 14);
+  });
+
   it('removes a deleted rating from the aggregate', async (t) => {
     const f = await projectorFixture(t);
     const pool = await f.database();
