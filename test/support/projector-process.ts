@@ -17,8 +17,10 @@ export function startProjectorProcess(options: {
   groupId: string;
   /** More settings, or other values for the ones set here. */
   env?: Record<string, string>;
+  /** Node's own flags, such as a profiler's. */
+  nodeFlags?: string[];
 }): ProjectorProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'main.ts')], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'main.ts')], {
     env: {
       ...process.env,
       KAFKA_BROKERS: services.brokers.join(','),

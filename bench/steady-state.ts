@@ -1,0 +1,228 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool as HttpPool, type Dispatcher } from 'undici';
+import { mintToken } from '../command-api/mint-token.ts';
+import { REPO_ROOT } from '../infra/paths.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { startProjectorProcess } from '../test/support/projector-process.ts';
+import { createTestDatabase, createTestTopics, freePort, services, uniqueName } from '../test/support/services.ts';
+
+const SECRET = 'bench-steady-secret-bench-steady-secret-0123';
+const MOVIES = 20_000;
+const USERS = 200;
+/** One command in this many sets a movie's metadata; the others rate one. */
+const METADATA_EVERY = 10;
+const movieId = (i: number) => `tt${String(i % MOVIES).padStart(7, '0')}`;
+
+export interface SteadyStateFigures {
+  sent: number;
+  accepted: number;
+  /** Commands not answered 202, reads not answered 200, reads answered past the wait bound. */
+  refused: number;
+  failedReads: number;
+  stale: number;
+  /** From the first command counted to the last answer: longer than the sending when answers lag. */
+  elapsedSeconds: number;
+  /** CPU seconds each process used in that time. */
+  cpu: Record<string, number>;
+  /** Transactions the projector ran in that time, and their mean size. */
+  projectorBatches: number;
+  meanBatchRecords: number;
+  /** Milliseconds from sending the command to its 202. */
+  accept: Percentiles;
+  /** Milliseconds from the 202 to the answer of the read carrying its token: accepted to visible. */
+  visible: Percentiles;
+}
+
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+interface Answer {
+  status: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: string;
+}
+
+/** undici's pool, not node:http: the load generator shares the two cores with the system it loads. */
+async function call(pool: HttpPool, path: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: string): Promise<Answer> {
+  const response = await pool.request({ path, method, headers, body });
+  return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+}
+
+function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN };
+}
+
+/** Linux's /proc counts CPU time in ticks of 1/100 s, whatever the kernel's own clock. */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds a process has used so far, user and system time; NaN where /proc is not. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    // The command name, in parentheses, may hold spaces; the fields after it do not.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** CPU seconds the whole machine has been busy so far, every core and process (Kafka, Postgres...). */
+function machineBusySeconds(): number {
+  try {
+    const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return (user! + nice! + system! + irq! + softirq!) / TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Sum over every series of `metric` in a Prometheus exposition. */
+function metricTotal(exposition: string, metric: string): number {
+  return exposition
+    .split('\n')
+    .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
+
+async function ready(url: string): Promise<void> {
+  await eventually(async () => {
+    if ((await fetch(url)).status !== 200) throw new Error(`${url} not ready`);
+  }, 60_000);
+}
+
+/**
+ * The steady state end to end, as its users see it: the command API, the projectors and the
+ * query API as their own processes on fresh topics and a fresh database; commands sent at a
+ * fixed rate whatever the answers' speed (an open loop, so a slow system cannot slow its own
+ * load down), each followed, once accepted, by a read carrying its consistency token. The read
+ * answers when the projections have applied the command's events, so the time from the 202 to
+ * that answer is the time from accepted to visible through the query API.
+ */
+export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: number; seconds: number; warmupSeconds: number }): Promise<SteadyStateFigures> {
+  const [db, topics] = await Promise.all([createTestDatabase('bench_steady'), createTestTopics(6)]);
+  const children: ChildProcess[] = [];
+  const pools: HttpPool[] = [];
+  const [commandPort, queryPort, projectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const shared = {
+    KAFKA_BROKERS: services.brokers.join(','),
+    SCHEMA_REGISTRY_URL: services.registryUrl,
+    TOPIC_MOVIE_METADATA: topics.movieMetadata,
+    TOPIC_MOVIE_RATINGS: topics.movieRatings,
+    DATABASE_URL: db.url,
+    EVENT_ID_SECRET: SECRET,
+    LOG_LEVEL: 'warn',
+  };
+  const nodeFlags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const start = (main: string, env: Record<string, string>): ChildProcess => {
+    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...shared, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    children.push(child);
+    return child;
+  };
+  const projector = startProjectorProcess({ databaseUrl: db.url, topics, groupId: uniqueName('bench-steady'), env: { PROJECTOR_PORT: String(projectorPort), LOG_LEVEL: 'warn' }, nodeFlags });
+  try {
+    // The projector migrates the database; the others start once it is ready.
+    await ready(`http://127.0.0.1:${projectorPort}/health/ready`);
+    const commandApi = start('command-api/main.ts', { COMMAND_API_PORT: String(commandPort), JWT_SECRET: SECRET, RATE_LIMIT_MAX: String(1_000_000_000) });
+    const queryApi = start('query-api/main.ts', { QUERY_API_PORT: String(queryPort) });
+    const commandBase = `http://127.0.0.1:${commandPort}`;
+    const queryBase = `http://127.0.0.1:${queryPort}`;
+    await Promise.all([ready(`${commandBase}/health/ready`), ready(`${queryBase}/health/ready`)]);
+
+    const commands = new HttpPool(commandBase, { connections: 128 });
+    const queries = new HttpPool(queryBase, { connections: 128 });
+    pools.push(commands, queries);
+    const users = Array.from({ length: USERS }, (_, i) => `Bearer ${mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600)}`);
+    const admin = `Bearer ${mintToken(SECRET, { sub: 'admin', roles: ['admin'] }, 3600)}`;
+    const figures = { sent: 0, accepted: 0, refused: 0, failedReads: 0, stale: 0, accept: [] as number[], visible: [] as number[] };
+
+    /** One command and the read of its effect; counted only when `counted`. */
+    async function commandThenRead(n: number, counted: boolean): Promise<void> {
+      const movie = movieId(n * 7919);
+      const metadata = n % METADATA_EVERY === 0;
+      const sent = performance.now();
+      const answer = metadata
+        ? await call(commands, `/v1/movies/${movie}/metadata`, 'POST', { authorization: admin, 'content-type': 'application/json' }, JSON.stringify({ title: `Movie ${n}`, description: 'Steady.', director: `Director ${n % 97}` }))
+        : await call(commands, `/v1/movies/${movie}/ratings`, 'POST', { authorization: users[n % USERS]!, 'content-type': 'application/json' }, JSON.stringify({ value: 1 + (n % 5) }));
+      const accepted = performance.now();
+      if (answer.status !== 202) {
+        if (counted) figures.refused++;
+        return;
+      }
+      const token = (JSON.parse(answer.body) as { consistencyToken: string }).consistencyToken;
+      const read = await call(queries, `/v1/movies/${movie}${metadata ? '' : '/rating'}`, 'GET', { 'x-consistency-token': token });
+      const visible = performance.now();
+      if (!counted) return;
+      figures.accepted++;
+      figures.accept.push(accepted - sent);
+      if (read.status !== 200) figures.failedReads++;
+      else if (read.headers['x-consistency'] !== 'consistent') figures.stale++;
+      else figures.visible.push(visible - accepted);
+    }
+
+    let n = 0;
+    const inFlight = new Set<Promise<void>>();
+    /** Sends `rate` commands a second for `duration` seconds, catching up on the schedule each tick. */
+    async function drive(duration: number, counted: boolean): Promise<void> {
+      const began = performance.now();
+      let issued = 0;
+      for (;;) {
+        const elapsed = (performance.now() - began) / 1000;
+        if (elapsed >= duration) break;
+        for (const due = Math.floor(elapsed * rate); issued < due; issued++) {
+          const work = commandThenRead(n++, counted).catch(() => {
+            if (counted) figures.refused++;
+          });
+          inFlight.add(work);
+          void work.finally(() => inFlight.delete(work));
+          if (counted) figures.sent++;
+        }
+        await sleep(1);
+      }
+      await Promise.all(inFlight);
+    }
+
+    const processes = { 'command-api': commandApi.pid, 'query-api': queryApi.pid, projectors: projector.child.pid };
+    const projectorBatches = async () => {
+      const exposition = await (await fetch(`http://127.0.0.1:${projectorPort}/metrics`)).text();
+      return { batches: metricTotal(exposition, 'projection_batch_size_count'), records: metricTotal(exposition, 'projection_batch_size_sum') };
+    };
+
+    await drive(warmupSeconds, false);
+    const cpuBefore = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
+    const machineBefore = machineBusySeconds();
+    const ownBefore = process.cpuUsage();
+    const batchesBefore = await projectorBatches();
+    const began = performance.now();
+    await drive(seconds, true);
+    const elapsedSeconds = (performance.now() - began) / 1000;
+    const own = process.cpuUsage(ownBefore);
+    const cpu = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid) - cpuBefore[name]!]));
+    cpu['load generator'] = (own.user + own.system) / 1e6;
+    cpu['whole machine'] = machineBusySeconds() - machineBefore;
+    const batchesAfter = await projectorBatches();
+    const projectorRuns = batchesAfter.batches - batchesBefore.batches;
+    return {
+      ...figures,
+      elapsedSeconds,
+      cpu,
+      projectorBatches: projectorRuns,
+      meanBatchRecords: projectorRuns > 0 ? (batchesAfter.records - batchesBefore.records) / projectorRuns : 0,
+      accept: percentiles(figures.accept),
+      visible: percentiles(figures.visible),
+    };
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))));
+    await projector.kill('SIGTERM');
+    await Promise.all(pools.map((pool) => pool.close()));
+    await Promise.all([db.drop(), topics.remove()]);
+  }
+}
