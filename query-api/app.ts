@@ -9,7 +9,7 @@ import { ifNoneMatchHits } from '../shared/http/etag.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { parseOrThrow } from '../shared/parse.ts';
-import { findOutcome } from './commands/command-status.ts';
+import { findOutcomes, MAX_STATUS_IDS, statusOf, type CommandStatus } from './commands/command-status.ts';
 import { consistencyRequestOf } from './consistency.ts';
 import { decodeCursor, encodeCursor } from './movies/cursor.ts';
 import { createDetailsCache } from './movies/details-cache.ts';
@@ -31,6 +31,16 @@ const listQuerySchema = z.strictObject({
     .optional(),
 });
 
+const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const EVENT_ID_MESSAGE = 'must be an event id (a UUID) a command answered';
+
+const statusQuerySchema = z.strictObject({
+  eventIds: z
+    .array(z.string().regex(EVENT_ID, EVENT_ID_MESSAGE).transform((id) => id.toLowerCase()))
+    .min(1, 'must hold at least one event id')
+    .max(MAX_STATUS_IDS, `must hold at most ${MAX_STATUS_IDS} event ids`),
+});
+
 export interface QueryAppDeps {
   logger: Logger;
   metrics: Metrics;
@@ -42,8 +52,6 @@ export interface QueryAppDeps {
 
 /** Movies whose details are kept between reads; past it, the cache starts over. */
 const DETAILS_CACHE_ENTRIES = 100_000;
-
-const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 /** Builds the query API without listening. It reads the projections only, never Kafka. */
 export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
@@ -76,10 +84,10 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
     void reply.header('x-consistency', caughtUp ? 'consistent' : 'stale');
   };
 
-  /** An id no movie can have is the client's mistake (400), not a movie we lack (404). */
   app.addHook('onReady', () => progress.start());
   app.addHook('onClose', () => progress.stop());
 
+  /** An id no movie can have is the client's mistake (400), not a movie we lack (404). */
   const movieIdOf = (movieId: string) => {
     if (!ID_PATTERN.test(movieId)) throw new ValidationError([{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
     return movieId;
@@ -115,11 +123,24 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
 
   app.get<{ Params: { eventId: string } }>('/v1/commands/:eventId', { onRequest: consistent }, async (request) => {
     const eventId = request.params.eventId.toLowerCase();
-    if (!EVENT_ID.test(eventId)) throw new ValidationError([{ field: 'eventId', message: 'must be an event id (a UUID) a command answered' }]);
-    const outcome = await read(() => findOutcome(pool, eventId));
-    if (outcome) return { eventId, ...outcome };
-    if (deps.eventIdSeal.verifies(eventId)) return { eventId, status: 'pending' };
-    throw new NotFoundError(`No command was accepted with event id ${eventId}.`);
+    if (!EVENT_ID.test(eventId)) throw new ValidationError([{ field: 'eventId', message: EVENT_ID_MESSAGE }]);
+    const outcomes = await read(() => findOutcomes(pool, [eventId]));
+    const status = statusOf(outcomes.get(eventId), deps.eventIdSeal.verifies(eventId));
+    if (status.status === 'unknown') throw new NotFoundError(`No command was accepted with event id ${eventId}.`);
+    return { eventId, ...status };
+  });
+
+  // A bulk command's events, all at once: a POST, since a thousand ids do not fit in a URL.
+  app.post('/v1/commands/status', { onRequest: consistent }, async (request) => {
+    const { eventIds } = parseOrThrow(statusQuerySchema, request.body, '');
+    const outcomes = await read(() => findOutcomes(pool, eventIds));
+    const counts: Record<CommandStatus['status'], number> = { pending: 0, applied: 0, rejected: 0, dead_lettered: 0, parked: 0, unknown: 0 };
+    const items = eventIds.map((eventId) => {
+      const status = statusOf(outcomes.get(eventId), deps.eventIdSeal.verifies(eventId));
+      counts[status.status] += 1;
+      return { eventId, ...status };
+    });
+    return { items, counts };
   });
 
   return app;

@@ -120,6 +120,17 @@ describe('movie catalogue, end to end', () => {
     assert.equal(bulk.eventIds.length, 3);
     assert.equal(new Set(bulk.eventIds).size, 3);
     assert.equal(bulk.positions.length, 3);
+    // Every event of the import in one call; with the import's token, all of them are applied.
+    const statuses = await fetch(`${system.queryUrl}/v1/commands/status`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-consistency-token': bulk.consistencyToken },
+      body: JSON.stringify({ eventIds: bulk.eventIds }),
+    });
+    assert.equal(statuses.headers.get('x-consistency'), 'consistent');
+    assert.deepEqual(
+      ((await statuses.json()) as { items: Array<{ eventId: string; status: string }> }).items.map((i) => [i.eventId, i.status]),
+      bulk.eventIds.map((id) => [id, 'applied']),
+    );
     await eventually(async () => {
       const response = await fetch(`${system.queryUrl}/v1/movies/${movie}`);
       assert.deepEqual(((await response.json()) as { rating: unknown }).rating, { average: 3.67, count: 3 });

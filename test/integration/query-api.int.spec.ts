@@ -437,6 +437,56 @@ describe('query API: command status', () => {
     assert.deepEqual((await status(accepted)).json(), { eventId: accepted, status: 'pending' });
   });
 
+  const statuses = (body: unknown, contentType = 'application/json') =>
+    app.inject({ method: 'POST', url: '/v1/commands/status', headers: { 'content-type': contentType }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  it('answers the status of many events in one call, in the order asked, with a count of each status', async () => {
+    const pending = TEST_SEAL.seal(newEventId());
+    const unknown = newEventId();
+    const response = await statuses({ eventIds: [ids.parked, ids.applied, pending, ids.rejected.toUpperCase(), unknown, ids.deadLettered, ids.applied] });
+    assert.equal(response.statusCode, 200);
+    assert.deepEqual(response.json(), {
+      items: [
+        { eventId: ids.parked, status: 'parked', reason: 'key parked after offset 7' },
+        { eventId: ids.applied, status: 'applied', reason: null },
+        { eventId: pending, status: 'pending' },
+        { eventId: ids.rejected, status: 'rejected', reason: 'version_conflict' },
+        { eventId: unknown, status: 'unknown' },
+        { eventId: ids.deadLettered, status: 'dead_lettered', reason: 'invalid_event' },
+        { eventId: ids.applied, status: 'applied', reason: null },
+      ],
+      counts: { pending: 1, applied: 2, rejected: 1, dead_lettered: 1, parked: 1, unknown: 1 },
+    });
+  });
+
+  it('answers a bulk command\'s thousand events in one call', async () => {
+    const eventIds = Array.from({ length: 1000 }, () => TEST_SEAL.seal(newEventId()));
+    const response = await statuses({ eventIds });
+    assert.equal(response.statusCode, 200);
+    assert.equal(response.json<{ counts: { pending: number } }>().counts.pending, 1000);
+  });
+
+  for (const [name, body, fields] of [
+    ['no ids', { eventIds: [] }, ['eventIds']],
+    ['over a thousand ids', { eventIds: Array.from({ length: 1001 }, () => newEventId()) }, ['eventIds']],
+    ['an id that is no event id', { eventIds: [newEventId(), 'nope', 7] }, ['eventIds.1', 'eventIds.2']],
+    ['a field it does not know', { eventIds: [newEventId()], all: true }, ['all']],
+    ['no list', {}, ['eventIds']],
+  ] as const) {
+    it(`answers 400 naming the fields for ${name}`, async () => {
+      const response = await statuses(body);
+      assert.equal(response.statusCode, 400);
+      assert.deepEqual(response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field), fields);
+    });
+  }
+
+  it('answers a body that is not JSON with a problem, never a 500', async () => {
+    assert.equal((await statuses('{"eventIds": [', 'application/json')).statusCode, 400);
+    const text = await statuses('eventIds=1', 'text/plain');
+    assert.equal(text.statusCode, 415);
+    assert.equal(text.headers['content-type'], 'application/problem+json; charset=utf-8');
+  });
+
   it('answers 404 for an id nobody accepted, and 400 for one that is no event id', async () => {
     const unsealed = newEventId();
     const notFound = await status(unsealed);
