@@ -29,28 +29,34 @@ const sameOffsets = (a: Offsets, b: Offsets) => a.size === b.size && [...a].ever
  */
 export function createProgressWatcher(pool: Pool, logger: Logger, options: ProgressOptions) {
   let offsets: Offsets = new Map();
+  let tables = '';
   let generation = 0;
   const waiters = new Set<Waiter>();
   let running: Promise<void> | undefined;
   let stopping = false;
 
-  async function readOffsets(): Promise<Offsets> {
+  /**
+   * The offsets, and which tables hold them: a rebuild swaps in another schema's tables, which
+   * may hold the same offsets and yet another read model, so that too counts as movement.
+   */
+  async function readOffsets(): Promise<{ offsets: Offsets; tables: string }> {
     // Each topic is read by one projection; were it read by several, the slowest would count.
-    const { rows } = await pool.query<{ topic: string; partition: number; next_offset: number }>({
+    const { rows } = await pool.query<{ topic: string; partition: number; next_offset: number; tables: string }>({
       name: 'projection-progress',
-      text: `SELECT topic, partition, min(next_offset)::bigint AS next_offset FROM (
-               SELECT topic, partition, next_offset FROM movie_details.projection_offsets
-               UNION ALL SELECT topic, partition, next_offset FROM ratings.projection_offsets) o
-             GROUP BY topic, partition`,
+      text: `SELECT topic, partition, min(next_offset)::bigint AS next_offset, string_agg(tableoid::text, ',' ORDER BY tableoid) AS tables FROM (
+               SELECT tableoid, topic, partition, next_offset FROM movie_details.projection_offsets
+               UNION ALL SELECT tableoid, topic, partition, next_offset FROM ratings.projection_offsets) o
+             GROUP BY topic, partition ORDER BY topic, partition`,
     });
-    return new Map(rows.map((r) => [`${r.topic}/${r.partition}`, r.next_offset]));
+    return { offsets: new Map(rows.map((r) => [`${r.topic}/${r.partition}`, r.next_offset])), tables: rows.map((r) => r.tables).join(';') };
   }
 
   async function pollOnce(): Promise<void> {
     try {
       const next = await readOffsets();
-      if (!sameOffsets(offsets, next)) generation += 1;
-      offsets = next;
+      if (!sameOffsets(offsets, next.offsets) || tables !== next.tables) generation += 1;
+      offsets = next.offsets;
+      tables = next.tables;
     } catch (err) {
       // Unknown progress counts as movement: nothing read before it may be served from a cache.
       generation += 1;

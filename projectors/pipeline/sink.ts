@@ -68,8 +68,6 @@ export interface SinkDeps {
   deadLetters: DeadLetterWriter;
   /** The projections of one topic or more; a batch goes to those of its topic. */
   projections: readonly Projection[];
-  /** The schema each projection writes to: its live schema unless a rebuild says otherwise. */
-  schemaOf?: (projection: Projection) => string;
 }
 
 /**
@@ -84,7 +82,6 @@ export interface SinkDeps {
  */
 export function createSink(deps: SinkDeps): Sink {
   const { pool, decoder } = deps;
-  const schemaOf = deps.schemaOf ?? ((p: Projection) => p.schema);
   const byTopic = new Map<string, Projection[]>();
   for (const projection of deps.projections) byTopic.set(projection.topic, [...(byTopic.get(projection.topic) ?? []), projection]);
   const handledBy = new Map(deps.projections.map((p) => [p, new Set<EventType>(p.handles)]));
@@ -119,7 +116,7 @@ export function createSink(deps: SinkDeps): Sink {
     return withTransaction(pool, async (client) => {
       const claims = [];
       for (const projection of projections) {
-        const target: Target = { client, schema: schemaOf(projection) };
+        const target: Target = { client, schema: projection.schema };
         claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
       }
       const from = Math.min(...claims.map((c) => c.next));

@@ -10,35 +10,35 @@ export interface ProjectorProcess {
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
-/** A real projector process, as `npm start` runs it, on the test's topics, group and database. */
-export function startProjectorProcess(options: {
+interface ProjectorSetting {
   databaseUrl: string;
   topics: Pick<TestTopics, 'movieMetadata' | 'movieRatings' | 'deadLetters'>;
   groupId: string;
   /** More settings, or other values for the ones set here. */
   env?: Record<string, string>;
-  /** Node's own flags, such as a profiler's. */
-  nodeFlags?: string[];
-}): ProjectorProcess {
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'main.ts')], {
-    env: {
-      ...process.env,
-      KAFKA_BROKERS: services.brokers.join(','),
-      SCHEMA_REGISTRY_URL: services.registryUrl,
-      DATABASE_URL: options.databaseUrl,
-      TOPIC_MOVIE_METADATA: options.topics.movieMetadata,
-      TOPIC_MOVIE_RATINGS: options.topics.movieRatings,
-      TOPIC_MOVIE_METADATA_DLQ: options.topics.deadLetters.get(options.topics.movieMetadata),
-      TOPIC_MOVIE_RATINGS_DLQ: options.topics.deadLetters.get(options.topics.movieRatings),
-      PROJECTOR_GROUP_ID: options.groupId,
-      PROJECTOR_PORT: '0',
-      PROJECTOR_HEARTBEAT_INTERVAL_MS: '500',
-      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-      ...options.env,
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** The environment a projector (or the replay tool, which shares its configuration) runs with in tests. */
+function projectorEnv(options: ProjectorSetting): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KAFKA_BROKERS: services.brokers.join(','),
+    SCHEMA_REGISTRY_URL: services.registryUrl,
+    DATABASE_URL: options.databaseUrl,
+    TOPIC_MOVIE_METADATA: options.topics.movieMetadata,
+    TOPIC_MOVIE_RATINGS: options.topics.movieRatings,
+    TOPIC_MOVIE_METADATA_DLQ: options.topics.deadLetters.get(options.topics.movieMetadata),
+    TOPIC_MOVIE_RATINGS_DLQ: options.topics.deadLetters.get(options.topics.movieRatings),
+    PROJECTOR_GROUP_ID: options.groupId,
+    PROJECTOR_PORT: '0',
+    PROJECTOR_HEARTBEAT_INTERVAL_MS: '500',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
+  };
+}
+
+function watch(child: ChildProcess): ProjectorProcess {
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     child,
     exited,
@@ -47,4 +47,29 @@ export function startProjectorProcess(options: {
       return exited;
     },
   };
+}
+
+/** A real projector process, as `npm start` runs it, on the test's topics, group and database. */
+export function startProjectorProcess(options: ProjectorSetting & { nodeFlags?: string[] }): ProjectorProcess {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'main.ts')], {
+    env: projectorEnv(options),
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  return watch(child);
+}
+
+export interface ReplayProcess extends ProjectorProcess {
+  /** Everything it printed on stdout so far. */
+  output(): string;
+}
+
+/** `npm run replay -- ...args` as an operator runs it, with the test's projector settings. */
+export function startReplayProcess(args: string[], options: ProjectorSetting): ReplayProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'replay', 'cli.ts'), ...args], {
+    env: projectorEnv(options),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  return { ...watch(child), output: () => output };
 }
