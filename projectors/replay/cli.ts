@@ -19,7 +19,7 @@ import { RebuildBusyError, rebuildProjection, type RebuildProgress } from './reb
 import { dropSchema, offsetsIn, oldSchemas, schemaExists, shadowSchemaOf } from './shadow.ts';
 
 const USAGE = `usage: npm run replay -- <projection|all> [--dry-run] [--keep-old] [--drop-old-after-seconds N]
-       npm run replay -- drop-old <projection|all>
+       npm run replay -- drop-old <projection|all> [--dry-run]
 projections: movie-details, ratings
   --dry-run                   say what would be done, change nothing
   --keep-old                  keep the replaced tables (drop them later with drop-old)
@@ -78,7 +78,8 @@ async function dryRun(projection: Projection): Promise<void> {
   await admin.disconnect();
   const liveAt = sum(await offsetsIn(pool, projection.schema, projection.topic));
   out(`${projection.name}: would rebuild schema ${projection.schema} from topic ${projection.topic} into ${shadow}`);
-  out(`  ${resuming ? `resuming the rebuild left there at ${from.toLocaleString('en-US')} events` : 'from offset 0 (no rebuild to resume)'}; the live projection is at ${liveAt.toLocaleString('en-US')}, the log ends at ${end.toLocaleString('en-US')}`);
+  const events = (n: number) => `${n.toLocaleString('en-US')} event${n === 1 ? '' : 's'}`;
+  out(`  ${resuming ? `resuming the rebuild left there at ${events(from)}` : 'from offset 0 (no rebuild to resume)'}; the live projection has applied ${events(liveAt)}, the log holds ${events(end)}`);
   out(`  then swap ${shadow} in as ${projection.schema} in one transaction; the old tables ${values['keep-old'] ? 'kept' : `dropped ${graceSeconds} s later`}`);
   const old = await oldSchemas(pool, projection.schema);
   if (old.length > 0) out(`  replaced tables kept from earlier rebuilds: ${old.join(', ')}`);
@@ -110,8 +111,8 @@ try {
   for (const projection of chosen) {
     if (dropOld) {
       const old = await oldSchemas(pool, projection.schema);
-      for (const schema of old) await dropSchema(pool, schema);
-      out(`${projection.name}: ${old.length === 0 ? 'no replaced tables to drop' : `dropped ${old.join(', ')}`}`);
+      if (!values['dry-run']) for (const schema of old) await dropSchema(pool, schema);
+      out(`${projection.name}: ${old.length === 0 ? 'no replaced tables to drop' : `${values['dry-run'] ? 'would drop' : 'dropped'} ${old.join(', ')}`}`);
     } else if (values['dry-run']) {
       await dryRun(projection);
     } else {

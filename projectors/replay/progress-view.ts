@@ -28,15 +28,19 @@ export function figuresOf(progress: RebuildProgress): Figures {
   return { applied, end, rate, etaSeconds: rate > 0 ? (end - applied) / rate : Number.POSITIVE_INFINITY };
 }
 
+const events = (n: number) => `${whole(n)} event${n === 1 ? '' : 's'}`;
+
 /** One line, for logs and pipes. */
 export function progressLine(progress: RebuildProgress): string {
+  if (progress.partitions.length === 0) return `${progress.projection}: ${progress.phase}`;
   const f = figuresOf(progress);
   const percent = f.end > 0 ? ((100 * f.applied) / f.end).toFixed(1) : '100.0';
-  return `${progress.projection}: ${progress.phase}, ${whole(f.applied)} / ${whole(f.end)} events (${percent}%), ${whole(f.rate)} events/s, ETA ${duration(f.etaSeconds)}`;
+  return `${progress.projection}: ${progress.phase}, ${whole(f.applied)} / ${events(f.end)} (${percent}%), ${whole(f.rate)} events/s, ETA ${duration(f.etaSeconds)}`;
 }
 
 /** A block for a terminal, redrawn in place: the whole, then a bar per partition. */
 export function progressBlock(progress: RebuildProgress, width = 30): string[] {
+  if (progress.partitions.length === 0) return [progressLine(progress)];
   const f = figuresOf(progress);
   const lines = [`${bar(f.end > 0 ? f.applied / f.end : 1, width)} ${progressLine(progress)}`];
   for (const p of progress.partitions) {
@@ -49,7 +53,7 @@ export function progressBlock(progress: RebuildProgress, width = 30): string[] {
 export function summaryLines(summary: RebuildSummary): string[] {
   const rate = summary.seconds > 0 ? summary.events / summary.seconds : 0;
   return [
-    `${summary.projection}: rebuilt ${whole(summary.events)} events in ${summary.seconds.toFixed(1)} s (${whole(rate)} events/s)` +
+    `${summary.projection}: rebuilt ${events(summary.events)} in ${summary.seconds.toFixed(1)} s (${whole(rate)} events/s)` +
       (summary.resumedFrom > 0 ? `, resuming a rebuild that had applied ${whole(summary.resumedFrom)}` : ''),
     `  swapped in: schema ${summary.live} now holds the rebuilt tables; the old ones ${summary.dropped ? 'were dropped' : `are kept in schema ${summary.old}`}`,
   ];

@@ -216,6 +216,10 @@ describe('replay tool', () => {
     await assertFoldOfTheLog(s, 30_000);
     assert.deepEqual((await schemasOf(s.pool)).length, 3, 'the replaced tables are kept');
 
+    const keep = s.replay(['drop-old', 'ratings', '--dry-run']);
+    assert.equal(await keep.exited, 0);
+    assert.match(keep.output(), /ratings: would drop ratings__old_\d{14}/);
+    assert.equal((await schemasOf(s.pool)).length, 3, 'a dry run drops nothing');
     const drop = s.replay(['drop-old', 'ratings']);
     assert.equal(await drop.exited, 0);
     assert.deepEqual(await schemasOf(s.pool), ['movie_details', 'ratings']);
