@@ -1,6 +1,8 @@
 import type { RatingEvent } from '../shared/events/types.ts';
 import { CompressionTypes, Partitioners, type Kafka, type Message, type PartitionMetadata, type Producer } from 'kafkajs';
-import type { EventCodec } from '../shared/events/codec.ts';
+import { EventCodec } from '../shared/events/codec.ts';
+import type { BenchOptions } from './args.ts';
+import { createBenchTopics, deleteBenchTopics, recordCount, type BenchTopics } from './kafka.ts';
 import { ExpectedFold, ratingEvents, takeEvents } from '../test/support/rating-stream.ts';
 
 /** Events generated and encoded at a time. */
@@ -126,4 +128,34 @@ async function send(producer: Producer, topic: string, partition: number, messag
   });
   const failed = results.find((r) => r.errorCode !== 0);
   if (failed) throw new Error(`Kafka refused a batch for ${topic}/${failed.partition}: error code ${failed.errorCode}`);
+}
+
+/**
+ * Makes the bench topic hold exactly N events: reused when it already does (returns undefined,
+ * the fold then comes from reading it back), else produced afresh (returns their fold).
+ */
+export async function prepareTopic(kafka: Kafka, registryUrl: string, topics: BenchTopics, bench: Pick<BenchOptions, 'events' | 'seed'>): Promise<ExpectedFold | undefined> {
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  const existing = await recordCount(kafka, topics.movieRatings);
+  if (existing === bench.events) {
+    console.log(`reusing ${topics.movieRatings}: it holds ${fmt(existing)} records`);
+    await createBenchTopics(kafka, topics);
+    return undefined;
+  }
+  if (existing > 0) {
+    console.log(`${topics.movieRatings} holds ${fmt(existing)} records, not ${fmt(bench.events)}: recreating it`);
+    await deleteBenchTopics(kafka, topics);
+  }
+  await createBenchTopics(kafka, topics);
+  const codec = await EventCodec.forWriting(EventCodec.connect(registryUrl), topics);
+  console.log(`producing ${fmt(bench.events)} rating events into ${topics.movieRatings} (seed ${bench.seed})`);
+  try {
+    const production = await produceRatings(kafka, codec, topics.movieRatings, bench.events, bench.seed);
+    console.log(`  produced in ${production.seconds.toFixed(1)} s (${fmt(Math.round(bench.events / production.seconds))} events/s)`);
+    return production.fold;
+  } catch (err) {
+    // A partly written topic would be taken for a complete one by no run, but would cost the next a delete.
+    await deleteBenchTopics(kafka, topics).catch(() => undefined);
+    throw err;
+  }
 }

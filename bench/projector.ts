@@ -5,17 +5,15 @@
  * Not a test: it prints figures, and fails only when the projector's result is wrong.
  */
 import type { Kafka } from 'kafkajs';
-import { EventCodec } from '../shared/events/codec.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { parseBenchArgs, type BenchOptions } from './args.ts';
 import { readAndDecode } from './bare-reader.ts';
 import { runCatalogueProjector } from './catalogue-run.ts';
 import { Cleanups } from './cleanups.ts';
-import type { ExpectedFold } from '../test/support/rating-stream.ts';
-import { benchTopics, createBenchTopics, deleteBenchTopics, deleteGroups, recordCount, type BenchTopics } from './kafka.ts';
+import { benchTopics, deleteGroups } from './kafka.ts';
 import { runNaiveProjector } from './naive.ts';
-import { produceRatings } from './produce.ts';
+import { prepareTopic } from './produce.ts';
 import { printReport } from './report.ts';
 import { services } from '../test/support/services.ts';
 
@@ -38,42 +36,13 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
-/**
- * Makes the bench topic hold exactly N events: reused when it already does (returns undefined,
- * the fold then comes from reading it back), else produced afresh (returns their fold).
- */
-async function prepareTopic(topics: BenchTopics, bench: BenchOptions): Promise<ExpectedFold | undefined> {
-  const existing = await recordCount(kafka, topics.movieRatings);
-  if (existing === bench.events) {
-    console.log(`reusing ${topics.movieRatings}: it holds ${fmt(existing)} records`);
-    await createBenchTopics(kafka, topics);
-    return undefined;
-  }
-  if (existing > 0) {
-    console.log(`${topics.movieRatings} holds ${fmt(existing)} records, not ${fmt(bench.events)}: recreating it`);
-    await deleteBenchTopics(kafka, topics);
-  }
-  await createBenchTopics(kafka, topics);
-  const codec = await EventCodec.forWriting(EventCodec.connect(registryUrl), topics);
-  console.log(`producing ${fmt(bench.events)} rating events into ${topics.movieRatings} (seed ${bench.seed})`);
-  try {
-    const production = await produceRatings(kafka, codec, topics.movieRatings, bench.events, bench.seed);
-    console.log(`  produced in ${production.seconds.toFixed(1)} s (${fmt(Math.round(bench.events / production.seconds))} events/s)`);
-    return production.fold;
-  } catch (err) {
-    // A partly written topic would be taken for a complete one by no run, but would cost the next a delete.
-    await deleteBenchTopics(kafka, topics).catch(() => undefined);
-    throw err;
-  }
-}
-
 async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
   const topics = benchTopics(bench.events);
   const stamp = Date.now().toString(36);
   const groups = { bare: `bench-bare-${stamp}`, projector: `bench-projector-${stamp}`, naive: `bench-naive-${stamp}` };
   cleanups.add('delete the consumer groups', () => deleteGroups(kafkaClient, Object.values(groups)));
 
-  const produced = await prepareTopic(topics, bench);
+  const produced = await prepareTopic(kafkaClient, registryUrl, topics, bench);
 
   console.log('(a) bare kafkajs consumer: read and decode every record');
   const bare = await readAndDecode(kafkaClient, registryUrl, topics.movieRatings, bench.events, groups.bare);

@@ -123,6 +123,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
     await admin.connect();
     const endOffsets = async () => new Map((await admin.fetchTopicOffsets(projection.topic)).map((p) => [p.partition, Number(p.high)]));
     await lockRebuild(lockClient, projection.name);
+    if (!(await schemaExists(pool, live))) throw new Error(`There is no schema ${live} to rebuild: start the projectors once (or npm run migrate) first.`);
     if (!(await schemaExists(pool, shadow))) await createShadow(pool, live, shadow);
     const startedFrom = total(await offsetsIn(pool, shadow, projection.topic));
 
