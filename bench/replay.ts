@@ -16,7 +16,7 @@ import { REPO_ROOT } from '../infra/paths.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { eventually } from '../test/support/eventually.ts';
-import { startProjectorProcess, startReplayProcess } from '../test/support/projector-process.ts';
+import { startProjectorProcess, startToolProcess } from '../test/support/projector-process.ts';
 import { createTestDatabase, freePort, services, uniqueName } from '../test/support/services.ts';
 import { verifyRatings } from '../test/support/verify-ratings.ts';
 import { readAndDecode } from './bare-reader.ts';
@@ -102,7 +102,7 @@ try {
 
   console.log(`(b) npm run replay -- ratings, while the query API serves ${fmt(READ_RATE)} reads/s`);
   const replayStarted = performance.now();
-  const replay = startReplayProcess(['ratings', '--drop-old-after-seconds', '0'], { ...settings, groupId: uniqueName('unused') });
+  const replay = startToolProcess('replay', ['ratings', '--drop-old-after-seconds', '0'], { ...settings, groupId: uniqueName('unused') });
   cleanups.add('stop the replay', () => replay.kill('SIGKILL'));
   const code = await replay.exited;
   const replaySeconds = (performance.now() - replayStarted) / 1000;

@@ -12,7 +12,7 @@ import { createMetrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';
 import { rebuildLockName } from '../../projectors/replay/rebuild.ts';
 import { metadataSet } from '../support/projector-fixture.ts';
-import { startProjectorProcess, startReplayProcess, type ProjectorProcess } from '../support/projector-process.ts';
+import { startProjectorProcess, startToolProcess, type ProjectorProcess } from '../support/projector-process.ts';
 import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../support/rating-stream.ts';
 import { createTestDatabase, createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
 import { verifyRatings } from '../support/verify-ratings.ts';
@@ -63,7 +63,7 @@ async function setup(t: TestContext) {
       return p;
     },
     replay(args: string[], env: Record<string, string> = {}) {
-      const p = startReplayProcess(args, { ...settings, env });
+      const p = startToolProcess('replay', args, { ...settings, env });
       processes.push(p);
       return p;
     },

@@ -58,14 +58,14 @@ export function startProjectorProcess(options: ProjectorSetting & { nodeFlags?: 
   return watch(child);
 }
 
-export interface ReplayProcess extends ProjectorProcess {
+export interface ToolProcess extends ProjectorProcess {
   /** Everything it printed on stdout so far. */
   output(): string;
 }
 
-/** `npm run replay -- ...args` as an operator runs it, with the test's projector settings. */
-export function startReplayProcess(args: string[], options: ProjectorSetting): ReplayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'replay', 'cli.ts'), ...args], {
+/** `npm run replay -- ...args` or `npm run dlq -- ...args` as an operator runs it, with the test's projector settings. */
+export function startToolProcess(tool: 'replay' | 'dlq', args: string[], options: ProjectorSetting): ToolProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', tool, 'cli.ts'), ...args], {
     env: projectorEnv(options),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
