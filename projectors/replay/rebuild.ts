@@ -129,11 +129,12 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
 
     let fatal: Error | undefined;
     const rebuilding: Projection = { ...projection, schema: shadow };
-    const deadLetters = newDeadLettersOnly(createDeadLetterWriter(deps.kafka, deps.deadLetterTopics, `rebuild-${projection.name}`), pool, live);
+    // Its own group: it reads every partition without taking any from the live projectors.
+    const groupId = `movie-catalogue-rebuild-${projection.name}`;
+    const deadLetters = newDeadLettersOnly(createDeadLetterWriter(deps.kafka, deps.deadLetterTopics, groupId), pool, live);
     runner = createProjectorRunner({
       kafka: deps.kafka,
-      // Its own group: it reads every partition without taking any from the live projectors.
-      groupId: `movie-catalogue-rebuild-${projection.name}`,
+      groupId,
       pool,
       projections: [rebuilding],
       deadLetters,
