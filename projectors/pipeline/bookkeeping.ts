@@ -130,3 +130,52 @@ export async function recordDeadLetters({ client, schema }: Target, topic: strin
     ],
   });
 }
+
+/** A redrive (operations.redrives) as the pipeline needs it: whose key, in which projection. */
+export interface RegisteredRedrive {
+  projection: string;
+  key: string | null;
+}
+
+/** The redrives among `ids` registered for this partition, by id. */
+export async function findRedrives({ client }: Target, topic: string, partition: number, ids: readonly string[]): Promise<Map<string, RegisteredRedrive>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await client.query<{ redrive_id: string; projection: string; key: string | null }>({
+    name: 'find-redrives',
+    text: `SELECT redrive_id::text, projection, encode(key, 'hex') AS key FROM operations.redrives
+           WHERE redrive_id = ANY($1::uuid[]) AND topic = $2 AND partition = $3`,
+    values: [ids, topic, partition],
+  });
+  return new Map(rows.map((r) => [r.redrive_id, { projection: r.projection, key: r.key === null ? null : Buffer.from(r.key, 'hex').toString('latin1') }]));
+}
+
+/** Forgets what became of re-driven events before (dead-lettered, parked), so that they are decided again; applied ones stay. */
+export async function reopenOutcomes({ client, schema }: Target, eventIds: readonly string[]): Promise<void> {
+  if (eventIds.length === 0) return;
+  await client.query({
+    name: `${schema}.reopen-outcomes`,
+    text: `DELETE FROM ${table(schema, 'event_outcomes')} WHERE event_id = ANY($1::uuid[]) AND status IN ('dead_lettered', 'parked')`,
+    values: [eventIds],
+  });
+}
+
+export async function releaseKeys({ client, schema }: Target, topic: string, partition: number, keys: ReadonlySet<string>): Promise<void> {
+  if (keys.size === 0) return;
+  await client.query({
+    name: `${schema}.release-keys`,
+    text: `DELETE FROM ${table(schema, 'parked_keys')} WHERE topic = $1 AND partition = $2 AND key = ANY($3::bytea[])`,
+    values: [topic, partition, [...keys].map(keyBytes)],
+  });
+}
+
+/** Records what became of each redrive's first copy, once. */
+export async function settleRedrives({ client }: Target, outcomes: ReadonlyMap<string, string>): Promise<void> {
+  if (outcomes.size === 0) return;
+  await client.query({
+    name: 'settle-redrives',
+    text: `UPDATE operations.redrives r SET outcome = s.outcome, settled_at = now()
+           FROM unnest($1::uuid[], $2::text[]) AS s(redrive_id, outcome)
+           WHERE r.redrive_id = s.redrive_id AND r.outcome IS NULL`,
+    values: [[...outcomes.keys()], [...outcomes.values()]],
+  });
+}

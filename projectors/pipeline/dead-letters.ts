@@ -18,6 +18,10 @@ export const DLQ_HEADERS = {
   attempt: 'dlq.attempt',
   failedAt: 'dlq.failed-at',
   consumerGroup: 'dlq.consumer-group',
+  /** On a re-driven copy: the redrive (operations.redrives) it belongs to. */
+  redrive: 'dlq.redrive',
+  /** On the copy of the dead letter itself, the first of its redrive: 'true'. It releases the key. */
+  redriveReleases: 'dlq.redrive-releases',
 } as const;
 
 const OURS = new Set<string>(Object.values(DLQ_HEADERS));

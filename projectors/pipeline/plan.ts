@@ -12,6 +12,8 @@ export interface LogRecord {
   offset: number;
   key: string | null;
   result: DecodeResult;
+  /** The first copy a redrive registered for this record's key wrote: the key is released from here on. */
+  releasesKey?: boolean;
 }
 
 export interface PlanInput {
@@ -40,6 +42,8 @@ export interface Plan {
   decisions: Decision[];
   /** Keys this batch parks, with the offset of the dead letter that parked them. */
   parks: Map<string, { offset: number; reason: string }>;
+  /** Parked keys a redrive releases in this batch (some may be parked again, then also in `parks`). */
+  releases: Set<string>;
 }
 
 /**
@@ -52,13 +56,16 @@ export interface Plan {
  * 4. an event of a parked key is parked: recorded, not applied, so that no later event of a key
  *    overtakes a dead-lettered one;
  * 5. everything else is applied (the fold may still reject it).
- * A record without a key cannot park anything: it is dead-lettered alone.
+ * A record without a key cannot park anything: it is dead-lettered alone. A redrive's copy
+ * releases its parked key before it is decided: it, and the key's events after it, go through
+ * the rules again in log order (and a copy that fails again parks the key again).
+ * The sink forgets the outcomes of a redrive's copied events first, so rule 3 lets them by.
  */
 export function planBatch(input: PlanInput): Plan {
   const handled = new Set(input.handles);
   const parked = new Set(input.parkedKeys);
   const seen = new Set(input.seenEventIds);
-  const plan: Plan = { decisions: [], parks: new Map() };
+  const plan: Plan = { decisions: [], parks: new Map(), releases: new Set() };
 
   const deadLetter = (record: LogRecord, code: DeadLetterCode, message: string, eventId?: string) => {
     plan.decisions.push({ action: 'dead_letter', offset: record.offset, key: record.key, code, message, eventId });
@@ -70,6 +77,10 @@ export function planBatch(input: PlanInput): Plan {
 
   for (const record of input.records) {
     const { result, offset, key } = record;
+    if (record.releasesKey && key !== null && parked.delete(key)) {
+      plan.releases.add(key);
+      plan.parks.delete(key);
+    }
     if (!result.ok) {
       deadLetter(record, result.poison.code, result.poison.message, result.poison.eventId);
       continue;

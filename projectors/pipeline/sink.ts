@@ -5,14 +5,18 @@ import { isEventId } from '../../shared/events/validation.ts';
 import type { Projection, Target } from '../projection.ts';
 import {
   claimPartition,
+  findRedrives,
   parkKeys,
   recordDeadLetters,
   recordEvents,
+  releaseKeys,
+  reopenOutcomes,
   settleOutcomes,
+  settleRedrives,
   type DeadLetterRow,
   type Outcome,
 } from './bookkeeping.ts';
-import type { DeadLetter, DeadLetterWriter, SourceRecord } from './dead-letters.ts';
+import { DLQ_HEADERS, type DeadLetter, type DeadLetterWriter, type SourceRecord } from './dead-letters.ts';
 import { isDataRefusal, storable } from './failures.ts';
 import { planBatch, type Decision, type LogRecord } from './plan.ts';
 
@@ -126,11 +130,27 @@ export function createSink(deps: SinkDeps): Sink {
       const fresh = batch.records.filter((r) => r.offset >= from);
       const decoded = await decoder.decodeAll(fresh);
       const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: decoded[i]! }));
+      // Copies a redrive wrote name it in a header; a redrive counts only when registered for the copy's key.
+      const redriveOf = new Map<number, string>();
+      const releasing = new Set<number>();
+      for (const r of fresh) {
+        const id = r.headers[DLQ_HEADERS.redrive]?.toString();
+        if (id === undefined || !isEventId(id)) continue;
+        redriveOf.set(r.offset, id);
+        if (r.headers[DLQ_HEADERS.redriveReleases]?.toString() === 'true') releasing.add(r.offset);
+      }
+      const redrives = await findRedrives(claims[0]!.target, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
 
       const report: BatchReport = { counts: [], deadLetters: [], parkedKeys: 0 };
       const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
       for (const { projection, target, next, parked } of claims) {
-        const mine = next === from ? records : records.filter((r) => r.offset >= next);
+        const copied = (r: LogRecord) => {
+          const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
+          return redrive !== undefined && redrive.projection === projection.name && redrive.key === r.key;
+        };
+        const mine = (next === from ? records : records.filter((r) => r.offset >= next)).map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
+        // Dead-lettered or parked before, a copied event is decided again; one applied before stays a duplicate.
+        await reopenOutcomes(target, mine.flatMap((r) => (copied(r) && r.result.ok ? [r.result.event.envelope.eventId] : [])));
         const handled = handledBy.get(projection)!;
         const events: Array<{ eventId: string; offset: number }> = [];
         for (const { result, offset } of mine) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, offset });
@@ -146,6 +166,8 @@ export function createSink(deps: SinkDeps): Sink {
         const unsettled: Outcome[] = [];
         for (const d of plan.decisions) if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
         await settleOutcomes(target, batch.topic, batch.partition, unsettled);
+        await releaseKeys(target, batch.topic, batch.partition, plan.releases);
+        await settleRedrives(target, redriveOutcomes(mine, plan.decisions, rejected, redriveOf));
         await parkKeys(target, batch.topic, batch.partition, [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })));
 
         const letters = plan.decisions.filter((d) => d.action === 'dead_letter');
@@ -193,6 +215,22 @@ function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): O
     case 'ignore':
       return [];
   }
+}
+
+/** Per redrive met in the batch, what became of its first copy: the dead letter re-driven. */
+function redriveOutcomes(records: readonly LogRecord[], decisions: readonly Decision[], rejected: ReadonlyMap<string, string>, redriveOf: ReadonlyMap<number, string>): Map<string, string> {
+  const decided = new Map(decisions.map((d) => [d.offset, d]));
+  const outcomes = new Map<string, string>();
+  for (const record of records) {
+    const id = redriveOf.get(record.offset);
+    const decision = decided.get(record.offset);
+    if (!record.releasesKey || id === undefined || outcomes.has(id) || !decision) continue;
+    if (decision.action === 'apply') outcomes.set(id, rejected.has(decision.event.envelope.eventId) ? 'rejected' : 'applied');
+    else if (decision.action === 'dead_letter') outcomes.set(id, 'dead_lettered');
+    else if (decision.action === 'park') outcomes.set(id, 'parked');
+    else outcomes.set(id, 'duplicate');
+  }
+  return outcomes;
 }
 
 function countOutcomes(projection: string, decisions: readonly Decision[], rejected: ReadonlyMap<string, string>): BatchReport['counts'] {

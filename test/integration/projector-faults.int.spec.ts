@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DLQ_HEADERS } from '../../projectors/pipeline/dead-letters.ts';
+import { newEventId } from '../../shared/events/event-id.ts';
 import { eventually } from '../support/eventually.ts';
 import { aggregates, metadataSet, outcomes, projectorFixture, rating } from '../support/projector-fixture.ts';
 import { uniqueName, type TestProjector } from '../support/services.ts';
@@ -113,6 +114,59 @@ describe('projector faults', () => {
     });
     const { rows } = await pool.query<{ partition: number }>("SELECT partition FROM ratings.parked_keys WHERE key = 'k'::bytea ORDER BY 1");
     assert.deepEqual(rows, [{ partition: 0 }, { partition: 1 }]);
+  });
+
+  it('releases a parked key at a redrive\'s copies, applies them in order, and parks it again when the copy fails again', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    await f.runner(pool);
+    const topic = f.topics.movieRatings;
+    const partition = 0;
+    const write = async (value: Buffer, headers: Record<string, string> = {}) => f.produceRaw(topic, { key: 'tt0000007', value, headers, partition });
+    const encoded = (event: ReturnType<typeof rating>) => f.codec.encode(event);
+    await write(Buffer.from('garbage'));
+    const parked = [rating('alice', 'tt0000007', 4), rating('bob', 'tt0000007', 2)];
+    for (const event of parked) await write(encoded(event).value, encoded(event).headers);
+    await eventually(async () => {
+      const all = await outcomes(pool, 'ratings');
+      assert.deepEqual(parked.map((e) => all[e.envelope.eventId]?.split(':')[0]), ['parked', 'parked']);
+    });
+    const { rows: letters } = await pool.query<{ offset: number }>('SELECT "offset" FROM ratings.dead_letters');
+
+    // What the redrive tool writes: the dead letter (here fixed by hand) and the parked events, in order.
+    const redrive = async (first: Buffer, firstHeaders: Record<string, string>) => {
+      const id = newEventId();
+      await pool.query(
+        `INSERT INTO operations.redrives (redrive_id, projection, topic, partition, key, dead_letter_offset, records, requested_by)
+         VALUES ($1, 'ratings', $2, $3, 'tt0000007'::bytea, $4, 3, 'test')`,
+        [id, topic, partition, letters[0]!.offset],
+      );
+      const copyHeaders = { [DLQ_HEADERS.redrive]: id, [DLQ_HEADERS.attempt]: '1' };
+      await write(first, { ...firstHeaders, ...copyHeaders, [DLQ_HEADERS.redriveReleases]: 'true' });
+      for (const event of parked) await write(encoded(event).value, { ...(encoded(event).headers), ...copyHeaders });
+      return id;
+    };
+    const fixed = rating('carol', 'tt0000007', 5);
+    const released = await redrive(encoded(fixed).value, encoded(fixed).headers);
+    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'tt0000007', count: 3, sum: 11, count_1: 0, count_5: 1 }]));
+    const all = await outcomes(pool, 'ratings');
+    assert.deepEqual([fixed, ...parked].map((e) => all[e.envelope.eventId]), ['applied', 'applied', 'applied']);
+    assert.deepEqual((await pool.query('SELECT key FROM ratings.parked_keys')).rows, []);
+    assert.deepEqual((await pool.query('SELECT outcome FROM operations.redrives WHERE redrive_id = $1', [released])).rows, [{ outcome: 'applied' }]);
+
+    // A copy without the registered redrive releases nothing; a registered copy that fails again parks the key again.
+    await write(Buffer.from('garbage'), { [DLQ_HEADERS.redrive]: newEventId(), [DLQ_HEADERS.attempt]: '1', [DLQ_HEADERS.redriveReleases]: 'true' });
+    const failed = await redrive(Buffer.from('still garbage'), {});
+    await eventually(async () => {
+      const { rows } = await pool.query('SELECT outcome FROM operations.redrives WHERE redrive_id = $1', [failed]);
+      assert.deepEqual(rows, [{ outcome: 'dead_lettered' }]);
+    });
+    const letter = (await f.readTopic(f.topics.deadLetters.get(topic)!, 3)).at(-1)!;
+    assert.equal(letter.value?.toString(), 'still garbage');
+    assert.equal(letter.headers?.[DLQ_HEADERS.attempt]?.toString(), '2');
+    const { rows: parkedAgain } = await pool.query<{ since_offset: number }>('SELECT since_offset FROM ratings.parked_keys');
+    assert.equal(parkedAgain.length, 1);
+    assert.equal(await aggregates(pool).then((a) => a[0]!.count), 3, 'the copies behind it were applied by the first redrive: skipped, not applied twice');
   });
 
   it('dead-letters the one event Postgres refuses and applies the rest of its batch', async (t) => {

@@ -72,6 +72,30 @@ describe('planBatch', () => {
     assert.equal(plan.decisions[0]?.action === 'dead_letter' && plan.decisions[0].code, 'database_refused');
   });
 
+  it('releases a parked key at a redrive\'s copy: the copy and the key\'s later events apply in order', () => {
+    const copy = (r: LogRecord): LogRecord => ({ ...r, releasesKey: true });
+    const plan = planBatch(
+      input([ok(5, rating(1, 'a')), copy(ok(6, rating(2, 'a'))), ok(7, rating(3, 'a')), ok(8, rating(4, 'a')), ok(9, rating(5, 'b'))], { parkedKeys: new Set(['a', 'b']) }),
+    );
+    // Written between the dead letter and the redrive: still parked, for a later redrive.
+    assert.deepEqual(
+      plan.decisions.map((d) => `${d.offset}:${d.action}`),
+      ['5:park', '6:apply', '7:apply', '8:apply', '9:park'],
+    );
+    assert.deepEqual(plan.releases, new Set(['a']));
+    assert.deepEqual(plan.parks, new Map());
+  });
+
+  it('parks the key again when a redrive\'s copy fails again', () => {
+    const plan = planBatch(input([{ ...bad(6, 'a'), releasesKey: true }, ok(7, rating(3, 'a'))], { parkedKeys: new Set(['a']) }));
+    assert.deepEqual(
+      plan.decisions.map((d) => `${d.offset}:${d.action}`),
+      ['6:dead_letter', '7:park'],
+    );
+    assert.deepEqual(plan.releases, new Set(['a']));
+    assert.deepEqual(plan.parks, new Map([['a', { offset: 6, reason: 'not_avro: garbage' }]]));
+  });
+
   it('cannot park a record without a key: it is dead-lettered alone', () => {
     const plan = planBatch(input([bad(0, null), ok(1, rating(1, 'a'))]));
     assert.deepEqual(plan.decisions.map((d) => d.action), ['dead_letter', 'apply']);
