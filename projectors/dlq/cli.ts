@@ -1,9 +1,13 @@
 /**
  * `npm run dlq -- list [--projection P] [--code C] [--key K] [--since T] [--until T]`
  * `npm run dlq -- show <topic> <partition> <offset>`
- * What the projections dead-lettered, from their `dead_letters` tables, and one record as the
- * log holds it, decoded when it can be, with every header. Read only; the projectors' settings.
+ * `npm run dlq -- redrive (--key K | --since T | --until T | --all) [--projection P] [--code C] [--execute] [--by NAME]`
+ * What the projections dead-lettered, from their `dead_letters` tables; one record as the log
+ * holds it, decoded when it can be, with every header; and redrives (redrive.ts), a dry run
+ * unless --execute. The projectors' settings.
  */
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { ConfigError } from '../../shared/config.ts';
@@ -12,12 +16,16 @@ import { EventDecoder } from '../../shared/events/decoder.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadProjectorConfig } from '../config.ts';
+import type { Projection } from '../projection.ts';
 import { catalogueProjections } from '../projections.ts';
 import { readRecord } from './read-record.ts';
+import { executeRedrive, findRedrives, planRedrives, type RedriveRecord } from './redrive.ts';
 import { findDeadLetters, type DeadLetterEntry, type DeadLetterFilter } from './store.ts';
 
 const USAGE = `usage: npm run dlq -- list [--projection P] [--code C] [--key K] [--since T] [--until T]
        npm run dlq -- show <topic> <partition> <offset>
+       npm run dlq -- redrive (--key K | --since T | --until T | --all) [--projection P] [--code C] [--execute] [--by NAME]
+  redrive prints what it would do unless --execute; --by names who asks (default: the OS user)
   --projection P  movie-details or ratings (default: both)
   --code C        an error class: not_avro, unknown_schema, invalid_event, ...
   --key K         the record key (a movie id)
@@ -31,14 +39,29 @@ function usage(message: string): never {
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   strict: false,
-  options: { projection: { type: 'string' }, code: { type: 'string' }, key: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, help: { type: 'boolean' } },
+  options: {
+    projection: { type: 'string' },
+    code: { type: 'string' },
+    key: { type: 'string' },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    by: { type: 'string' },
+    all: { type: 'boolean' },
+    execute: { type: 'boolean' },
+    help: { type: 'boolean' },
+  },
 });
+const FLAGS = ['all', 'execute'];
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
 for (const [option, value] of Object.entries(values)) {
-  if (!['projection', 'code', 'key', 'since', 'until'].includes(option)) usage(`unknown option --${option}`);
+  if (FLAGS.includes(option)) {
+    if (value !== true) usage(`--${option} takes no value`);
+    continue;
+  }
+  if (!['projection', 'code', 'key', 'since', 'until', 'by'].includes(option)) usage(`unknown option --${option}`);
   if (typeof value !== 'string' || value === '') usage(`--${option} needs a value`);
 }
 const time = (option: 'since' | 'until'): Date | undefined => {
@@ -85,15 +108,62 @@ function listing(entries: DeadLetterEntry[]): void {
   }
 }
 
+function redrivesListing(redrives: RedriveRecord[]): void {
+  if (redrives.length === 0) return;
+  out('redrives:');
+  for (const r of redrives) {
+    out(`  ${r.requestedAt.toISOString()} by ${r.requestedBy}: ${r.projection} ${r.key ?? '(no key)'} at ${r.topic}/${r.partition}@${r.deadLetterOffset}, ${r.records} record${r.records === 1 ? '' : 's'}: ${r.outcome ?? 'pending'} (${r.id})`);
+  }
+}
+
+/** Re-drives what the filter selects, or says what it would do. */
+async function redrive(projections: readonly Projection[], filter: DeadLetterFilter): Promise<number> {
+  const kafka = createKafka('dlq', config.kafkaBrokers, logger);
+  const letters = await findDeadLetters(pool, projections, filter);
+  const { plans, skipped } = await planRedrives(kafka, pool, projections, letters);
+  for (const { letter, reason } of skipped) out(`skip ${letter.projection} ${letter.topic}/${letter.partition}@${letter.offset} (${letter.key ?? 'no key'}): ${reason}`);
+  if (plans.length === 0) {
+    out('nothing to re-drive');
+    return 0;
+  }
+  for (const { letter, records } of plans) {
+    const behind = records.slice(1).map((r) => r.offset);
+    out(
+      `${values.execute ? 're-driving' : 'would re-drive'} ${letter.projection} ${letter.key ?? '(no key)'} on ${letter.topic}/${letter.partition}: the dead letter at ${letter.offset} (${letter.code})` +
+        (behind.length > 0 ? ` and ${behind.length} later record${behind.length === 1 ? '' : 's'} of its key (${behind.join(', ')})` : ''),
+    );
+  }
+  if (!values.execute) {
+    out('dry run: nothing was written; run again with --execute to re-drive');
+    return 0;
+  }
+  const requestedBy = typeof values.by === 'string' ? values.by : os.userInfo().username;
+  const ids = [];
+  for (const plan of plans) ids.push(await executeRedrive(kafka, pool, plan, requestedBy));
+  // The live projectors take the copies from here; wait a while to tell what became of them.
+  const deadline = performance.now() + 30_000;
+  let redrives = await findRedrives(pool, ids);
+  while (redrives.some((r) => r.outcome === null) && performance.now() < deadline) {
+    await sleep(250);
+    redrives = await findRedrives(pool, ids);
+  }
+  redrivesListing(redrives);
+  return redrives.some((r) => r.outcome === 'dead_lettered' || r.outcome === 'parked') ? 1 : 0;
+}
+
 const pool = createPool(config.databaseUrl, 2, logger);
 let exitCode = 0;
 try {
   const projections = catalogueProjections(config.topics);
+  const chosen = typeof values.projection === 'string' ? projections.filter((p) => p.name === values.projection) : projections;
+  if (chosen.length === 0) usage(`no projection ${JSON.stringify(values.projection)}`);
+  const filter: DeadLetterFilter = { code: values.code as string | undefined, key: values.key as string | undefined, since: time('since'), until: time('until') };
   if (positionals[0] === 'list' && positionals.length === 1) {
-    const chosen = typeof values.projection === 'string' ? projections.filter((p) => p.name === values.projection) : projections;
-    if (chosen.length === 0) usage(`no projection ${JSON.stringify(values.projection)}`);
-    const filter: DeadLetterFilter = { code: values.code as string | undefined, key: values.key as string | undefined, since: time('since'), until: time('until') };
     listing(await findDeadLetters(pool, chosen, filter));
+    redrivesListing((await findRedrives(pool)).filter((r) => chosen.some((p) => p.name === r.projection)));
+  } else if (positionals[0] === 'redrive' && positionals.length === 1) {
+    if (!values.all && !values.key && !values.since && !values.until) usage('say which dead letters to re-drive: --key, --since, --until, or --all');
+    exitCode = await redrive(chosen, filter);
   } else if (positionals[0] === 'show' && positionals.length === 4) {
     const [, topic, partitionText, offsetText] = positionals as [string, string, string, string];
     const [partition, offset] = [Number(partitionText), Number(offsetText)];
@@ -116,7 +186,7 @@ try {
       else out(`  does not decode: ${decoded!.poison.code}: ${decoded!.poison.message}\n  value: ${printable(record.value)}`);
     }
   } else {
-    usage('say list, or show <topic> <partition> <offset>');
+    usage('say list, show <topic> <partition> <offset>, or redrive');
   }
 } catch (err) {
   exitCode = 1;

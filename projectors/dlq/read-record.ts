@@ -1,49 +1,58 @@
 import type { Kafka } from 'kafkajs';
 import type { SourceRecord } from '../pipeline/dead-letters.ts';
 
+export interface LogRange {
+  topic: string;
+  partition: number;
+  /** First offset to read. */
+  from: number;
+  /** Offset to stop before. */
+  to: number;
+}
+
 /**
- * The record at one position of the log, read with a consumer of a throwaway group; undefined
- * when the log no longer (retention) or not yet holds that offset.
+ * The records of one partition in [from, to), in log order, read with a consumer of a throwaway
+ * group; what retention removed is simply not there. Fails when the range is not read in time.
  */
-export async function readRecord(kafka: Kafka, position: { topic: string; partition: number; offset: number }, timeoutMs = 15_000): Promise<SourceRecord | undefined> {
-  const { topic, partition, offset } = position;
+export async function readRange(kafka: Kafka, range: LogRange, timeoutMs = 60_000): Promise<SourceRecord[]> {
+  const { topic, partition } = range;
   const admin = kafka.admin();
   await admin.connect();
   const bounds = (await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition);
   await admin.disconnect();
-  if (!bounds || offset < Number(bounds.low) || offset >= Number(bounds.high)) return undefined;
+  if (!bounds) throw new Error(`${topic} has no partition ${partition}`);
+  const from = Math.max(range.from, Number(bounds.low));
+  const to = Math.min(range.to, Number(bounds.high));
+  if (from >= to) return [];
 
-  const groupId = `movie-catalogue-dlq-show-${process.pid}-${Date.now().toString(36)}`;
+  const groupId = `movie-catalogue-dlq-${process.pid}-${Date.now().toString(36)}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   await consumer.connect();
+  const records: SourceRecord[] = [];
   try {
-    return await new Promise<SourceRecord | undefined>((resolve, reject) => {
-      const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`could not read ${topic}/${partition} from ${from} to ${to} within ${timeoutMs / 1000} s`)), timeoutMs);
       consumer
         .subscribe({ topics: [topic] })
         .then(() =>
           consumer.run({
             eachBatch: ({ batch }) => {
               if (batch.partition !== partition) return Promise.resolve();
-              const found = batch.messages.find((m) => Number(m.offset) === offset);
-              if (!found && Number(batch.lastOffset()) < offset) return Promise.resolve();
-              clearTimeout(timer);
-              resolve(
-                found && {
-                  topic,
-                  partition,
-                  offset,
-                  key: found.key ?? null,
-                  value: found.value,
-                  headers: found.headers ?? {},
-                  timestamp: found.timestamp,
-                },
-              );
+              for (const m of batch.messages) {
+                const offset = Number(m.offset);
+                if (offset >= from && offset < to) records.push({ topic, partition, offset, key: m.key ?? null, value: m.value, headers: m.headers ?? {}, timestamp: m.timestamp });
+              }
+              // Done at the range's end, or at the log's: the last offsets may be transaction markers, which no batch delivers.
+              const last = Number(batch.lastOffset());
+              if (last >= to - 1 || last >= Number(batch.highWatermark) - 1) {
+                clearTimeout(timer);
+                resolve();
+              }
               return Promise.resolve();
             },
           }),
         )
-        .then(() => consumer.seek({ topic, partition, offset: String(offset) }))
+        .then(() => consumer.seek({ topic, partition, offset: String(from) }))
         .catch(reject);
     });
   } finally {
@@ -53,4 +62,11 @@ export async function readRecord(kafka: Kafka, position: { topic: string; partit
     await cleanup.deleteGroups([groupId]).catch(() => undefined);
     await cleanup.disconnect();
   }
+  return records;
+}
+
+/** The record at one position of the log; undefined when the log does not (or no longer) hold it. */
+export async function readRecord(kafka: Kafka, position: { topic: string; partition: number; offset: number }): Promise<SourceRecord | undefined> {
+  const [record] = await readRange(kafka, { topic: position.topic, partition: position.partition, from: position.offset, to: position.offset + 1 });
+  return record?.offset === position.offset ? record : undefined;
 }

@@ -170,7 +170,7 @@ describe('replay tool', () => {
 
     // Small fetches: the rebuild reaches the live offsets step by step while they move on.
     const replay = s.replay(['all', '--drop-old-after-seconds', '0'], { PROJECTOR_MAX_BYTES_PER_PARTITION: '65536' });
-    assert.equal(await replay.exited, 0, replay.output());
+    assert.equal(await replay.exited, 0, replay.output() + replay.errors());
     writing = false;
     await writer;
     // After the swap the live projector goes on in the rebuilt tables.

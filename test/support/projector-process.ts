@@ -61,15 +61,18 @@ export function startProjectorProcess(options: ProjectorSetting & { nodeFlags?: 
 export interface ToolProcess extends ProjectorProcess {
   /** Everything it printed on stdout so far. */
   output(): string;
+  /** And on stderr: its errors and usage, kept out of the test report. */
+  errors(): string;
 }
 
 /** `npm run replay -- ...args` or `npm run dlq -- ...args` as an operator runs it, with the test's projector settings. */
 export function startToolProcess(tool: 'replay' | 'dlq', args: string[], options: ProjectorSetting): ToolProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', tool, 'cli.ts'), ...args], {
     env: projectorEnv(options),
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
+  let [output, errors] = ['', ''];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  return { ...watch(child), output: () => output };
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));
+  return { ...watch(child), output: () => output, errors: () => errors };
 }
