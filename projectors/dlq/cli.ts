@@ -120,7 +120,7 @@ function redrivesListing(redrives: RedriveRecord[]): void {
 async function redrive(projections: readonly Projection[], filter: DeadLetterFilter): Promise<number> {
   const kafka = createKafka('dlq', config.kafkaBrokers, logger);
   const letters = await findDeadLetters(pool, projections, filter);
-  const { plans, skipped } = await planRedrives(kafka, pool, projections, letters);
+  const { plans, skipped } = await planRedrives(kafka, pool, letters);
   for (const { letter, reason } of skipped) out(`skip ${letter.projection} ${letter.topic}/${letter.partition}@${letter.offset} (${letter.key ?? 'no key'}): ${reason}`);
   if (plans.length === 0) {
     out('nothing to re-drive');

@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka, Message } from 'kafkajs';
 import type { Pool } from '../../shared/db/pool.ts';
 import { DLQ_HEADERS, type SourceRecord } from '../pipeline/dead-letters.ts';
-import { table, type Projection } from '../projection.ts';
 import { readRange } from './read-record.ts';
 import type { DeadLetterEntry } from './store.ts';
 
 /**
  * What one redrive writes: copies of a dead-lettered record and of every later record of its
- * key on its partition that the projection has read (the events parked behind it, and any dead
- * letter among them), in log order, to the same partition.
+ * key on its partition up to the end of the log (the events parked behind it, any dead letter
+ * among them, and those the projection has yet to read and will park), in log order, to the
+ * same partition. The projection reads every original before the copies, so each is parked by
+ * then and decided again at its copy.
  */
 export interface RedrivePlan {
   letter: DeadLetterEntry;
@@ -30,7 +31,7 @@ const OUR_HEADERS = new Set<string>(Object.values(DLQ_HEADERS));
  * that one's redrive; one whose key is no longer parked is skipped, since applying it now could
  * put it after later events of its key.
  */
-export async function planRedrives(kafka: Kafka, pool: Pool, projections: readonly Projection[], letters: readonly DeadLetterEntry[]): Promise<{ plans: RedrivePlan[]; skipped: Skipped[] }> {
+export async function planRedrives(kafka: Kafka, pool: Pool, letters: readonly DeadLetterEntry[]): Promise<{ plans: RedrivePlan[]; skipped: Skipped[] }> {
   const plans: RedrivePlan[] = [];
   const skipped: Skipped[] = [];
   const parking = new Set(letters.filter((l) => l.parksKey).map((l) => `${l.projection} ${l.topic} ${l.partition} ${l.key}`));
@@ -46,12 +47,7 @@ export async function planRedrives(kafka: Kafka, pool: Pool, projections: readon
       skipped.push({ letter, reason: group ? 'goes with the redrive of the dead letter that parked its key' : 'its key is no longer parked: applied now, it could come after later events of its key' });
       continue;
     }
-    const projection = projections.find((p) => p.name === letter.projection)!;
-    const { rows } = await pool.query<{ next_offset: number }>(`SELECT next_offset FROM ${table(projection.schema, 'projection_offsets')} WHERE topic = $1 AND partition = $2`, [
-      letter.topic,
-      letter.partition,
-    ]);
-    const to = letter.key === null ? letter.offset + 1 : (rows[0]?.next_offset ?? letter.offset + 1);
+    const to = letter.key === null ? letter.offset + 1 : Number.MAX_SAFE_INTEGER;
     const range = await readRange(kafka, { topic: letter.topic, partition: letter.partition, from: letter.offset, to });
     const records = range.filter((r) => r.offset === letter.offset || (letter.key !== null && r.key?.toString('latin1') === letter.key));
     if (records[0]?.offset !== letter.offset) skipped.push({ letter, reason: 'the log no longer holds it (retention)' });
