@@ -1,7 +1,7 @@
 /**
  * `npm run dlq -- list [--projection P] [--code C] [--key K] [--since T] [--until T]`
  * `npm run dlq -- show <topic> <partition> <offset>`
- * `npm run dlq -- redrive (--key K | --since T | --until T | --all) [--projection P] [--code C] [--execute] [--by NAME]`
+ * `npm run dlq -- redrive (--key K | --since T | --until T | --all) [--projection P] [--code C] [--leave-dead-letter] [--execute] [--by NAME]`
  * What the projections dead-lettered, from their `dead_letters` tables; one record as the log
  * holds it, decoded when it can be, with every header; and redrives (redrive.ts), a dry run
  * unless --execute. The projectors' settings.
@@ -24,8 +24,9 @@ import { findDeadLetters, type DeadLetterEntry, type DeadLetterFilter } from './
 
 const USAGE = `usage: npm run dlq -- list [--projection P] [--code C] [--key K] [--since T] [--until T]
        npm run dlq -- show <topic> <partition> <offset>
-       npm run dlq -- redrive (--key K | --since T | --until T | --all) [--projection P] [--code C] [--execute] [--by NAME]
-  redrive prints what it would do unless --execute; --by names who asks (default: the OS user)
+       npm run dlq -- redrive (--key K | --since T | --until T | --all) [--projection P] [--code C] [--leave-dead-letter] [--execute] [--by NAME]
+  redrive prints what it would do unless --execute; --by names who asks (default: the OS user);
+  --leave-dead-letter gives up on a record that can never apply: releases its key and re-drives only what it parked
   --projection P  movie-details or ratings (default: both)
   --code C        an error class: not_avro, unknown_schema, invalid_event, ...
   --key K         the record key (a movie id)
@@ -48,10 +49,11 @@ const { values, positionals } = parseArgs({
     by: { type: 'string' },
     all: { type: 'boolean' },
     execute: { type: 'boolean' },
+    'leave-dead-letter': { type: 'boolean' },
     help: { type: 'boolean' },
   },
 });
-const FLAGS = ['all', 'execute'];
+const FLAGS = ['all', 'execute', 'leave-dead-letter'];
 if (values.help) {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
@@ -120,18 +122,19 @@ function redrivesListing(redrives: RedriveRecord[]): void {
 async function redrive(projections: readonly Projection[], filter: DeadLetterFilter): Promise<number> {
   const kafka = createKafka('dlq', config.kafkaBrokers, logger);
   const letters = await findDeadLetters(pool, projections, filter);
-  const { plans, skipped } = await planRedrives(kafka, pool, letters);
+  const { plans, skipped } = await planRedrives(kafka, pool, letters, { leaveDeadLetters: values['leave-dead-letter'] === true });
   for (const { letter, reason } of skipped) out(`skip ${letter.projection} ${letter.topic}/${letter.partition}@${letter.offset} (${letter.key ?? 'no key'}): ${reason}`);
   if (plans.length === 0) {
     out('nothing to re-drive');
     return 0;
   }
-  for (const { letter, records } of plans) {
-    const behind = records.slice(1).map((r) => r.offset);
-    out(
-      `${values.execute ? 're-driving' : 'would re-drive'} ${letter.projection} ${letter.key ?? '(no key)'} on ${letter.topic}/${letter.partition}: the dead letter at ${letter.offset} (${letter.code})` +
-        (behind.length > 0 ? ` and ${behind.length} later record${behind.length === 1 ? '' : 's'} of its key (${behind.join(', ')})` : ''),
-    );
+  for (const { letter, records, leavesDeadLetter } of plans) {
+    const behind = (leavesDeadLetter ? records : records.slice(1)).map((r) => r.offset);
+    const later = `${behind.length} later record${behind.length === 1 ? '' : 's'} of its key${behind.length > 0 ? ` (${behind.join(', ')})` : ''}`;
+    const what = leavesDeadLetter
+      ? `release the key of the dead letter at ${letter.offset} (${letter.code}), left behind, and re-drive the ${later}`
+      : `re-drive the dead letter at ${letter.offset} (${letter.code})${behind.length > 0 ? ` and the ${later}` : ''}`;
+    out(`${values.execute ? 'going to' : 'would'} ${what}: ${letter.projection} ${letter.key ?? '(no key)'} on ${letter.topic}/${letter.partition}`);
   }
   if (!values.execute) {
     out('dry run: nothing was written; run again with --execute to re-drive');
@@ -139,7 +142,7 @@ async function redrive(projections: readonly Projection[], filter: DeadLetterFil
   }
   const requestedBy = typeof values.by === 'string' ? values.by : os.userInfo().username;
   const ids = [];
-  for (const plan of plans) ids.push(await executeRedrive(kafka, pool, plan, requestedBy));
+  for (const plan of plans) ids.push(await executeRedrive(kafka, pool, projections.find((p) => p.name === plan.letter.projection)!, plan, requestedBy));
   // The live projectors take the copies from here; wait a while to tell what became of them.
   const deadline = performance.now() + 30_000;
   let redrives = await findRedrives(pool, ids);

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { IHeaders, Kafka, Message } from 'kafkajs';
+import { Partitioners, type IHeaders, type Kafka, type Message } from 'kafkajs';
 import type { Pool } from '../../shared/db/pool.ts';
 import { DLQ_HEADERS, type SourceRecord } from '../pipeline/dead-letters.ts';
+import { table, type Projection } from '../projection.ts';
 import { readRange } from './read-record.ts';
 import type { DeadLetterEntry } from './store.ts';
 
@@ -14,7 +15,10 @@ import type { DeadLetterEntry } from './store.ts';
  */
 export interface RedrivePlan {
   letter: DeadLetterEntry;
+  /** The records to copy, in log order; the dead letter first unless it is left behind. */
   records: SourceRecord[];
+  /** The dead letter is given up on (it can never apply): only what its key parked is re-driven. */
+  leavesDeadLetter: boolean;
 }
 
 /** A dead letter that is not re-driven, and why. */
@@ -31,7 +35,12 @@ const OUR_HEADERS = new Set<string>(Object.values(DLQ_HEADERS));
  * that one's redrive; one whose key is no longer parked is skipped, since applying it now could
  * put it after later events of its key.
  */
-export async function planRedrives(kafka: Kafka, pool: Pool, letters: readonly DeadLetterEntry[]): Promise<{ plans: RedrivePlan[]; skipped: Skipped[] }> {
+export async function planRedrives(
+  kafka: Kafka,
+  pool: Pool,
+  letters: readonly DeadLetterEntry[],
+  { leaveDeadLetters }: { leaveDeadLetters: boolean },
+): Promise<{ plans: RedrivePlan[]; skipped: Skipped[] }> {
   const plans: RedrivePlan[] = [];
   const skipped: Skipped[] = [];
   const parking = new Set(letters.filter((l) => l.parksKey).map((l) => `${l.projection} ${l.topic} ${l.partition} ${l.key}`));
@@ -51,7 +60,7 @@ export async function planRedrives(kafka: Kafka, pool: Pool, letters: readonly D
     const range = await readRange(kafka, { topic: letter.topic, partition: letter.partition, from: letter.offset, to });
     const records = range.filter((r) => r.offset === letter.offset || (letter.key !== null && r.key?.toString('latin1') === letter.key));
     if (records[0]?.offset !== letter.offset) skipped.push({ letter, reason: 'the log no longer holds it (retention)' });
-    else plans.push({ letter, records });
+    else plans.push({ letter, records: leaveDeadLetters ? records.slice(1) : records, leavesDeadLetter: leaveDeadLetters });
   }
   return { plans, skipped };
 }
@@ -69,17 +78,29 @@ export function redriveCopy(record: SourceRecord, redriveId: string, first: bool
 
 /**
  * Registers the redrive, then writes its copies in order (acks=all); the projection releases the
- * key when it reads the first. Returns the redrive's id.
+ * key when it reads the first. With nothing to copy (a dead letter left behind with nothing
+ * parked after it), the key is released here. Returns the redrive's id.
  */
-export async function executeRedrive(kafka: Kafka, pool: Pool, plan: RedrivePlan, requestedBy: string): Promise<string> {
+export async function executeRedrive(kafka: Kafka, pool: Pool, projection: Projection, plan: RedrivePlan, requestedBy: string): Promise<string> {
   const id = randomUUID();
   const { letter } = plan;
+  const key = letter.key === null ? null : Buffer.from(letter.key, 'latin1');
   await pool.query(
-    `INSERT INTO operations.redrives (redrive_id, projection, topic, partition, key, dead_letter_offset, records, requested_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [id, letter.projection, letter.topic, letter.partition, plan.records[0]!.key, letter.offset, plan.records.length, requestedBy],
+    `INSERT INTO operations.redrives (redrive_id, projection, topic, partition, key, dead_letter_offset, records, requested_by, outcome, settled_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $9::text IS NULL THEN NULL ELSE now() END)`,
+    [id, letter.projection, letter.topic, letter.partition, plan.records[0]?.key ?? key, letter.offset, plan.records.length, requestedBy, plan.records.length === 0 ? 'released' : null],
   );
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  if (plan.records.length === 0) {
+    await pool.query(`DELETE FROM ${table(projection.schema, 'parked_keys')} WHERE topic = $1 AND partition = $2 AND key = $3 AND since_offset = $4`, [
+      letter.topic,
+      letter.partition,
+      key,
+      letter.offset,
+    ]);
+    return id;
+  }
+  // Every copy names its partition; the partitioner is only named to keep kafkajs from warning about its default.
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     await producer.send({ topic: letter.topic, acks: -1, messages: plan.records.map((r, i) => redriveCopy(r, id, i === 0)) });

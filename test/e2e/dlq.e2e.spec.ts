@@ -60,7 +60,7 @@ describe('dead-letter tool', () => {
     // Bytes that are still no event fail again: dead-lettered once more, one attempt more, the key parked again.
     const again = await run('redrive', '--key', 'tt0000042', '--execute', '--by', 'ops-test');
     assert.equal(again.code, 1, again.output);
-    assert.match(again.output, /re-driving ratings tt0000042 on .*: the dead letter at \d+ \(not_avro\) and 1 later record of its key/);
+    assert.match(again.output, /going to re-drive the dead letter at \d+ \(not_avro\) and the 1 later record of its key \(\d+\): ratings tt0000042 on /);
     assert.match(again.output, /by ops-test: ratings tt0000042 at .*, 2 records: dead_lettered/);
     const letters = await f.readTopic(f.topics.deadLetters.get(topic)!, 2);
     assert.deepEqual(
@@ -68,6 +68,14 @@ describe('dead-letter tool', () => {
       ['1', '2'],
     );
     assert.match((await outcomes(pool, 'ratings'))[behind.envelope.eventId] ?? '', /^parked/);
+
+    // Bytes that can never apply are given up on: the key is released and what it parked goes on.
+    const leave = await run('redrive', '--key', 'tt0000042', '--leave-dead-letter', '--execute', '--by', 'ops-test');
+    assert.equal(leave.code, 0, leave.output);
+    assert.match(leave.output, /going to release the key of the dead letter at \d+ \(not_avro\), left behind, and re-drive the 1 later record of its key/);
+    assert.match(leave.output, /ratings tt0000042 at .*, 1 record: applied/);
+    assert.equal((await outcomes(pool, 'ratings'))[behind.envelope.eventId], 'applied');
+    assert.deepEqual((await pool.query('SELECT * FROM ratings.parked_keys')).rows, []);
   });
 
   it('re-drives a dead letter whose projection was corrected, with the events parked behind it, in order; a dry run writes nothing', async (t) => {
@@ -100,7 +108,7 @@ describe('dead-letter tool', () => {
 
     const dry = await run('redrive', '--key', 'tt0000099');
     assert.equal(dry.code, 0);
-    assert.match(dry.output, /would re-drive ratings tt0000099 on .*: the dead letter at \d+ \(database_refused\) and 2 later records of its key/);
+    assert.match(dry.output, /would re-drive the dead letter at \d+ \(database_refused\) and the 2 later records of its key \(\d+, \d+\): ratings tt0000099 on /);
     assert.match(dry.output, /dry run: nothing was written/);
     assert.deepEqual((await pool.query('SELECT * FROM operations.redrives')).rows, []);
 
