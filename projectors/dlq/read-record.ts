@@ -11,10 +11,11 @@ export interface LogRange {
 }
 
 /**
- * The records of one partition in [from, to), in log order, read with a consumer of a throwaway
- * group; what retention removed is simply not there. Fails when the range is not read in time.
+ * The records of one partition in [from, to) that `keep` keeps, in log order, read with a
+ * consumer of a throwaway group; what retention removed is simply not there. Fails when the
+ * range is not read in time.
  */
-export async function readRange(kafka: Kafka, range: LogRange, timeoutMs = 60_000): Promise<SourceRecord[]> {
+export async function readRange(kafka: Kafka, range: LogRange, keep: (record: SourceRecord) => boolean = () => true, timeoutMs = 120_000): Promise<SourceRecord[]> {
   const { topic, partition } = range;
   const admin = kafka.admin();
   await admin.connect();
@@ -40,7 +41,9 @@ export async function readRange(kafka: Kafka, range: LogRange, timeoutMs = 60_00
               if (batch.partition !== partition) return Promise.resolve();
               for (const m of batch.messages) {
                 const offset = Number(m.offset);
-                if (offset >= from && offset < to) records.push({ topic, partition, offset, key: m.key ?? null, value: m.value, headers: m.headers ?? {}, timestamp: m.timestamp });
+                if (offset < from || offset >= to) continue;
+                const record = { topic, partition, offset, key: m.key ?? null, value: m.value, headers: m.headers ?? {}, timestamp: m.timestamp };
+                if (keep(record)) records.push(record);
               }
               // Done at the range's end, or at the log's: the last offsets may be transaction markers, which no batch delivers.
               const last = Number(batch.lastOffset());

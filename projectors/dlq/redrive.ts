@@ -57,8 +57,11 @@ export async function planRedrives(
       continue;
     }
     const to = letter.key === null ? letter.offset + 1 : Number.MAX_SAFE_INTEGER;
-    const range = await readRange(kafka, { topic: letter.topic, partition: letter.partition, from: letter.offset, to });
-    const records = range.filter((r) => r.offset === letter.offset || (letter.key !== null && r.key?.toString('latin1') === letter.key));
+    const records = await readRange(
+      kafka,
+      { topic: letter.topic, partition: letter.partition, from: letter.offset, to },
+      (r) => r.offset === letter.offset || (letter.key !== null && r.key?.toString('latin1') === letter.key),
+    );
     if (records[0]?.offset !== letter.offset) skipped.push({ letter, reason: 'the log no longer holds it (retention)' });
     else plans.push({ letter, records: leaveDeadLetters ? records.slice(1) : records, leavesDeadLetter: leaveDeadLetters });
   }
