@@ -217,7 +217,7 @@ function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): O
   }
 }
 
-/** Per redrive met in the batch, what became of its first copy: the dead letter re-driven. */
+/** Per redrive met in the batch, what became of its first copy: the dead letter, or the first event it parked when it is left behind. */
 function redriveOutcomes(records: readonly LogRecord[], decisions: readonly Decision[], rejected: ReadonlyMap<string, string>, redriveOf: ReadonlyMap<number, string>): Map<string, string> {
   const decided = new Map(decisions.map((d) => [d.offset, d]));
   const outcomes = new Map<string, string>();
