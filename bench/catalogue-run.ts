@@ -8,6 +8,7 @@ import { createTestDatabase, freePort } from '../test/support/services.ts';
 import type { ExpectedFold } from '../test/support/rating-stream.ts';
 import { endOffsetSum, type BenchTopics } from './kafka.ts';
 import { verifyRatings } from '../test/support/verify-ratings.ts';
+import { metricTotal } from './service-probe.ts';
 
 const POLL_MS = 100;
 const PROGRESS_EVERY_MS = 5_000;
@@ -116,11 +117,7 @@ async function storedTotal(client: pg.Client, topic: string): Promise<number> {
 
 /** Mean size and duration of the partition batches the projector applied, from its own metrics. */
 function batchFigures(exposition: string): Pick<CatalogueRun, 'batches' | 'meanBatchSize' | 'meanBatchMs'> {
-  const total = (metric: string) =>
-    exposition
-      .split('\n')
-      .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
-      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  const total = (metric: string) => metricTotal(exposition, metric);
   const batches = total('projection_batch_size_count');
   const records = total('projection_batch_size_sum');
   const seconds = total('projection_batch_duration_seconds_sum');

@@ -17,7 +17,7 @@ import type { RatingSubmitted } from '../shared/events/types.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createTestTopics, freePort, services } from '../test/support/services.ts';
-import { eventually } from '../test/support/eventually.ts';
+import { waitUntilReady } from './service-probe.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } } });
 const SECONDS = Number(values.seconds ?? 10);
@@ -105,10 +105,7 @@ async function bareProducer(events: number): Promise<number> {
 }
 
 try {
-  await eventually(async () => {
-    const response = await fetch(`${base}/health/ready`);
-    if (response.status !== 200) throw new Error(`command API not ready: ${response.status}`);
-  }, 60_000);
+  await waitUntilReady(base);
   const userTokens = Array.from({ length: 100 }, (_, i) => mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600));
   const provider = mintToken(SECRET, { sub: 'provider-1', roles: ['provider'] }, 3600);
   let n = 0;

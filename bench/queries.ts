@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { REPO_ROOT } from '../infra/paths.ts';
-import { eventually } from '../test/support/eventually.ts';
+import { waitUntilReady } from './service-probe.ts';
 import { createTestDatabase, freePort } from '../test/support/services.ts';
 import { runSteadyState } from './steady-state.ts';
 
@@ -46,12 +46,6 @@ function start(main: string, env: Record<string, string>, profile = false): Chil
   const child = spawn(process.execPath, [...flags, '--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   return child;
-}
-
-async function ready(url: string): Promise<void> {
-  await eventually(async () => {
-    if ((await fetch(url)).status !== 200) throw new Error(`${url} not ready`);
-  }, 60_000);
 }
 
 /** Uniform reads over every movie, in a scattered order; `amount` reads, or for `seconds`. */
@@ -93,11 +87,11 @@ try {
   const [queryPort, barePort] = [await freePort(), await freePort()];
   start('query-api/main.ts', { DATABASE_URL: db.url, QUERY_API_PORT: String(queryPort), EVENT_ID_SECRET: 'bench-event-id-secret-bench-event-id', LOG_LEVEL: 'warn' }, true);
   const queryBase = `http://127.0.0.1:${queryPort}`;
-  await ready(`${queryBase}/health/ready`);
+  await waitUntilReady(queryBase);
   const sample = await (await fetch(`${queryBase}/v1/movies/${movieId(1)}`)).text();
   start('bench/bare-fastify.ts', { BARE_PORT: String(barePort), BARE_BODY: sample });
   const bareBase = `http://127.0.0.1:${barePort}`;
-  await ready(`${bareBase}/v1/movies/x`);
+  await waitUntilReady(bareBase, '/v1/movies/x');
 
   // A running query API has read its catalogue before; a cold one pays a database read per movie.
   console.log(`warm-up, not counted: 5 s of the bare route, every movie read once from the query API`);

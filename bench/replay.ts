@@ -20,6 +20,7 @@ import { startProjectorProcess, startToolProcess } from '../test/support/project
 import { createTestDatabase, freePort, services, uniqueName } from '../test/support/services.ts';
 import { verifyRatings } from '../test/support/verify-ratings.ts';
 import { readAndDecode } from './bare-reader.ts';
+import { waitUntilReady } from './service-probe.ts';
 import { Cleanups } from './cleanups.ts';
 import { benchTopics, deleteGroups } from './kafka.ts';
 import { prepareTopic } from './produce.ts';
@@ -76,9 +77,7 @@ try {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   cleanups.add('stop the query API', () => new Promise((resolve) => (queryApi.kill('SIGTERM'), queryApi.once('exit', resolve))));
-  await eventually(async () => {
-    if ((await fetch(`http://127.0.0.1:${queryPort}/health/ready`)).status !== 200) throw new Error('query API not ready');
-  }, 60_000);
+  await waitUntilReady(`http://127.0.0.1:${queryPort}`);
 
   let n = 0;
   let readsDone!: Promise<autocannon.Result>;

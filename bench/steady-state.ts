@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool as HttpPool, type Dispatcher } from 'undici';
 import { mintToken } from '../command-api/mint-token.ts';
 import { REPO_ROOT } from '../infra/paths.ts';
-import { eventually } from '../test/support/eventually.ts';
+import { metricTotal, waitUntilReady } from './service-probe.ts';
 import { startProjectorProcess } from '../test/support/projector-process.ts';
 import { createTestDatabase, createTestTopics, freePort, services, uniqueName } from '../test/support/services.ts';
 
@@ -84,19 +84,6 @@ function machineBusySeconds(): number {
   }
 }
 
-/** Sum over every series of `metric` in a Prometheus exposition. */
-function metricTotal(exposition: string, metric: string): number {
-  return exposition
-    .split('\n')
-    .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
-
-async function ready(url: string): Promise<void> {
-  await eventually(async () => {
-    if ((await fetch(url)).status !== 200) throw new Error(`${url} not ready`);
-  }, 60_000);
-}
 
 /**
  * The steady state end to end, as its users see it: the command API, the projectors and the
@@ -129,12 +116,12 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
   const projector = startProjectorProcess({ databaseUrl: db.url, topics, groupId: uniqueName('bench-steady'), env: { PROJECTOR_PORT: String(projectorPort), LOG_LEVEL: 'warn' }, nodeFlags });
   try {
     // The projector migrates the database; the others start once it is ready.
-    await ready(`http://127.0.0.1:${projectorPort}/health/ready`);
+    await waitUntilReady(`http://127.0.0.1:${projectorPort}`);
     const commandApi = start('command-api/main.ts', { COMMAND_API_PORT: String(commandPort), JWT_SECRET: SECRET, RATE_LIMIT_MAX: String(1_000_000_000) });
     const queryApi = start('query-api/main.ts', { QUERY_API_PORT: String(queryPort) });
     const commandBase = `http://127.0.0.1:${commandPort}`;
     const queryBase = `http://127.0.0.1:${queryPort}`;
-    await Promise.all([ready(`${commandBase}/health/ready`), ready(`${queryBase}/health/ready`)]);
+    await Promise.all([waitUntilReady(commandBase), waitUntilReady(queryBase)]);
 
     const commands = new HttpPool(commandBase, { connections: 128 });
     const queries = new HttpPool(queryBase, { connections: 128 });

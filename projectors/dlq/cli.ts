@@ -8,16 +8,12 @@
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { ConfigError } from '../../shared/config.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
-import { createLogger } from '../../shared/logger.ts';
-import { loadProjectorConfig } from '../config.ts';
 import type { Projection } from '../projection.ts';
 import { catalogueProjections } from '../projections.ts';
+import { toolCli } from '../tool-cli.ts';
 import { readRecord } from './read-record.ts';
 import { executeRedrive, findRedrives, planRedrives, type RedriveRecord } from './redrive.ts';
 import { findDeadLetters, type DeadLetterEntry, type DeadLetterFilter } from './store.ts';
@@ -32,58 +28,21 @@ const USAGE = `usage: npm run dlq -- list [--projection P] [--code C] [--key K] 
   --key K         the record key (a movie id)
   --since/--until T  when it was dead-lettered, as an ISO 8601 time (2026-12-02T10:00:00Z)`;
 
-function usage(message: string): never {
-  process.stderr.write(`${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  strict: false,
-  options: {
-    projection: { type: 'string' },
-    code: { type: 'string' },
-    key: { type: 'string' },
-    since: { type: 'string' },
-    until: { type: 'string' },
-    by: { type: 'string' },
-    all: { type: 'boolean' },
-    execute: { type: 'boolean' },
-    'leave-dead-letter': { type: 'boolean' },
-    help: { type: 'boolean' },
-  },
+const cli = toolCli('dlq', USAGE, {
+  flags: ['all', 'execute', 'leave-dead-letter'],
+  values: ['projection', 'code', 'key', 'since', 'until', 'by'],
 });
-const FLAGS = ['all', 'execute', 'leave-dead-letter'];
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-for (const [option, value] of Object.entries(values)) {
-  if (FLAGS.includes(option)) {
-    if (value !== true) usage(`--${option} takes no value`);
-    continue;
-  }
-  if (!['projection', 'code', 'key', 'since', 'until', 'by'].includes(option)) usage(`unknown option --${option}`);
-  if (typeof value !== 'string' || value === '') usage(`--${option} needs a value`);
-}
+const { positionals, usage } = cli;
 const time = (option: 'since' | 'until'): Date | undefined => {
-  const text = values[option];
-  if (typeof text !== 'string') return undefined;
+  const text = cli.value(option);
+  if (text === undefined) return undefined;
   const at = new Date(text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(at.getTime())) usage(`--${option} must be an ISO 8601 time, got ${JSON.stringify(text)}`);
   return at;
 };
-
-let config: ReturnType<typeof loadProjectorConfig>;
-try {
-  config = loadProjectorConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`dlq: ${err.message}\n`);
-  process.exit(1);
-}
+const config = cli.config();
 const out = (line: string) => process.stdout.write(`${line}\n`);
-const logger = createLogger('dlq', process.env.LOG_LEVEL ?? 'warn', pino.destination(2));
+const logger = cli.logger();
 
 /** Bytes as text when they are printable UTF-8, else as hex. */
 function printable(bytes: Buffer | null | undefined): string {
@@ -122,7 +81,7 @@ function redrivesListing(redrives: RedriveRecord[]): void {
 async function redrive(projections: readonly Projection[], filter: DeadLetterFilter): Promise<number> {
   const kafka = createKafka('dlq', config.kafkaBrokers, logger);
   const letters = await findDeadLetters(pool, projections, filter);
-  const { plans, skipped } = await planRedrives(kafka, pool, letters, { leaveDeadLetters: values['leave-dead-letter'] === true });
+  const { plans, skipped } = await planRedrives(kafka, pool, letters, { leaveDeadLetters: cli.flag('leave-dead-letter') });
   for (const { letter, reason } of skipped) out(`skip ${letter.projection} ${letter.topic}/${letter.partition}@${letter.offset} (${letter.key ?? 'no key'}): ${reason}`);
   if (plans.length === 0) {
     out('nothing to re-drive');
@@ -134,13 +93,13 @@ async function redrive(projections: readonly Projection[], filter: DeadLetterFil
     const what = leavesDeadLetter
       ? `release the key of the dead letter at ${letter.offset} (${letter.code}), left behind, and re-drive the ${later}`
       : `re-drive the dead letter at ${letter.offset} (${letter.code})${behind.length > 0 ? ` and the ${later}` : ''}`;
-    out(`${values.execute ? 'going to' : 'would'} ${what}: ${letter.projection} ${letter.key ?? '(no key)'} on ${letter.topic}/${letter.partition}`);
+    out(`${cli.flag('execute') ? 'going to' : 'would'} ${what}: ${letter.projection} ${letter.key ?? '(no key)'} on ${letter.topic}/${letter.partition}`);
   }
-  if (!values.execute) {
+  if (!cli.flag('execute')) {
     out('dry run: nothing was written; run again with --execute to re-drive');
     return 0;
   }
-  const requestedBy = typeof values.by === 'string' ? values.by : os.userInfo().username;
+  const requestedBy = cli.value('by') ?? os.userInfo().username;
   const ids = [];
   for (const plan of plans) ids.push(await executeRedrive(kafka, pool, projections.find((p) => p.name === plan.letter.projection)!, plan, requestedBy));
   // The live projectors take the copies from here; wait a while to tell what became of them.
@@ -158,14 +117,15 @@ const pool = createPool(config.databaseUrl, 2, logger);
 let exitCode = 0;
 try {
   const projections = catalogueProjections(config.topics);
-  const chosen = typeof values.projection === 'string' ? projections.filter((p) => p.name === values.projection) : projections;
-  if (chosen.length === 0) usage(`no projection ${JSON.stringify(values.projection)}`);
-  const filter: DeadLetterFilter = { code: values.code as string | undefined, key: values.key as string | undefined, since: time('since'), until: time('until') };
+  const only = cli.value('projection');
+  const chosen = only === undefined ? projections : projections.filter((p) => p.name === only);
+  if (chosen.length === 0) usage(`no projection ${JSON.stringify(only)}`);
+  const filter: DeadLetterFilter = { code: cli.value('code'), key: cli.value('key'), since: time('since'), until: time('until') };
   if (positionals[0] === 'list' && positionals.length === 1) {
     listing(await findDeadLetters(pool, chosen, filter));
     redrivesListing((await findRedrives(pool)).filter((r) => chosen.some((p) => p.name === r.projection)));
   } else if (positionals[0] === 'redrive' && positionals.length === 1) {
-    if (!values.all && !values.key && !values.since && !values.until) usage('say which dead letters to re-drive: --key, --since, --until, or --all');
+    if (!cli.flag('all') && !['key', 'since', 'until'].some((option) => cli.value(option) !== undefined)) usage('say which dead letters to re-drive: --key, --since, --until, or --all');
     exitCode = await redrive(chosen, filter);
   } else if (positionals[0] === 'show' && positionals.length === 4) {
     const [, topic, partitionText, offsetText] = positionals as [string, string, string, string];

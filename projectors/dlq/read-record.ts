@@ -19,8 +19,14 @@ export async function readRange(kafka: Kafka, range: LogRange, keep: (record: So
   const { topic, partition } = range;
   const admin = kafka.admin();
   await admin.connect();
-  const bounds = (await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition);
-  await admin.disconnect();
+  let bounds;
+  try {
+    // Asked first: kafkajs retries an unknown topic's offsets for many seconds before it says so.
+    if (!(await admin.listTopics()).includes(topic)) throw new Error(`There is no topic ${topic}.`);
+    bounds = (await admin.fetchTopicOffsets(topic)).find((p) => p.partition === partition);
+  } finally {
+    await admin.disconnect();
+  }
   if (!bounds) throw new Error(`${topic} has no partition ${partition}`);
   const from = Math.max(range.from, Number(bounds.low));
   const to = Math.min(range.to, Number(bounds.high));

@@ -1,4 +1,5 @@
 import type { Pool } from '../../shared/db/pool.ts';
+import type { DeadLetterRow } from '../pipeline/bookkeeping.ts';
 import { table, type Projection } from '../projection.ts';
 
 /** What `list` selects: every filter optional; times compare with when the record was dead-lettered. */
@@ -10,16 +11,11 @@ export interface DeadLetterFilter {
   until?: Date;
 }
 
-export interface DeadLetterEntry {
+/** A dead letter as the pipeline recorded it, with where and when. */
+export interface DeadLetterEntry extends DeadLetterRow {
   projection: string;
   topic: string;
   partition: number;
-  offset: number;
-  key: string | null;
-  eventId: string | null;
-  code: string;
-  message: string;
-  dlqTopic: string;
   deadLetteredAt: Date;
   /** Its key is parked on its partition from it on: the key's later events wait for a redrive. */
   parksKey: boolean;

@@ -4,16 +4,12 @@
  * Rebuilds projections from the log (rebuild.ts) with the projectors' configuration (the same
  * environment variables), or drops the schemas earlier swaps kept.
  */
-import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { ConfigError } from '../../shared/config.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
-import { createLogger } from '../../shared/logger.ts';
 import { createMetrics } from '../../shared/metrics.ts';
-import { loadProjectorConfig } from '../config.ts';
 import type { Projection } from '../projection.ts';
 import { catalogueProjections } from '../projections.ts';
+import { toolCli } from '../tool-cli.ts';
 import { progressBlock, progressLine, summaryLines } from './progress-view.ts';
 import { RebuildBusyError, rebuildProjection, type RebuildProgress } from './rebuild.ts';
 import { dropSchema, offsetsIn, oldSchemas, schemaExists, shadowSchemaOf } from './shadow.ts';
@@ -25,44 +21,21 @@ projections: movie-details, ratings
   --keep-old                  keep the replaced tables (drop them later with drop-old)
   --drop-old-after-seconds N  how long the replaced tables stay for reads still on them (default 30)`;
 
-function usage(message: string): never {
-  process.stderr.write(`${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  strict: false,
-  options: { 'dry-run': { type: 'boolean' }, 'keep-old': { type: 'boolean' }, 'drop-old-after-seconds': { type: 'string' }, help: { type: 'boolean' } },
-});
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const known = new Set(['dry-run', 'keep-old', 'drop-old-after-seconds', 'help']);
-for (const option of Object.keys(values)) if (!known.has(option)) usage(`unknown option --${option}`);
-const dropOld = positionals[0] === 'drop-old';
-const names = dropOld ? positionals.slice(1) : positionals;
-if (names.length !== 1) usage('name one projection, or all');
-const graceText = values['drop-old-after-seconds'];
-const graceSeconds = typeof graceText === 'string' ? Number(graceText) : 30;
-if (!Number.isInteger(graceSeconds) || graceSeconds < 0) usage('--drop-old-after-seconds must be a whole number of seconds');
-
-let config: ReturnType<typeof loadProjectorConfig>;
-try {
-  config = loadProjectorConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`replay: ${err.message}\n`);
-  process.exit(1);
-}
+const cli = toolCli('replay', USAGE, { flags: ['dry-run', 'keep-old'], values: ['drop-old-after-seconds'] });
+const dropOld = cli.positionals[0] === 'drop-old';
+const names = dropOld ? cli.positionals.slice(1) : cli.positionals;
+if (names.length !== 1) cli.usage('name one projection, or all');
+const graceText = cli.value('drop-old-after-seconds');
+const graceSeconds = graceText === undefined ? 30 : Number(graceText);
+if (!Number.isInteger(graceSeconds) || graceSeconds < 0) cli.usage('--drop-old-after-seconds must be a whole number of seconds');
+const [dryRunOnly, keepOld] = [cli.flag('dry-run'), cli.flag('keep-old')];
+const config = cli.config();
 
 const projections = catalogueProjections(config.topics);
 const chosen: Projection[] = names[0] === 'all' ? projections : projections.filter((p) => p.name === names[0]);
-if (chosen.length === 0) usage(`no projection ${JSON.stringify(names[0])}`);
+if (chosen.length === 0) cli.usage(`no projection ${JSON.stringify(names[0])}`);
 
-// Logs go to stderr, so that the progress and the summary on stdout stay readable.
-const logger = createLogger('replay', process.env.LOG_LEVEL ?? 'warn', pino.destination(2));
+const logger = cli.logger();
 const pool = createPool(config.databaseUrl, config.poolSize, logger);
 const kafka = createKafka('replay', config.kafkaBrokers, logger);
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -80,7 +53,7 @@ async function dryRun(projection: Projection): Promise<void> {
   out(`${projection.name}: would rebuild schema ${projection.schema} from topic ${projection.topic} into ${shadow}`);
   const events = (n: number) => `${n.toLocaleString('en-US')} event${n === 1 ? '' : 's'}`;
   out(`  ${resuming ? `resuming the rebuild left there at ${events(from)}` : 'from offset 0 (no rebuild to resume)'}; the live projection has applied ${events(liveAt)}, the log holds ${events(end)}`);
-  out(`  then swap ${shadow} in as ${projection.schema} in one transaction; the old tables ${values['keep-old'] ? 'kept' : `dropped ${graceSeconds} s later`}`);
+  out(`  then swap ${shadow} in as ${projection.schema} in one transaction; the old tables ${keepOld ? 'kept' : `dropped ${graceSeconds} s later`}`);
   const old = await oldSchemas(pool, projection.schema);
   if (old.length > 0) out(`  replaced tables kept from earlier rebuilds: ${old.join(', ')}`);
 }
@@ -111,20 +84,20 @@ try {
   for (const projection of chosen) {
     if (dropOld) {
       const old = await oldSchemas(pool, projection.schema);
-      if (!values['dry-run']) for (const schema of old) await dropSchema(pool, schema);
-      out(`${projection.name}: ${old.length === 0 ? 'no replaced tables to drop' : `${values['dry-run'] ? 'would drop' : 'dropped'} ${old.join(', ')}`}`);
-    } else if (values['dry-run']) {
+      if (!dryRunOnly) for (const schema of old) await dropSchema(pool, schema);
+      out(`${projection.name}: ${old.length === 0 ? 'no replaced tables to drop' : `${dryRunOnly ? 'would drop' : 'dropped'} ${old.join(', ')}`}`);
+    } else if (dryRunOnly) {
       await dryRun(projection);
     } else {
       const summary = await rebuildProjection(
         { kafka, pool, registryUrl: config.registryUrl, deadLetterTopics: config.deadLetterTopics, logger, metrics: createMetrics('replay'), tuning: config.tuning },
         projection,
-        { dropOldAfterMs: values['keep-old'] ? undefined : graceSeconds * 1000, onProgress: progressPrinter() },
+        { dropOldAfterMs: keepOld ? undefined : graceSeconds * 1000, onProgress: progressPrinter() },
       );
       for (const line of summaryLines(summary)) out(line);
     }
   }
-  if (values['dry-run']) out('dry run: nothing was changed');
+  if (dryRunOnly) out('dry run: nothing was changed');
 } catch (err) {
   exitCode = err instanceof RebuildBusyError ? 3 : 1;
   process.stderr.write(`replay: ${(err as Error).message}\n`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { createPool } from '../../shared/db/pool.ts';
 import { eventually } from '../support/eventually.ts';
 import { aggregates, outcomes, projectorFixture, rating } from '../support/projector-fixture.ts';
@@ -10,28 +10,35 @@ import { createTestDatabase, quietLogger, uniqueName } from '../support/services
  * `npm run dlq` as an operator runs it against what a real projector process dead-lettered and
  * parked: a record a plain Kafka client wrote, and a good event of the same movie behind it.
  */
+/** Fresh topics and database, a real projector process on them, and the tool to run against both. */
+async function setup(t: TestContext) {
+  const f = await projectorFixture(t);
+  const db = await createTestDatabase();
+  const pool = createPool(db.url, 2, quietLogger());
+  const settings = { databaseUrl: db.url, topics: f.topics, groupId: uniqueName('group') };
+  const projector = startProjectorProcess(settings);
+  t.after(async () => {
+    await projector.kill('SIGKILL');
+    await pool.end();
+    await db.drop();
+  });
+  /** `npm run dlq -- ...args`: its exit code, and what it printed on stdout and stderr. */
+  const run = async (...args: string[]) => {
+    const tool = startToolProcess('dlq', args, settings);
+    return { code: await tool.exited, output: tool.output() + tool.errors() };
+  };
+  return { f, pool, run };
+}
+
 describe('dead-letter tool', () => {
   it('lists dead letters by class and key, and shows a record decoded or as bytes, with its headers', async (t) => {
-    const f = await projectorFixture(t);
-    const db = await createTestDatabase();
-    const pool = createPool(db.url, 2, quietLogger());
-    const settings = { databaseUrl: db.url, topics: f.topics, groupId: uniqueName('group') };
-    const projector = startProjectorProcess(settings);
-    t.after(async () => {
-      await projector.kill('SIGKILL');
-      await pool.end();
-      await db.drop();
-    });
+    const { f, pool, run } = await setup(t);
     const topic = f.topics.movieRatings;
     // Keyed like the event behind it, so that both land on one partition.
     await f.produceRaw(topic, { key: 'tt0000042', value: Buffer.from('not avro at all'), headers: { source: 'kcat' } });
     const behind = rating('alice', 'tt0000042', 4);
     await f.publisher.publish(behind);
     await eventually(async () => assert.match((await outcomes(pool, 'ratings'))[behind.envelope.eventId] ?? '', /^parked/), 60_000);
-    const run = async (...args: string[]) => {
-      const tool = startToolProcess('dlq', args, settings);
-      return { code: await tool.exited, output: tool.output() + tool.errors() };
-    };
 
     const listed = await run('list');
     assert.equal(listed.code, 0);
@@ -52,6 +59,11 @@ describe('dead-letter tool', () => {
     assert.match(parked.output, /event \(schema version 2\):/);
     assert.match(parked.output, new RegExp(`"eventId": "${behind.envelope.eventId}"`));
     assert.equal((await run('show', topic, partition, '999999')).code, 1);
+    const noTopic = await run('show', 'no-such-topic', '0', '1');
+    assert.equal(noTopic.code, 1);
+    assert.match(noTopic.output, /^dlq: There is no topic no-such-topic\.$/m);
+    const nobody = await run('redrive', '--key', 'tt9999999', '--execute');
+    assert.deepEqual([nobody.code, nobody.output.trim()], [0, 'nothing to re-drive']);
 
     for (const bad of [['list', '--code'], ['list', '--since', 'yesterday'], ['list', '--projection', 'reviews'], ['show', topic, 'one', '2'], ['redo'], ['redrive'], ['redrive', '--all=yes']]) {
       assert.equal((await run(...bad)).code, 2, bad.join(' '));
@@ -79,20 +91,7 @@ describe('dead-letter tool', () => {
   });
 
   it('re-drives a dead letter whose projection was corrected, with the events parked behind it, in order; a dry run writes nothing', async (t) => {
-    const f = await projectorFixture(t);
-    const db = await createTestDatabase();
-    const pool = createPool(db.url, 2, quietLogger());
-    const settings = { databaseUrl: db.url, topics: f.topics, groupId: uniqueName('group') };
-    const projector = startProjectorProcess(settings);
-    t.after(async () => {
-      await projector.kill('SIGKILL');
-      await pool.end();
-      await db.drop();
-    });
-    const run = async (...args: string[]) => {
-      const tool = startToolProcess('dlq', args, settings);
-      return { code: await tool.exited, output: tool.output() + tool.errors() };
-    };
+    const { f, pool, run } = await setup(t);
     // A projection bug, as far as the read model can tell: it cannot store a 3.
     await eventually(async () => void (await pool.query('ALTER TABLE ratings.ratings ADD CONSTRAINT no_threes CHECK (value <> 3)')), 60_000);
     const refused = rating('alice', 'tt0000099', 3);

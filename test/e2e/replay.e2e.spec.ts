@@ -242,4 +242,18 @@ describe('replay tool', () => {
     assert.equal(await allowed.exited, 0, allowed.output());
     assert.equal(await s.replay(['reviews']).exited, 2);
   });
+
+  it('refuses bad arguments, and a database the projectors never migrated, changing nothing', async (t) => {
+    const s = await setup(t);
+    for (const bad of [['ratings', '--drop-old-after-seconds'], ['ratings', '--drop-old-after-seconds', 'soon'], ['ratings', '--dry-run=yes'], ['ratings', '--bogus'], [], ['ratings', 'all']]) {
+      const refused = s.replay(bad);
+      assert.equal(await refused.exited, 2, bad.join(' '));
+      assert.match(refused.errors(), /usage: npm run replay/);
+    }
+    await s.pool.query('DROP SCHEMA ratings CASCADE');
+    const missing = s.replay(['ratings']);
+    assert.equal(await missing.exited, 1);
+    assert.match(missing.errors(), /There is no schema ratings to rebuild/);
+    assert.deepEqual(await schemasOf(s.pool), ['movie_details'], 'no shadow was created');
+  });
 });

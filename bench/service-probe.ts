@@ -1,0 +1,17 @@
+import { eventually } from '../test/support/eventually.ts';
+
+/** Waits until a service's readiness (or another `path`) answers 200, or fails after a minute. */
+export async function waitUntilReady(base: string, path = '/health/ready'): Promise<void> {
+  await eventually(async () => {
+    const response = await fetch(`${base}${path}`);
+    if (response.status !== 200) throw new Error(`${base} not ready: ${response.status}`);
+  }, 60_000);
+}
+
+/** The sum over every series of `metric` in a Prometheus exposition. */
+export function metricTotal(exposition: string, metric: string): number {
+  return exposition
+    .split('\n')
+    .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
