@@ -22,6 +22,20 @@ const schema = z.object({
 
 export type Say = (line: string) => void;
 
+export type LauncherConfig = z.infer<typeof schema>;
+
+/** The registry's default compatibility, set by infraUp (docker-compose.yml sets the same). */
+export const REGISTRY_COMPATIBILITY = 'BACKWARD_TRANSITIVE';
+
+/**
+ * The topics infraUp creates (with TOPIC_PARTITIONS partitions, kept forever): the source topics
+ * and their dead-letter topics. A dead letter is kept as long as the event it stands for, so it
+ * too can be replayed.
+ */
+export function launcherTopics(config: LauncherConfig): { sources: string[]; deadLetters: string[] } {
+  return { sources: [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS], deadLetters: [...deadLetterTopicsFrom(config).values()] };
+}
+
 /**
  * The local infrastructure as the environment describes it. Postgres is embedded only when
  * DATABASE_URL is not given; a given one is the user's to run.
@@ -61,9 +75,7 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): P
     throw failure.reason;
   }
   const kafka = createKafka('infra', config.KAFKA_BROKERS, createLogger('infra', 'error'));
-  const sources = [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS];
-  // A dead letter is kept as long as the event it stands for, so it too can be replayed.
-  const deadLetters = [...deadLetterTopicsFrom(config).values()];
+  const { sources, deadLetters } = launcherTopics(config);
   await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
   await requireBackwardTransitive(config.SCHEMA_REGISTRY_URL);
   say(`topics ${sources.join(', ')}, dead-letter topics ${deadLetters.join(', ')}: ready (${config.TOPIC_PARTITIONS} partitions when created)`);
@@ -89,7 +101,7 @@ async function requireBackwardTransitive(registryUrl: string): Promise<void> {
   const response = await fetch(`${registryUrl.replace(/\/$/, '')}/config`, {
     method: 'PUT',
     headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify({ compatibility: 'BACKWARD_TRANSITIVE' }),
+    body: JSON.stringify({ compatibility: REGISTRY_COMPATIBILITY }),
   });
   if (!response.ok) throw new Error(`Registry refused the compatibility setting: ${response.status} ${await response.text()}`);
 }

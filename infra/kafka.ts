@@ -9,11 +9,40 @@ import type { Artifacts } from './artifacts.ts';
 
 const JAVA_OPTS = ['-Xms256m', '-Xmx1g', '-XX:+UseG1GC', '-Djava.awt.headless=true'];
 
-/** A single-node KRaft broker (broker and controller in one process) on `host:port`. */
-export function kafkaService(broker: string, artifacts: () => Artifacts, partitions: number): InfraService {
+/**
+ * The broker's settings that do not depend on where it listens or keeps its data.
+ * docker-compose.yml sets the same (test/unit/compose.unit.spec.ts compares them).
+ */
+export const BROKER_SETTINGS: Readonly<Record<string, string>> = {
+  'process.roles': 'broker,controller',
+  'node.id': '1',
+  'controller.listener.names': 'CONTROLLER',
+  'auto.create.topics.enable': 'false',
+  'offsets.topic.replication.factor': '1',
+  'offsets.topic.num.partitions': '6',
+  'transaction.state.log.replication.factor': '1',
+  'transaction.state.log.min.isr': '1',
+  'share.coordinator.state.topic.replication.factor': '1',
+  'share.coordinator.state.topic.min.isr': '1',
+  // A single node: do not make the first consumer group wait for more members.
+  'group.initial.rebalance.delay.ms': '0',
+};
+
+/** Where a broker keeps its data, and the name its daemon's pid and log files go by. */
+export interface BrokerPlace {
+  name: string;
+  dir: string;
+}
+
+/**
+ * A single-node KRaft broker (broker and controller in one process) on `host:port`, with its
+ * controller on the next port. The launcher's lives in the data folder's `kafka`; the fault
+ * suite runs one of its own elsewhere in that folder, to restart without disturbing others.
+ */
+export function kafkaService(broker: string, artifacts: () => Artifacts, partitions: number, place: BrokerPlace = { name: 'kafka', dir: dataPath('kafka') }): InfraService {
   const [host = 'localhost', portText = '9092'] = broker.split(':');
   const port = Number(portText);
-  const dir = dataPath('kafka');
+  const { name, dir } = place;
   const config = path.join(dir, 'server.properties');
   const logDir = path.join(dir, 'log');
 
@@ -22,31 +51,20 @@ export function kafkaService(broker: string, artifacts: () => Artifacts, partiti
     writeFileSync(
       config,
       [
-        'process.roles=broker,controller',
-        'node.id=1',
+        ...Object.entries(BROKER_SETTINGS).map(([setting, value]) => `${setting}=${value}`),
         `controller.quorum.voters=1@${host}:${port + 1}`,
         `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${port + 1}`,
         `advertised.listeners=PLAINTEXT://${host}:${port}`,
-        'controller.listener.names=CONTROLLER',
         'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
         `log.dirs=${logDir}`,
         `num.partitions=${partitions}`,
-        'auto.create.topics.enable=false',
-        'offsets.topic.replication.factor=1',
-        'offsets.topic.num.partitions=6',
-        'transaction.state.log.replication.factor=1',
-        'transaction.state.log.min.isr=1',
-        'share.coordinator.state.topic.replication.factor=1',
-        'share.coordinator.state.topic.min.isr=1',
-        // A single local node: do not make the first consumer group wait for more members.
-        'group.initial.rebalance.delay.ms=0',
         '',
       ].join('\n'),
     );
   }
 
   return {
-    name: 'kafka',
+    name,
     address: `${host}:${port}`,
     isUp: () => canConnect(host, port),
     async start() {
@@ -59,12 +77,12 @@ export function kafkaService(broker: string, artifacts: () => Artifacts, partiti
         if (!format.ok) throw new StartupError(`Formatting Kafka's storage failed:\n${format.output}`);
       }
       startDaemon({
-        name: 'kafka',
+        name,
         command: java(),
         args: [...JAVA_OPTS, `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`, '-cp', classpath, 'kafka.Kafka', config],
       });
-      await waitUntil('kafka', () => canConnect(host, port), 90_000);
+      await waitUntil(name, () => canConnect(host, port), 90_000);
     },
-    stop: () => stopDaemon('kafka'),
+    stop: () => stopDaemon(name),
   };
 }

@@ -8,7 +8,7 @@ import { transientKind } from './pipeline/failures.ts';
 import { PositionError, type BatchReport, type FetchedBatch, type Sink } from './pipeline/sink.ts';
 import type { Projection } from './projection.ts';
 import { createSlots } from './slots.ts';
-import { storedOffsets } from './stored-offsets.ts';
+import { parkedKeyCounts, storedOffsets } from './stored-offsets.ts';
 
 export interface ConsumerTuning {
   /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
@@ -162,6 +162,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     lane.retry = retry;
     const kind = transientKind(err);
     metrics.projectionRetries.inc({ topic, kind });
+    if (isCurrent(lane)) metrics.partitionRetrying.set({ topic, partition: String(partition) }, 1);
     const delay = backoffMs(retry.attempt);
     log.warn({ err, topic, partition, attempt: retry.attempt, kind, retryInMs: delay }, 'batch failed; partition paused until the retry');
     retry.timer = setTimeout(() => {
@@ -190,10 +191,13 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     return Promise.all(old.map((lane) => lane.draining ?? Promise.resolve()));
   }
 
-  function observe(topic: string, batch: FetchedBatch, report: BatchReport, seconds: number): void {
+  function observe(lane: Lane, batch: FetchedBatch, report: BatchReport, seconds: number): void {
+    const { topic, partition } = lane;
     metrics.batchDuration.observe({ topic }, seconds);
     metrics.batchSize.observe({ topic }, batch.records.length);
     for (const c of report.counts) metrics.projectionEvents.inc({ projection: c.projection, event_type: c.eventType, outcome: c.outcome }, c.count);
+    // A partition that moved to another member meanwhile is that member's to report.
+    if (isCurrent(lane)) for (const p of report.parked) metrics.parkedKeys.set({ projection: p.projection, topic, partition: String(partition) }, p.keys);
     for (const letter of report.deadLetters) {
       metrics.deadLetters.inc({ projection: letter.projection, topic, code: letter.code });
       log.error(
@@ -226,8 +230,9 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     if (lane.retry) {
       clearTimeout(lane.retry.timer);
       lane.retry = undefined;
+      if (isCurrent(lane)) metrics.partitionRetrying.set({ topic, partition: String(partition) }, 0);
     }
-    observe(topic, batch, report, Number(process.hrtime.bigint() - started) / 1e9);
+    observe(lane, batch, report, Number(process.hrtime.bigint() - started) / 1e9);
     if (isCurrent(lane)) uncommitted.set(lane, batch.nextOffset);
   }
 
@@ -289,6 +294,38 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     }
   }
 
+  /**
+   * The per-partition gauges describe this member's assignment: on a new one, the series of
+   * partitions that moved away would otherwise stay behind with their last values (a lag, a
+   * retry, parked keys another member now reports). Lag and parked keys come back with each
+   * partition's next batch; a retry with its next failure.
+   */
+  function forgetPartitionGauges(): void {
+    metrics.consumerLag.reset();
+    metrics.partitionRetrying.reset();
+    metrics.parkedKeys.reset();
+  }
+
+  /**
+   * Keys stay parked on a partition that has no new records, so its batches cannot be relied on
+   * to report them: each assigned partition starts from a count of its parked keys (one query
+   * per projection and assignment, never per batch). A partition that has a batch by then
+   * reports its own, newer count.
+   */
+  async function reportParkedKeys(assignment: Record<string, number[]>): Promise<void> {
+    const assigned = lanes;
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const projection of deps.projections.filter((p) => p.topic === topic)) {
+        const counts = await parkedKeyCounts(deps.pool, projection, topic);
+        if (lanes !== assigned) return;
+        for (const partition of partitions) {
+          if (lanes.has(keyOf(topic, partition))) continue;
+          metrics.parkedKeys.set({ projection: projection.name, topic, partition: String(partition) }, counts.get(partition) ?? 0);
+        }
+      }
+    }
+  }
+
   return {
     problem() {
       if (!running) return 'consumer is not running';
@@ -301,9 +338,13 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       await consumer.subscribe({ topics, fromBeginning: true });
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         void settleLanes({ forget: true });
+        forgetPartitionGauges();
         log.info({ assignment: payload.memberAssignment }, 'partitions assigned');
         void seekToStoredOffsets(payload.memberAssignment).catch((err: unknown) =>
           log.warn({ err }, 'could not seek to the stored offsets; the sink refuses a misplaced batch anyway'),
+        );
+        void reportParkedKeys(payload.memberAssignment).catch((err: unknown) =>
+          log.warn({ err }, 'could not count the parked keys; each partition reports them with its next batch'),
         );
       });
       consumer.on(consumer.events.CRASH, ({ payload }) => {

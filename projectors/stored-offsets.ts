@@ -20,3 +20,12 @@ export async function storedOffsets(pool: Pool, projections: readonly Projection
   // A projection without a row for a partition has applied nothing of it: it needs offset 0.
   return new Map([...lowest].map(([partition, { offset, projections: count }]) => [partition, count === projections.length ? offset : 0]));
 }
+
+/** How many keys `projection` has parked on each partition of `topic` (partitions without any are absent). */
+export async function parkedKeyCounts(pool: Pool, projection: Projection, topic: string): Promise<Map<number, number>> {
+  const { rows } = await pool.query<{ partition: number; keys: number }>(
+    `SELECT partition, count(*)::int AS keys FROM ${table(projection.schema, 'parked_keys')} WHERE topic = $1 GROUP BY partition`,
+    [topic],
+  );
+  return new Map(rows.map((row) => [row.partition, row.keys]));
+}

@@ -81,6 +81,18 @@ export function createMetrics(service: string) {
       labelNames: ['topic', 'partition'] as const,
       registers: [registry],
     }),
+    parkedKeys: new Gauge({
+      name: 'projection_parked_keys',
+      help: 'Keys parked on a partition of this member (their later events wait behind a dead letter until a redrive), after its last batch or assignment',
+      labelNames: ['projection', 'topic', 'partition'] as const,
+      registers: [registry],
+    }),
+    partitionRetrying: new Gauge({
+      name: 'projection_partition_retrying',
+      help: '1 while a partition of this member is retried after a transient failure, until one of its batches applies again',
+      labelNames: ['topic', 'partition'] as const,
+      registers: [registry],
+    }),
     projectionRetries: new Counter({
       name: 'projection_retries_total',
       help: 'Batches that failed transiently and were scheduled again, by kind (database, deployment, registry, kafka, unexpected)',

@@ -59,7 +59,8 @@ export class PositionError extends Error {
 export interface BatchReport {
   counts: Array<{ projection: string; eventType: EventType | 'unknown'; outcome: Outcome['status'] | 'duplicate'; count: number }>;
   deadLetters: DeadLetter[];
-  parkedKeys: number;
+  /** Per projection, the keys parked on the batch's partition once the batch is applied. */
+  parked: Array<{ projection: string; keys: number }>;
 }
 
 export interface Sink {
@@ -110,7 +111,7 @@ export function createSink(deps: SinkDeps): Sink {
       return {
         counts: reports.flatMap((r) => r.counts),
         deadLetters: reports.flatMap((r) => r.deadLetters),
-        parkedKeys: reports.reduce((n, r) => n + r.parkedKeys, 0),
+        parked: reports.at(-1)?.parked ?? [],
       };
     }
   }
@@ -141,7 +142,7 @@ export function createSink(deps: SinkDeps): Sink {
       }
       const redrives = await findRedrives(claims[0]!.target, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
 
-      const report: BatchReport = { counts: [], deadLetters: [], parkedKeys: 0 };
+      const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
       const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
       for (const { projection, target, next, parked } of claims) {
         const copied = (r: LogRecord) => {
@@ -186,7 +187,11 @@ export function createSink(deps: SinkDeps): Sink {
             dlqTopic: deps.deadLetters.topicOf(batch.topic),
           })),
         });
-        report.parkedKeys += plan.parks.size;
+        // From the keys the claim loaded anyway: no query of its own.
+        const stillParked = new Set(parked);
+        for (const key of plan.releases) stillParked.delete(key);
+        for (const key of plan.parks.keys()) stillParked.add(key);
+        report.parked.push({ projection: projection.name, keys: stillParked.size });
         report.counts.push(...countOutcomes(projection.name, plan.decisions, rejected));
       }
       await deps.deadLetters.send(report.deadLetters);

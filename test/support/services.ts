@@ -68,7 +68,8 @@ export async function createTestTopics(partitions = 3): Promise<TestTopics> {
   };
 }
 
-async function deleteSubjects(matches: (subject: string) => boolean): Promise<void> {
+/** Deletes the registry's subjects that `matches` picks, soft then for good. */
+export async function deleteSubjects(matches: (subject: string) => boolean): Promise<void> {
   const base = services.registryUrl.replace(/\/$/, '');
   const subjects = (await (await fetch(`${base}/subjects`)).json()) as string[];
   for (const subject of subjects.filter(matches)) {
@@ -124,8 +125,8 @@ async function onServer(sql: string): Promise<void> {
   }
 }
 
-/** A fresh, migrated database on the test Postgres server; `drop()` removes it. */
-export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase> {
+/** A fresh database on the test Postgres server, migrated unless told not to be; `drop()` removes it. */
+export async function createTestDatabase(prefix = 'test', { migrated = true } = {}): Promise<TestDatabase> {
   const name = uniqueName(prefix).replaceAll('-', '_');
   await onServer(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   const url = new URL(services.databaseUrl);
@@ -133,7 +134,7 @@ export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase>
   // FORCE: a consumer stopped mid-transaction may leave a session behind.
   const database = { name, url: url.toString(), drop: () => onServer(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`) };
   try {
-    await migrate(database.url, quietLogger());
+    if (migrated) await migrate(database.url, quietLogger());
   } catch (err) {
     await database.drop();
     throw err;

@@ -23,45 +23,58 @@ export async function recordCount(kafka: Kafka, topics: readonly string[]): Prom
   return [...(await endOffsets(kafka, topics)).values()].reduce((a, b) => a + b, 0);
 }
 
-export interface LoggedEvent {
+export interface LoggedRecord {
   topic: string;
   partition: number;
   offset: number;
   key: string | null;
+  value: Buffer | null;
   headers: Record<string, string>;
+}
+
+export interface LoggedEvent extends Omit<LoggedRecord, 'value'> {
   event: CatalogueEvent;
 }
 
 /**
- * Every record of `topic` up to its current end, decoded; a record that does not decode fails
- * the read. Reads partition by partition with plain fetches, no consumer group.
+ * Every record of `topic` up to its current end, in partition and offset order, as stored.
+ * Reads with a consumer outside any committed group and commits nothing.
  */
-export async function readEvents(kafka: Kafka, topic: string): Promise<LoggedEvent[]> {
+export async function readRecords(kafka: Kafka, topic: string): Promise<LoggedRecord[]> {
   const ends = await endOffsets(kafka, [topic]);
-  const decoder = new EventDecoder(services.registryUrl);
-  const found: LoggedEvent[] = [];
+  const found: LoggedRecord[] = [];
   const consumer = kafka.consumer({ groupId: `reader-${topic}-${process.pid}-${Date.now()}` });
   await consumer.connect();
   try {
     const pending = new Set([...ends].filter(([, end]) => end > 0).map(([key]) => key));
     if (pending.size === 0) return [];
     await consumer.subscribe({ topic, fromBeginning: true });
-    const done = new Promise<void>((resolve, reject) => {
+    await new Promise<void>((resolve) => {
       void consumer.run({
         autoCommit: false,
-        eachMessage: async ({ partition, message }) => {
+        eachMessage: ({ partition, message }) => {
           const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-          const decoded = await decoder.decode({ value: message.value, headers: message.headers });
-          if (!decoded.ok) return reject(new Error(`${topic}/${partition}@${message.offset} does not decode: ${decoded.poison.code}`));
-          found.push({ topic, partition, offset: Number(message.offset), key: message.key?.toString() ?? null, headers, event: decoded.event });
+          found.push({ topic, partition, offset: Number(message.offset), key: message.key?.toString() ?? null, value: message.value, headers });
           if (Number(message.offset) + 1 >= ends.get(`${topic}/${partition}`)!) pending.delete(`${topic}/${partition}`);
           if (pending.size === 0) resolve();
+          return Promise.resolve();
         },
       });
     });
-    await done;
     return found.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
   } finally {
     await consumer.disconnect();
   }
+}
+
+/** Every record of `topic` up to its current end, decoded; a record that does not decode fails the read. */
+export async function readEvents(kafka: Kafka, topic: string): Promise<LoggedEvent[]> {
+  const decoder = new EventDecoder(services.registryUrl);
+  const events: LoggedEvent[] = [];
+  for (const { value, ...record } of await readRecords(kafka, topic)) {
+    const decoded = await decoder.decode({ value, headers: record.headers });
+    if (!decoded.ok) throw new Error(`${topic}/${record.partition}@${record.offset} does not decode: ${decoded.poison.code}`);
+    events.push({ ...record, event: decoded.event });
+  }
+  return events;
 }
