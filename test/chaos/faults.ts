@@ -73,7 +73,7 @@ export async function injectFaults(world: World, system: Services, plan: FaultPl
   leaver.start();
   count(log, 'projector joins');
   await leaver.ready();
-  await joiner.stop('SIGTERM');
+  await joiner.close();
   system.projectors.pop();
   count(log, 'projector leaves');
 

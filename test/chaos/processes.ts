@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../infra/paths.ts';
 import { freePort } from '../support/services.ts';
@@ -33,6 +33,8 @@ export interface Instance {
   stop(signal: NodeJS.Signals): Promise<void>;
   /** Waits until /health/ready answers 200. */
   ready(timeoutMs?: number): Promise<void>;
+  /** Stops it (SIGTERM) for good and closes its log. */
+  close(): Promise<void>;
 }
 
 export function systemEnv(world: World): NodeJS.ProcessEnv {
@@ -89,6 +91,10 @@ export async function startInstance(world: World, kind: Kind, index: number): Pr
       if (current.exitCode === null && current.signalCode === null) current.kill(signal);
       await exited;
     },
+    async close() {
+      await instance.stop('SIGTERM');
+      closeSync(log);
+    },
     async ready(timeoutMs = 90_000) {
       const deadline = Date.now() + timeoutMs;
       while (!(await fetch(`${instance.url}/health/ready`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false))) {
@@ -115,7 +121,7 @@ export async function startServices(world: World) {
     projectors,
     all: () => [...commandApis, queryApi, ...projectors],
     async stop(): Promise<void> {
-      await Promise.all([...commandApis, queryApi, ...projectors].map((i) => i.stop('SIGTERM')));
+      await Promise.all([...commandApis, queryApi, ...projectors].map((i) => i.close()));
     },
   };
 }
