@@ -1,3 +1,4 @@
+import type { SpanContext } from '@opentelemetry/api';
 import { UnavailableError } from '../shared/errors.ts';
 import { EventLogUnavailableError } from '../shared/events/event-log.ts';
 import type { LogPosition } from '../shared/events/position.ts';
@@ -46,9 +47,9 @@ export interface AcceptorDeps {
  */
 export function createAcceptor({ publisher, idempotency, metrics, logger, sealId }: AcceptorDeps) {
   /** Appends the events; resolves only once Kafka has acknowledged every one of them. */
-  async function append(events: readonly CatalogueEvent[]): Promise<LogPosition[]> {
+  async function append(events: readonly CatalogueEvent[], origin: SpanContext | undefined): Promise<LogPosition[]> {
     try {
-      const positions = await publisher.publish(events);
+      const positions = await publisher.publish(events, origin);
       for (const event of events) metrics.eventsPublished.inc({ event_type: event.type });
       return positions;
     } catch (err) {
@@ -61,10 +62,11 @@ export function createAcceptor({ publisher, idempotency, metrics, logger, sealId
     }
   }
 
-  return async function accept(principal: string, keyed: KeyedRequest | undefined, decision: Decision): Promise<Accepted> {
+  /** `origin` is the command's span, when it is traced: its events carry its context. */
+  return async function accept(principal: string, keyed: KeyedRequest | undefined, decision: Decision, origin?: SpanContext): Promise<Accepted> {
     if (!keyed) {
       await decision.precondition?.();
-      return { body: decision.answer(decision.events, await append(decision.events)), replayed: false };
+      return { body: decision.answer(decision.events, await append(decision.events, origin)), replayed: false };
     }
     const scope = { principal, key: keyed.key };
     const claim = await idempotency.claim(scope, keyed.fingerprint, decision.events[0]!.envelope.occurredAt);
@@ -81,7 +83,7 @@ export function createAcceptor({ publisher, idempotency, metrics, logger, sealId
     // A retry without a kept answer: the first attempt failed, crashed or is still running.
     // Writing its events again is safe, since they are the same events.
     const events = stampForKey(decision.events, scope, claim.acceptedAt, sealId);
-    const body = decision.answer(events, await append(events));
+    const body = decision.answer(events, await append(events, origin));
     // The events are in the log: the answer stands even if keeping it fails; a retry then
     // writes the same events again, which the projections skip.
     await idempotency.complete(scope, body).catch((err: unknown) => logger.warn({ err }, 'answer of an idempotent command not kept'));

@@ -5,8 +5,10 @@ import type { EventPublisher } from '../shared/events/publisher.ts';
 import type { CatalogueEvent, EventEnvelope } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
 import type { ReadinessCheck } from '../shared/http/ops-routes.ts';
+import { registerRequestTracing } from '../shared/http/tracing.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import type { Tracing } from '../shared/tracing.ts';
 import { authorize, registerAuth, type Principal, type Role } from './auth.ts';
 import type { CommandApiConfig } from './config.ts';
 import { createAcceptor, type Decision, type KeyedRequest } from './accept.ts';
@@ -29,6 +31,8 @@ export interface CommandAppDeps {
   /** Vouches for the event ids this API answers, so the query API can tell them from others. */
   eventIdSeal: EventIdSeal;
   readiness: Record<string, ReadinessCheck>;
+  /** A span per command, whose context its events carry; none when tracing is off. */
+  tracing?: Tracing | undefined;
   /** Injected so tests can pin ids and time. */
   newId?: () => string;
   now?: () => Date;
@@ -74,6 +78,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
     // The work may still finish after the answer: the same words as for an unacknowledged write.
     timeoutDetail: 'The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.',
   });
+  registerRequestTracing(app, deps.tracing);
   await registerAuth(app, deps.config.auth);
   app.decorateRequest('principal', null);
   await registerRateLimit(app, deps.config.rateLimit);
@@ -96,7 +101,7 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
 
   async function respond(request: FastifyRequest, reply: FastifyReply, decision: Decision) {
     const keyed = keyedRequest(request);
-    const { body, replayed } = await accept(principalOf(request).subject, keyed, decision);
+    const { body, replayed } = await accept(principalOf(request).subject, keyed, decision, request.span?.spanContext());
     if (replayed) void reply.header('idempotent-replayed', 'true');
     return reply.code(202).send(body);
   }

@@ -2,13 +2,14 @@ import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import type { AuthConfig } from './auth.ts';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port, topicsFrom } from '../shared/config.ts';
+import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port, topicsFrom, tracingEnv, tracingFrom } from '../shared/config.ts';
 
 const schema = z
   .object({
     ...commonEnv,
     ...databaseEnv,
     ...eventIdSecretEnv,
+    ...tracingEnv,
     COMMAND_API_PORT: port(DEFAULTS.COMMAND_API_PORT),
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     JWT_PUBLIC_KEY: z.string().optional(),
@@ -59,6 +60,7 @@ const schema = z
     idempotencyTtlSeconds: Math.round(env.IDEMPOTENCY_KEY_TTL_HOURS * 3600),
     dbTimeoutMs: env.COMMAND_DB_TIMEOUT_MS,
     rateLimit: { max: env.RATE_LIMIT_MAX, windowMs: env.RATE_LIMIT_WINDOW_MS },
+    tracing: tracingFrom(env),
   }));
 
 function publicKeyFits(pem: string, algorithm: 'RS256' | 'ES256'): boolean {

@@ -14,7 +14,7 @@ import { createMovieVersions } from './movies/movie-versions.ts';
 /** Expired idempotency keys are deleted this often, by every instance (a bounded batch each time). */
 const SWEEP_INTERVAL_MS = 60_000;
 
-await runService('command-api', loadCommandApiConfig, async (config, logger) => {
+await runService('command-api', loadCommandApiConfig, async (config, logger, tracing) => {
   await migrate(config.databaseUrl, logger);
   const pool = createPool(config.databaseUrl, config.poolSize, logger, { statementTimeoutMs: config.dbTimeoutMs, connectTimeoutMs: config.dbTimeoutMs });
   const idempotency = createIdempotencyStore(pool, config.idempotencyTtlSeconds, logger);
@@ -25,7 +25,7 @@ await runService('command-api', loadCommandApiConfig, async (config, logger) => 
   const registry = EventCodec.connect(config.registryUrl);
   const codec = await EventCodec.forWriting(registry, config.topics);
   const metrics = createMetrics('command-api');
-  const publisher = createEventPublisher(kafka, codec, logger, { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents }, metrics);
+  const publisher = createEventPublisher(kafka, codec, logger, { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents }, metrics, tracing);
   await publisher.connect();
   const admin = kafka.admin();
   await admin.connect();
@@ -38,6 +38,7 @@ await runService('command-api', loadCommandApiConfig, async (config, logger) => 
     idempotency,
     movieVersions: createMovieVersions(pool, logger),
     eventIdSeal: createEventIdSeal(config.eventIdSecret),
+    tracing,
     readiness: {
       kafka: async () => {
         await admin.fetchTopicMetadata({ topics: [config.topics.movieMetadata, config.topics.movieRatings] });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, deadLetterTopicsFrom, loadConfig, port, topicsFrom } from '../shared/config.ts';
+import { commonEnv, databaseEnv, deadLetterTopicsFrom, loadConfig, port, topicsFrom, tracingEnv, tracingFrom } from '../shared/config.ts';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -8,6 +8,7 @@ const schema = z
   .object({
     ...commonEnv,
     ...databaseEnv,
+    ...tracingEnv,
     PROJECTOR_PORT: port(DEFAULTS.PROJECTOR_PORT),
     PROJECTOR_GROUP_ID: z.string().min(1).default('movie-catalogue-projectors'),
     // The broker's default group.min.session.timeout.ms is 6 s: the fastest a killed member is noticed.
@@ -38,6 +39,7 @@ const schema = z
       partitionsConsumedConcurrently: env.PROJECTOR_CONCURRENCY,
       maxBytesPerPartition: env.PROJECTOR_MAX_BYTES_PER_PARTITION,
     },
+    tracing: tracingFrom(env),
   }));
 
 export type ProjectorConfig = z.infer<typeof schema>;

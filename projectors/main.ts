@@ -7,7 +7,7 @@ import { loadProjectorConfig } from './config.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { createCatalogueProjector } from './projector.ts';
 
-await runService('projectors', loadProjectorConfig, async (config, logger) => {
+await runService('projectors', loadProjectorConfig, async (config, logger, tracing) => {
   await migrate(config.databaseUrl, logger);
   const pool = createPool(config.databaseUrl, config.poolSize, logger);
   const metrics = createMetrics('projectors');
@@ -17,6 +17,7 @@ await runService('projectors', loadProjectorConfig, async (config, logger) => {
     pool,
     logger,
     metrics,
+    tracing,
     // kafkajs gave up on the consumer: a live process consuming nothing helps nobody; exit and be restarted.
     onFatal: (err) => {
       logger.fatal({ err }, 'consumer stopped for good; exiting');

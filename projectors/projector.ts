@@ -4,6 +4,7 @@ import type { Pool } from '../shared/db/pool.ts';
 import { EventDecoder } from '../shared/events/decoder.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import type { Tracing } from '../shared/tracing.ts';
 import { createDeadLetterWriter } from './pipeline/dead-letters.ts';
 import { createSink } from './pipeline/sink.ts';
 import { catalogueProjections } from './projections.ts';
@@ -19,6 +20,7 @@ export interface ProjectorOptions {
   tuning: ConsumerTuning;
   logger: Logger;
   metrics: Metrics;
+  tracing?: Tracing | undefined;
   onFatal(err: Error): void;
 }
 

@@ -2,6 +2,8 @@ import type { Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Pool } from '../shared/db/pool.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
+import type { Tracing } from '../shared/tracing.ts';
+import { endApplySpan, startApplySpan } from './apply-span.ts';
 import { backoffMs } from './backoff.ts';
 import type { DeadLetterWriter } from './pipeline/dead-letters.ts';
 import { transientKind } from './pipeline/failures.ts';
@@ -29,6 +31,8 @@ export interface ProjectorDeps {
   logger: Logger;
   metrics: Metrics;
   tuning: ConsumerTuning;
+  /** A span per partition batch applied, linked to its events' producers; none when tracing is off. */
+  tracing?: Tracing | undefined;
   /** Called when the consumer has stopped for good; the process should exit and be restarted. */
   onFatal(err: Error): void;
 }
@@ -211,10 +215,12 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const { topic, partition } = lane;
     await slots.acquire();
     const started = process.hrtime.bigint();
+    const span = deps.tracing && startApplySpan(deps.tracing, batch, deps.groupId);
     let report: BatchReport;
     try {
       report = await sink.process({ ...batch, continuesFrom: lane.continuesFrom });
     } catch (err) {
+      if (span) endApplySpan(span, err instanceof PositionError ? { kind: 'repositioned' } : { kind: 'failed', err: err as Error });
       if (err instanceof PositionError) {
         log.warn({ topic, partition, fetched: err.fetched, expected: err.expected }, 'consumer is not at the stored offset; seeking to it');
         lane.continuesFrom = undefined;
@@ -226,6 +232,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     } finally {
       slots.release();
     }
+    if (span) endApplySpan(span, { kind: 'applied', report });
     lane.continuesFrom = batch.nextOffset;
     if (lane.retry) {
       clearTimeout(lane.retry.timer);

@@ -6,9 +6,11 @@ import type { EventIdSeal } from '../shared/events/event-id.ts';
 import { ID_PATTERN } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
 import { ifNoneMatchHits } from '../shared/http/etag.ts';
+import { registerRequestTracing } from '../shared/http/tracing.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import { parseOrThrow } from '../shared/parse.ts';
+import type { Tracing } from '../shared/tracing.ts';
 import { findOutcomes, MAX_STATUS_IDS, statusOf, type CommandStatus } from './commands/command-status.ts';
 import { consistencyRequestOf } from './consistency.ts';
 import { decodeCursor, encodeCursor } from './movies/cursor.ts';
@@ -19,6 +21,9 @@ import type { ProgressWatcher } from './progress.ts';
 import { createReader } from './read-model.ts';
 
 const PAGE_SIZE = { default: 20, max: 100 };
+
+/** On a traced read that carried a consistency token: whether it waited its way to `consistent`. */
+const ATTR_CONSISTENCY = 'moviecatalogue.consistency';
 
 const listQuerySchema = z.strictObject({
   director: z.string().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
@@ -48,6 +53,8 @@ export interface QueryAppDeps {
   progress: ProgressWatcher;
   /** Recognises the event ids the command API answered: their commands are pending until projected. */
   eventIdSeal: EventIdSeal;
+  /** A span per read; none when tracing is off. */
+  tracing?: Tracing | undefined;
 }
 
 /** Movies whose details are kept between reads; past it, the cache starts over. */
@@ -68,6 +75,7 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
       },
     },
   });
+  registerRequestTracing(app, deps.tracing);
 
   /**
    * Read-your-writes: a read carrying a command's consistency token waits, bounded, until the
@@ -82,6 +90,7 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
     const caughtUp = await progress.waitFor(wanted.positions, wanted.waitMs);
     metrics.consistencyWaits.observe({ outcome: caughtUp ? 'applied' : 'stale' }, (performance.now() - started) / 1000);
     void reply.header('x-consistency', caughtUp ? 'consistent' : 'stale');
+    request.span?.setAttribute(ATTR_CONSISTENCY, caughtUp ? 'consistent' : 'stale');
   };
 
   app.addHook('onReady', () => progress.start());

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port } from '../shared/config.ts';
+import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port, tracingEnv, tracingFrom } from '../shared/config.ts';
 
 const schema = z
   .object({
@@ -8,6 +8,7 @@ const schema = z
     HOST: commonEnv.HOST,
     ...databaseEnv,
     ...eventIdSecretEnv,
+    ...tracingEnv,
     QUERY_API_PORT: port(DEFAULTS.QUERY_API_PORT),
     QUERY_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(1).max(30_000).default(DEFAULTS.QUERY_STATEMENT_TIMEOUT_MS),
   })
@@ -19,6 +20,7 @@ const schema = z
     poolSize: env.DATABASE_POOL_SIZE,
     statementTimeoutMs: env.QUERY_STATEMENT_TIMEOUT_MS,
     eventIdSecret: env.EVENT_ID_SECRET,
+    tracing: tracingFrom(env),
   }));
 
 export type QueryApiConfig = z.infer<typeof schema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULTS } from './defaults.ts';
+import type { TracingConfig } from './tracing.ts';
 
 /** Thrown at boot when the environment does not describe a runnable process. */
 export class ConfigError extends Error {
@@ -16,17 +17,27 @@ export function loadConfig<T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv = pro
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
+function isUrl(value: string, protocols: string[]): boolean {
+  try {
+    return protocols.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
 const url = (fallback: string, protocols: string[]) =>
   z
     .string()
     .default(fallback)
-    .refine((value) => {
-      try {
-        return protocols.includes(new URL(value).protocol);
-      } catch {
-        return false;
-      }
-    }, `must be a ${protocols.join(' or ')} URL`);
+    .refine((value) => isUrl(value, protocols), `must be a ${protocols.join(' or ')} URL`);
+
+/** A URL that may be left out; set to nothing (`VAR=`), it counts as left out. */
+const optionalUrl = (protocols: string[]) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => value?.trim() || undefined)
+    .refine((value) => value === undefined || isUrl(value, protocols), `must be a ${protocols.join(' or ')} URL`);
 
 const brokers = z
   .string()
@@ -66,6 +77,27 @@ export const eventIdSecretEnv = {
 export const partitionsEnv = {
   TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(DEFAULTS.TOPIC_PARTITIONS),
 };
+
+/**
+ * OpenTelemetry's own variables, as its SDKs read them: traces are exported only when an OTLP
+ * endpoint is set (and OTEL_SDK_DISABLED is not `true`); tracing is off otherwise.
+ */
+export const tracingEnv = {
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl(['http:', 'https:']),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl(['http:', 'https:']),
+  OTEL_SDK_DISABLED: z.string().optional(),
+};
+
+/**
+ * Where traces go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else OTEL_EXPORTER_OTLP_ENDPOINT
+ * plus `v1/traces` (the OTLP/HTTP rule); undefined when neither is set or the SDK is disabled.
+ */
+export function tracingFrom(env: { OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined; OTEL_SDK_DISABLED?: string | undefined }): TracingConfig | undefined {
+  if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined;
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return { tracesUrl: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT };
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return { tracesUrl: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` };
+  return undefined;
+}
 
 export { port };
 

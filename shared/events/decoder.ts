@@ -1,6 +1,7 @@
-import avro, { type Resolver, type Type } from 'avsc';
+import type { Resolver, Schema, Type } from 'avsc';
 import type { IHeaders } from 'kafkajs';
 import { EVENT_SCHEMAS } from '../../schemas/catalog.ts';
+import { typeForReading } from './bounded-avro.ts';
 import { RegistryUnavailableError, type Poison } from './errors.ts';
 import { HEADERS, MAGIC_BYTE, WIRE_HEADER_BYTES } from './wire.ts';
 import type { CatalogueEvent, EventType } from './types.ts';
@@ -49,7 +50,7 @@ export class EventDecoder {
 
   constructor(private readonly registryUrl: string) {
     for (const schema of EVENT_SCHEMAS) {
-      const type = avro.Type.forSchema(JSON.parse(schema.definition) as avro.Schema);
+      const type = typeForReading(JSON.parse(schema.definition) as Schema);
       // Later versions overwrite earlier ones: the reader of a type is its newest schema.
       this.readers.set(schema.fullName, { eventType: schema.eventType, type });
       this.versions.set(fingerprint(type), schema.version);
@@ -126,7 +127,7 @@ export class EventDecoder {
   private resolve(definition: string): Writer {
     let type: Type;
     try {
-      type = avro.Type.forSchema(JSON.parse(definition) as avro.Schema);
+      type = typeForReading(JSON.parse(definition) as Schema);
     } catch (err) {
       return poison('undecodable', `writer schema does not parse: ${(err as Error).message}`);
     }

@@ -1,6 +1,8 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span, type SpanContext } from '@opentelemetry/api';
 import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { MAX_LINKS, MESSAGING, type Tracing } from '../tracing.ts';
 import type { EncodedEvent } from './codec.ts';
 import type { LogPosition } from './position.ts';
 
@@ -18,9 +20,10 @@ export interface EventLog {
   /**
    * Resolves with each event's position once every in-sync replica has it (acks=all). Rejects
    * with EventLogUnavailableError when Kafka does not acknowledge in time: then some or all of
-   * the events may be in the log nonetheless.
+   * the events may be in the log nonetheless. `origin`, the span the events come from, parents
+   * or is linked from the span of the send that carries them (with tracing on).
    */
-  append(events: readonly EncodedEvent[]): Promise<LogPosition[]>;
+  append(events: readonly EncodedEvent[], origin?: SpanContext): Promise<LogPosition[]>;
   /** Sends what is pending, then disconnects. */
   close(): Promise<void>;
 }
@@ -35,6 +38,7 @@ export class EventLogUnavailableError extends Error {
 interface Pending {
   events: readonly EncodedEvent[];
   partitions: number[];
+  origin: SpanContext | undefined;
   resolve(positions: LogPosition[]): void;
   reject(err: Error): void;
 }
@@ -52,8 +56,10 @@ interface Pending {
  * replaced: kafkajs winds back its idempotent sequence numbers after a failed send even when the
  * broker wrote the records, and a producer reused after that can be refused or, worse, write
  * records the broker takes as new. A new producer has a new producer id and starts afresh.
+ *
+ * With tracing, each send is a producer span (see sendSpan).
  */
-export function createEventLog(kafka: Kafka, topics: readonly string[], options: EventLogOptions, logger: Logger, metrics?: EventLogMetrics): EventLog {
+export function createEventLog(kafka: Kafka, topics: readonly string[], options: EventLogOptions, logger: Logger, metrics?: EventLogMetrics, tracing?: Tracing): EventLog {
   const log = logger.child({ component: 'event-log' });
   const partitioner = Partitioners.DefaultPartitioner();
   /** Per topic, the partition list as the partitioner wants it. */
@@ -118,6 +124,7 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
     const current = producer;
     let deadline: NodeJS.Timeout | undefined;
     metrics?.producerBatchEvents.observe(count);
+    const span = tracing && sendSpan(tracing, batch, count);
     const started = performance.now();
     const sent = send(current, batch);
     try {
@@ -132,12 +139,14 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
     } catch (err) {
       log.warn({ err, events: count }, 'send failed; replacing the producer');
       metrics?.producerFailures.inc({ reason: err instanceof EventLogUnavailableError ? 'timeout' : 'refused' });
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       if (producer === current) producer = undefined;
       retire(current, sent);
       const reason = err instanceof EventLogUnavailableError ? err : new EventLogUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
       for (const pending of batch) pending.reject(reason);
     } finally {
       clearTimeout(deadline);
+      span?.end();
     }
   }
 
@@ -186,7 +195,7 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
       producer = newProducer();
       await producer;
     },
-    append(events) {
+    append(events, origin) {
       if (closed) return Promise.reject(new EventLogUnavailableError('The event log is closing'));
       if (events.length === 0) return Promise.resolve([]);
       return new Promise((resolve, reject) => {
@@ -202,6 +211,7 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
         const pending: Pending = {
           events,
           partitions: events.map(partitionOf),
+          origin,
           resolve: (positions) => {
             clearTimeout(deadline);
             resolve(positions);
@@ -224,4 +234,17 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
       await (await last?.catch(() => undefined))?.disconnect();
     },
   };
+}
+
+/**
+ * The span of one produce request: within the trace of the command it carries when it carries
+ * one (a quiet API), else its own trace linked to each command's (micro-batched appends).
+ */
+function sendSpan(tracing: Tracing, batch: readonly Pending[], count: number): Span {
+  const attributes = { [MESSAGING.system]: 'kafka', [MESSAGING.operationType]: 'send', [MESSAGING.operationName]: 'send', [MESSAGING.batchCount]: count };
+  const only = batch.length === 1 ? batch[0]!.origin : undefined;
+  if (only) return tracing.tracer.startSpan('send', { kind: SpanKind.PRODUCER, attributes }, trace.setSpanContext(ROOT_CONTEXT, only));
+  const links: Link[] = [];
+  for (const { origin } of batch) if (origin && links.length < MAX_LINKS) links.push({ context: origin });
+  return tracing.tracer.startSpan('send', { kind: SpanKind.PRODUCER, links, attributes }, ROOT_CONTEXT);
 }

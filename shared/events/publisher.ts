@@ -1,6 +1,8 @@
+import type { SpanContext } from '@opentelemetry/api';
 import type { Kafka } from 'kafkajs';
 import { DEFAULTS } from '../defaults.ts';
 import type { Logger } from '../logger.ts';
+import type { Tracing } from '../tracing.ts';
 import type { EventCodec } from './codec.ts';
 import { createEventLog, type EventLogMetrics, type EventLogOptions } from './event-log.ts';
 import type { LogPosition } from './position.ts';
@@ -10,9 +12,10 @@ export interface EventPublisher {
   /**
    * Resolves with each event's position once every in-sync replica has it (acks=all); rejects
    * with EventLogUnavailableError when Kafka does not acknowledge in time, in which case some or
-   * all of the events may be in the log nonetheless.
+   * all of the events may be in the log nonetheless. With tracing on, each event carries
+   * `origin` (the command's span) in its W3C `traceparent` header; with it off, no header.
    */
-  publish(events: readonly CatalogueEvent[]): Promise<LogPosition[]>;
+  publish(events: readonly CatalogueEvent[], origin?: SpanContext): Promise<LogPosition[]>;
   connect(): Promise<void>;
   /** Sends what is pending, then disconnects. */
   disconnect(): Promise<void>;
@@ -31,11 +34,20 @@ export function createEventPublisher(
   logger: Logger,
   options: EventLogOptions = DEFAULT_EVENT_LOG_OPTIONS,
   metrics?: EventLogMetrics,
+  tracing?: Tracing,
 ): EventPublisher {
-  const log = createEventLog(kafka, codec.topics, options, logger, metrics);
+  const log = createEventLog(kafka, codec.topics, options, logger, metrics, tracing);
   return {
     connect: () => log.connect(),
     disconnect: () => log.close(),
-    publish: (events) => log.append(events.map((e) => codec.encode(e))),
+    publish(events, origin) {
+      const encoded = events.map((e) => codec.encode(e));
+      if (tracing && origin) {
+        // One context per command, whatever its number of events.
+        const trace = tracing.headersOf(origin);
+        for (const e of encoded) Object.assign(e.headers, trace);
+      }
+      return log.append(encoded, origin);
+    },
   };
 }

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, {
   LogController,
+  type ConnectionError,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyRequest,
@@ -12,7 +15,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.ts';
 import { UnavailableError } from '../errors.ts';
-import { frameworkProblem, registerProblemHandlers, sendError, sendProblem } from './problems.ts';
+import { clientErrorProblem, frameworkProblem, problemType, registerProblemHandlers, sendError, sendProblem } from './problems.ts';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -29,6 +32,19 @@ export interface HttpAppOptions {
 const RECEIVE_TIMEOUT_MS = 30_000;
 const DEFAULT_HANDLER_TIMEOUT_MS = 10_000;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Answers a request Node's HTTP parser refused with a problem (fastify's default answers with
+ * JSON of its own), then closes the connection: past a parse error the stream cannot be read on.
+ */
+function answerClientError(error: ConnectionError, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  if (!socket.writable) return void socket.destroy();
+  const problem = clientErrorProblem(error.code);
+  const body = JSON.stringify(problem);
+  const head = [`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'Content-Type: application/problem+json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+}
 
 /** A fastify instance with what every service shares: problem details, health and metrics. */
 export function createHttpApp({
@@ -50,6 +66,10 @@ export function createHttpApp({
     // Errors fastify meets before routing (bad URL encoding, too long a path parameter) skip the
     // error handler; they get a problem too.
     frameworkErrors: (error, request, reply) => void sendProblem(reply, frameworkProblem(error, request.url)),
+    clientErrorHandler: answerClientError,
+    // Node answers an HTTP/1.1 request without Host with a bare 400 of its own; the onRequest
+    // hook below refuses it with a problem instead.
+    http: { requireHostHeader: false },
     // The request id is the correlation id: the caller's X-Correlation-Id when it is a sane one,
     // else a new one. It travels into events, logs and the answer's X-Correlation-Id.
     genReqId: (raw) => {
@@ -62,6 +82,11 @@ export function createHttpApp({
   const deadlines = new WeakMap<FastifyRequest, NodeJS.Timeout>();
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-correlation-id', request.id);
+    // RFC 9112 §3.2: a server must refuse an HTTP/1.1 request that names no Host.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      void sendProblem(reply, { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail: 'An HTTP/1.1 request needs a Host header.', instance: request.url });
+      return;
+    }
     deadlines.set(
       request,
       setTimeout(() => {

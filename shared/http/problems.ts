@@ -32,6 +32,16 @@ export function frameworkProblem(error: FastifyError, instance: string): Problem
   return { type: problemType(code), title, status, detail: error.message, instance };
 }
 
+/**
+ * A problem for a request Node's HTTP parser refused (a malformed request line, header or chunk,
+ * headers too large, too slow to arrive): such a request never reaches fastify's handlers.
+ */
+export function clientErrorProblem(code: string | undefined): Problem {
+  if (code === 'HPE_HEADER_OVERFLOW') return { type: problemType('headers-too-large'), title: 'Request headers too large', status: 431 };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { type: problemType('request-timeout'), title: 'Request timeout', status: 408, detail: 'The request did not arrive in time.' };
+  return { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail: 'The request is not well-formed HTTP/1.1.' };
+}
+
 function toProblem(error: FastifyError | AppError, request: FastifyRequest): Problem {
   if (error instanceof AppError) {
     return {

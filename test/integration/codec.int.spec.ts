@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import { EVENT_SCHEMAS } from '../../schemas/catalog.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { EventDecoder, type DecodeResult } from '../../shared/events/decoder.ts';
 import { RegistryUnavailableError } from '../../shared/events/errors.ts';
@@ -87,6 +90,32 @@ describe('event codec and decoder', () => {
       'decoded',
     ]);
     assert.deepEqual(results[6], { ok: false, poison: { code: 'invalid_event', message: 'MovieMetadataSet: title is empty', eventId: event.envelope.eventId } });
+  });
+
+  it('refuses at once an array whose block count claims more items than the record has bytes left', async () => {
+    // A few bytes can claim forty million actors; read blindly, that many items are read past
+    // the end of the record (seconds and gigabytes for one poison record, minutes for more).
+    const claim = avro.Type.forSchema('long').toBuffer(40_000_000);
+    const encoded = codec.encode({ ...event, actors: [], expectedVersion: null });
+    // The body ends with the actors (no block: 0) and expectedVersion (null: 0).
+    const readerSide = Buffer.concat([encoded.value.subarray(0, -2), claim, Buffer.from([0, 0])]);
+    // A writer schema with an array our reader lacks, which resolution skips rather than reads.
+    const extended = JSON.parse(EVENT_SCHEMAS.find((s) => s.fullName === 'moviecatalogue.events.MovieMetadataSet')!.definition) as { fields: unknown[] };
+    extended.fields.push({ name: 'tags', type: { type: 'array', items: 'string' }, default: [] });
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(extended) }, { subject: `${topics.movieMetadata}-extended` });
+    const { envelope, ...fields } = event;
+    const record = { envelope: { ...envelope, occurredAt: envelope.occurredAt.getTime() }, ...fields, type: undefined, actors: [], expectedVersion: null, tags: [] };
+    const body = avro.Type.forSchema(extended as avro.Schema).toBuffer(record);
+    const writerSide = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body.subarray(0, -1), claim, Buffer.from([0])]);
+    writerSide.writeInt32BE(id, 1);
+    await decoder.decodeAll([{ value: encoded.value }, { value: writerSide }]);
+
+    for (const value of [readerSide, writerSide]) {
+      const started = performance.now();
+      assert.equal(poisonCode(await decoder.decode({ value })), 'undecodable');
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed < 100, `decoded in ${Math.round(elapsed)} ms`);
+    }
   });
 
   it('tells a registry outage from poison', async () => {

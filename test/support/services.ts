@@ -12,6 +12,7 @@ import { createCatalogueProjector } from '../../projectors/projector.ts';
 import type { ConsumerTuning, ProjectorRunner } from '../../projectors/runner.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { createMetrics, type Metrics } from '../../shared/metrics.ts';
+import type { Tracing } from '../../shared/tracing.ts';
 
 /** The real services the integration and end-to-end tests talk to, as `npm test` started them. */
 export const services = {
@@ -88,7 +89,7 @@ export const TEST_TUNING: ConsumerTuning = {
 };
 
 /** A started projector over `topics` into `pool`, wired as projectors/main.ts wires it. */
-export async function startTestProjector(options: { kafka: Kafka; pool: Pool; topics: TestTopics; groupId?: string }): Promise<TestProjector> {
+export async function startTestProjector(options: { kafka: Kafka; pool: Pool; topics: TestTopics; groupId?: string; tracing?: Tracing }): Promise<TestProjector> {
   const fatal: Error[] = [];
   const metrics = createMetrics('projectors');
   const runner = createCatalogueProjector({
@@ -101,6 +102,7 @@ export async function startTestProjector(options: { kafka: Kafka; pool: Pool; to
     tuning: TEST_TUNING,
     logger: quietLogger(),
     metrics,
+    tracing: options.tracing,
     onFatal: (err) => fatal.push(err),
   });
   await runner.start();

@@ -15,9 +15,11 @@ import { createEventIdSeal } from '../../shared/events/event-id.ts';
 import { createEventPublisher, type EventPublisher } from '../../shared/events/publisher.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics } from '../../shared/metrics.ts';
+import type { Tracing } from '../../shared/tracing.ts';
 import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
 
-const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
+/** The secret the system's command API checks tokens with, for tests that forge their own. */
+export const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
 const eventIdSeal = createEventIdSeal('test-event-id-secret-that-is-long-enough');
 
 export interface CommandInstanceOptions {
@@ -29,19 +31,26 @@ export interface CommandInstanceOptions {
   ackTimeoutMs?: number;
 }
 
+/** Each service's tracing, as its main.ts would start it; none by default. */
+export interface SystemTracing {
+  commandApi?: Tracing;
+  queryApi?: Tracing;
+  projectors?: Tracing;
+}
+
 /**
  * The three services wired as their main.ts files wire them, in this process, against the real
  * Kafka, registry and Postgres, on fresh topics, a fresh consumer group and a fresh database.
  * `startCommandApi` adds command-api instances sharing them, as several processes would.
  */
-export async function startSystem({ projector = true } = {}) {
+export async function startSystem({ projector = true, tracing = {} }: { projector?: boolean; tracing?: SystemTracing } = {}) {
   const logger = quietLogger();
   const [db, topics] = await Promise.all([createTestDatabase(), createTestTopics()]);
   const kafka = createKafka('test', services.brokers, logger);
   const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
 
   const pool = createPool(db.url, 5, logger);
-  const runner = projector ? await startTestProjector({ kafka, pool, topics }) : undefined;
+  const runner = projector ? await startTestProjector({ kafka, pool, topics, tracing: tracing.projectors }) : undefined;
   const apps: FastifyInstance[] = [];
   const publishers: EventPublisher[] = [];
   const listen = async (app: FastifyInstance) => {
@@ -55,7 +64,7 @@ export async function startSystem({ projector = true } = {}) {
       ackTimeoutMs: options.ackTimeoutMs ?? DEFAULTS.KAFKA_ACK_TIMEOUT_MS,
       lingerMs: DEFAULTS.KAFKA_LINGER_MS,
       maxBatchEvents: DEFAULTS.KAFKA_MAX_BATCH_EVENTS,
-    });
+    }, undefined, tracing.commandApi);
     publishers.push(publisher);
     await publisher.connect();
     const store = createIdempotencyStore(pool, 3600, logger);
@@ -68,13 +77,14 @@ export async function startSystem({ projector = true } = {}) {
       movieVersions: createMovieVersions(pool, logger),
       eventIdSeal,
       readiness: {},
+      tracing: tracing.commandApi,
     });
     return listen(app);
   }
 
   return {
     commandUrl: await startCommandApi(),
-    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, logger, { pollIntervalMs: 5 }), eventIdSeal })),
+    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, logger, { pollIntervalMs: 5 }), eventIdSeal, tracing: tracing.queryApi })),
     startCommandApi,
     pool,
     kafka,

@@ -8,6 +8,7 @@ import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { buildUnitCommandApp, UNIT_JWT_SECRET } from '../support/command-app.ts';
+import { rawExchange } from '../support/raw-http.ts';
 
 /**
  * The command API's HTTP contract, with the Kafka publisher replaced by a recorder: what is
@@ -154,6 +155,30 @@ describe('command API over HTTP', () => {
       assert.equal(response.statusCode, c.status, c.url);
       assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.equal(problemOf(response).type, `urn:movie-catalogue:problem:${c.type}`);
+    }
+    assert.deepEqual(published, []);
+  });
+
+  it('answers what Node\'s HTTP parser refuses, and a request without Host, with problems too', async (t) => {
+    // These never reach a route: only raw bytes on a socket can send them.
+    const listening = await buildUnitCommandApp({ publisher });
+    t.after(() => listening.close());
+    const url = await listening.listen({ host: '127.0.0.1', port: 0 });
+    const token = bearer('alice', ['user']).authorization;
+    const cases = [
+      { name: 'a malformed request line', request: 'NOT HTTP AT ALL\r\n\r\n', status: 400, type: 'malformed-request' },
+      { name: 'a NUL in a header', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nX-A: a\u0000b\r\n\r\n`, status: 400, type: 'malformed-request' },
+      { name: 'a malformed chunk', request: 'POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n', status: 400, type: 'malformed-request' },
+      { name: 'headers too large', request: `GET /health/live HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, type: 'headers-too-large' },
+      { name: 'no Host', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 400, type: 'malformed-request' },
+    ];
+    for (const c of cases) {
+      const answer = await rawExchange(url, c.request);
+      assert.equal(answer.status, c.status, c.name);
+      assert.equal(answer.headers['content-type']?.split(';')[0], 'application/problem+json', c.name);
+      const problem = JSON.parse(answer.body) as Problem;
+      assert.deepEqual({ type: problem.type, status: problem.status }, { type: `urn:movie-catalogue:problem:${c.type}`, status: c.status }, c.name);
+      assert.equal(typeof problem.title, 'string', c.name);
     }
     assert.deepEqual(published, []);
   });
