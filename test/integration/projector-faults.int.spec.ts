@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { DLQ_HEADERS } from '../../projectors/pipeline/dead-letters.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
 import { eventually } from '../support/eventually.ts';
-import { aggregates, metadataSet, outcomes, projectorFixture, rating } from '../support/projector-fixture.ts';
+import { aggregates, metadataSet, outcomes, projectorFixture, rating, stallAggregate } from '../support/projector-fixture.ts';
 import { uniqueName, type TestProjector } from '../support/services.ts';
 
 /**
@@ -194,9 +194,7 @@ describe('projector faults', () => {
     const f = await projectorFixture(t);
     const pool = await f.database();
     // A failure that only the aggregate row of one movie hits: only that movie's partition stalls.
-    await pool.query(`CREATE FUNCTION ratings.stall() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.record_id = 'stuck' THEN RAISE EXCEPTION 'stalled for the test' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
-    await pool.query('CREATE TRIGGER stall BEFORE INSERT OR UPDATE ON ratings.rating_aggregates FOR EACH ROW EXECUTE FUNCTION ratings.stall()');
+    const unstall = await stallAggregate(pool, 'stuck');
     const group = uniqueName('group');
     const first = await f.runner(pool, group);
 
@@ -217,7 +215,7 @@ describe('projector faults', () => {
 
     // A second member joins mid-retry; whichever owns the partition afterwards, no stale problem stays behind.
     const second = await f.runner(pool, group);
-    await pool.query('DROP TRIGGER stall ON ratings.rating_aggregates');
+    await unstall();
     await eventually(async () => assert.ok((await aggregates(pool)).some((a) => a.record_id === 'stuck')), 30_000);
     await eventually(() => {
       assert.equal(first.problem(), undefined);

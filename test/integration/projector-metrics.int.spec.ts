@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { eventually } from '../support/eventually.ts';
-import { aggregates, projectorFixture, rating } from '../support/projector-fixture.ts';
+import { aggregates, projectorFixture, rating, stallAggregate } from '../support/projector-fixture.ts';
 import { uniqueName, type TestProjector } from '../support/services.ts';
 
 /**
@@ -38,15 +38,13 @@ describe('projector alert gauges', () => {
   it('mark a partition retrying while it fails transiently, and clear it when it applies again', async (t) => {
     const f = await projectorFixture(t);
     const pool = await f.database();
-    await pool.query(`CREATE FUNCTION ratings.stall() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN IF NEW.record_id = 'stuck' THEN RAISE EXCEPTION 'stalled for the test' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
-    await pool.query('CREATE TRIGGER stall BEFORE INSERT OR UPDATE ON ratings.rating_aggregates FOR EACH ROW EXECUTE FUNCTION ratings.stall()');
+    const unstall = await stallAggregate(pool, 'stuck');
     const runner = await f.runner(pool);
     const stuck = await f.publisher.publish(rating('alice', 'stuck', 3));
     const key = `${f.topics.movieRatings}/${stuck.partition}`;
 
     await eventually(async () => assert.deepEqual(await gauge(runner, 'partitionRetrying'), { [key]: 1 }));
-    await pool.query('DROP TRIGGER stall ON ratings.rating_aggregates');
+    await unstall();
     await eventually(async () => assert.ok((await aggregates(pool)).some((a) => a.record_id === 'stuck')), 30_000);
     await eventually(async () => assert.deepEqual(await gauge(runner, 'partitionRetrying'), { [key]: 0 }));
   });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import type { IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import pg from 'pg';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
@@ -119,4 +120,17 @@ export async function outcomes(pool: Pool, schema: 'ratings' | 'movie_details') 
     `SELECT event_id::text, status, reason FROM ${schema}.event_outcomes ORDER BY partition, "offset"`,
   );
   return Object.fromEntries(rows.map((r) => [r.event_id, r.reason === null ? r.status : `${r.status}: ${r.reason}`]));
+}
+
+/**
+ * Makes every write of the aggregate of `recordId` fail transiently (SQLSTATE 40001), so that
+ * only its partition stalls; the returned function lifts the failure.
+ */
+export async function stallAggregate(pool: Pool, recordId: string): Promise<() => Promise<void>> {
+  await pool.query(`CREATE FUNCTION ratings.stall() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.record_id = ${pg.escapeLiteral(recordId)} THEN RAISE EXCEPTION 'stalled for the test' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
+  await pool.query('CREATE TRIGGER stall BEFORE INSERT OR UPDATE ON ratings.rating_aggregates FOR EACH ROW EXECUTE FUNCTION ratings.stall()');
+  return async () => {
+    await pool.query('DROP TRIGGER stall ON ratings.rating_aggregates');
+  };
 }
