@@ -46,6 +46,30 @@ function answerClientError(error: ConnectionError, socket: Socket): void {
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }
 
+/** What makes a request Node's parser let through unfit to serve; undefined when nothing does. */
+function malformation(request: FastifyRequest): string | undefined {
+  // RFC 9112 §3.2: a server must refuse an HTTP/1.1 request that names no Host.
+  if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return 'An HTTP/1.1 request needs a Host header.';
+  // RFC 9112 §6.3: a request body framed by any coding but chunked has no length we could agree
+  // on with a proxy in front (a smuggling vector); Node would read it as no body at all.
+  const coding = request.headers['transfer-encoding'];
+  if (coding !== undefined && !/(^|,)\s*chunked\s*$/i.test(coding)) return 'Transfer-Encoding must end in chunked.';
+  // The query parser keeps a malformed escape (`%zz`, `%c3%28`) as its literal text: a filter the
+  // client did not mean.
+  const query = request.url.indexOf('?');
+  if (query >= 0 && !wellEscaped(request.url.slice(query + 1))) return 'The query string holds a malformed percent-escape or one that is not UTF-8.';
+  return undefined;
+}
+
+function wellEscaped(text: string): boolean {
+  try {
+    decodeURIComponent(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A fastify instance with what every service shares: problem details, health and metrics. */
 export function createHttpApp({
   logger,
@@ -82,9 +106,11 @@ export function createHttpApp({
   const deadlines = new WeakMap<FastifyRequest, NodeJS.Timeout>();
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-correlation-id', request.id);
-    // RFC 9112 §3.2: a server must refuse an HTTP/1.1 request that names no Host.
-    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
-      void sendProblem(reply, { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail: 'An HTTP/1.1 request needs a Host header.', instance: request.url });
+    const malformed = malformation(request);
+    if (malformed) {
+      // Past a framing doubt the rest of the stream cannot be trusted either.
+      void reply.header('connection', 'close');
+      void sendProblem(reply, { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail: malformed, instance: request.url });
       return;
     }
     deadlines.set(

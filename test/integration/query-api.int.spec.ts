@@ -215,6 +215,14 @@ describe('query API: listing movies', () => {
     });
   }
 
+  it('answers 400 to a query with a malformed percent-escape, rather than filter by its literal text', async () => {
+    for (const query of ['?director=%c3%28', '?director=%zz', '?director=Varda%']) {
+      const response = await list(query);
+      assert.equal(response.statusCode, 400, query);
+      assert.equal(response.json<{ type: string }>().type, 'urn:movie-catalogue:problem:malformed-request', query);
+    }
+  });
+
   it('takes a limit up to 100', async () => {
     assert.equal((await list('?limit=100')).json<Page>().items.length, Math.min(100, (await walk('?limit=100')).length));
   });

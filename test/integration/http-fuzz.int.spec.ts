@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import fc from 'fast-check';
+import { Pool as HttpPool } from 'undici';
+import { encodeConsistencyToken } from '../../shared/events/position.ts';
+import { commandRequests, queryRequests, rawRequests, type HostileRequest } from '../support/hostile-requests.ts';
+import { rawExchange, type RawAnswer } from '../support/raw-http.ts';
+import { JWT_SECRET, startSystem, type TestSystem } from '../support/system.ts';
+import { recordCount } from '../support/topic-log.ts';
+
+/**
+ * Bad input at scale (issue 9): thousands of malformed and hostile requests to both APIs, each
+ * refused with a problem of its own status, none answered 5xx, and not one event appended nor
+ * one idempotency key kept. `FUZZ_SEED=<n>` replays a failed run; `FUZZ_RUNS=<n>` scales it.
+ */
+const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SCALE = Number(process.env.FUZZ_RUNS ?? 12_000) / 12_000;
+const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
+
+/** What is wrong with an answer to a request a correct API refuses; nothing when it is right. */
+function refusalFaults(request: HostileRequest, answer: RawAnswer): string[] {
+  if (answer.status === 0) return ['no answer'];
+  const faults = request.refusedWith.includes(answer.status) ? [] : [`status ${answer.status}, not one of ${request.refusedWith.join(', ')}`];
+  if (!/^application\/problem\+json(;|$)/.test(answer.headers['content-type'] ?? '')) faults.push(`content type ${answer.headers['content-type']}`);
+  let problem: { type?: unknown; title?: unknown; status?: unknown };
+  try {
+    problem = JSON.parse(answer.body) as typeof problem;
+  } catch {
+    return [...faults, `body not JSON: ${answer.body.slice(0, 200)}`];
+  }
+  if (problem.status !== answer.status) faults.push(`problem status ${String(problem.status)} on a ${answer.status}`);
+  if (typeof problem.title !== 'string') faults.push('problem without a title');
+  if (typeof problem.type !== 'string' || !problem.type.startsWith('urn:movie-catalogue:problem:')) faults.push(`problem type ${String(problem.type)}`);
+  return faults;
+}
+
+const shown = (request: HostileRequest) => {
+  const wire = request.wire.kind === 'raw' ? request.wire.bytes.toString('latin1') : `${request.wire.method} ${request.wire.path} ${JSON.stringify(request.wire.headers)} ${request.wire.body ?? ''}`;
+  return `${request.family}: ${wire.length > 600 ? `${wire.slice(0, 600)}… (${wire.length} characters)` : wire}`;
+};
+
+describe('both APIs under hostile requests', () => {
+  let system: TestSystem;
+  let clients: Record<HostileRequest['api'], { url: string; http: HttpPool }>;
+  before(async () => {
+    system = await startSystem();
+    clients = {
+      command: { url: system.commandUrl, http: new HttpPool(system.commandUrl, { connections: 4 }) },
+      query: { url: system.queryUrl, http: new HttpPool(system.queryUrl, { connections: 4 }) },
+    };
+  });
+  after(async () => {
+    await Promise.all(Object.values(clients ?? {}).map((c) => c.http.close()));
+    await system?.stop();
+  });
+
+  async function send(request: HostileRequest): Promise<RawAnswer> {
+    const { url, http } = clients[request.api];
+    if (request.wire.kind === 'raw') return rawExchange(url, request.wire.bytes);
+    const { method, path, headers, body } = request.wire;
+    const answer = await http.request({ method, path, headers, ...(body === undefined ? {} : { body }) });
+    const text = await answer.body.text();
+    const flat = Object.fromEntries(Object.entries(answer.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
+    return { status: answer.statusCode, headers: flat, body: text };
+  }
+
+  /** Sends `runs` requests of `requests`, each of which must be refused, and checks nothing was written. */
+  async function refuseAll(t: TestContext, requests: fc.Arbitrary<HostileRequest>, numRuns: number) {
+    const tally = new Map<string, Map<number, number>>();
+    const topics = [system.topics.movieMetadata, system.topics.movieRatings];
+    const eventsBefore = await recordCount(system.kafka, topics);
+    await fc.assert(
+      fc.asyncProperty(requests, async (request) => {
+        const answer = await send(request);
+        const statuses = tally.get(request.family) ?? new Map<number, number>();
+        tally.set(request.family, statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1));
+        assert.deepEqual(refusalFaults(request, answer), [], shown(request));
+      }),
+      { seed: SEED, numRuns },
+    );
+    t.diagnostic(`${numRuns} requests, seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
+    for (const [family, statuses] of [...tally].sort(([a], [b]) => a.localeCompare(b))) {
+      const count = [...statuses.values()].reduce((a, b) => a + b, 0);
+      t.diagnostic(`${family}: ${count} answered ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')}`);
+    }
+    assert.equal(await recordCount(system.kafka, topics), eventsBefore, 'no event appended');
+    const { rows } = await system.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM commands.idempotency_keys');
+    assert.equal(rows[0]?.n, 0, 'no idempotency key kept');
+  }
+
+  it('refuses hostile commands (bodies, tokens, keys, preconditions, media types, ids, sizes, routes)', async (t) => {
+    await refuseAll(t, commandRequests(JWT_SECRET), runs(6000));
+  });
+
+  it('refuses hostile reads (ids, queries, cursors, consistency tokens, status bodies, routes)', async (t) => {
+    const token = encodeConsistencyToken([{ topic: system.topics.movieRatings, partition: 0, offset: 0 }]);
+    await refuseAll(t, queryRequests(token), runs(4500));
+  });
+
+  it('answers malformed HTTP on a raw socket with a problem', async (t) => {
+    await refuseAll(t, rawRequests(JWT_SECRET), runs(1500));
+  });
+});
