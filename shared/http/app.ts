@@ -37,9 +37,13 @@ const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * Answers a request Node's HTTP parser refused with a problem (fastify's default answers with
  * JSON of its own), then closes the connection: past a parse error the stream cannot be read on.
  */
-function answerClientError(error: ConnectionError, socket: Socket): void {
+function answerClientError(error: ConnectionError, socket: Socket & { _httpMessage?: { headersSent: boolean } | null }): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   if (!socket.writable) return void socket.destroy();
+  // A request refused after its headers (an onRequest hook answered, then its body failed to
+  // parse) has its answer already, perhaps still being written: a second one would answer a
+  // request nobody sent.
+  if (socket._httpMessage?.headersSent) return void socket.end();
   const problem = clientErrorProblem(error.code);
   const body = JSON.stringify(problem);
   const head = [`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'Content-Type: application/problem+json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];

@@ -28,6 +28,7 @@ function refusalFaults(request: HostileRequest, answer: RawAnswer): string[] {
   } catch {
     return [...faults, `body not JSON: ${answer.body.slice(0, 200)}`];
   }
+  if (answer.after !== '') faults.push(`more after the answer: ${answer.after.slice(0, 200)}`);
   if (problem.status !== answer.status) faults.push(`problem status ${String(problem.status)} on a ${answer.status}`);
   if (typeof problem.title !== 'string') faults.push('problem without a title');
   if (typeof problem.type !== 'string' || !problem.type.startsWith('urn:movie-catalogue:problem:')) faults.push(`problem type ${String(problem.type)}`);
@@ -61,7 +62,7 @@ describe('both APIs under hostile requests', () => {
     const answer = await http.request({ method, path, headers, ...(body === undefined ? {} : { body }) });
     const text = await answer.body.text();
     const flat = Object.fromEntries(Object.entries(answer.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
-    return { status: answer.statusCode, headers: flat, body: text };
+    return { status: answer.statusCode, headers: flat, body: text, after: '' };
   }
 
   /** Sends `runs` requests of `requests`, each of which must be refused, and checks nothing was written. */

@@ -5,6 +5,8 @@ export interface RawAnswer {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** Whatever came after the first final answer: a second answer to one request, say. */
+  after: string;
 }
 
 /**
@@ -34,25 +36,28 @@ function parseAnswer(text: string): RawAnswer {
   let rest = text;
   for (;;) {
     const split = rest.indexOf('\r\n\r\n');
-    if (split < 0) return { status: 0, headers: {}, body: rest };
+    if (split < 0) return { status: 0, headers: {}, body: rest, after: '' };
     const [statusLine = '', ...lines] = rest.slice(0, split).split('\r\n');
     const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
     rest = rest.slice(split + 4);
     if (status >= 100 && status < 200) continue;
     const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).trim().toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-    const body = headers['transfer-encoding'] === 'chunked' ? unchunk(rest) : rest.slice(0, Number(headers['content-length'] ?? rest.length));
-    return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8') };
+    const contentLength = Number(headers['content-length'] ?? rest.length);
+    const { body, length } = headers['transfer-encoding'] === 'chunked' ? unchunk(rest) : { body: rest.slice(0, contentLength), length: contentLength };
+    return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8'), after: rest.slice(length) };
   }
 }
 
-function unchunk(raw: string): string {
+/** A chunked body's content, and how many bytes of `raw` it took up to its last chunk. */
+function unchunk(raw: string): { body: string; length: number } {
   let body = '';
-  for (let at = 0; at < raw.length; ) {
+  let at = 0;
+  while (at < raw.length) {
     const end = raw.indexOf('\r\n', at);
     const size = parseInt(raw.slice(at, end), 16);
-    if (!(size > 0)) break;
+    if (!(size > 0)) return { body, length: end < 0 ? raw.length : end + 4 };
     body += raw.slice(end + 2, end + 2 + size);
     at = end + 2 + size + 2;
   }
-  return body;
+  return { body, length: raw.length };
 }

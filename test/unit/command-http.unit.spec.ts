@@ -181,6 +181,7 @@ describe('command API over HTTP', () => {
       const problem = JSON.parse(answer.body) as Problem;
       assert.deepEqual({ type: problem.type, status: problem.status }, { type: `urn:movie-catalogue:problem:${c.type}`, status: c.status }, c.name);
       assert.equal(typeof problem.title, 'string', c.name);
+      assert.equal(answer.after, '', `${c.name}: one answer only`);
     }
     assert.deepEqual(published, []);
   });
