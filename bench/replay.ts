@@ -101,7 +101,8 @@ try {
 
   console.log(`(b) npm run replay -- ratings, while the query API serves ${fmt(READ_RATE)} reads/s`);
   const replayStarted = performance.now();
-  const replay = startToolProcess('replay', ['ratings', '--drop-old-after-seconds', '0'], { ...settings, groupId: uniqueName('unused') });
+  const nodeFlags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const replay = startToolProcess('replay', ['ratings', '--drop-old-after-seconds', '0'], { ...settings, groupId: uniqueName('unused'), nodeFlags });
   cleanups.add('stop the replay', () => replay.kill('SIGKILL'));
   const code = await replay.exited;
   const replaySeconds = (performance.now() - replayStarted) / 1000;

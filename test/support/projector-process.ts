@@ -66,8 +66,8 @@ export interface ToolProcess extends ProjectorProcess {
 }
 
 /** `npm run replay -- ...args` or `npm run dlq -- ...args` as an operator runs it, with the test's projector settings. */
-export function startToolProcess(tool: 'replay' | 'dlq', args: string[], options: ProjectorSetting): ToolProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', tool, 'cli.ts'), ...args], {
+export function startToolProcess(tool: 'replay' | 'dlq', args: string[], options: ProjectorSetting & { nodeFlags?: string[] }): ToolProcess {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', tool, 'cli.ts'), ...args], {
     env: projectorEnv(options),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
