@@ -9,7 +9,7 @@ import { registerRequestTracing } from '../shared/http/tracing.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import type { Tracing } from '../shared/tracing.ts';
-import { authorize, registerAuth, type Principal, type Role } from './auth.ts';
+import { registerAuth, type Principal, type Role } from './auth.ts';
 import type { CommandApiConfig } from './config.ts';
 import { createAcceptor, type Decision, type KeyedRequest } from './accept.ts';
 import { idempotencyKeyOf, requestFingerprint, type IdempotencyStore } from './idempotency.ts';
@@ -45,19 +45,6 @@ declare module 'fastify' {
   }
 }
 
-/**
- * Authenticates and authorizes on arrival, before fastify reads the body: a caller without a
- * valid token gets 401 (not 400 or 413) and costs no parsing.
- */
-const requireRole =
-  (role: Role): onRequestHookHandler =>
-  async (request) => {
-    request.principal = await authorize(request, role);
-  };
-
-/** Route options of a command: who may send it, how often, and its documentation. */
-const commandRoute = (role: Role, schema: FastifySchema) => ({ onRequest: requireRole(role), config: { rateLimit: {} }, schema });
-
 const principalOf = (request: FastifyRequest): Principal => {
   if (!request.principal) throw new Error('route has no requireRole hook');
   return request.principal;
@@ -79,7 +66,18 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
     timeoutDetail: 'The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.',
   });
   registerRequestTracing(app, deps.tracing);
-  await registerAuth(app, deps.config.auth);
+  const authorize = await registerAuth(app, deps.config.auth);
+  /**
+   * Authenticates and authorizes on arrival, before fastify reads the body: a caller without a
+   * valid token gets 401 (not 400 or 413) and costs no parsing.
+   */
+  const requireRole =
+    (role: Role): onRequestHookHandler =>
+    async (request) => {
+      request.principal = await authorize(request, role);
+    };
+  /** Route options of a command: who may send it, how often, and its documentation. */
+  const commandRoute = (role: Role, schema: FastifySchema) => ({ onRequest: requireRole(role), config: { rateLimit: {} }, schema });
   app.decorateRequest('principal', null);
   await registerRateLimit(app, deps.config.rateLimit);
   await registerOpenApi(app);

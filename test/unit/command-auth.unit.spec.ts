@@ -7,7 +7,9 @@ import { createSigner } from 'fast-jwt';
 import type { AuthConfig } from '../../command-api/auth.ts';
 import { loadCommandApiConfig as loadConfig } from '../../command-api/config.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
-import { buildUnitCommandApp } from '../support/command-app.ts';
+import { buildUnitCommandApp, UNIT_JWT_SECRET } from '../support/command-app.ts';
+import { eventually } from '../support/eventually.ts';
+import { mintToken } from '../../command-api/mint-token.ts';
 
 /** Production token checks: RS256/ES256 against a public key or a JWKS, the algorithm pinned. */
 const publisher: EventPublisher = {
@@ -31,6 +33,21 @@ function sign(privateKey: KeyObject, algorithm: 'RS256' | 'ES256' | 'HS256', ext
   const { kid, ...payload } = extra;
   return createSigner({ key: secret ?? pem(privateKey), algorithm, expiresIn: 60_000, ...(kid ? { kid } : {}) })({ ...claims, ...payload });
 }
+
+describe('tokens once verified', async () => {
+  const send = await appWith({ kind: 'secret', secret: UNIT_JWT_SECRET });
+
+  it('refuses a token past its exp, though it was accepted before', async () => {
+    const token = mintToken(UNIT_JWT_SECRET, claims, 1);
+    assert.equal(await send(token), 202);
+    await eventually(async () => assert.equal(await send(token), 401), 3000);
+  });
+
+  it('refuses a role the token lacks every time it is sent, not only the first', async () => {
+    const token = mintToken(UNIT_JWT_SECRET, { sub: 'ada', roles: ['admin'] }, 60);
+    assert.deepEqual([await send(token), await send(token)], [403, 403]);
+  });
+});
 
 describe('RS256 tokens against a public key', async () => {
   const keys = rsa();
