@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Fastify, {
   LogController,
   type ConnectionError,
@@ -15,7 +16,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerOpsRoutes, type ReadinessCheck } from './ops-routes.ts';
 import { UnavailableError } from '../errors.ts';
-import { clientErrorProblem, frameworkProblem, problemType, registerProblemHandlers, sendError, sendProblem } from './problems.ts';
+import { clientErrorProblem, frameworkProblem, problemType, registerProblemHandlers, sendError, sendProblem, type Problem } from './problems.ts';
 
 export interface HttpAppOptions {
   logger: Logger;
@@ -42,26 +43,37 @@ function answerClientError(error: ConnectionError, socket: Socket & { _httpMessa
   if (!socket.writable) return void socket.destroy();
   // A request refused after its headers (an onRequest hook answered, then its body failed to
   // parse) has its answer already, perhaps still being written: a second one would answer a
-  // request nobody sent.
+  // request nobody sent. Node's own handler makes the same check on the same private field.
   if (socket._httpMessage?.headersSent) return void socket.end();
-  const problem = clientErrorProblem(error.code);
+  answerOnSocket(socket, clientErrorProblem(error.code));
+}
+
+/** Writes `problem` as the one answer of a connection, then closes it. */
+function answerOnSocket(socket: Duplex, problem: Problem): void {
   const body = JSON.stringify(problem);
   const head = [`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'Content-Type: application/problem+json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }
 
-/** What makes a request Node's parser let through unfit to serve; undefined when nothing does. */
-function malformation(request: FastifyRequest): string | undefined {
+/** Why a request Node's parser let through is not served, when it is not; and whether the connection ends with it. */
+function refusalOf(request: FastifyRequest): { problem: Problem; close: boolean } | undefined {
+  const malformed = (detail: string, close = false) => ({ problem: { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail, instance: request.url }, close });
   // RFC 9112 §3.2: a server must refuse an HTTP/1.1 request that names no Host.
-  if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return 'An HTTP/1.1 request needs a Host header.';
+  if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return malformed('An HTTP/1.1 request needs a Host header.');
   // RFC 9112 §6.3: a request body framed by any coding but chunked has no length we could agree
-  // on with a proxy in front (a smuggling vector); Node would read it as no body at all.
-  const coding = request.headers['transfer-encoding'];
-  if (coding !== undefined && !/(^|,)\s*chunked\s*$/i.test(coding)) return 'Transfer-Encoding must end in chunked.';
+  // on with a proxy in front (a smuggling vector); Node would read it as no body at all. Past
+  // such a framing doubt the rest of the stream cannot be trusted either.
+  const framing = request.headers['transfer-encoding'];
+  if (framing !== undefined && !/(^|,)\s*chunked\s*$/i.test(framing)) return malformed('Transfer-Encoding must end in chunked.', true);
   // The query parser keeps a malformed escape (`%zz`, `%c3%28`) as its literal text: a filter the
   // client did not mean.
   const query = request.url.indexOf('?');
-  if (query >= 0 && !wellEscaped(request.url.slice(query + 1))) return 'The query string holds a malformed percent-escape or one that is not UTF-8.';
+  if (query >= 0 && !wellEscaped(request.url.slice(query + 1))) return malformed('The query string holds a malformed percent-escape or one that is not UTF-8.');
+  // Bodies are read as they come: one declared compressed would be taken for what it is not.
+  const coding = request.headers['content-encoding'];
+  if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
+    return { problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: 'Request bodies are taken without a content coding: send no Content-Encoding.', instance: request.url }, close: false };
+  }
   return undefined;
 }
 
@@ -110,11 +122,12 @@ export function createHttpApp({
   const deadlines = new WeakMap<FastifyRequest, NodeJS.Timeout>();
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-correlation-id', request.id);
-    const malformed = malformation(request);
-    if (malformed) {
-      // Past a framing doubt the rest of the stream cannot be trusted either.
-      void reply.header('connection', 'close');
-      void sendProblem(reply, { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail: malformed, instance: request.url });
+    const refusal = refusalOf(request);
+    if (refusal) {
+      if (refusal.close) void reply.header('connection', 'close');
+      // RFC 9110 §12.5.3: a 415 for a content coding names the codings that are accepted.
+      if (refusal.problem.status === 415) void reply.header('accept-encoding', 'identity');
+      void sendProblem(reply, refusal.problem);
       return;
     }
     deadlines.set(
@@ -129,6 +142,10 @@ export function createHttpApp({
     clearTimeout(deadlines.get(request));
     done();
   });
+  // Node closes a CONNECT (a request for a tunnel) without a word; it gets its refusal too.
+  app.server.on('connect', (_request: IncomingMessage, socket: Duplex) =>
+    answerOnSocket(socket, { type: problemType('method-not-allowed'), title: 'Method not allowed', status: 405, detail: 'This server opens no tunnels.' }),
+  );
   // Bodies are JSON; anything else is refused with 415 rather than handed to a route as text.
   app.removeContentTypeParser('text/plain');
   registerProblemHandlers(app);

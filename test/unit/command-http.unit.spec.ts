@@ -172,6 +172,8 @@ describe('command API over HTTP', () => {
       { name: 'headers too large', request: `GET /health/live HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, type: 'headers-too-large' },
       // Node reads a GET's body in another coding than chunked as none; a proxy in front may not.
       { name: 'a body in another coding than chunked', request: 'GET /health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n', status: 400, type: 'malformed-request' },
+      { name: 'a tunnel asked for', request: 'CONNECT localhost:5432 HTTP/1.1\r\nHost: localhost:5432\r\n\r\n', status: 405, type: 'method-not-allowed' },
+      { name: 'a compressed body', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 415, type: 'unsupported-media-type' },
       { name: 'no Host', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 400, type: 'malformed-request' },
     ];
     for (const c of cases) {
