@@ -17,7 +17,7 @@ import type { RatingSubmitted } from '../shared/events/types.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createTestTopics, freePort, services } from '../test/support/services.ts';
-import { waitUntilReady } from './service-probe.ts';
+import { profileFlags, waitUntilReady } from './service-probe.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } } });
 const SECONDS = Number(values.seconds ?? 10);
@@ -31,7 +31,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 const logger = createLogger('bench', 'warn');
 const topics = await createTestTopics(6);
 const port = await freePort();
-const api = spawn(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
+const api = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
   env: {
     ...process.env,
     KAFKA_BROKERS: services.brokers.join(','),

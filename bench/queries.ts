@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { REPO_ROOT } from '../infra/paths.ts';
-import { waitUntilReady } from './service-probe.ts';
+import { profileFlags, waitUntilReady } from './service-probe.ts';
 import { createTestDatabase, freePort } from '../test/support/services.ts';
 import { runSteadyState } from './steady-state.ts';
 
@@ -42,7 +42,7 @@ const db = await createTestDatabase('bench_queries');
 const children: ChildProcess[] = [];
 
 function start(main: string, env: Record<string, string>, profile = false): ChildProcess {
-  const flags = profile && process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const flags = profile ? profileFlags() : [];
   const child = spawn(process.execPath, [...flags, '--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   return child;

@@ -20,7 +20,7 @@ import { startProjectorProcess, startToolProcess } from '../test/support/project
 import { createTestDatabase, freePort, services, uniqueName } from '../test/support/services.ts';
 import { verifyRatings } from '../test/support/verify-ratings.ts';
 import { readAndDecode } from './bare-reader.ts';
-import { waitUntilReady } from './service-probe.ts';
+import { profileFlags, waitUntilReady } from './service-probe.ts';
 import { Cleanups } from './cleanups.ts';
 import { benchTopics, deleteGroups } from './kafka.ts';
 import { prepareTopic } from './produce.ts';
@@ -101,7 +101,7 @@ try {
 
   console.log(`(b) npm run replay -- ratings, while the query API serves ${fmt(READ_RATE)} reads/s`);
   const replayStarted = performance.now();
-  const nodeFlags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const nodeFlags = profileFlags();
   const replay = startToolProcess('replay', ['ratings', '--drop-old-after-seconds', '0'], { ...settings, groupId: uniqueName('unused'), nodeFlags });
   cleanups.add('stop the replay', () => replay.kill('SIGKILL'));
   const code = await replay.exited;

@@ -15,3 +15,6 @@ export function metricTotal(exposition: string, metric: string): number {
     .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
+
+/** Node flags that write a CPU profile of a service into /tmp/prof when BENCH_CPU_PROF is set. */
+export const profileFlags = (): string[] => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []);

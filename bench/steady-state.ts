@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool as HttpPool, type Dispatcher } from 'undici';
 import { mintToken } from '../command-api/mint-token.ts';
 import { REPO_ROOT } from '../infra/paths.ts';
-import { metricTotal, waitUntilReady } from './service-probe.ts';
+import { metricTotal, profileFlags, waitUntilReady } from './service-probe.ts';
 import { startProjectorProcess } from '../test/support/projector-process.ts';
 import { createTestDatabase, createTestTopics, freePort, services, uniqueName } from '../test/support/services.ts';
 
@@ -107,7 +107,7 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     EVENT_ID_SECRET: SECRET,
     LOG_LEVEL: 'warn',
   };
-  const nodeFlags = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  const nodeFlags = profileFlags();
   const start = (main: string, env: Record<string, string>): ChildProcess => {
     const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...shared, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
     children.push(child);
