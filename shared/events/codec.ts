@@ -67,8 +67,6 @@ export class EventCodec {
       headers: {
         [HEADERS.eventType]: type,
         [HEADERS.schemaVersion]: String(writer.version),
-        [HEADERS.eventId]: envelope.eventId,
-        [HEADERS.correlationId]: envelope.correlationId,
       },
     };
   }

@@ -71,11 +71,9 @@ describe('command API, against the real log and database', () => {
       assert.equal(l.event.type, type);
       assert.deepEqual({ topic: l.topic, partition: l.partition, offset: l.offset }, positions[i]);
       assert.equal(l.partition, partitionOf({ topic: l.topic, partitionMetadata: [0, 1, 2].map((p) => ({ partitionId: p, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] })), message: { key, value: null } }));
-      assert.equal(l.headers[HEADERS.eventType], type);
-      assert.equal(l.headers[HEADERS.eventId], eventId);
-      assert.equal(l.headers[HEADERS.schemaVersion], type === 'RatingDeleted' ? '1' : '2');
+      assert.deepEqual(l.headers, { [HEADERS.eventType]: type, [HEADERS.schemaVersion]: type === 'RatingDeleted' ? '1' : '2' });
     });
-    assert.equal(byId.get(set.body.eventId as string)!.headers[HEADERS.correlationId], 'trace-1');
+    assert.equal(byId.get(set.body.eventId as string)!.event.envelope.correlationId, 'trace-1');
     const metadataEvent = byId.get(set.body.eventId as string)!.event;
     assert.deepEqual(metadataEvent.type === 'MovieMetadataSet' && { ...metadataEvent, envelope: undefined }, { type: 'MovieMetadataSet', envelope: undefined, movieId: 'tt0113277', ...metadata, expectedVersion: null });
     const bulkEvent = byId.get((bulk.body.eventIds as string[])[0]!)!.event;

@@ -3,13 +3,12 @@ import { describe, it, type TestContext } from 'node:test';
 import { EventCodec } from '../../shared/events/codec.ts';
 import type { EventLogOptions } from '../../shared/events/event-log.ts';
 import { createEventPublisher } from '../../shared/events/publisher.ts';
-import { HEADERS } from '../../shared/events/wire.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics, type Metrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';
 import { metadataSet, rating } from '../support/projector-fixture.ts';
-import { recordCount } from '../support/topic-log.ts';
-import { createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
+import { readEvents, recordCount } from '../support/topic-log.ts';
+import { createTestTopics, quietLogger, services } from '../support/services.ts';
 
 /** The count and sum of a histogram without labels. */
 async function histogram(metrics: Metrics, name: string) {
@@ -42,21 +41,9 @@ describe('event publisher', () => {
     const bulk = Array.from({ length: 1200 }, (_, i) => rating(`bulk${i}`, `m${i % 11}`, 3));
     const appended = await Promise.all([...singles, bulk].map(async (events) => ({ events, positions: await publisher.publish(events) })));
 
-    const landed = new Map<string, { key: string; eventId: string }>();
-    const consumer = kafka.consumer({ groupId: uniqueName('group') });
-    await consumer.connect();
-    t.after(() => consumer.disconnect());
-    await consumer.subscribe({ topic: topics.movieRatings, fromBeginning: true });
+    const landed = new Map((await readEvents(kafka, topics.movieRatings)).map((l) => [`${l.partition}/${l.offset}`, { key: l.key, eventId: l.event.envelope.eventId }]));
     const total = singles.length + bulk.length;
-    await new Promise<void>((resolve) => {
-      void consumer.run({
-        eachMessage: ({ partition, message }) => {
-          landed.set(`${partition}/${message.offset}`, { key: message.key!.toString(), eventId: message.headers![HEADERS.eventId]!.toString() });
-          if (landed.size === total) resolve();
-          return Promise.resolve();
-        },
-      });
-    });
+    assert.equal(landed.size, total);
 
     for (const { events, positions } of appended) {
       assert.equal(positions.length, events.length);

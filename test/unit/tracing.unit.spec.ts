@@ -76,7 +76,7 @@ describe('tracing off (no OTLP endpoint)', () => {
     assert.deepEqual([rated.statusCode, imported.statusCode], [202, 202]);
     const headers = api.headers();
     assert.equal(headers.length, 3);
-    for (const h of headers) assert.deepEqual(Object.keys(h).sort(), ['correlation-id', 'event-id', 'event-type', 'schema-version']);
+    for (const h of headers) assert.deepEqual(Object.keys(h).sort(), ['event-type', 'schema-version']);
   });
 });
 
