@@ -48,23 +48,23 @@ function answerClientError(error: ConnectionError, socket: Socket & { _httpMessa
   answerOnSocket(socket, clientErrorProblem(error.code));
 }
 
-/** Writes `problem` as the one answer of a connection, then closes it. */
-function answerOnSocket(socket: Duplex, problem: Problem): void {
+/** Writes `problem` as the one answer of a connection, with `headers` (lines), then closes it. */
+function answerOnSocket(socket: Duplex, problem: Problem, headers: readonly string[] = []): void {
   const body = JSON.stringify(problem);
-  const head = [`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'Content-Type: application/problem+json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+  const head = [`HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}`, 'Content-Type: application/problem+json; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', ...headers];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }
 
-/** Why a request Node's parser let through is not served, when it is not; and whether the connection ends with it. */
-function refusalOf(request: FastifyRequest): { problem: Problem; close: boolean } | undefined {
-  const malformed = (detail: string, close = false) => ({ problem: { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail, instance: request.url }, close });
+/** Why a request Node's parser let through is not served, when it is not, and the headers of that answer. */
+function refusalOf(request: FastifyRequest): { problem: Problem; headers: Record<string, string> } | undefined {
+  const malformed = (detail: string, headers: Record<string, string> = {}) => ({ problem: { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail, instance: request.url }, headers });
   // RFC 9112 §3.2: a server must refuse an HTTP/1.1 request that names no Host.
   if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return malformed('An HTTP/1.1 request needs a Host header.');
   // RFC 9112 §6.3: a request body framed by any coding but chunked has no length we could agree
   // on with a proxy in front (a smuggling vector); Node would read it as no body at all. Past
   // such a framing doubt the rest of the stream cannot be trusted either.
   const framing = request.headers['transfer-encoding'];
-  if (framing !== undefined && !/(^|,)\s*chunked\s*$/i.test(framing)) return malformed('Transfer-Encoding must end in chunked.', true);
+  if (framing !== undefined && !/(^|,)\s*chunked\s*$/i.test(framing)) return malformed('Transfer-Encoding must end in chunked.', { connection: 'close' });
   // The query parser keeps a malformed escape (`%zz`, `%c3%28`) as its literal text: a filter the
   // client did not mean.
   const query = request.url.indexOf('?');
@@ -72,7 +72,8 @@ function refusalOf(request: FastifyRequest): { problem: Problem; close: boolean 
   // Bodies are read as they come: one declared compressed would be taken for what it is not.
   const coding = request.headers['content-encoding'];
   if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
-    return { problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: 'Request bodies are taken without a content coding: send no Content-Encoding.', instance: request.url }, close: false };
+    // RFC 9110 §12.5.3: a 415 for a content coding names the codings that are accepted.
+    return { problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: 'Request bodies are taken without a content coding: send no Content-Encoding.', instance: request.url }, headers: { 'accept-encoding': 'identity' } };
   }
   return undefined;
 }
@@ -124,10 +125,7 @@ export function createHttpApp({
     void reply.header('x-correlation-id', request.id);
     const refusal = refusalOf(request);
     if (refusal) {
-      if (refusal.close) void reply.header('connection', 'close');
-      // RFC 9110 §12.5.3: a 415 for a content coding names the codings that are accepted.
-      if (refusal.problem.status === 415) void reply.header('accept-encoding', 'identity');
-      void sendProblem(reply, refusal.problem);
+      void sendProblem(reply.headers(refusal.headers), refusal.problem);
       return;
     }
     deadlines.set(
@@ -144,7 +142,7 @@ export function createHttpApp({
   });
   // Node closes a CONNECT (a request for a tunnel) without a word; it gets its refusal too.
   app.server.on('connect', (_request: IncomingMessage, socket: Duplex) =>
-    answerOnSocket(socket, { type: problemType('method-not-allowed'), title: 'Method not allowed', status: 405, detail: 'This server opens no tunnels.' }),
+    answerOnSocket(socket, { type: problemType('method-not-allowed'), title: 'Method not allowed', status: 405, detail: 'This server opens no tunnels.' }, ['Allow: GET, HEAD, POST, DELETE']),
   );
   // Bodies are JSON; anything else is refused with 415 rather than handed to a route as text.
   app.removeContentTypeParser('text/plain');

@@ -171,9 +171,9 @@ describe('command API over HTTP', () => {
       { name: 'a malformed chunk', request: 'POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n', status: 400, type: 'malformed-request' },
       { name: 'headers too large', request: `GET /health/live HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, type: 'headers-too-large' },
       // Node reads a GET's body in another coding than chunked as none; a proxy in front may not.
-      { name: 'a body in another coding than chunked', request: 'GET /health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n', status: 400, type: 'malformed-request' },
-      { name: 'a tunnel asked for', request: 'CONNECT localhost:5432 HTTP/1.1\r\nHost: localhost:5432\r\n\r\n', status: 405, type: 'method-not-allowed' },
-      { name: 'a compressed body', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 415, type: 'unsupported-media-type' },
+      { name: 'a body in another coding than chunked', request: 'GET /health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', status: 400, type: 'malformed-request', headers: { connection: 'close' } },
+      { name: 'a tunnel asked for', request: 'CONNECT localhost:5432 HTTP/1.1\r\nHost: localhost:5432\r\n\r\n', status: 405, type: 'method-not-allowed', headers: { allow: 'GET, HEAD, POST, DELETE' } },
+      { name: 'a compressed body', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 415, type: 'unsupported-media-type', headers: { 'accept-encoding': 'identity' } },
       { name: 'no Host', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 400, type: 'malformed-request' },
     ];
     for (const c of cases) {
@@ -184,6 +184,7 @@ describe('command API over HTTP', () => {
       assert.deepEqual({ type: problem.type, status: problem.status }, { type: `urn:movie-catalogue:problem:${c.type}`, status: c.status }, c.name);
       assert.equal(typeof problem.title, 'string', c.name);
       assert.equal(answer.after, '', `${c.name}: one answer only`);
+      for (const [name, value] of Object.entries(c.headers ?? {})) assert.equal(answer.headers[name], value, `${c.name}: ${name}`);
     }
     assert.deepEqual(published, []);
   });
