@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import { EVENT_SCHEMAS } from '../../schemas/catalog.ts';
-import { EventCodec } from '../../shared/events/codec.ts';
 import { EventDecoder, type DecodeResult } from '../../shared/events/decoder.ts';
 import { RegistryUnavailableError } from '../../shared/events/errors.ts';
 import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
-import { createTestTopics, services, type TestTopics } from '../support/services.ts';
+import { codecSuite } from '../support/codec-suite.ts';
+import { services } from '../support/services.ts';
 
 /** Avro in the Confluent wire format through the real schema registry, every version readable. */
 describe('event codec and decoder', () => {
-  const registry = EventCodec.connect(services.registryUrl);
-  const decoder = new EventDecoder(services.registryUrl);
-  let topics: TestTopics;
-  let codec: EventCodec;
-
-  before(async () => {
-    topics = await createTestTopics(1);
-    codec = await EventCodec.forWriting(registry, topics);
-  });
-  after(() => topics.remove());
+  const suite = codecSuite();
+  const { registry, decoder } = suite;
 
   const event: MovieMetadataSet = {
     type: 'MovieMetadataSet',
@@ -37,8 +29,8 @@ describe('event codec and decoder', () => {
   const poisonCode = (result: DecodeResult) => (result.ok ? 'decoded' : result.poison.code);
 
   it('writes the newest version in the wire format with headers, and reads back the same event', async () => {
-    const encoded = codec.encode(event);
-    assert.equal(encoded.topic, topics.movieMetadata);
+    const encoded = suite.codec.encode(event);
+    assert.equal(encoded.topic, suite.topics.movieMetadata);
     assert.equal(encoded.key, 'tt0133093');
     assert.equal(encoded.value[0], 0, 'Confluent magic byte');
     assert.deepEqual(encoded.headers, {
@@ -49,21 +41,21 @@ describe('event codec and decoder', () => {
   });
 
   it('reads a v1 event as today’s shape, with the fields it lacks at their defaults', async () => {
-    const v1 = codec.encode(event, 1);
+    const v1 = suite.codec.encode(event, 1);
     assert.deepEqual(await decoder.decode({ value: v1.value, headers: asHeaders(v1.headers) }), { ok: true, event: { ...event, expectedVersion: null }, schemaVersion: 1 });
     const submitted: RatingSubmitted = { type: 'RatingSubmitted', envelope: event.envelope, recordType: 'movie', recordId: 'm1', userId: 'u1', value: 4, providerId: 'acme' };
-    const rating = codec.encode(submitted, 1);
+    const rating = suite.codec.encode(submitted, 1);
     assert.deepEqual(await decoder.decode({ value: rating.value }), { ok: true, event: { ...submitted, providerId: null }, schemaVersion: 1 });
   });
 
   it('registers every version under the topic and record name, oldest first', async () => {
-    const subject = `${topics.movieMetadata}-moviecatalogue.events.MovieMetadataSet`;
+    const subject = `${suite.topics.movieMetadata}-moviecatalogue.events.MovieMetadataSet`;
     const versions = (await (await fetch(`${services.registryUrl}/subjects/${subject}/versions`)).json()) as number[];
     assert.deepEqual(versions, [1, 2]);
   });
 
   it('turns every kind of bad record into a classified poison result', async () => {
-    const encoded = codec.encode(event);
+    const encoded = suite.codec.encode(event);
     const unknownSchema = Buffer.from(encoded.value);
     unknownSchema.writeInt32BE(2_000_000_000, 1);
     const truncated = encoded.value.subarray(0, encoded.value.length - 3);
@@ -74,7 +66,7 @@ describe('event codec and decoder', () => {
       { value: encoded.value, headers: { 'event-type': Buffer.from('Nope') } },
       { value: encoded.value, headers: { 'event-type': Buffer.from('RatingSubmitted') } },
       { value: truncated },
-      { value: (codec.encode({ ...event, title: '   ' })).value },
+      { value: (suite.codec.encode({ ...event, title: '   ' })).value },
       { value: encoded.value, headers: {} },
     ]);
     assert.deepEqual(results.map(poisonCode), [
@@ -94,13 +86,13 @@ describe('event codec and decoder', () => {
     // A few bytes can claim forty million actors; read blindly, that many items are read past
     // the end of the record (seconds and gigabytes for one poison record, minutes for more).
     const claim = avro.Type.forSchema('long').toBuffer(40_000_000);
-    const encoded = codec.encode({ ...event, actors: [], expectedVersion: null });
+    const encoded = suite.codec.encode({ ...event, actors: [], expectedVersion: null });
     // The body ends with the actors (no block: 0) and expectedVersion (null: 0).
     const readerSide = Buffer.concat([encoded.value.subarray(0, -2), claim, Buffer.from([0, 0])]);
     // A writer schema with an array our reader lacks, which resolution skips rather than reads.
     const extended = JSON.parse(EVENT_SCHEMAS.find((s) => s.fullName === 'moviecatalogue.events.MovieMetadataSet')!.definition) as { fields: unknown[] };
     extended.fields.push({ name: 'tags', type: { type: 'array', items: 'string' }, default: [] });
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(extended) }, { subject: `${topics.movieMetadata}-extended` });
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(extended) }, { subject: `${suite.topics.movieMetadata}-extended` });
     const { envelope, ...fields } = event;
     const record = { envelope: { ...envelope, occurredAt: envelope.occurredAt.getTime() }, ...fields, type: undefined, actors: [], expectedVersion: null, tags: [] };
     const body = avro.Type.forSchema(extended as avro.Schema).toBuffer(record);
@@ -117,7 +109,7 @@ describe('event codec and decoder', () => {
   });
 
   it('tells a registry outage from poison', async () => {
-    const encoded = codec.encode(event);
+    const encoded = suite.codec.encode(event);
     const unreachable = new EventDecoder('http://127.0.0.1:1');
     await assert.rejects(unreachable.decode({ value: encoded.value }), RegistryUnavailableError);
   });

@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import avro from 'avsc';
 import fc from 'fast-check';
 import type { IHeaders } from 'kafkajs';
-import { EventCodec } from '../../shared/events/codec.ts';
-import { EventDecoder, type DecodeResult, type RawRecord } from '../../shared/events/decoder.ts';
+import type { DecodeResult, RawRecord } from '../../shared/events/decoder.ts';
 import type { PoisonCode } from '../../shared/events/errors.ts';
 import { ID_PATTERN, type CatalogueEvent } from '../../shared/events/types.ts';
 import { eventProblems } from '../../shared/events/validation.ts';
 import { WIRE_HEADER_BYTES } from '../../shared/events/wire.ts';
-import { createTestTopics, services, type TestTopics } from '../support/services.ts';
+import { codecSuite } from '../support/codec-suite.ts';
 
 /**
  * Bad bytes in a topic (issue 9, "Bad input at scale"): whatever a record holds, the decoder
@@ -78,22 +77,14 @@ const headers: fc.Arbitrary<IHeaders | undefined> = fc.option(
 );
 
 describe('event decoder under malformed input', () => {
-  const registry = EventCodec.connect(services.registryUrl);
-  const decoder = new EventDecoder(services.registryUrl);
-  let topics: TestTopics;
-  let codec: EventCodec;
-
-  before(async () => {
-    topics = await createTestTopics(1);
-    codec = await EventCodec.forWriting(registry, topics);
-  });
-  after(() => topics.remove());
+  const suite = codecSuite();
+  const { decoder } = suite;
 
   /** An event of any type and any version we write, in the wire format. */
   const encoded = () =>
     fc.tuple(validEvent, fc.boolean()).map(([event, older]) => {
       const version = older && event.type !== 'RatingDeleted' ? 1 : undefined;
-      return { event, version, value: codec.encode(event, version).value };
+      return { event, version, value: suite.codec.encode(event, version).value };
     });
   /** The event a reader of today's schema sees: a v1 lacks the fields v2 added. */
   const asRead = (event: CatalogueEvent, version: number | undefined): CatalogueEvent => {

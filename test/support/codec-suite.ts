@@ -1,0 +1,26 @@
+import { after, before } from 'node:test';
+import { EventCodec } from '../../shared/events/codec.ts';
+import { EventDecoder } from '../../shared/events/decoder.ts';
+import { createTestTopics, services, type TestTopics } from './services.ts';
+
+export interface CodecSuite {
+  registry: ReturnType<typeof EventCodec.connect>;
+  decoder: EventDecoder;
+  /** Set once the suite's `before` has run. */
+  codec: EventCodec;
+  topics: TestTopics;
+}
+
+/**
+ * For the suite that calls it, against the real registry: a decoder, and a codec writing to
+ * fresh one-partition topics, created before its tests and removed after them.
+ */
+export function codecSuite(): CodecSuite {
+  const suite = { registry: EventCodec.connect(services.registryUrl), decoder: new EventDecoder(services.registryUrl) } as CodecSuite;
+  before(async () => {
+    suite.topics = await createTestTopics(1);
+    suite.codec = await EventCodec.forWriting(suite.registry, suite.topics);
+  });
+  after(() => suite.topics.remove());
+  return suite;
+}
