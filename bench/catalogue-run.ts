@@ -8,7 +8,7 @@ import { createTestDatabase, freePort } from '../test/support/services.ts';
 import type { ExpectedFold } from '../test/support/rating-stream.ts';
 import { endOffsetSum, type BenchTopics } from './kafka.ts';
 import { verifyRatings } from '../test/support/verify-ratings.ts';
-import { metricTotal } from './service-probe.ts';
+import { metricTotal, profileFlags } from './service-probe.ts';
 
 const POLL_MS = 100;
 const PROGRESS_EVERY_MS = 5_000;
@@ -55,6 +55,7 @@ export async function runCatalogueProjector(options: CatalogueRunOptions): Promi
     databaseUrl: database.url,
     topics: options.topics,
     groupId: options.groupId,
+    nodeFlags: profileFlags(),
     env: {
       PROJECTOR_PORT: String(port),
       DATABASE_POOL_SIZE: String(options.poolSize),

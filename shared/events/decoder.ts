@@ -87,11 +87,10 @@ export class EventDecoder {
     } catch (err) {
       return poison('undecodable', `${writer.eventType}: ${(err as Error).message}`);
     }
-    const event = {
-      ...record,
-      type: writer.eventType,
-      envelope: { ...record.envelope, occurredAt: new Date(record.envelope.occurredAt) },
-    } as CatalogueEvent;
+    // Object.assign, not spread: V8 copies avsc's record instances by spread on a slow path that costs more than the decoding.
+    const event = Object.assign({ type: writer.eventType }, record, {
+      envelope: Object.assign({}, record.envelope, { occurredAt: new Date(record.envelope.occurredAt) }),
+    }) as unknown as CatalogueEvent;
     const problems = eventProblems(event);
     if (problems.length > 0) {
       return { ok: false, poison: { code: 'invalid_event', message: `${event.type}: ${problems.join('; ')}`, eventId: event.envelope.eventId } };
