@@ -55,9 +55,10 @@ export async function claimPartition({ client, schema }: Target, topic: string, 
 
 /**
  * Records `events` as applied and moves the partition's next offset, in one statement; returns
- * the ids that were new. An id that already had an outcome keeps it, and is not returned: the
- * event was seen before. The pipeline then corrects, with `settleOutcomes`, the few new ones that
- * were not applied after all (rejected, parked, dead-lettered), before the transaction commits.
+ * the ids that were seen before: an id that already had an outcome keeps it. The answer names
+ * only those (almost always none), not the thousands recorded, which would cost both sides more
+ * than the insert itself. The pipeline then corrects, with `settleOutcomes`, the few new ones
+ * that were not applied after all (rejected, parked, dead-lettered), before the transaction commits.
  */
 export async function recordEvents(
   { client, schema }: Target,
@@ -70,12 +71,14 @@ export async function recordEvents(
     name: `${schema}.record-events`,
     text: `WITH moved AS (
              UPDATE ${table(schema, 'projection_offsets')} SET next_offset = GREATEST(next_offset, $3), updated_at = now()
-             WHERE topic = $1 AND partition = $2)
-           INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, topic, partition, "offset")
-           SELECT e.event_id, 'applied', $1, $2, e.log_offset
-           FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'bigint')}) AS e(event_id, log_offset)
-           ON CONFLICT (event_id) DO NOTHING
-           RETURNING event_id::text`,
+             WHERE topic = $1 AND partition = $2),
+           batch AS (SELECT * FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'bigint')}) AS e(event_id, log_offset)),
+           recorded AS (
+             INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, topic, partition, "offset")
+             SELECT event_id, 'applied', $1, $2, log_offset FROM batch
+             ON CONFLICT (event_id) DO NOTHING
+             RETURNING event_id)
+           SELECT DISTINCT event_id::text FROM batch WHERE event_id NOT IN (SELECT event_id FROM recorded)`,
     values: [topic, partition, nextOffset, joinList(events.map((e) => e.eventId)), joinList(events.map((e) => e.offset))],
   });
   return new Set(rows.map((r) => r.event_id));

@@ -155,9 +155,7 @@ export function createSink(deps: SinkDeps): Sink {
         const handled = handledBy.get(projection)!;
         const events: Array<{ eventId: string; offset: number }> = [];
         for (const { result, offset } of mine) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, offset });
-        const recorded = await recordEvents(target, batch.topic, batch.partition, batch.nextOffset, events);
-        const seen = new Set<string>();
-        for (const { eventId } of events) if (!recorded.has(eventId)) seen.add(eventId);
+        const seen = await recordEvents(target, batch.topic, batch.partition, batch.nextOffset, events);
         const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records: mine, parkedKeys: parked, seenEventIds: seen, refused });
         const applying = [];
         for (const d of plan.decisions) if (d.action === 'apply') applying.push(d.event);
