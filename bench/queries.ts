@@ -126,7 +126,7 @@ run                                   req/s      p50     p99
     ${steady.failedReads} reads not 200, ${steady.stale} reads stale past the 1 s bound
     send to 202:             p50 ${ms(steady.accept.p50)} p99 ${ms(steady.accept.p99)} max ${ms(steady.accept.max)}
     202 to visible (token):  p50 ${ms(steady.visible.p50)} p99 ${ms(steady.visible.p99)} max ${ms(steady.visible.max)}
-    projector: ${fmt(steady.projectorBatches / steady.elapsedSeconds)} transactions/s of ${steady.meanBatchRecords.toFixed(1)} records on average
+    projector: ${fmt(steady.projectorGroups / steady.elapsedSeconds)} transactions/s of ${steady.meanGroupBatches.toFixed(1)} partition batches and ${steady.meanGroupRecords.toFixed(1)} records on average
     CPU busy in the ${steady.elapsedSeconds.toFixed(1)} s to the last answer, in cores (of ${availableParallelism()}): ${Object.entries(steady.cpu)
       .map(([name, seconds]) => `${name} ${(seconds / steady.elapsedSeconds).toFixed(2)}`)
       .join(', ')}

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool as HttpPool, type Dispatcher } from 'undici';
@@ -27,9 +27,10 @@ export interface SteadyStateFigures {
   elapsedSeconds: number;
   /** CPU seconds each process used in that time. */
   cpu: Record<string, number>;
-  /** Transactions the projector ran in that time, and their mean size. */
-  projectorBatches: number;
-  meanBatchRecords: number;
+  /** Groups of partition batches (a transaction each) the projector applied in that time, and their mean size. */
+  projectorGroups: number;
+  meanGroupBatches: number;
+  meanGroupRecords: number;
   /** Milliseconds from sending the command to its 202. */
   accept: Percentiles;
   /** Milliseconds from the 202 to the answer of the read carrying its token: accepted to visible. */
@@ -72,6 +73,25 @@ function cpuSeconds(pid: number | undefined): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** The processes of the services the system runs on, by name: Postgres's (one per connection) and the JVMs. */
+function servicePids(): Record<string, number[]> {
+  const pids: Record<string, number[]> = { postgres: [], kafka: [], 'schema registry': [] };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let command: string;
+    try {
+      command = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const program = path.basename(command.split('\0')[0] ?? '');
+    if (program === 'postgres' || command.startsWith('postgres:')) pids.postgres!.push(Number(entry));
+    else if (program === 'java' && command.includes('kafka.Kafka')) pids.kafka!.push(Number(entry));
+    else if (program === 'java' && command.includes('apicurio')) pids['schema registry']!.push(Number(entry));
+  }
+  return pids;
 }
 
 /** CPU seconds the whole machine has been busy so far, every core and process (Kafka, Postgres...). */
@@ -179,11 +199,19 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     const processes = { 'command-api': commandApi.pid, 'query-api': queryApi.pid, projectors: projector.child.pid };
     const projectorBatches = async () => {
       const exposition = await (await fetch(`http://127.0.0.1:${projectorPort}/metrics`)).text();
-      return { batches: metricTotal(exposition, 'projection_batch_size_count'), records: metricTotal(exposition, 'projection_batch_size_sum') };
+      return {
+        groups: metricTotal(exposition, 'projection_group_batches_count'),
+        batches: metricTotal(exposition, 'projection_group_batches_sum'),
+        records: metricTotal(exposition, 'projection_batch_size_sum'),
+      };
     };
 
     await drive(warmupSeconds, false);
+    // Postgres's backends, one per connection, are all open by now: the pools have warmed up.
+    const services = servicePids();
+    const serviceCpu = () => Object.fromEntries(Object.entries(services).map(([name, pids]) => [name, pids.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0)]));
     const cpuBefore = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
+    const serviceCpuBefore = serviceCpu();
     const machineBefore = machineBusySeconds();
     const ownBefore = process.cpuUsage();
     const batchesBefore = await projectorBatches();
@@ -192,16 +220,18 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     const elapsedSeconds = (performance.now() - began) / 1000;
     const own = process.cpuUsage(ownBefore);
     const cpu = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid) - cpuBefore[name]!]));
+    for (const [name, seconds] of Object.entries(serviceCpu())) cpu[name] = seconds - serviceCpuBefore[name]!;
     cpu['load generator'] = (own.user + own.system) / 1e6;
     cpu['whole machine'] = machineBusySeconds() - machineBefore;
     const batchesAfter = await projectorBatches();
-    const projectorRuns = batchesAfter.batches - batchesBefore.batches;
+    const groups = batchesAfter.groups - batchesBefore.groups;
     return {
       ...figures,
       elapsedSeconds,
       cpu,
-      projectorBatches: projectorRuns,
-      meanBatchRecords: projectorRuns > 0 ? (batchesAfter.records - batchesBefore.records) / projectorRuns : 0,
+      projectorGroups: groups,
+      meanGroupBatches: groups > 0 ? (batchesAfter.batches - batchesBefore.batches) / groups : 0,
+      meanGroupRecords: groups > 0 ? (batchesAfter.records - batchesBefore.records) / groups : 0,
       accept: percentiles(figures.accept),
       visible: percentiles(figures.visible),
     };

@@ -1,4 +1,5 @@
 import type { Batch, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Span } from '@opentelemetry/api';
 import type { Pool } from '../shared/db/pool.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
@@ -7,7 +8,7 @@ import { endApplySpan, startApplySpan } from './apply-span.ts';
 import { backoffMs } from './backoff.ts';
 import type { DeadLetterWriter } from './pipeline/dead-letters.ts';
 import { transientKind } from './pipeline/failures.ts';
-import { PositionError, type BatchReport, type FetchedBatch, type Sink } from './pipeline/sink.ts';
+import { PositionError, type BatchReport, type FetchedBatch, type GroupResult, type Sink } from './pipeline/sink.ts';
 import type { Projection } from './projection.ts';
 import { createSlots } from './slots.ts';
 import { parkedKeyCounts, storedOffsets } from './stored-offsets.ts';
@@ -47,7 +48,8 @@ export interface ProjectorRunner {
 
 /**
  * Records a lane merges contiguous fetches into while they wait for a slot; a lane holding this
- * many waiting records, or a batch it cannot merge, pauses its partition until it drains.
+ * many waiting records, or a batch it cannot merge, pauses its partition until it drains. Also
+ * the most records a group of several partitions' batches takes into one transaction.
  */
 const MERGED_BATCH_RECORDS = 5000;
 /**
@@ -71,6 +73,8 @@ interface Lane {
   waiting: FetchedBatch[];
   /** Applies the waiting batches while there are any. */
   draining: Promise<void> | undefined;
+  /** The group being applied that holds this lane's head batch; a lane is in one group at a time. */
+  inGroup: Promise<void> | undefined;
   /**
    * The next offset this member stored for the partition and has been reading on from since:
    * undefined until a batch started exactly at the stored offset (see PartitionBatch).
@@ -81,8 +85,8 @@ interface Lane {
 }
 
 /**
- * One consumer group feeding every projection through the sink, one transaction per partition
- * batch, with the offsets in Postgres. After COMMIT the offsets are copied to Kafka for lag
+ * One consumer group feeding every projection through the sink, each partition batch applied
+ * in the transaction that stores its next offset in Postgres. After COMMIT the offsets are copied to Kafka for lag
  * tooling, at most once every KAFKA_COMMIT_INTERVAL_MS and when the member stops; Postgres is
  * the truth: on assignment each partition seeks to its stored offset, and the sink refuses a
  * batch that does not continue from there.
@@ -93,7 +97,10 @@ interface Lane {
  * `partitionsConsumedConcurrently` at once, while the consumer fetches on. Fetches that queue in
  * a lane meanwhile are merged into one batch (up to MERGED_BATCH_RECORDS), so that under a
  * steady stream of small fetches a busy projector runs fewer, larger transactions instead of
- * falling behind; a lane that cannot take more pauses its partition until it drains.
+ * falling behind; a lane that cannot take more pauses its partition until it drains. A slot
+ * takes the head batches of every lane waiting, up to MERGED_BATCH_RECORDS, into one
+ * transaction (the sink's group): one fetch of a dozen partitions' few records each is one
+ * transaction, not a dozen.
  *
  * A failed batch is transient by construction (the sink dead-letters whatever is the event's
  * fault): its lane drops what waits behind it, the partition is paused and sought back to the
@@ -126,7 +133,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const key = keyOf(topic, partition);
     let lane = lanes.get(key);
     if (!lane) {
-      lane = { topic, partition, waiting: [], draining: undefined, continuesFrom: undefined, retry: undefined, backpressured: false };
+      lane = { topic, partition, waiting: [], draining: undefined, inGroup: undefined, continuesFrom: undefined, retry: undefined, backpressured: false };
       lanes.set(key, lane);
     }
     return lane;
@@ -192,7 +199,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       if (lane.retry) lane.retry.timer = undefined;
       lane.backpressured = false;
     }
-    return Promise.all(old.map((lane) => lane.draining ?? Promise.resolve()));
+    return Promise.all(old.map((lane) => Promise.all([lane.draining, lane.inGroup])));
   }
 
   function observe(lane: Lane, batch: FetchedBatch, report: BatchReport, seconds: number): void {
@@ -211,27 +218,49 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     }
   }
 
-  async function apply(lane: Lane, batch: FetchedBatch): Promise<void> {
-    const { topic, partition } = lane;
-    await slots.acquire();
+  /**
+   * Takes the head batch of `first` and of as many other lanes as fit in MERGED_BATCH_RECORDS,
+   * skipping lanes already in a group: their next batch must wait for the one being applied.
+   */
+  function takeGroup(first: Lane): Array<{ lane: Lane; batch: FetchedBatch }> {
+    const group: Array<{ lane: Lane; batch: FetchedBatch }> = [];
+    let records = 0;
+    for (const lane of [first, ...lanes.values()]) {
+      const head = lane.waiting[0];
+      if (!head || lane.inGroup || group.some((g) => g.lane === lane)) continue;
+      if (group.length > 0 && records + head.records.length > MERGED_BATCH_RECORDS) continue;
+      lane.waiting.shift();
+      relieve(lane);
+      group.push({ lane, batch: head });
+      records += head.records.length;
+    }
+    return group;
+  }
+
+  async function applyGroup(group: ReadonlyArray<{ lane: Lane; batch: FetchedBatch }>): Promise<void> {
     const started = process.hrtime.bigint();
-    const span = deps.tracing && startApplySpan(deps.tracing, batch, deps.groupId);
-    let report: BatchReport;
-    try {
-      report = await sink.process({ ...batch, continuesFrom: lane.continuesFrom });
-    } catch (err) {
-      if (span) endApplySpan(span, err instanceof PositionError ? { kind: 'repositioned' } : { kind: 'failed', err: err as Error });
+    metrics.groupSize.observe(group.length);
+    const spans = group.map(({ batch }) => deps.tracing && startApplySpan(deps.tracing, batch, deps.groupId));
+    const results = await sink.processGroup(group.map(({ lane, batch }) => ({ ...batch, continuesFrom: lane.continuesFrom })));
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    for (const [i, { lane, batch }] of group.entries()) settle(lane, batch, results[i]!, spans[i], seconds);
+  }
+
+  function settle(lane: Lane, batch: FetchedBatch, result: GroupResult, span: Span | undefined, seconds: number): void {
+    const { topic, partition } = lane;
+    if (!result.ok) {
+      const err = result.error;
+      if (span) endApplySpan(span, err instanceof PositionError ? { kind: 'repositioned' } : { kind: 'failed', err });
       if (err instanceof PositionError) {
         log.warn({ topic, partition, fetched: err.fetched, expected: err.expected }, 'consumer is not at the stored offset; seeking to it');
         lane.continuesFrom = undefined;
         rewind(lane, err.expected);
       } else {
-        retryLater(lane, batch, err as Error);
+        retryLater(lane, batch, err);
       }
       return;
-    } finally {
-      slots.release();
     }
+    const { report } = result;
     if (span) endApplySpan(span, { kind: 'applied', report });
     lane.continuesFrom = batch.nextOffset;
     if (lane.retry) {
@@ -239,7 +268,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       lane.retry = undefined;
       if (isCurrent(lane)) metrics.partitionRetrying.set({ topic, partition: String(partition) }, 0);
     }
-    observe(lane, batch, report, Number(process.hrtime.bigint() - started) / 1e9);
+    observe(lane, batch, report, seconds);
     if (isCurrent(lane)) uncommitted.set(lane, batch.nextOffset);
   }
 
@@ -266,10 +295,33 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     lane.draining ??= drain(lane);
   }
 
+  /**
+   * Applies the lane's waiting batches, each in a group with the head batches of other lanes
+   * that wait meanwhile: under a steady stream, one transaction for many partitions' few records.
+   */
   async function drain(lane: Lane): Promise<void> {
-    for (let batch = lane.waiting.shift(); batch; batch = lane.waiting.shift()) {
-      relieve(lane);
-      await apply(lane, batch).catch((err: unknown) => log.error({ err, topic: lane.topic, partition: lane.partition }, 'unexpected failure in a partition lane'));
+    while (lane.waiting.length > 0) {
+      // Another lane's group holds this lane's head: the next batch waits for it.
+      if (lane.inGroup) {
+        await lane.inGroup;
+        continue;
+      }
+      await slots.acquire();
+      // kafkajs hands a fetch's batches over one by one, each a few microtasks after the one before: only once they are all here does a group gather them.
+      await new Promise(setImmediate);
+      const group = takeGroup(lane);
+      if (group.length === 0) {
+        slots.release();
+        continue;
+      }
+      const applying = applyGroup(group)
+        .catch((err: unknown) => log.error({ err, partitions: group.map(({ lane: l }) => keyOf(l.topic, l.partition)) }, 'unexpected failure applying a group of batches'))
+        .finally(() => {
+          for (const member of group) member.lane.inGroup = undefined;
+          slots.release();
+        });
+      for (const member of group) member.lane.inGroup = applying;
+      await applying;
     }
     // In the same step as the last look at the queue: a batch enqueued after it starts a new drain.
     lane.draining = undefined;

@@ -75,6 +75,12 @@ export function createMetrics(service: string) {
       buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10_000, 25_000],
       registers: [registry],
     }),
+    groupSize: new Histogram({
+      name: 'projection_group_batches',
+      help: 'Partition batches applied together, in one transaction unless one of them failed',
+      buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24],
+      registers: [registry],
+    }),
     consumerLag: new Gauge({
       name: 'projection_consumer_lag',
       help: 'Records behind the end of the partition after the last applied batch',

@@ -1,4 +1,4 @@
-import { withTransaction, type Pool } from '../../shared/db/pool.ts';
+import { withTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import type { EventDecoder } from '../../shared/events/decoder.ts';
 import type { EventType } from '../../shared/events/types.ts';
 import { isEventId } from '../../shared/events/validation.ts';
@@ -63,8 +63,13 @@ export interface BatchReport {
   parked: Array<{ projection: string; keys: number }>;
 }
 
+/** What became of one batch of a group: its report, or the error that stopped it. */
+export type GroupResult = { ok: true; report: BatchReport } | { ok: false; error: Error };
+
 export interface Sink {
   process(batch: PartitionBatch): Promise<BatchReport>;
+  /** Applies batches of different partitions together; each gets its own result. */
+  processGroup(batches: readonly PartitionBatch[]): Promise<GroupResult[]>;
 }
 
 export interface SinkDeps {
@@ -84,6 +89,11 @@ export interface SinkDeps {
  *
  * When Postgres refuses a batch's values (SQLSTATE 22/23), the batch is applied again one record
  * per transaction, so the refused record is found and dead-lettered and the rest apply.
+ *
+ * A group of batches of different partitions shares one transaction: a steady stream of small
+ * fetches is thousands of tiny batches a second, whose BEGIN, COMMIT and bookkeeping statements
+ * would cost Postgres more than the events themselves. Should the group fail, each batch is
+ * applied alone, so that a partition in trouble is the only one that waits.
  */
 export function createSink(deps: SinkDeps): Sink {
   const { pool, decoder } = deps;
@@ -116,89 +126,109 @@ export function createSink(deps: SinkDeps): Sink {
     }
   }
 
-  function processOnce(batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {
-    const projections = byTopic.get(batch.topic) ?? [];
-    return withTransaction(pool, async (client) => {
-      const claims = [];
-      for (const projection of projections) {
-        const target: Target = { client, schema: projection.schema };
-        claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
-      }
-      const from = Math.min(...claims.map((c) => c.next));
-      if (batch.fetchedOffset !== from && batch.continuesFrom !== from) throw new PositionError(from, batch.fetchedOffset);
-
-      // Decode only what some projection still needs: a bad record already behind us stays behind.
-      const fresh = batch.records.filter((r) => r.offset >= from);
-      const decoded = await decoder.decodeAll(fresh);
-      const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: decoded[i]! }));
-      // Copies a redrive wrote name it in a header; a redrive counts only when registered for the copy's key.
-      const redriveOf = new Map<number, string>();
-      const releasing = new Set<number>();
-      for (const r of fresh) {
-        const id = r.headers[DLQ_HEADERS.redrive]?.toString();
-        if (id === undefined || !isEventId(id)) continue;
-        redriveOf.set(r.offset, id);
-        if (r.headers[DLQ_HEADERS.redriveReleases]?.toString() === 'true') releasing.add(r.offset);
-      }
-      const redrives = await findRedrives(claims[0]!.target, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
-
-      const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
-      const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
-      for (const { projection, target, next, parked } of claims) {
-        const copied = (r: LogRecord) => {
-          const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
-          return redrive !== undefined && redrive.projection === projection.name && redrive.key === r.key;
-        };
-        const mine = (next === from ? records : records.filter((r) => r.offset >= next)).map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
-        // Dead-lettered or parked before, a copied event is decided again; one applied before stays a duplicate.
-        await reopenOutcomes(target, mine.flatMap((r) => (copied(r) && r.result.ok ? [r.result.event.envelope.eventId] : [])));
-        const handled = handledBy.get(projection)!;
-        const events: Array<{ eventId: string; offset: number }> = [];
-        for (const { result, offset } of mine) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, offset });
-        const seen = await recordEvents(target, batch.topic, batch.partition, batch.nextOffset, events);
-        const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records: mine, parkedKeys: parked, seenEventIds: seen, refused });
-        const applying = [];
-        for (const d of plan.decisions) if (d.action === 'apply') applying.push(d.event);
-        const rejected = await projection.project(target, applying);
-
-        // recordEvents wrote every new event as applied; what else became of some is written now.
-        const unsettled: Outcome[] = [];
-        for (const d of plan.decisions) if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
-        await settleOutcomes(target, batch.topic, batch.partition, unsettled);
-        await releaseKeys(target, batch.topic, batch.partition, plan.releases);
-        await settleRedrives(target, redriveOutcomes(mine, plan.decisions, rejected, redriveOf));
-        await parkKeys(target, batch.topic, batch.partition, [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })));
-
-        const letters = plan.decisions.filter((d) => d.action === 'dead_letter');
-        if (letters.length > 0) {
-          const sources = new Map(fresh.map((r) => [r.offset, r]));
-          report.deadLetters.push(...letters.map((d) => ({ source: sources.get(d.offset)!, projection: projection.name, code: d.code, message: d.message })));
-        }
-        deadLetterRows.push({
-          target,
-          rows: letters.map((d) => ({
-            offset: d.offset,
-            key: d.key,
-            eventId: d.eventId !== undefined && isEventId(d.eventId) ? d.eventId : null,
-            code: d.code,
-            message: storable(d.message),
-            dlqTopic: deps.deadLetters.topicOf(batch.topic),
-          })),
+  async function processGroup(batches: readonly PartitionBatch[]): Promise<GroupResult[]> {
+    if (batches.length > 1) {
+      try {
+        const reports = await withTransaction(pool, async (client) => {
+          const applied = [];
+          for (const batch of batches) applied.push(await applyBatch(client, batch, new Map()));
+          return applied;
         });
-        // From the keys the claim loaded anyway: no query of its own.
-        const stillParked = new Set(parked);
-        for (const key of plan.releases) stillParked.delete(key);
-        for (const key of plan.parks.keys()) stillParked.add(key);
-        report.parked.push({ projection: projection.name, keys: stillParked.size });
-        report.counts.push(...countOutcomes(projection.name, plan.decisions, rejected));
+        return reports.map((report) => ({ ok: true, report }));
+      } catch {
+        // Which batch failed, and whether it fails alone, only the batches applied one by one tell.
       }
-      await deps.deadLetters.send(report.deadLetters);
-      for (const { target, rows } of deadLetterRows) await recordDeadLetters(target, batch.topic, batch.partition, rows);
-      return report;
-    });
+    }
+    const results: GroupResult[] = [];
+    for (const batch of batches) results.push(await process(batch).then((report) => ({ ok: true as const, report }), (error: unknown) => ({ ok: false as const, error: error as Error })));
+    return results;
   }
 
-  return { process };
+  function processOnce(batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {
+    return withTransaction(pool, (client) => applyBatch(client, batch, refused));
+  }
+
+  async function applyBatch(client: PoolClient, batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {
+    const projections = byTopic.get(batch.topic) ?? [];
+    const claims = [];
+    for (const projection of projections) {
+      const target: Target = { client, schema: projection.schema };
+      claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
+    }
+    const from = Math.min(...claims.map((c) => c.next));
+    if (batch.fetchedOffset !== from && batch.continuesFrom !== from) throw new PositionError(from, batch.fetchedOffset);
+
+    // Decode only what some projection still needs: a bad record already behind us stays behind.
+    const fresh = batch.records.filter((r) => r.offset >= from);
+    const decoded = await decoder.decodeAll(fresh);
+    const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: decoded[i]! }));
+    // Copies a redrive wrote name it in a header; a redrive counts only when registered for the copy's key.
+    const redriveOf = new Map<number, string>();
+    const releasing = new Set<number>();
+    for (const r of fresh) {
+      const id = r.headers[DLQ_HEADERS.redrive]?.toString();
+      if (id === undefined || !isEventId(id)) continue;
+      redriveOf.set(r.offset, id);
+      if (r.headers[DLQ_HEADERS.redriveReleases]?.toString() === 'true') releasing.add(r.offset);
+    }
+    const redrives = await findRedrives(claims[0]!.target, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
+
+    const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
+    const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
+    for (const { projection, target, next, parked } of claims) {
+      const copied = (r: LogRecord) => {
+        const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
+        return redrive !== undefined && redrive.projection === projection.name && redrive.key === r.key;
+      };
+      const mine = (next === from ? records : records.filter((r) => r.offset >= next)).map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
+      // Dead-lettered or parked before, a copied event is decided again; one applied before stays a duplicate.
+      await reopenOutcomes(target, mine.flatMap((r) => (copied(r) && r.result.ok ? [r.result.event.envelope.eventId] : [])));
+      const handled = handledBy.get(projection)!;
+      const events: Array<{ eventId: string; offset: number }> = [];
+      for (const { result, offset } of mine) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, offset });
+      const seen = await recordEvents(target, batch.topic, batch.partition, batch.nextOffset, events);
+      const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records: mine, parkedKeys: parked, seenEventIds: seen, refused });
+      const applying = [];
+      for (const d of plan.decisions) if (d.action === 'apply') applying.push(d.event);
+      const rejected = await projection.project(target, applying);
+
+      // recordEvents wrote every new event as applied; what else became of some is written now.
+      const unsettled: Outcome[] = [];
+      for (const d of plan.decisions) if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
+      await settleOutcomes(target, batch.topic, batch.partition, unsettled);
+      await releaseKeys(target, batch.topic, batch.partition, plan.releases);
+      await settleRedrives(target, redriveOutcomes(mine, plan.decisions, rejected, redriveOf));
+      await parkKeys(target, batch.topic, batch.partition, [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })));
+
+      const letters = plan.decisions.filter((d) => d.action === 'dead_letter');
+      if (letters.length > 0) {
+        const sources = new Map(fresh.map((r) => [r.offset, r]));
+        report.deadLetters.push(...letters.map((d) => ({ source: sources.get(d.offset)!, projection: projection.name, code: d.code, message: d.message })));
+      }
+      deadLetterRows.push({
+        target,
+        rows: letters.map((d) => ({
+          offset: d.offset,
+          key: d.key,
+          eventId: d.eventId !== undefined && isEventId(d.eventId) ? d.eventId : null,
+          code: d.code,
+          message: storable(d.message),
+          dlqTopic: deps.deadLetters.topicOf(batch.topic),
+        })),
+      });
+      // From the keys the claim loaded anyway: no query of its own.
+      const stillParked = new Set(parked);
+      for (const key of plan.releases) stillParked.delete(key);
+      for (const key of plan.parks.keys()) stillParked.add(key);
+      report.parked.push({ projection: projection.name, keys: stillParked.size });
+      report.counts.push(...countOutcomes(projection.name, plan.decisions, rejected));
+    }
+    await deps.deadLetters.send(report.deadLetters);
+    for (const { target, rows } of deadLetterRows) await recordDeadLetters(target, batch.topic, batch.partition, rows);
+    return report;
+  }
+
+  return { process, processGroup };
 }
 
 function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): Outcome[] {

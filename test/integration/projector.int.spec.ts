@@ -216,6 +216,45 @@ describe('projector sink', () => {
     const { rows } = await pool.query('SELECT next_offset FROM ratings.projection_offsets');
     assert.deepEqual(rows, [{ next_offset: 3 }]);
   });
+
+  it('applies a group of partitions in one transaction, and a batch of the group that cannot apply alone', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const projections = catalogueProjections(f.topics).filter((p) => p.topic === f.topics.movieRatings);
+    const deadLetters = createDeadLetterWriter(f.kafka, f.topics.deadLetters, 'test');
+    await deadLetters.connect();
+    t.after(() => deadLetters.disconnect());
+    const sink = createSink({ pool, decoder: new EventDecoder(services.registryUrl), deadLetters, projections });
+    const batchOf = (partition: number, fetchedOffset: number, events: Array<ReturnType<typeof rating>>) => ({
+      topic: f.topics.movieRatings,
+      partition,
+      fetchedOffset,
+      nextOffset: fetchedOffset + events.length,
+      records: events.map((event, i) => {
+        const { key, value, headers } = f.codec.encode(event);
+        return { topic: f.topics.movieRatings, partition, offset: fetchedOffset + i, key: Buffer.from(key), value, headers, timestamp: '0' };
+      }),
+      continuesFrom: undefined,
+    });
+    const offsets = async () =>
+      (await pool.query<{ partition: number; next_offset: number; tx: string }>('SELECT partition, next_offset, xmin::text AS tx FROM ratings.projection_offsets ORDER BY partition')).rows;
+
+    const together = await sink.processGroup([batchOf(0, 0, [rating('dave', 'm1', 2)]), batchOf(1, 0, [rating('dave', 'm2', 4), rating('erin', 'm2', 5)])]);
+    assert.deepEqual(together.map((r) => r.ok), [true, true]);
+    const [first, second] = await offsets();
+    assert.deepEqual([first?.next_offset, second?.next_offset], [1, 2]);
+    assert.equal(first?.tx, second?.tx, 'both partitions moved in one transaction');
+
+    // Partition 1 goes on from 2: a batch from 5 is misplaced, and must not hold partition 0 back.
+    const apart = await sink.processGroup([batchOf(0, 1, [rating('erin', 'm1', 3)]), batchOf(1, 5, [rating('frank', 'm2', 1)])]);
+    assert.equal(apart[0]?.ok, true);
+    assert.equal(!apart[1]?.ok && apart[1]?.error.name, 'PositionError');
+    assert.deepEqual((await offsets()).map((o) => o.next_offset), [2, 2]);
+    assert.deepEqual(await aggregates(pool), [
+      { record_id: 'm1', count: 2, sum: 5, count_1: 0, count_5: 0 },
+      { record_id: 'm2', count: 2, sum: 9, count_1: 0, count_5: 1 },
+    ]);
+  });
 });
 
 function encodedRecord(f: Awaited<ReturnType<typeof projectorFixture>>, event: ReturnType<typeof rating>) {
