@@ -86,10 +86,10 @@ interface Lane {
 
 /**
  * One consumer group feeding every projection through the sink, each partition batch applied
- * in the transaction that stores its next offset in Postgres. After COMMIT the offsets are copied to Kafka for lag
- * tooling, at most once every KAFKA_COMMIT_INTERVAL_MS and when the member stops; Postgres is
- * the truth: on assignment each partition seeks to its stored offset, and the sink refuses a
- * batch that does not continue from there.
+ * in the transaction that stores its next offset in Postgres. After COMMIT the offsets are
+ * copied to Kafka for lag tooling, at most once every KAFKA_COMMIT_INTERVAL_MS and when the
+ * member stops; Postgres is the truth: on assignment each partition seeks to its stored offset,
+ * and the sink refuses a batch that does not continue from there.
  *
  * kafkajs fetches from a broker only once every batch of its previous fetch is handled, so a
  * batch applied inside `eachBatch` would hold every partition behind the slowest one. Batches
@@ -307,7 +307,8 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
         continue;
       }
       await slots.acquire();
-      // kafkajs hands a fetch's batches over one by one, each a few microtasks after the one before: only once they are all here does a group gather them.
+      // kafkajs hands a fetch's batches over one by one, a few microtasks apart: a group
+      // gathers them once they are all here.
       await new Promise(setImmediate);
       const group = takeGroup(lane);
       if (group.length === 0) {
