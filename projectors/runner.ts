@@ -220,21 +220,25 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
 
   /**
    * Takes the head batch of `first` and of as many other lanes as fit in MERGED_BATCH_RECORDS,
-   * skipping lanes already in a group: their next batch must wait for the one being applied.
+   * skipping lanes already in a group (their next batch must wait for the one being applied) and
+   * lanes retrying a failure, which go alone: each failed try would roll the whole group back.
+   * In (topic, partition) order, the order the group's transaction locks their offset rows in,
+   * so that two groups never wait on each other.
    */
   function takeGroup(first: Lane): Array<{ lane: Lane; batch: FetchedBatch }> {
     const group: Array<{ lane: Lane; batch: FetchedBatch }> = [];
+    const alone = first.retry !== undefined;
     let records = 0;
-    for (const lane of [first, ...lanes.values()]) {
+    for (const lane of alone ? [first] : [first, ...lanes.values()]) {
       const head = lane.waiting[0];
-      if (!head || lane.inGroup || group.some((g) => g.lane === lane)) continue;
+      if (!head || lane.inGroup || (lane !== first && lane.retry) || group.some((g) => g.lane === lane)) continue;
       if (group.length > 0 && records + head.records.length > MERGED_BATCH_RECORDS) continue;
       lane.waiting.shift();
-      relieve(lane);
       group.push({ lane, batch: head });
       records += head.records.length;
     }
-    return group;
+    for (const { lane } of group) relieve(lane);
+    return group.sort((a, b) => (a.lane.topic === b.lane.topic ? a.lane.partition - b.lane.partition : a.lane.topic < b.lane.topic ? -1 : 1));
   }
 
   async function applyGroup(group: ReadonlyArray<{ lane: Lane; batch: FetchedBatch }>): Promise<void> {
@@ -243,7 +247,14 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const spans = group.map(({ batch }) => deps.tracing && startApplySpan(deps.tracing, batch, deps.groupId));
     const results = await sink.processGroup(group.map(({ lane, batch }) => ({ ...batch, continuesFrom: lane.continuesFrom })));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    for (const [i, { lane, batch }] of group.entries()) settle(lane, batch, results[i]!, spans[i], seconds);
+    for (const [i, { lane, batch }] of group.entries()) {
+      // Each lane on its own: one that cannot be settled must not leave the others' failures unhandled.
+      try {
+        settle(lane, batch, results[i]!, spans[i], seconds);
+      } catch (err) {
+        log.error({ err, topic: lane.topic, partition: lane.partition }, 'unexpected failure settling a batch');
+      }
+    }
   }
 
   function settle(lane: Lane, batch: FetchedBatch, result: GroupResult, span: Span | undefined, seconds: number): void {
