@@ -18,7 +18,7 @@ import {
 } from './bookkeeping.ts';
 import { DLQ_HEADERS, type DeadLetter, type DeadLetterWriter, type SourceRecord } from './dead-letters.ts';
 import { isDataRefusal, storable } from './failures.ts';
-import { planBatch, type Decision, type LogRecord } from './plan.ts';
+import { planBatch, type Decision, type LogRecord, type Plan } from './plan.ts';
 
 /** One fetch's records of one partition, and where in the log they sit. */
 export interface FetchedBatch {
@@ -66,6 +66,14 @@ export interface BatchReport {
 /** What became of one batch of a group: its report, or the error that stopped it. */
 export type GroupResult = { ok: true; report: BatchReport } | { ok: false; error: Error };
 
+/** A batch decided but not yet applied: per projection of its topic, the claim's parked keys, its records and its plan. */
+interface PlannedBatch {
+  batch: PartitionBatch;
+  fresh: readonly SourceRecord[];
+  redriveOf: ReadonlyMap<number, string>;
+  projections: Array<{ projection: Projection; target: Target; parked: ReadonlySet<string>; mine: LogRecord[]; plan: Plan }>;
+}
+
 export interface Sink {
   process(batch: PartitionBatch): Promise<BatchReport>;
   /** Applies batches of different partitions together; each gets its own result. */
@@ -90,10 +98,11 @@ export interface SinkDeps {
  * When Postgres refuses a batch's values (SQLSTATE 22/23), the batch is applied again one record
  * per transaction, so the refused record is found and dead-lettered and the rest apply.
  *
- * A group of batches of different partitions shares one transaction: a steady stream of small
- * fetches is thousands of tiny batches a second, whose BEGIN, COMMIT and bookkeeping statements
- * would cost Postgres more than the events themselves. Should the group fail, each batch is
- * applied alone, so that a partition in trouble is the only one that waits.
+ * A group of batches of different partitions shares one transaction, and each projection folds
+ * and writes the group's events together: a steady stream of small fetches is thousands of tiny
+ * batches a second, whose BEGIN, COMMIT and statements would cost Postgres more than the events
+ * themselves. Should the group fail, each batch is applied alone, so that a partition in trouble
+ * is the only one that waits.
  */
 export function createSink(deps: SinkDeps): Sink {
   const { pool, decoder } = deps;
@@ -129,11 +138,7 @@ export function createSink(deps: SinkDeps): Sink {
   async function processGroup(batches: readonly PartitionBatch[]): Promise<GroupResult[]> {
     if (batches.length > 1) {
       try {
-        const reports = await withTransaction(pool, async (client) => {
-          const applied = [];
-          for (const batch of batches) applied.push(await applyBatch(client, batch, new Map()));
-          return applied;
-        });
+        const reports = await withTransaction(pool, (client) => applyBatches(client, batches.map((batch) => ({ batch, refused: new Map() }))));
         return reports.map((report) => ({ ok: true, report }));
       } catch {
         // Which batch failed, and whether it fails alone, only the batches applied one by one tell.
@@ -144,14 +149,36 @@ export function createSink(deps: SinkDeps): Sink {
     return results;
   }
 
-  function processOnce(batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {
-    return withTransaction(pool, (client) => applyBatch(client, batch, refused));
+  async function processOnce(batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {
+    const [report] = await withTransaction(pool, (client) => applyBatches(client, [{ batch, refused }]));
+    return report!;
   }
 
-  async function applyBatch(client: PoolClient, batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {
-    const projections = byTopic.get(batch.topic) ?? [];
+  /**
+   * Plans each batch, then folds and writes each projection's events of all the batches at
+   * once (their keys are their partitions' own), then settles each batch's outcomes.
+   */
+  async function applyBatches(client: PoolClient, batches: ReadonlyArray<{ batch: PartitionBatch; refused: ReadonlyMap<number, string> }>): Promise<BatchReport[]> {
+    const planned: PlannedBatch[] = [];
+    for (const { batch, refused } of batches) planned.push(await planPartition(client, batch, refused));
+    const rejected = new Map<string, string>();
+    for (const projection of deps.projections) {
+      const applying = [];
+      for (const { projections } of planned) {
+        for (const p of projections) if (p.projection === projection) for (const d of p.plan.decisions) if (d.action === 'apply') applying.push(d.event);
+      }
+      if (applying.length === 0) continue;
+      for (const [eventId, reason] of await projection.project({ client, schema: projection.schema }, applying)) rejected.set(eventId, reason);
+    }
+    const reports = [];
+    for (const batch of planned) reports.push(await settlePartition(batch, rejected));
+    return reports;
+  }
+
+  /** Claims the batch's partition in each projection of its topic, decodes what is new, records its events and plans them. */
+  async function planPartition(client: PoolClient, batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<PlannedBatch> {
     const claims = [];
-    for (const projection of projections) {
+    for (const projection of byTopic.get(batch.topic) ?? []) {
       const target: Target = { client, schema: projection.schema };
       claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
     }
@@ -173,8 +200,7 @@ export function createSink(deps: SinkDeps): Sink {
     }
     const redrives = await findRedrives(claims[0]!.target, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
 
-    const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
-    const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
+    const projections: PlannedBatch['projections'] = [];
     for (const { projection, target, next, parked } of claims) {
       const copied = (r: LogRecord) => {
         const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
@@ -188,10 +214,16 @@ export function createSink(deps: SinkDeps): Sink {
       for (const { result, offset } of mine) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, offset });
       const seen = await recordEvents(target, batch.topic, batch.partition, batch.nextOffset, events);
       const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records: mine, parkedKeys: parked, seenEventIds: seen, refused });
-      const applying = [];
-      for (const d of plan.decisions) if (d.action === 'apply') applying.push(d.event);
-      const rejected = await projection.project(target, applying);
+      projections.push({ projection, target, parked, mine, plan });
+    }
+    return { batch, fresh, redriveOf, projections };
+  }
 
+  /** Writes what became of the batch's events besides `applied`, parks and releases keys, and dead-letters what must be. */
+  async function settlePartition({ batch, fresh, redriveOf, projections }: PlannedBatch, rejected: ReadonlyMap<string, string>): Promise<BatchReport> {
+    const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
+    const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
+    for (const { projection, target, parked, mine, plan } of projections) {
       // recordEvents wrote every new event as applied; what else became of some is written now.
       const unsettled: Outcome[] = [];
       for (const d of plan.decisions) if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
