@@ -75,6 +75,12 @@ function refusalOf(request: FastifyRequest): { problem: Problem; headers: Record
     // RFC 9110 §12.5.3: a 415 for a content coding names the codings that are accepted.
     return { problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: 'Request bodies are taken without a content coding: send no Content-Encoding.', instance: request.url }, headers: { 'accept-encoding': 'identity' } };
   }
+  // RFC 8259 §8.1: JSON between systems is UTF-8. A body declared in another charset would be
+  // read as UTF-8 all the same, and its text taken for what the client did not write.
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers['content-type'] ?? '')?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    return { problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: `Request bodies are JSON in UTF-8: send charset=utf-8 or no charset, not ${JSON.stringify(charset)}.`, instance: request.url }, headers: {} };
+  }
   return undefined;
 }
 

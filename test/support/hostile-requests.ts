@@ -222,7 +222,7 @@ export function commandRequests(secret: string): fc.Arbitrary<HostileRequest> {
     },
     {
       weight: 1,
-      arbitrary: fc.tuple(fc.constantFrom(...withBody), goodId, noise, fc.oneof(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/jsonx', 'json', '', 'application/', '*/*', 'text/json'), fc.tuple(printable(12), printable(12)).map(([a, b]) => `${a}/${b}`)).filter((t) => !/^\s*application\/json\s*(;.*)?$/i.test(t) && !/\+json/i.test(t))).map(([c, id, n, type]) =>
+      arbitrary: fc.tuple(fc.constantFrom(...withBody), goodId, noise, fc.oneof(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/jsonx', 'json', '', 'application/', '*/*', 'text/json', 'application/json; charset=utf-16', 'application/json; charset=latin1'), fc.tuple(printable(12), printable(12)).map(([a, b]) => `${a}/${b}`).filter((t) => !/^\s*application\/json\s*(;.*)?$/i.test(t) && !/\+json/i.test(t)))).map(([c, id, n, type]) =>
         request('content type', [415], c, c.path(id), { ...n, ...authorized(c), 'content-type': type }, c.validBody),
       ),
     },

@@ -149,6 +149,8 @@ describe('command API over HTTP', () => {
       { url: '/v1/movies/%E0%A4%A/ratings', contentType: 'application/json', status: 400, type: 'malformed-url' },
       { url: `/v1/movies/${'x'.repeat(200)}/ratings`, contentType: 'application/json', status: 414, type: 'uri-too-long' },
       { url: '/v1/movies/m1/ratings', contentType: 'text/plain', status: 415, type: 'unsupported-media-type' },
+      { url: '/v1/movies/m1/ratings', contentType: 'application/json; charset=utf-16', status: 415, type: 'unsupported-media-type' },
+      { url: '/v1/movies/m1/ratings', contentType: 'application/json; charset="ISO-8859-1"', status: 415, type: 'unsupported-media-type' },
     ];
     for (const c of cases) {
       const response = await app.inject({ method: 'POST', url: c.url, headers: { ...bearer('alice', ['user']), 'content-type': c.contentType }, payload: '{"value":4}' });
@@ -157,6 +159,10 @@ describe('command API over HTTP', () => {
       assert.equal(problemOf(response).type, `urn:movie-catalogue:problem:${c.type}`);
     }
     assert.deepEqual(published, []);
+    for (const contentType of ['application/json; charset=UTF-8', 'application/json;charset="utf8"']) {
+      const accepted = await app.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...bearer('alice', ['user']), 'content-type': contentType }, payload: '{"value":4}' });
+      assert.equal(accepted.statusCode, 202, contentType);
+    }
   });
 
   it('answers what Node\'s HTTP parser refuses, and a request without Host, with problems too', async (t) => {
