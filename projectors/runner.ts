@@ -245,8 +245,12 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const started = process.hrtime.bigint();
     metrics.groupSize.observe(group.length);
     const spans = group.map(({ batch }) => deps.tracing && startApplySpan(deps.tracing, batch, deps.groupId));
-    const results = await sink.processGroup(group.map(({ lane, batch }) => ({ ...batch, continuesFrom: lane.continuesFrom })));
+    const { results, groupFailure } = await sink.processGroup(group.map(({ lane, batch }) => ({ ...batch, continuesFrom: lane.continuesFrom })));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (groupFailure) {
+      metrics.groupFallbacks.inc();
+      log.warn({ err: groupFailure, partitions: group.map(({ lane }) => keyOf(lane.topic, lane.partition)) }, 'a group of batches failed together; each was applied alone');
+    }
     for (const [i, { lane, batch }] of group.entries()) {
       // Each lane on its own: one that cannot be settled must not leave the others' failures unhandled.
       try {

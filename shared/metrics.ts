@@ -81,6 +81,11 @@ export function createMetrics(service: string) {
       buckets: [1, 2, 3, 4, 6, 8, 12, 16, 24],
       registers: [registry],
     }),
+    groupFallbacks: new Counter({
+      name: 'projection_group_fallbacks_total',
+      help: 'Groups of partition batches whose one transaction failed, so that each batch was applied alone',
+      registers: [registry],
+    }),
     consumerLag: new Gauge({
       name: 'projection_consumer_lag',
       help: 'Records behind the end of the partition after the last applied batch',

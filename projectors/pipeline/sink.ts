@@ -66,6 +66,13 @@ export interface BatchReport {
 /** What became of one batch of a group: its report, or the error that stopped it. */
 export type GroupResult = { ok: true; report: BatchReport } | { ok: false; error: Error };
 
+export interface GroupOutcome {
+  /** By batch, in the group's order. */
+  results: GroupResult[];
+  /** Why the group's one transaction failed, when its batches were then applied alone. */
+  groupFailure?: Error;
+}
+
 /** A batch decided but not yet applied: per projection of its topic, the claim's parked keys, its records and its plan. */
 interface PlannedBatch {
   batch: PartitionBatch;
@@ -77,7 +84,7 @@ interface PlannedBatch {
 export interface Sink {
   process(batch: PartitionBatch): Promise<BatchReport>;
   /** Applies batches of different partitions together; each gets its own result. */
-  processGroup(batches: readonly PartitionBatch[]): Promise<GroupResult[]>;
+  processGroup(batches: readonly PartitionBatch[]): Promise<GroupOutcome>;
 }
 
 export interface SinkDeps {
@@ -135,18 +142,20 @@ export function createSink(deps: SinkDeps): Sink {
     }
   }
 
-  async function processGroup(batches: readonly PartitionBatch[]): Promise<GroupResult[]> {
+  async function processGroup(batches: readonly PartitionBatch[]): Promise<GroupOutcome> {
+    let groupFailure: Error | undefined;
     if (batches.length > 1) {
       try {
         const reports = await withTransaction(pool, (client) => applyBatches(client, batches.map((batch) => ({ batch, refused: new Map() }))));
-        return reports.map((report) => ({ ok: true, report }));
-      } catch {
+        return { results: reports.map((report) => ({ ok: true, report })) };
+      } catch (err) {
         // Which batch failed, and whether it fails alone, only the batches applied one by one tell.
+        groupFailure = err as Error;
       }
     }
     const results: GroupResult[] = [];
     for (const batch of batches) results.push(await process(batch).then((report) => ({ ok: true as const, report }), (error: unknown) => ({ ok: false as const, error: error as Error })));
-    return results;
+    return groupFailure ? { results, groupFailure } : { results };
   }
 
   async function processOnce(batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<BatchReport> {

@@ -240,15 +240,17 @@ describe('projector sink', () => {
       (await pool.query<{ partition: number; next_offset: number; tx: string }>('SELECT partition, next_offset, xmin::text AS tx FROM ratings.projection_offsets ORDER BY partition')).rows;
 
     const together = await sink.processGroup([batchOf(0, 0, [rating('dave', 'm1', 2)]), batchOf(1, 0, [rating('dave', 'm2', 4), rating('erin', 'm2', 5)])]);
-    assert.deepEqual(together.map((r) => r.ok), [true, true]);
+    assert.deepEqual(together.results.map((r) => r.ok), [true, true]);
+    assert.equal(together.groupFailure, undefined);
     const [first, second] = await offsets();
     assert.deepEqual([first?.next_offset, second?.next_offset], [1, 2]);
     assert.equal(first?.tx, second?.tx, 'both partitions moved in one transaction');
 
     // Partition 1 goes on from 2: a batch from 5 is misplaced, and must not hold partition 0 back.
     const apart = await sink.processGroup([batchOf(0, 1, [rating('erin', 'm1', 3)]), batchOf(1, 5, [rating('frank', 'm2', 1)])]);
-    assert.equal(apart[0]?.ok, true);
-    assert.equal(!apart[1]?.ok && apart[1]?.error.name, 'PositionError');
+    assert.equal(apart.groupFailure?.name, 'PositionError', 'the group failed together first');
+    assert.equal(apart.results[0]?.ok, true);
+    assert.equal(!apart.results[1]?.ok && apart.results[1]?.error.name, 'PositionError');
     assert.deepEqual((await offsets()).map((o) => o.next_offset), [2, 2]);
     assert.deepEqual(await aggregates(pool), [
       { record_id: 'm1', count: 2, sum: 5, count_1: 0, count_5: 0 },
