@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { createDeadLetterWriter } from '../../projectors/pipeline/dead-letters.ts';
 import { createSink } from '../../projectors/pipeline/sink.ts';
 import { catalogueProjections } from '../../projectors/projections.ts';
@@ -183,15 +183,20 @@ describe('projector', () => {
   });
 });
 
+/** A sink of the ratings projection on a fresh database and topics, as the projector builds it. */
+async function ratingsSink(t: TestContext) {
+  const f = await projectorFixture(t);
+  const pool = await f.database();
+  const projections = catalogueProjections(f.topics).filter((p) => p.topic === f.topics.movieRatings);
+  const deadLetters = createDeadLetterWriter(f.kafka, f.topics.deadLetters, 'test');
+  await deadLetters.connect();
+  t.after(() => deadLetters.disconnect());
+  return { f, pool, sink: createSink({ pool, decoder: new EventDecoder(services.registryUrl), deadLetters, projections }) };
+}
+
 describe('projector sink', () => {
   it('skips a batch delivered again, and refuses a batch that does not continue from the stored offset', async (t) => {
-    const f = await projectorFixture(t);
-    const pool = await f.database();
-    const projections = catalogueProjections(f.topics).filter((p) => p.topic === f.topics.movieRatings);
-    const deadLetters = createDeadLetterWriter(f.kafka, f.topics.deadLetters, 'test');
-    await deadLetters.connect();
-    t.after(() => deadLetters.disconnect());
-    const sink = createSink({ pool, decoder: new EventDecoder(services.registryUrl), deadLetters, projections });
+    const { f, pool, sink } = await ratingsSink(t);
     const records = [rating('dave', 'm9', 2), rating('erin', 'm9', 4), rating('dave', 'm9', 5)].map((event, offset) => {
       const { key, value, headers } = f.codec.encode(event);
       return { topic: f.topics.movieRatings, partition: 0, offset, key: Buffer.from(key), value, headers, timestamp: '0' };
@@ -218,13 +223,7 @@ describe('projector sink', () => {
   });
 
   it('applies a group of partitions in one transaction, and a batch of the group that cannot apply alone', async (t) => {
-    const f = await projectorFixture(t);
-    const pool = await f.database();
-    const projections = catalogueProjections(f.topics).filter((p) => p.topic === f.topics.movieRatings);
-    const deadLetters = createDeadLetterWriter(f.kafka, f.topics.deadLetters, 'test');
-    await deadLetters.connect();
-    t.after(() => deadLetters.disconnect());
-    const sink = createSink({ pool, decoder: new EventDecoder(services.registryUrl), deadLetters, projections });
+    const { f, pool, sink } = await ratingsSink(t);
     const batchOf = (partition: number, fetchedOffset: number, events: Array<ReturnType<typeof rating>>) => ({
       topic: f.topics.movieRatings,
       partition,
