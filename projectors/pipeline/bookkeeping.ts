@@ -33,28 +33,37 @@ export interface DeadLetterRow {
 
 const keyBytes = (key: string) => Buffer.from(key, 'latin1');
 
-/**
- * Locks the partition's offset row for the transaction (creating it at 0) and returns the next
- * offset to read and the keys parked on the partition. Two instances racing for a partition
- * during a rebalance queue on the row instead of both applying the same events.
- */
-export async function claimPartition({ client, schema }: Target, topic: string, partition: number): Promise<{ next: number; parked: Set<string> }> {
-  const { rows } = await client.query<{ next_offset: number; parked: string[] }>({
-    name: `${schema}.partition-claim`,
-    text: `WITH claimed AS (
-             INSERT INTO ${table(schema, 'projection_offsets')} AS o (topic, partition, next_offset) VALUES ($1, $2, 0)
-             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = o.next_offset
-             RETURNING next_offset)
-           SELECT (SELECT next_offset FROM claimed) AS next_offset,
-                  ARRAY(SELECT encode(key, 'hex') FROM ${table(schema, 'parked_keys')} WHERE topic = $1 AND partition = $2) AS parked`,
-    values: [topic, partition],
-  });
-  const row = rows[0]!;
-  return { next: row.next_offset, parked: new Set(row.parked.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))) };
+/** Where a projection stands on one partition: the next offset to read, and the keys parked there. */
+export interface PartitionClaim {
+  next: number;
+  parked: Set<string>;
 }
 
 /**
- * Records `events` as applied and moves the partition's next offset, in one statement; returns
+ * Locks the partitions' offset rows for the transaction (creating them at 0) and returns, by
+ * partition, the next offset to read and the keys parked there. Two instances racing for a
+ * partition during a rebalance queue on the row instead of both applying the same events. Rows
+ * are locked in the order given: callers give partitions in ascending order, so that two
+ * transactions never wait on each other.
+ */
+export async function claimPartitions({ client, schema }: Target, topic: string, partitions: readonly number[]): Promise<Map<number, PartitionClaim>> {
+  const { rows } = await client.query<{ partition: number; next_offset: number; parked: string[] }>({
+    name: `${schema}.partition-claim`,
+    text: `WITH claimed AS (
+             INSERT INTO ${table(schema, 'projection_offsets')} AS o (topic, partition, next_offset)
+             SELECT $1, p, 0 FROM unnest($2::int[]) WITH ORDINALITY AS c(p, i) ORDER BY i
+             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = o.next_offset
+             RETURNING partition, next_offset)
+           SELECT c.partition, c.next_offset,
+                  ARRAY(SELECT encode(k.key, 'hex') FROM ${table(schema, 'parked_keys')} k WHERE k.topic = $1 AND k.partition = c.partition) AS parked
+           FROM claimed c`,
+    values: [topic, partitions],
+  });
+  return new Map(rows.map((r) => [r.partition, { next: r.next_offset, parked: new Set(r.parked.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))) }]));
+}
+
+/**
+ * Records `events` as applied and moves each partition's next offset, in one statement; returns
  * the ids that were seen before: an id that already had an outcome keeps it. The answer names
  * only those (almost always none), not the thousands recorded, which would cost both sides more
  * than the insert itself. The pipeline then corrects, with `settleOutcomes`, the few new ones
@@ -63,23 +72,30 @@ export async function claimPartition({ client, schema }: Target, topic: string, 
 export async function recordEvents(
   { client, schema }: Target,
   topic: string,
-  partition: number,
-  nextOffset: number,
-  events: ReadonlyArray<{ eventId: string; offset: number }>,
+  moves: ReadonlyArray<{ partition: number; nextOffset: number }>,
+  events: ReadonlyArray<{ eventId: string; partition: number; offset: number }>,
 ): Promise<Set<string>> {
   const { rows } = await client.query<{ event_id: string }>({
     name: `${schema}.record-events`,
     text: `WITH moved AS (
-             UPDATE ${table(schema, 'projection_offsets')} SET next_offset = GREATEST(next_offset, $3), updated_at = now()
-             WHERE topic = $1 AND partition = $2),
-           batch AS (SELECT * FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'bigint')}) AS e(event_id, log_offset)),
+             UPDATE ${table(schema, 'projection_offsets')} o SET next_offset = GREATEST(o.next_offset, m.next_offset), updated_at = now()
+             FROM unnest($2::int[], $3::bigint[]) AS m(partition, next_offset)
+             WHERE o.topic = $1 AND o.partition = m.partition),
+           batch AS (SELECT * FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'int')}, ${splitList(6, 'bigint')}) AS e(event_id, partition, log_offset)),
            recorded AS (
              INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, topic, partition, "offset")
-             SELECT event_id, 'applied', $1, $2, log_offset FROM batch
+             SELECT event_id, 'applied', $1, partition, log_offset FROM batch
              ON CONFLICT (event_id) DO NOTHING
              RETURNING event_id)
            SELECT DISTINCT event_id::text FROM batch WHERE event_id NOT IN (SELECT event_id FROM recorded)`,
-    values: [topic, partition, nextOffset, joinList(events.map((e) => e.eventId)), joinList(events.map((e) => e.offset))],
+    values: [
+      topic,
+      moves.map((m) => m.partition),
+      moves.map((m) => m.nextOffset),
+      joinList(events.map((e) => e.eventId)),
+      joinList(events.map((e) => e.partition)),
+      joinList(events.map((e) => e.offset)),
+    ],
   });
   return new Set(rows.map((r) => r.event_id));
 }

@@ -4,7 +4,7 @@ import type { EventType } from '../../shared/events/types.ts';
 import { isEventId } from '../../shared/events/validation.ts';
 import type { Projection, Target } from '../projection.ts';
 import {
-  claimPartition,
+  claimPartitions,
   findRedrives,
   parkKeys,
   recordDeadLetters,
@@ -15,6 +15,8 @@ import {
   settleRedrives,
   type DeadLetterRow,
   type Outcome,
+  type PartitionClaim,
+  type RegisteredRedrive,
 } from './bookkeeping.ts';
 import { DLQ_HEADERS, type DeadLetter, type DeadLetterWriter, type SourceRecord } from './dead-letters.ts';
 import { isDataRefusal, storable } from './failures.ts';
@@ -71,6 +73,17 @@ export interface GroupOutcome {
   results: GroupResult[];
   /** Why the group's one transaction failed, when its batches were then applied alone. */
   groupFailure?: Error;
+}
+
+/** A batch checked against the stored offsets and decoded, with the redrives its records belong to. */
+interface DecodedBatch {
+  batch: PartitionBatch;
+  refused: ReadonlyMap<number, string>;
+  fresh: readonly SourceRecord[];
+  records: readonly LogRecord[];
+  redriveOf: ReadonlyMap<number, string>;
+  releasing: ReadonlySet<number>;
+  redrives: ReadonlyMap<string, RegisteredRedrive>;
 }
 
 /** A batch decided but not yet applied: per projection of its topic, the claim's parked keys, its records and its plan. */
@@ -164,14 +177,24 @@ export function createSink(deps: SinkDeps): Sink {
   }
 
   /**
-   * Plans each batch, then folds and writes each projection's events of all the batches at
-   * once (their keys are their partitions' own), then settles each batch's outcomes.
+   * Claims the group's partitions, decodes and plans each batch, then folds and writes each
+   * projection's events of all the batches at once (their keys are their partitions' own), then
+   * settles each batch's outcomes. Claims and event records take one statement per projection
+   * for the whole group.
    */
   async function applyBatches(client: PoolClient, batches: ReadonlyArray<{ batch: PartitionBatch; refused: ReadonlyMap<number, string> }>): Promise<BatchReport[]> {
-    const planned: PlannedBatch[] = [];
-    for (const { batch, refused } of batches) planned.push(await planPartition(client, batch, refused));
-    const rejected = new Map<string, string>();
+    const claims = new Map<Projection, Map<number, PartitionClaim>>();
     for (const projection of deps.projections) {
+      const partitions = batches.filter(({ batch }) => batch.topic === projection.topic).map(({ batch }) => batch.partition);
+      if (partitions.length > 0) claims.set(projection, await claimPartitions({ client, schema: projection.schema }, projection.topic, partitions));
+    }
+    const decoded: DecodedBatch[] = [];
+    for (const { batch, refused } of batches) decoded.push({ ...(await decodeBatch(client, batch, claims)), refused });
+    const planned = decoded.map((d): PlannedBatch => ({ batch: d.batch, fresh: d.fresh, redriveOf: d.redriveOf, projections: [] }));
+    for (const [projection, claimed] of claims) await planProjection({ client, schema: projection.schema }, projection, claimed, decoded, planned);
+
+    const rejected = new Map<string, string>();
+    for (const projection of claims.keys()) {
       const applying = [];
       for (const { projections } of planned) {
         for (const p of projections) if (p.projection === projection) for (const d of p.plan.decisions) if (d.action === 'apply') applying.push(d.event);
@@ -184,20 +207,16 @@ export function createSink(deps: SinkDeps): Sink {
     return reports;
   }
 
-  /** Claims the batch's partition in each projection of its topic, decodes what is new, records its events and plans them. */
-  async function planPartition(client: PoolClient, batch: PartitionBatch, refused: ReadonlyMap<number, string>): Promise<PlannedBatch> {
-    const claims = [];
-    for (const projection of byTopic.get(batch.topic) ?? []) {
-      const target: Target = { client, schema: projection.schema };
-      claims.push({ projection, target, ...(await claimPartition(target, batch.topic, batch.partition)) });
-    }
-    const from = Math.min(...claims.map((c) => c.next));
+  /** Checks that the batch goes on from where its projections stand, and decodes what some projection still needs. */
+  async function decodeBatch(client: PoolClient, batch: PartitionBatch, claims: ReadonlyMap<Projection, ReadonlyMap<number, PartitionClaim>>): Promise<Omit<DecodedBatch, 'refused'>> {
+    const projections = byTopic.get(batch.topic) ?? [];
+    const from = Math.min(...projections.map((p) => claims.get(p)!.get(batch.partition)!.next));
     if (batch.fetchedOffset !== from && batch.continuesFrom !== from) throw new PositionError(from, batch.fetchedOffset);
 
     // Decode only what some projection still needs: a bad record already behind us stays behind.
     const fresh = batch.records.filter((r) => r.offset >= from);
-    const decoded = await decoder.decodeAll(fresh);
-    const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: decoded[i]! }));
+    const results = await decoder.decodeAll(fresh);
+    const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: results[i]! }));
     // Copies a redrive wrote name it in a header; a redrive counts only when registered for the copy's key.
     const redriveOf = new Map<number, string>();
     const releasing = new Set<number>();
@@ -207,25 +226,48 @@ export function createSink(deps: SinkDeps): Sink {
       redriveOf.set(r.offset, id);
       if (r.headers[DLQ_HEADERS.redriveReleases]?.toString() === 'true') releasing.add(r.offset);
     }
-    const redrives = await findRedrives(claims[0]!.target, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
+    const redrives = await findRedrives({ client, schema: projections[0]!.schema }, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
+    return { batch, fresh, records, redriveOf, releasing, redrives };
+  }
 
-    const projections: PlannedBatch['projections'] = [];
-    for (const { projection, target, next, parked } of claims) {
+  /**
+   * Records, for one projection, the new events of every batch of its topic in one statement,
+   * and plans each batch. An event id met in an earlier batch of the group counts as seen in
+   * the later ones, as it would had each batch been recorded on its own.
+   */
+  async function planProjection(
+    target: Target,
+    projection: Projection,
+    claimed: ReadonlyMap<number, PartitionClaim>,
+    decoded: readonly DecodedBatch[],
+    planned: PlannedBatch[],
+  ): Promise<void> {
+    const handled = handledBy.get(projection)!;
+    const mine = new Map<number, LogRecord[]>();
+    const events: Array<{ eventId: string; partition: number; offset: number }> = [];
+    for (const [i, { batch, records, redriveOf, releasing, redrives }] of decoded.entries()) {
+      if (batch.topic !== projection.topic) continue;
+      const { next } = claimed.get(batch.partition)!;
       const copied = (r: LogRecord) => {
         const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
         return redrive !== undefined && redrive.projection === projection.name && redrive.key === r.key;
       };
-      const mine = (next === from ? records : records.filter((r) => r.offset >= next)).map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
+      const ofProjection = records.filter((r) => r.offset >= next).map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
       // Dead-lettered or parked before, a copied event is decided again; one applied before stays a duplicate.
-      await reopenOutcomes(target, mine.flatMap((r) => (copied(r) && r.result.ok ? [r.result.event.envelope.eventId] : [])));
-      const handled = handledBy.get(projection)!;
-      const events: Array<{ eventId: string; offset: number }> = [];
-      for (const { result, offset } of mine) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, offset });
-      const seen = await recordEvents(target, batch.topic, batch.partition, batch.nextOffset, events);
-      const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records: mine, parkedKeys: parked, seenEventIds: seen, refused });
-      projections.push({ projection, target, parked, mine, plan });
+      await reopenOutcomes(target, ofProjection.flatMap((r) => (copied(r) && r.result.ok ? [r.result.event.envelope.eventId] : [])));
+      for (const { result, offset } of ofProjection) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, partition: batch.partition, offset });
+      mine.set(i, ofProjection);
     }
-    return { batch, fresh, redriveOf, projections };
+    const moves = decoded.filter(({ batch }) => batch.topic === projection.topic).map(({ batch }) => ({ partition: batch.partition, nextOffset: batch.nextOffset }));
+    const seenBefore = await recordEvents(target, projection.topic, moves, events);
+    const inGroup = new Set<string>();
+    for (const [i, records] of mine) {
+      const { batch, refused } = decoded[i]!;
+      const seen = inGroup.size === 0 ? seenBefore : new Set([...seenBefore, ...inGroup]);
+      const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records, parkedKeys: claimed.get(batch.partition)!.parked, seenEventIds: seen, refused });
+      for (const { result } of records) if (result.ok && handled.has(result.event.type)) inGroup.add(result.event.envelope.eventId);
+      planned[i]!.projections.push({ projection, target, parked: claimed.get(batch.partition)!.parked, mine: records, plan });
+    }
   }
 
   /** Writes what became of the batch's events besides `applied`, parks and releases keys, and dead-letters what must be. */

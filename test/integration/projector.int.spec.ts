@@ -255,6 +255,17 @@ describe('projector sink', () => {
       { record_id: 'm1', count: 2, sum: 5, count_1: 0, count_5: 0 },
       { record_id: 'm2', count: 2, sum: 9, count_1: 0, count_5: 1 },
     ]);
+
+    // One event written to two partitions (by some other writer): the group applies it once.
+    const twice = rating('gina', 'm3', 4);
+    const deduplicated = await sink.processGroup([batchOf(2, 0, [twice]), batchOf(3, 0, [twice])]);
+    assert.equal(deduplicated.groupFailure, undefined);
+    assert.deepEqual(
+      deduplicated.results.map((r) => r.ok && r.report.counts.map((c) => c.outcome)),
+      [['applied'], ['duplicate']],
+    );
+    assert.deepEqual((await aggregates(pool)).find((a) => a.record_id === 'm3'), { record_id: 'm3', count: 1, sum: 4, count_1: 0, count_5: 0 });
+    assert.deepEqual((await offsets()).map((o) => o.next_offset), [2, 2, 1, 1]);
   });
 });
 
