@@ -209,7 +209,7 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     await drive(warmupSeconds, false);
     // Postgres's backends, one per connection, are all open by now: the pools have warmed up.
     const services = servicePids();
-    const serviceCpu = () => Object.fromEntries(Object.entries(services).map(([name, pids]) => [name, pids.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0)]));
+    const serviceCpu = () => Object.fromEntries(Object.entries(services).map(([name, pids]) => [name, pids.map(cpuSeconds)]));
     const cpuBefore = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
     const serviceCpuBefore = serviceCpu();
     const machineBefore = machineBusySeconds();
@@ -220,7 +220,8 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     const elapsedSeconds = (performance.now() - began) / 1000;
     const own = process.cpuUsage(ownBefore);
     const cpu = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid) - cpuBefore[name]!]));
-    for (const [name, seconds] of Object.entries(serviceCpu())) cpu[name] = seconds - serviceCpuBefore[name]!;
+    // A process gone meanwhile (NaN now) counts for nothing rather than for less than nothing.
+    for (const [name, after] of Object.entries(serviceCpu())) cpu[name] = after.reduce((sum, seconds, i) => sum + (Number.isNaN(seconds) ? 0 : seconds - serviceCpuBefore[name]![i]!), 0);
     cpu['load generator'] = (own.user + own.system) / 1e6;
     cpu['whole machine'] = machineBusySeconds() - machineBefore;
     const batchesAfter = await projectorBatches();

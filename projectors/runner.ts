@@ -229,9 +229,9 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const group: Array<{ lane: Lane; batch: FetchedBatch }> = [];
     const alone = first.retry !== undefined;
     let records = 0;
-    for (const lane of alone ? [first] : [first, ...lanes.values()]) {
+    for (const lane of alone ? [first] : new Set([first, ...lanes.values()])) {
       const head = lane.waiting[0];
-      if (!head || lane.inGroup || (lane !== first && lane.retry) || group.some((g) => g.lane === lane)) continue;
+      if (!head || lane.inGroup || (lane !== first && lane.retry)) continue;
       if (group.length > 0 && records + head.records.length > MERGED_BATCH_RECORDS) continue;
       lane.waiting.shift();
       group.push({ lane, batch: head });

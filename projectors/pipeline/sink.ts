@@ -189,7 +189,7 @@ export function createSink(deps: SinkDeps): Sink {
       if (partitions.length > 0) claims.set(projection, await claimPartitions({ client, schema: projection.schema }, projection.topic, partitions));
     }
     const decoded: DecodedBatch[] = [];
-    for (const { batch, refused } of batches) decoded.push({ ...(await decodeBatch(client, batch, claims)), refused });
+    for (const batch of batches) decoded.push(await decodeBatch(client, batch, claims));
     const planned = decoded.map((d): PlannedBatch => ({ batch: d.batch, fresh: d.fresh, redriveOf: d.redriveOf, projections: [] }));
     for (const [projection, claimed] of claims) await planProjection({ client, schema: projection.schema }, projection, claimed, decoded, planned);
 
@@ -208,7 +208,11 @@ export function createSink(deps: SinkDeps): Sink {
   }
 
   /** Checks that the batch goes on from where its projections stand, and decodes what some projection still needs. */
-  async function decodeBatch(client: PoolClient, batch: PartitionBatch, claims: ReadonlyMap<Projection, ReadonlyMap<number, PartitionClaim>>): Promise<Omit<DecodedBatch, 'refused'>> {
+  async function decodeBatch(
+    client: PoolClient,
+    { batch, refused }: { batch: PartitionBatch; refused: ReadonlyMap<number, string> },
+    claims: ReadonlyMap<Projection, ReadonlyMap<number, PartitionClaim>>,
+  ): Promise<DecodedBatch> {
     const projections = byTopic.get(batch.topic) ?? [];
     const from = Math.min(...projections.map((p) => claims.get(p)!.get(batch.partition)!.next));
     if (batch.fetchedOffset !== from && batch.continuesFrom !== from) throw new PositionError(from, batch.fetchedOffset);
@@ -227,7 +231,7 @@ export function createSink(deps: SinkDeps): Sink {
       if (r.headers[DLQ_HEADERS.redriveReleases]?.toString() === 'true') releasing.add(r.offset);
     }
     const redrives = await findRedrives({ client, schema: projections[0]!.schema }, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
-    return { batch, fresh, records, redriveOf, releasing, redrives };
+    return { batch, refused, fresh, records, redriveOf, releasing, redrives };
   }
 
   /**
@@ -244,9 +248,11 @@ export function createSink(deps: SinkDeps): Sink {
   ): Promise<void> {
     const handled = handledBy.get(projection)!;
     const mine = new Map<number, LogRecord[]>();
+    const moves: Array<{ partition: number; nextOffset: number }> = [];
     const events: Array<{ eventId: string; partition: number; offset: number }> = [];
     for (const [i, { batch, records, redriveOf, releasing, redrives }] of decoded.entries()) {
       if (batch.topic !== projection.topic) continue;
+      moves.push({ partition: batch.partition, nextOffset: batch.nextOffset });
       const { next } = claimed.get(batch.partition)!;
       const copied = (r: LogRecord) => {
         const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
@@ -258,15 +264,14 @@ export function createSink(deps: SinkDeps): Sink {
       for (const { result, offset } of ofProjection) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, partition: batch.partition, offset });
       mine.set(i, ofProjection);
     }
-    const moves = decoded.filter(({ batch }) => batch.topic === projection.topic).map(({ batch }) => ({ partition: batch.partition, nextOffset: batch.nextOffset }));
-    const seenBefore = await recordEvents(target, projection.topic, moves, events);
-    const inGroup = new Set<string>();
+    // Seen before the group, then (batch after batch) in it: the plan copies the set it is given.
+    const seen = await recordEvents(target, projection.topic, moves, events);
     for (const [i, records] of mine) {
       const { batch, refused } = decoded[i]!;
-      const seen = inGroup.size === 0 ? seenBefore : new Set([...seenBefore, ...inGroup]);
-      const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records, parkedKeys: claimed.get(batch.partition)!.parked, seenEventIds: seen, refused });
-      for (const { result } of records) if (result.ok && handled.has(result.event.type)) inGroup.add(result.event.envelope.eventId);
-      planned[i]!.projections.push({ projection, target, parked: claimed.get(batch.partition)!.parked, mine: records, plan });
+      const { parked } = claimed.get(batch.partition)!;
+      const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records, parkedKeys: parked, seenEventIds: seen, refused });
+      for (const { result } of records) if (result.ok && handled.has(result.event.type)) seen.add(result.event.envelope.eventId);
+      planned[i]!.projections.push({ projection, target, parked, mine: records, plan });
     }
   }
 

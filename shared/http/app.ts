@@ -58,6 +58,7 @@ function answerOnSocket(socket: Duplex, problem: Problem, headers: readonly stri
 /** Why a request Node's parser let through is not served, when it is not, and the headers of that answer. */
 function refusalOf(request: FastifyRequest): { problem: Problem; headers: Record<string, string> } | undefined {
   const malformed = (detail: string, headers: Record<string, string> = {}) => ({ problem: { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail, instance: request.url }, headers });
+  const unsupported = (detail: string, headers: Record<string, string> = {}) => ({ problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail, instance: request.url }, headers });
   // RFC 9112 §3.2: a server must refuse an HTTP/1.1 request that names no Host.
   if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) return malformed('An HTTP/1.1 request needs a Host header.');
   // RFC 9112 §6.3: a request body framed by any coding but chunked has no length we could agree
@@ -73,13 +74,13 @@ function refusalOf(request: FastifyRequest): { problem: Problem; headers: Record
   const coding = request.headers['content-encoding'];
   if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
     // RFC 9110 §12.5.3: a 415 for a content coding names the codings that are accepted.
-    return { problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: 'Request bodies are taken without a content coding: send no Content-Encoding.', instance: request.url }, headers: { 'accept-encoding': 'identity' } };
+    return unsupported('Request bodies are taken without a content coding: send no Content-Encoding.', { 'accept-encoding': 'identity' });
   }
   // RFC 8259 §8.1: JSON between systems is UTF-8. A body declared in another charset would be
   // read as UTF-8 all the same, and its text taken for what the client did not write.
   const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers['content-type'] ?? '')?.[1];
   if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
-    return { problem: { type: problemType('unsupported-media-type'), title: 'Unsupported media type', status: 415, detail: `Request bodies are JSON in UTF-8: send charset=utf-8 or no charset, not ${JSON.stringify(charset)}.`, instance: request.url }, headers: {} };
+    return unsupported(`Request bodies are JSON in UTF-8: send charset=utf-8 or no charset, not ${JSON.stringify(charset)}.`);
   }
   return undefined;
 }
