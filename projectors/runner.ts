@@ -53,6 +53,15 @@ export interface ProjectorRunner {
  */
 const MERGED_BATCH_RECORDS = 5000;
 /**
+ * A group of fewer records does not start beside another: it waits for one being applied to
+ * finish. Under a steady stream, groups running side by side each pay a transaction's dozen
+ * round trips for a handful of records, and the machine's cores go to that overhead instead of
+ * to the events; the group that waits takes along what arrived meanwhile. From this size on, a
+ * transaction's fixed cost is a small share, and side by side they keep Postgres and the
+ * projector busy at once.
+ */
+const CONCURRENT_GROUP_RECORDS = 1000;
+/**
  * How often the offsets stored in Postgres are copied to Kafka, for lag tools only: one commit
  * per batch cost the broker (and the projector) as much as the batches themselves when they are
  * small, for a figure nobody reads that often.
@@ -100,7 +109,9 @@ interface Lane {
  * falling behind; a lane that cannot take more pauses its partition until it drains. A slot
  * takes the head batches of every lane waiting, up to MERGED_BATCH_RECORDS, into one
  * transaction (the sink's group): one fetch of a dozen partitions' few records each is one
- * transaction, not a dozen.
+ * transaction, not a dozen. A small group waits for one being applied to finish instead of
+ * running beside it (CONCURRENT_GROUP_RECORDS), so that a steady stream runs one transaction
+ * at a time, each taking along what arrived meanwhile.
  *
  * A failed batch is transient by construction (the sink dead-letters whatever is the event's
  * fault): its lane drops what waits behind it, the partition is paused and sought back to the
@@ -121,6 +132,8 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     maxWaitTimeInMs: 100,
   });
   const slots = createSlots(tuning.partitionsConsumedConcurrently);
+  /** The groups being applied. */
+  const applying = new Set<Promise<void>>();
   let running = false;
   /** The lanes of the current assignment; a partition gets one with its first batch. */
   let lanes = new Map<string, Lane>();
@@ -219,13 +232,13 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   }
 
   /**
-   * Takes the head batch of `first` and of as many other lanes as fit in MERGED_BATCH_RECORDS,
+   * The head batch of `first` and of as many other lanes as fit in MERGED_BATCH_RECORDS,
    * skipping lanes already in a group (their next batch must wait for the one being applied) and
    * lanes retrying a failure, which go alone: each failed try would roll the whole group back.
    * In (topic, partition) order, the order the group's transaction locks their offset rows in,
    * so that two groups never wait on each other.
    */
-  function takeGroup(first: Lane): Array<{ lane: Lane; batch: FetchedBatch }> {
+  function chooseGroup(first: Lane): Array<{ lane: Lane; batch: FetchedBatch }> {
     const group: Array<{ lane: Lane; batch: FetchedBatch }> = [];
     const alone = first.retry !== undefined;
     let records = 0;
@@ -233,12 +246,15 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       const head = lane.waiting[0];
       if (!head || lane.inGroup || (lane !== first && lane.retry)) continue;
       if (group.length > 0 && records + head.records.length > MERGED_BATCH_RECORDS) continue;
-      lane.waiting.shift();
       group.push({ lane, batch: head });
       records += head.records.length;
     }
-    for (const { lane } of group) relieve(lane);
     return group.sort((a, b) => (a.lane.topic === b.lane.topic ? a.lane.partition - b.lane.partition : a.lane.topic < b.lane.topic ? -1 : 1));
+  }
+
+  function take(group: ReadonlyArray<{ lane: Lane; batch: FetchedBatch }>): void {
+    for (const { lane } of group) lane.waiting.shift();
+    for (const { lane } of group) relieve(lane);
   }
 
   async function applyGroup(group: ReadonlyArray<{ lane: Lane; batch: FetchedBatch }>): Promise<void> {
@@ -315,6 +331,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
    * that wait meanwhile: under a steady stream, one transaction for many partitions' few records.
    */
   async function drain(lane: Lane): Promise<void> {
+    let waitedBeside = false;
     while (lane.waiting.length > 0) {
       // Another lane's group holds this lane's head: the next batch waits for it.
       if (lane.inGroup) {
@@ -325,19 +342,29 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       // kafkajs hands a fetch's batches over one by one, a few microtasks apart: a group
       // gathers them once they are all here.
       await new Promise(setImmediate);
-      const group = takeGroup(lane);
-      if (group.length === 0) {
+      const group = chooseGroup(lane);
+      const small = group.reduce((sum, { batch }) => sum + batch.records.length, 0) < CONCURRENT_GROUP_RECORDS;
+      if (group.length === 0 || (small && applying.size > 0 && !waitedBeside)) {
         slots.release();
+        // Once only: under a backlog elsewhere, groups are being applied all the time.
+        if (group.length > 0) {
+          waitedBeside = true;
+          await Promise.race(applying);
+        }
         continue;
       }
-      const applying = applyGroup(group)
+      waitedBeside = false;
+      take(group);
+      const applied: Promise<void> = applyGroup(group)
         .catch((err: unknown) => log.error({ err, partitions: group.map(({ lane: l }) => keyOf(l.topic, l.partition)) }, 'unexpected failure applying a group of batches'))
         .finally(() => {
           for (const member of group) member.lane.inGroup = undefined;
+          applying.delete(applied);
           slots.release();
         });
-      for (const member of group) member.lane.inGroup = applying;
-      await applying;
+      applying.add(applied);
+      for (const member of group) member.lane.inGroup = applied;
+      await applied;
     }
     // In the same step as the last look at the queue: a batch enqueued after it starts a new drain.
     lane.draining = undefined;

@@ -156,6 +156,45 @@ describe('projector', () => {
     });
   });
 
+  it('starts a small group only when no other is being applied: it waits, and goes with the next group', async (t) => {
+    const f = await projectorFixture(t);
+    // Room for the projector's three groups at once and the test's lock.
+    const pool = await f.database(8);
+    const runner = await f.runner(pool);
+    const topic = f.topics.movieRatings;
+    const send = (partition: number, events: Array<ReturnType<typeof rating>>) => f.produceToPartition(topic, partition, events.map((e) => encodedRecord(f, e)));
+    const counts = async () => Object.fromEntries((await aggregates(pool)).map((a) => [String(a.record_id), Number(a.count)]));
+    const movedBy = async () => (await pool.query<{ partition: number; tx: string }>('SELECT partition, xmin::text AS tx FROM ratings.projection_offsets WHERE topic = $1', [topic])).rows;
+    for (const [partition, movie] of ['a', 'b', 'c'].entries()) await send(partition, [rating('warm', movie, 3)]);
+    await eventually(async () => assert.deepEqual(await counts(), { a: 1, b: 1, c: 1 }));
+
+    // A group of partition 0 is being applied as long as the test locks its offset row.
+    const lock = await pool.connect();
+    // Released before the projector stops, whatever happens: it waits for the group that waits on the lock.
+    try {
+      await lock.query('BEGIN');
+      await lock.query('SELECT 1 FROM ratings.projection_offsets WHERE topic = $1 AND partition = 0 FOR UPDATE', [topic]);
+      await send(0, [rating('ann', 'a', 4)]);
+      await eventually(async () => {
+        const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        assert.equal(rows[0]!.n, 1);
+      });
+      // Once partition 1's one record is fetched, a large batch of partition 2 comes in a fetch of its own.
+      runner.metrics.consumerLag.reset();
+      await send(1, [rating('ann', 'b', 4)]);
+      await eventually(async () => assert.ok((await runner.metrics.consumerLag.get()).values.some((v) => v.labels.partition === '1')));
+      await send(2, Array.from({ length: 1000 }, (_, i) => rating(`user${i}`, 'c', 5)));
+
+      await eventually(async () => assert.deepEqual(await counts(), { a: 1, b: 2, c: 1001 }));
+      const tx = new Map((await movedBy()).map((r) => [r.partition, r.tx]));
+      assert.equal(tx.get(1), tx.get(2), "partition 1's record went with partition 2's large group, not in a transaction of its own beside partition 0's");
+    } finally {
+      await lock.query('ROLLBACK');
+      lock.release();
+    }
+    await eventually(async () => assert.deepEqual(await counts(), { a: 2, b: 2, c: 1001 }));
+  });
+
   it('reads past transaction markers and aborted records without wedging', async (t) => {
     const f = await projectorFixture(t);
     const pool = await f.database();

@@ -44,10 +44,14 @@ export async function projectorFixture(t: TestContext) {
       const encoded = codec.encode(event, version);
       await raw.send({ topic: encoded.topic, acks: -1, messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers }] });
     },
+    /** Writes records as they are to one partition, in one request. */
+    async produceToPartition(topic: string, partition: number, records: ReadonlyArray<{ key: string; value: Buffer; headers?: IHeaders }>) {
+      await raw.send({ topic, acks: -1, messages: records.map((r) => ({ ...r, partition })) });
+    },
     /** A migrated database and a pool on it. */
-    async database(): Promise<Pool> {
+    async database(poolSize = 4): Promise<Pool> {
       const db = await createTestDatabase();
-      const pool = createPool(db.url, 4, logger);
+      const pool = createPool(db.url, poolSize, logger);
       cleanups.push(() => db.drop(), () => pool.end());
       return pool;
     },
