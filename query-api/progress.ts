@@ -1,12 +1,14 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { listen, type Listener } from '../shared/db/listener.ts';
 import type { Pool } from '../shared/db/pool.ts';
-import type { LogPosition } from '../shared/events/position.ts';
+import { PROGRESS_CHANNEL, type LogPosition } from '../shared/events/position.ts';
 import type { Logger } from '../shared/logger.ts';
 
-export interface ProgressOptions {
-  /** How often the one shared poll reads the projections' offsets. */
-  pollIntervalMs: number;
-}
+/** How often the shared poll reads the projections' offsets while no announcement can wake it. */
+const POLL_MS = 5;
+/** How often it reads them while announcements wake it: only offsets moved by hand, which announce nothing, wait this long. */
+const LISTENING_POLL_MS = 1000;
+/** How long the listener waits for a connection, and at most between two attempts. */
+const LISTEN_TIMEOUTS = { connectTimeoutMs: 1000, maxBackoffMs: 2000 };
 
 interface Waiter {
   positions: readonly LogPosition[];
@@ -22,18 +24,42 @@ const applied = (offsets: Offsets, positions: readonly LogPosition[]) => positio
 const sameOffsets = (a: Offsets, b: Offsets) => a.size === b.size && [...a].every(([key, offset]) => b.get(key) === offset);
 
 /**
- * Projection progress: one poll per process of every projection's offsets, for read-your-writes
- * and for the details cache. Offsets only grow, so a position the last snapshot shows applied is
+ * Projection progress: one reader per process of every projection's offsets, for read-your-writes
+ * and for the details cache. Each projector transaction that moves offsets announces it on
+ * PROGRESS_CHANNEL as it commits, and the announcement wakes the reader at once; a slow poll stays
+ * on for writes that announce nothing (an operator's hand), and a fast one takes over while the
+ * listener has no connection. Offsets only grow, so a position the last snapshot shows applied is
  * applied: such a request does not wait at all. `generation` moves whenever any offset has moved
- * since the poll before, that is whenever some read model may have changed.
+ * since the read before, that is whenever some read model may have changed.
  */
-export function createProgressWatcher(pool: Pool, logger: Logger, options: ProgressOptions) {
+export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: Logger) {
   let offsets: Offsets = new Map();
   let tables = '';
   let generation = 0;
   const waiters = new Set<Waiter>();
   let running: Promise<void> | undefined;
   let stopping = false;
+  let listener: Listener | undefined;
+  /** Set by a wake-up, so that one arriving while the offsets are being read is not lost. */
+  let woken = false;
+  let endNap: (() => void) | undefined;
+
+  function wake(): void {
+    woken = true;
+    endNap?.();
+  }
+
+  function nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        endNap = undefined;
+        resolve();
+      }
+      endNap = done;
+    });
+  }
 
   /**
    * The offsets, and which tables hold them: a rebuild swaps in another schema's tables, which
@@ -74,22 +100,27 @@ export function createProgressWatcher(pool: Pool, logger: Logger, options: Progr
   }
 
   return {
-    /** Polls until `stop`; the first poll has happened when this resolves. */
+    /** Listens and polls until `stop`; the first read has happened when this resolves. */
     async start(): Promise<void> {
       if (running) return;
       stopping = false;
+      listener = listen(databaseUrl, PROGRESS_CHANNEL, wake, logger, LISTEN_TIMEOUTS);
       await pollOnce();
       running = (async () => {
         while (!stopping) {
-          await sleep(options.pollIntervalMs);
+          if (!woken) await nap(listener?.listening ? LISTENING_POLL_MS : POLL_MS);
+          woken = false;
           if (!stopping) await pollOnce();
         }
       })();
     },
     async stop(): Promise<void> {
       stopping = true;
+      endNap?.();
       await running;
       running = undefined;
+      await listener?.close();
+      listener = undefined;
       for (const waiter of waiters) settle(waiter, false);
     },
     /** Moves whenever the read models may have changed (or progress could not be read). */

@@ -1,4 +1,5 @@
 import { joinList, splitList } from '../../shared/db/lists.ts';
+import { PROGRESS_CHANNEL } from '../../shared/events/position.ts';
 import { table, type Target } from '../projection.ts';
 
 /**
@@ -68,6 +69,8 @@ export async function claimPartitions({ client, schema }: Target, topic: string,
  * only those (almost always none), not the thousands recorded, which would cost both sides more
  * than the insert itself. The pipeline then corrects, with `settleOutcomes`, the few new ones
  * that were not applied after all (rejected, parked, dead-lettered), before the transaction commits.
+ * The same statement announces the move on PROGRESS_CHANNEL; Postgres sends it when the
+ * transaction commits, once however many statements of it announced.
  */
 export async function recordEvents(
   { client, schema }: Target,
@@ -75,7 +78,7 @@ export async function recordEvents(
   moves: ReadonlyArray<{ partition: number; nextOffset: number }>,
   events: ReadonlyArray<{ eventId: string; partition: number; offset: number }>,
 ): Promise<Set<string>> {
-  const { rows } = await client.query<{ event_id: string }>({
+  const { rows } = await client.query<{ seen: string[] }>({
     name: `${schema}.record-events`,
     text: `WITH moved AS (
              UPDATE ${table(schema, 'projection_offsets')} o SET next_offset = GREATEST(o.next_offset, m.next_offset), updated_at = now()
@@ -87,7 +90,8 @@ export async function recordEvents(
              SELECT event_id, 'applied', $1, partition, log_offset FROM batch
              ON CONFLICT (event_id) DO NOTHING
              RETURNING event_id)
-           SELECT DISTINCT event_id::text FROM batch WHERE event_id NOT IN (SELECT event_id FROM recorded)`,
+           SELECT ARRAY(SELECT DISTINCT event_id::text FROM batch WHERE event_id NOT IN (SELECT event_id FROM recorded)) AS seen,
+                  pg_notify($7, '') AS announced`,
     values: [
       topic,
       moves.map((m) => m.partition),
@@ -95,9 +99,10 @@ export async function recordEvents(
       joinList(events.map((e) => e.eventId)),
       joinList(events.map((e) => e.partition)),
       joinList(events.map((e) => e.offset)),
+      PROGRESS_CHANNEL,
     ],
   });
-  return new Set(rows.map((r) => r.event_id));
+  return new Set(rows[0]!.seen);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from '../../shared/db/pool.ts';
+import { PROGRESS_CHANNEL } from '../../shared/events/position.ts';
 import { table } from '../projection.ts';
 
 /**
@@ -69,10 +70,15 @@ export function shortfall(ahead: ReadonlyMap<number, number>, behind: ReadonlyMa
   return short;
 }
 
-/** Inside the swap's transaction: the live schema becomes `old`, the shadow becomes live. */
+/**
+ * Inside the swap's transaction: the live schema becomes `old`, the shadow becomes live. Readers
+ * hear of it as they hear of any projection's progress: another read model now stands behind
+ * the same names.
+ */
 export async function swapSchemas(client: PoolClient, live: string, shadow: string, old: string): Promise<void> {
   await client.query(`ALTER SCHEMA ${quoted(live)} RENAME TO ${quoted(old)}`);
   await client.query(`ALTER SCHEMA ${quoted(shadow)} RENAME TO ${quoted(live)}`);
+  await client.query(`SELECT pg_notify($1, '')`, [PROGRESS_CHANNEL]);
 }
 
 /** Schemas earlier swaps left behind for `live`, oldest first. */

@@ -1,3 +1,9 @@
+/**
+ * The Postgres channel on which a projection's transaction announces, as it commits, that its
+ * positions moved: readers waiting for a position look at once instead of at their next poll.
+ */
+export const PROGRESS_CHANNEL = 'projection_progress';
+
 /** Where an event landed in the log. */
 export interface LogPosition {
   topic: string;

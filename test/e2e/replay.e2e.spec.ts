@@ -45,6 +45,7 @@ async function setup(t: TestContext) {
   const ratings = ratingEvents(Date.now(), { movies: MOVIES, users: 30 });
   return {
     pool,
+    databaseUrl: db.url,
     topics,
     expected,
     /** `n` more events of the stream, with re-ratings and deletes, in the log. */
@@ -131,7 +132,7 @@ describe('replay tool', () => {
       logger: quietLogger(),
       metrics: createMetrics('query-api'),
       pool: s.pool,
-      progress: createProgressWatcher(s.pool, quietLogger(), { pollIntervalMs: 5 }),
+      progress: createProgressWatcher(s.pool, s.databaseUrl, quietLogger()),
       eventIdSeal: createEventIdSeal('test-event-id-secret-that-is-long-enough'),
     });
     await app.ready();

@@ -4,6 +4,7 @@ import { createDeadLetterWriter } from '../../projectors/pipeline/dead-letters.t
 import { createSink } from '../../projectors/pipeline/sink.ts';
 import { catalogueProjections } from '../../projectors/projections.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
+import { PROGRESS_CHANNEL } from '../../shared/events/position.ts';
 import { eventually } from '../support/eventually.ts';
 import { aggregates, metadataSet, outcomes, projectorFixture, rating, ratingDeleted } from '../support/projector-fixture.ts';
 import { services, uniqueName } from '../support/services.ts';
@@ -51,6 +52,25 @@ describe('projector', () => {
     );
     const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ratings.ratings');
     assert.deepEqual(rows, [{ n: 13 }]);
+  });
+
+  it('announces its progress on PROGRESS_CHANNEL as each transaction commits', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const listener = await pool.connect();
+    try {
+      const heard: string[] = [];
+      listener.on('notification', (n) => heard.push(n.channel));
+      await listener.query(`LISTEN ${PROGRESS_CHANNEL}`);
+      await f.runner(pool);
+      await f.publisher.publish(rating('alice', 'm1', 4));
+      await eventually(() => Promise.resolve(assert.deepEqual(heard, [PROGRESS_CHANNEL])));
+      // Sent on commit, not before: whoever hears it finds the offset moved.
+      const { rows } = await pool.query<{ total: number }>('SELECT sum(next_offset)::int AS total FROM ratings.projection_offsets');
+      assert.deepEqual(rows, [{ total: 1 }]);
+    } finally {
+      listener.release();
+    }
   });
 
   it('rebuilds an empty read model from offset 0 even when Kafka holds the group at the end', async (t) => {

@@ -1,21 +1,34 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { createShadow, swapSchemas } from '../../projectors/replay/shadow.ts';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createProgressWatcher } from '../../query-api/progress.ts';
-import { createPool, withTransaction, type Pool } from '../../shared/db/pool.ts';
+import { createPool, withTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import { createEventIdSeal, newEventId } from '../../shared/events/event-id.ts';
-import { encodeConsistencyToken } from '../../shared/events/position.ts';
+import { encodeConsistencyToken, PROGRESS_CHANNEL } from '../../shared/events/position.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';
-import { createTestDatabase, quietLogger, type TestDatabase } from '../support/services.ts';
+import { createTestDatabase, freePort, quietLogger, type TestDatabase } from '../support/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 const TEST_SEAL = createEventIdSeal('query-test-event-id-secret-long-enough');
 
 /** The query API as query-api/main.ts wires it, over `pool`. */
-const testQueryApp = (pool: Pool) =>
-  buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, quietLogger(), { pollIntervalMs: 5 }), eventIdSeal: TEST_SEAL });
+const testQueryApp = (pool: Pool, databaseUrl: string) =>
+  buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, databaseUrl, quietLogger()), eventIdSeal: TEST_SEAL });
+
+/** Announces, as a projection's transaction does, that offsets moved. */
+const announce = (client: PoolClient) => client.query(`SELECT pg_notify($1, '')`, [PROGRESS_CHANNEL]);
+
+/** The backends of this database listening for progress announcements. */
+async function listeners(pool: Pool): Promise<number[]> {
+  const { rows } = await pool.query<{ pid: number }>(
+    `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
+    [`LISTEN "${PROGRESS_CHANNEL}"`],
+  );
+  return rows.map((r) => r.pid);
+}
 
 /** The query API over a real read model, rows written as the projector writes them. */
 describe('query API', () => {
@@ -26,7 +39,7 @@ describe('query API', () => {
   before(async () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 2, quietLogger());
-    app = testQueryApp(pool);
+    app = testQueryApp(pool, db.url);
     await pool.query(
       `INSERT INTO movie_details.movies (movie_id, title, description, director, year, actors, version, updated_at) VALUES
          ('tt0047478', 'Seven Samurai', 'Farmers hire samurai.', 'Akira Kurosawa', 1954, '["Toshiro Mifune"]', 3, '2026-11-01T12:00:00Z'),
@@ -137,7 +150,7 @@ describe('query API: listing movies', () => {
   before(async () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 3, quietLogger());
-    app = testQueryApp(pool);
+    app = testQueryApp(pool, db.url);
     await insert(Array.from({ length: 57 }, (_, i) => `m${String(i).padStart(3, '0')}`), (i) => (i % 3 === 0 ? 'Agnès Varda' : 'Other'));
   });
   after(async () => {
@@ -236,7 +249,7 @@ describe('query API: Postgres unreachable', () => {
     const proxied = new URL(db.url);
     proxied.host = `127.0.0.1:${proxy.port}`;
     const pool = createPool(proxied.toString(), 2, quietLogger(), { statementTimeoutMs: 50, connectTimeoutMs: 500 });
-    const app = testQueryApp(pool);
+    const app = testQueryApp(pool, proxied.toString());
     t.after(async () => {
       await app.close();
       await pool.end();
@@ -267,7 +280,7 @@ describe('query API: Postgres unreachable', () => {
   it('is not ready before the migrations have created its tables', async (t) => {
     const db = await createTestDatabase();
     const pool = createPool(db.url, 1, quietLogger());
-    const app = testQueryApp(pool);
+    const app = testQueryApp(pool, db.url);
     t.after(async () => {
       await app.close();
       await pool.end();
@@ -284,7 +297,7 @@ describe('query API: details cache', () => {
   it('serves details again until a projection commits, and never a stale answer to a read whose token it passed', async (t) => {
     const db = await createTestDatabase();
     const pool = createPool(db.url, 2, quietLogger());
-    const app = testQueryApp(pool);
+    const app = testQueryApp(pool, db.url);
     t.after(async () => {
       await app.close();
       await pool.end();
@@ -303,10 +316,33 @@ describe('query API: details cache', () => {
     await withTransaction(pool, async (client) => {
       await client.query(`UPDATE movie_details.movies SET title = 'After', version = 2 WHERE movie_id = 'tt1'`);
       await client.query(`UPDATE movie_details.projection_offsets SET next_offset = 2 WHERE topic = 'metadata'`);
+      await announce(client);
     });
     assert.equal(await title({ 'x-consistency-token': encodeConsistencyToken([{ topic: 'metadata', partition: 0, offset: 1 }]) }), 'After');
-    // And a read without one within a poll interval or so.
-    await eventually(async () => assert.equal(await title(), 'After'), 1000, 5);
+    // And a read without one as soon as the announcement is heard.
+    await eventually(async () => assert.equal(await title(), 'After'), 150, 5);
+  });
+
+  it('serves the rebuilt read model as soon as a rebuild swaps it in', async (t) => {
+    const db = await createTestDatabase();
+    const pool = createPool(db.url, 2, quietLogger());
+    const app = testQueryApp(pool, db.url);
+    t.after(async () => {
+      await app.close();
+      await pool.end();
+      await db.drop();
+    });
+    await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'Live', '', 'D', NULL, '[]', 1, now())`);
+    await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`);
+    const title = async () => (await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).json<{ title: string }>().title;
+    assert.equal(await title(), 'Live');
+
+    // The same offsets behind another read model: only the swap itself says that anything changed.
+    await createShadow(pool, 'movie_details', 'movie_details__rebuild');
+    await pool.query(`INSERT INTO movie_details__rebuild.movies VALUES ('tt1', 'Rebuilt', '', 'D', NULL, '[]', 1, now())`);
+    await pool.query(`INSERT INTO movie_details__rebuild.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`);
+    await withTransaction(pool, (client) => swapSchemas(client, 'movie_details', 'movie_details__rebuild', 'movie_details__old'));
+    await eventually(async () => assert.equal(await title(), 'Rebuilt'), 150, 5);
   });
 });
 
@@ -325,7 +361,7 @@ describe('query API: read-your-writes', () => {
       if ((args[0] as { name?: string }).name === 'projection-progress') progressQueries += 1;
       return query(...args);
     };
-    app = testQueryApp(pool);
+    app = testQueryApp(pool, db.url);
     await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'T', '', 'D', NULL, '[]', 1, now())`);
     await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 3)`);
     await pool.query(`INSERT INTO ratings.projection_offsets (topic, partition, next_offset) VALUES ('ratings', 1, 10)`);
@@ -355,11 +391,59 @@ describe('query API: read-your-writes', () => {
 
   it('waits until the projections apply the position, then answers', async () => {
     const pending = timed(() => read({ 'x-consistency-token': token(['metadata', 0, 5]) }));
-    await pool.query(`UPDATE movie_details.projection_offsets SET next_offset = 6 WHERE topic = 'metadata'`);
+    await withTransaction(pool, async (client) => {
+      await client.query(`UPDATE movie_details.projection_offsets SET next_offset = 6 WHERE topic = 'metadata'`);
+      await announce(client);
+    });
     const { response, ms } = await pending;
     assert.equal(response.statusCode, 200);
     assert.equal(response.headers['x-consistency'], 'consistent');
     assert.ok(ms < 1000, `waited ${Math.round(ms)} ms`);
+  });
+
+  // The slow poll, once a second while listening, would answer each read a half second late on average.
+  it('answers as soon as a projection announces its progress, and meanwhile barely polls', async () => {
+    progressQueries = 0;
+    assert.equal((await read({ 'x-consistency-token': token(['ratings', 1, 900]), 'x-consistency-wait': '300' })).headers['x-consistency'], 'stale');
+    assert.ok(progressQueries <= 2, `${progressQueries} progress queries in 300 ms`);
+    for (const next of [20, 21, 22]) {
+      const pending = read({ 'x-consistency-token': token(['ratings', 1, next - 1]), 'x-consistency-wait': '2000' });
+      const committed = await withTransaction(pool, async (client) => {
+        await client.query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next]);
+        await announce(client);
+      }).then(() => performance.now());
+      const response = await pending;
+      assert.equal(response.headers['x-consistency'], 'consistent');
+      assert.ok(performance.now() - committed < 150, `answered ${Math.round(performance.now() - committed)} ms after the commit`);
+    }
+  });
+
+  it('listens again after losing its connection', async () => {
+    const [before] = await listeners(pool);
+    assert.ok(before !== undefined, 'a listening connection');
+    await pool.query('SELECT pg_terminate_backend($1)', [before]);
+    await eventually(async () => assert.deepEqual((await listeners(pool)).filter((pid) => pid !== before).length, 1), 3000, 20);
+    const pending = read({ 'x-consistency-token': token(['ratings', 1, 29]), 'x-consistency-wait': '2000' });
+    const committed = await withTransaction(pool, async (client) => {
+      await client.query(`UPDATE ratings.projection_offsets SET next_offset = 30 WHERE topic = 'ratings'`);
+      await announce(client);
+    }).then(() => performance.now());
+    assert.equal((await pending).headers['x-consistency'], 'consistent');
+    assert.ok(performance.now() - committed < 150, `answered ${Math.round(performance.now() - committed)} ms after the commit`);
+  });
+
+  it('polls fast while it cannot listen', async (t) => {
+    const unreachable = new URL(db.url);
+    unreachable.port = String(await freePort());
+    const deaf = testQueryApp(pool, unreachable.toString());
+    t.after(() => deaf.close());
+    for (const next of [50, 51, 52]) {
+      const pending = deaf.inject({ method: 'GET', url: '/v1/movies/tt1', headers: { 'x-consistency-token': token(['ratings', 1, next - 1]), 'x-consistency-wait': '2000' } });
+      // Moved by hand, announced to nobody: only a poll sees it.
+      const moved = await pool.query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next]).then(() => performance.now());
+      assert.equal((await pending).headers['x-consistency'], 'consistent');
+      assert.ok(performance.now() - moved < 150, `answered ${Math.round(performance.now() - moved)} ms after the move`);
+    }
   });
 
   it('answers stale at the bound, not later, when the projections lag past it', async () => {
@@ -413,7 +497,7 @@ describe('query API: command status', () => {
   before(async () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 2, quietLogger());
-    app = testQueryApp(pool);
+    app = testQueryApp(pool, db.url);
     await pool.query(
       `INSERT INTO movie_details.event_outcomes (event_id, status, reason, topic, partition, "offset") VALUES
          ($1, 'applied', NULL, 'metadata', 0, 1), ($2, 'rejected', 'version_conflict', 'metadata', 0, 2)`,

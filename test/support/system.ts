@@ -84,7 +84,7 @@ export async function startSystem({ projector = true, tracing = {} }: { projecto
 
   return {
     commandUrl: await startCommandApi(),
-    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, logger, { pollIntervalMs: 5 }), eventIdSeal, tracing: tracing.queryApi })),
+    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, db.url, logger), eventIdSeal, tracing: tracing.queryApi })),
     startCommandApi,
     pool,
     kafka,
