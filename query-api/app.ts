@@ -12,11 +12,12 @@ import type { Metrics } from '../shared/metrics.ts';
 import { parseOrThrow } from '../shared/parse.ts';
 import type { Tracing } from '../shared/tracing.ts';
 import { findOutcomes, MAX_STATUS_IDS, statusOf, type CommandStatus } from './commands/command-status.ts';
+import { createBatchedLookup } from './batched-lookup.ts';
 import { consistencyRequestOf } from './consistency.ts';
 import { decodeCursor, encodeCursor } from './movies/cursor.ts';
 import { createDetailsCache } from './movies/details-cache.ts';
-import { findMovieDetails, listMovies } from './movies/movie-details-store.ts';
-import { findRating } from './movies/rating-store.ts';
+import { findMoviesDetails, listMovies } from './movies/movie-details-store.ts';
+import { findRatings } from './movies/rating-store.ts';
 import type { ProgressWatcher } from './progress.ts';
 import { createReader } from './read-model.ts';
 
@@ -59,12 +60,16 @@ export interface QueryAppDeps {
 
 /** Movies whose details are kept between reads; past it, the cache starts over. */
 const DETAILS_CACHE_ENTRIES = 100_000;
+/** The most movies one query of a bunch of reads asks for. */
+const LOOKUP_BATCH_KEYS = 500;
 
 /** Builds the query API without listening. It reads the projections only, never Kafka. */
 export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
   const { pool, progress, metrics } = deps;
   const read = createReader(deps.logger);
   const details = createDetailsCache(() => progress.generation, DETAILS_CACHE_ENTRIES);
+  const movieDetails = createBatchedLookup((ids) => findMoviesDetails(pool, ids), LOOKUP_BATCH_KEYS);
+  const ratings = createBatchedLookup((ids) => findRatings(pool, ids), LOOKUP_BATCH_KEYS);
   const app = createHttpApp({
     logger: deps.logger,
     metrics: deps.metrics,
@@ -104,7 +109,7 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
 
   app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId', { onRequest: consistent }, async (request, reply) => {
     const movieId = movieIdOf(request.params.movieId);
-    const found = await details.get(movieId, () => read(() => findMovieDetails(pool, movieId)));
+    const found = await details.get(movieId, () => read(() => movieDetails.get(movieId)));
     if (!found) throw new NotFoundError(`No movie ${movieId}.`);
     // Not the bare version: ratings change the answer without moving the metadata version.
     const etag = `"${found.revision}"`;
@@ -115,7 +120,7 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
 
   app.get<{ Params: { movieId: string } }>('/v1/movies/:movieId/rating', { onRequest: consistent }, async (request) => {
     const movieId = movieIdOf(request.params.movieId);
-    const rating = await read(() => findRating(pool, movieId));
+    const rating = await read(() => ratings.get(movieId));
     if (!rating) throw new NotFoundError(`No movie ${movieId}.`);
     return rating;
   });

@@ -49,11 +49,10 @@ const toDetails = (row: Row): MovieDetails => ({
   updatedAt: row.updated_at.toISOString(),
 });
 
-export async function findMovieDetails(pool: Pool, movieId: string): Promise<MovieDetailsRead | undefined> {
-  const { rows } = await pool.query<Row>({ name: 'movie-details', text: `${SELECT_DETAILS} WHERE m.movie_id = $1`, values: [movieId] });
-  const row = rows[0];
-  if (!row) return undefined;
-  return { movie: toDetails(row), revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` };
+/** Each movie's details, by movie id; a movie without metadata is absent. */
+export async function findMoviesDetails(pool: Pool, movieIds: readonly string[]): Promise<Map<string, MovieDetailsRead>> {
+  const { rows } = await pool.query<Row>({ name: 'movies-details', text: `${SELECT_DETAILS} WHERE m.movie_id = ANY($1::text[])`, values: [movieIds] });
+  return new Map(rows.map((row) => [row.movie_id, { movie: toDetails(row), revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` }]));
 }
 
 export interface MoviePageQuery {

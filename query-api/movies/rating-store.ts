@@ -9,6 +9,7 @@ export interface RatingDetails {
 }
 
 interface Row {
+  movie_id: string;
   known: boolean;
   count: number | null;
   sum: number | null;
@@ -20,24 +21,26 @@ interface Row {
 }
 
 /**
- * A movie's rating with its distribution; undefined when the catalogue knows nothing of the
- * movie (no metadata and no rating). A movie with metadata and no rating has count 0.
+ * Each movie's rating with its distribution, by movie id; a movie the catalogue knows nothing of
+ * (no metadata and no rating) is absent. A movie with metadata and no rating has count 0.
  */
-export async function findRating(pool: Pool, movieId: string): Promise<RatingDetails | undefined> {
+export async function findRatings(pool: Pool, movieIds: readonly string[]): Promise<Map<string, RatingDetails>> {
   const { rows } = await pool.query<Row>({
-    name: 'movie-rating',
-    text: `SELECT (coalesce(a.count, 0) > 0 OR EXISTS (SELECT 1 FROM movie_details.movies m WHERE m.movie_id = $1)) AS known,
+    name: 'movie-ratings',
+    text: `SELECT i.movie_id, (coalesce(a.count, 0) > 0 OR EXISTS (SELECT 1 FROM movie_details.movies m WHERE m.movie_id = i.movie_id)) AS known,
                   a.count, a.sum, a.count_1, a.count_2, a.count_3, a.count_4, a.count_5
-             FROM (SELECT 1) one
-             LEFT JOIN ratings.rating_aggregates a ON a.record_type = 'movie' AND a.record_id = $1`,
-    values: [movieId],
+             FROM unnest($1::text[]) AS i(movie_id)
+             LEFT JOIN ratings.rating_aggregates a ON a.record_type = 'movie' AND a.record_id = i.movie_id`,
+    values: [movieIds],
   });
-  const row = rows[0]!;
-  if (!row.known) return undefined;
-  const count = row.count ?? 0;
-  return {
-    average: ratingSummary(row.count, row.sum)?.average ?? null,
-    count,
-    distribution: { '1': row.count_1 ?? 0, '2': row.count_2 ?? 0, '3': row.count_3 ?? 0, '4': row.count_4 ?? 0, '5': row.count_5 ?? 0 },
-  };
+  const ratings = new Map<string, RatingDetails>();
+  for (const row of rows) {
+    if (!row.known) continue;
+    ratings.set(row.movie_id, {
+      average: ratingSummary(row.count, row.sum)?.average ?? null,
+      count: row.count ?? 0,
+      distribution: { '1': row.count_1 ?? 0, '2': row.count_2 ?? 0, '3': row.count_3 ?? 0, '4': row.count_4 ?? 0, '5': row.count_5 ?? 0 },
+    });
+  }
+  return ratings;
 }

@@ -351,6 +351,7 @@ describe('query API: read-your-writes', () => {
   let pool: Pool;
   let app: FastifyInstance;
   let progressQueries = 0;
+  let ratingQueries = 0;
 
   before(async () => {
     db = await createTestDatabase();
@@ -359,6 +360,7 @@ describe('query API: read-your-writes', () => {
     const query = pool.query.bind(pool) as (...args: unknown[]) => Promise<unknown>;
     (pool as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = (...args: unknown[]) => {
       if ((args[0] as { name?: string }).name === 'projection-progress') progressQueries += 1;
+      if ((args[0] as { name?: string }).name === 'movie-ratings') ratingQueries += 1;
       return query(...args);
     };
     app = testQueryApp(pool, db.url);
@@ -459,6 +461,20 @@ describe('query API: read-your-writes', () => {
     const { response, ms } = await timed(() => read({ 'x-consistency-token': token(['metadata', 0, 100]) }));
     assert.equal(response.headers['x-consistency'], 'stale');
     assert.ok(ms >= 990 && ms < 1500, `answered after ${Math.round(ms)} ms`);
+  });
+
+  it('reads a bunch of movies released by one commit in one query', async () => {
+    await pool.query(`INSERT INTO ratings.rating_aggregates (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5)
+                      SELECT 'movie', 'b' || i, 1, 4, 0, 0, 0, 1, 0 FROM generate_series(1, 20) i`);
+    const reads = Array.from({ length: 20 }, (_, i) => read({ 'x-consistency-token': token(['ratings', 1, 59]), 'x-consistency-wait': '2000' }, `/v1/movies/b${i + 1}/rating`));
+    ratingQueries = 0;
+    await withTransaction(pool, async (client) => {
+      await client.query(`UPDATE ratings.projection_offsets SET next_offset = 60 WHERE topic = 'ratings'`);
+      await announce(client);
+    });
+    const answers = await Promise.all(reads);
+    assert.deepEqual(answers.map((a) => [a.statusCode, a.headers['x-consistency'], a.json<{ count: number }>().count]), answers.map(() => [200, 'consistent', 1]));
+    assert.equal(ratingQueries, 1);
   });
 
   it('shares one poll among every waiting read', async () => {
