@@ -40,49 +40,40 @@ async function currentValues({ client, schema }: Target, events: readonly Rating
 /**
  * Plain INSERTs and UPDATEs rather than one upsert: the fold knows which ratings exist, and an
  * upsert pays for a speculative insertion on every row. A rating inserted meanwhile by another
- * writer fails the batch with a unique violation, which is retried, and then found.
+ * writer fails the batch with a unique violation, which is retried, and then found. All the
+ * changes go in one statement, whose parts touch disjoint rows (a rating is inserted, updated or
+ * deleted, never two of them): one round trip to Postgres rather than up to four.
  */
 async function write({ client, schema }: Target, { inserts, updates, deletes, deltas }: RatingChanges): Promise<void> {
+  if (inserts.length + updates.length + deletes.length + deltas.length === 0) return;
   const rowLists = (rows: readonly RatingRow[]) => [...idLists(rows), joinList(rows.map((r) => r.value)), joinList(rows.map((r) => r.updatedAt.getTime()))];
-  if (inserts.length > 0) {
-    await client.query({
-      name: `${schema}.ratings-insert`,
-      text: `INSERT INTO ${table(schema, 'ratings')} (record_type, record_id, user_id, value, updated_at)
-             SELECT k.record_type, k.record_id, k.user_id, k.value, ${fromEpochMs('k.at_ms')}
-             FROM unnest(${idColumns(1)}, ${splitList(4, 'smallint')}, ${splitList(5, 'bigint')}) AS k(record_type, record_id, user_id, value, at_ms)`,
-      values: rowLists(inserts),
-    });
-  }
-  if (updates.length > 0) {
-    await client.query({
-      name: `${schema}.ratings-update`,
-      text: `UPDATE ${table(schema, 'ratings')} r SET value = k.value, updated_at = ${fromEpochMs('k.at_ms')}
-             FROM unnest(${idColumns(1)}, ${splitList(4, 'smallint')}, ${splitList(5, 'bigint')}) AS k(record_type, record_id, user_id, value, at_ms)
-             WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id)`,
-      values: rowLists(updates),
-    });
-  }
-  if (deletes.length > 0) {
-    await client.query({
-      name: `${schema}.ratings-delete`,
-      text: `DELETE FROM ${table(schema, 'ratings')} r
-             USING unnest(${idColumns(1)}) AS k(record_type, record_id, user_id)
-             WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id)`,
-      values: idLists(deletes),
-    });
-  }
-  if (deltas.length === 0) return;
+  const rowColumns = (first: number) => `${idColumns(first)}, ${splitList(first + 3, 'smallint')}, ${splitList(first + 4, 'bigint')}`;
   await client.query({
-    name: `${schema}.rating-aggregates-add`,
-    text: `INSERT INTO ${table(schema, 'rating_aggregates')} AS a (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5)
-           SELECT * FROM unnest(${splitList(1, 'text')}, ${splitList(2, 'text')}, ${splitList(3, 'int')}, ${splitList(4, 'bigint')},
-                                ${[5, 6, 7, 8, 9].map((n) => splitList(n, 'int')).join(', ')})
+    name: `${schema}.ratings-write`,
+    text: `WITH inserted AS (
+             INSERT INTO ${table(schema, 'ratings')} (record_type, record_id, user_id, value, updated_at)
+             SELECT k.record_type, k.record_id, k.user_id, k.value, ${fromEpochMs('k.at_ms')}
+             FROM unnest(${rowColumns(1)}) AS k(record_type, record_id, user_id, value, at_ms)),
+           updated AS (
+             UPDATE ${table(schema, 'ratings')} r SET value = k.value, updated_at = ${fromEpochMs('k.at_ms')}
+             FROM unnest(${rowColumns(6)}) AS k(record_type, record_id, user_id, value, at_ms)
+             WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id)),
+           deleted AS (
+             DELETE FROM ${table(schema, 'ratings')} r
+             USING unnest(${idColumns(11)}) AS k(record_type, record_id, user_id)
+             WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id))
+           INSERT INTO ${table(schema, 'rating_aggregates')} AS a (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5)
+           SELECT * FROM unnest(${splitList(14, 'text')}, ${splitList(15, 'text')}, ${splitList(16, 'int')}, ${splitList(17, 'bigint')},
+                                ${[18, 19, 20, 21, 22].map((n) => splitList(n, 'int')).join(', ')})
            ON CONFLICT (record_type, record_id) DO UPDATE SET
              count = a.count + EXCLUDED.count, sum = a.sum + EXCLUDED.sum,
              count_1 = a.count_1 + EXCLUDED.count_1, count_2 = a.count_2 + EXCLUDED.count_2,
              count_3 = a.count_3 + EXCLUDED.count_3, count_4 = a.count_4 + EXCLUDED.count_4,
              count_5 = a.count_5 + EXCLUDED.count_5`,
     values: [
+      ...rowLists(inserts),
+      ...rowLists(updates),
+      ...idLists(deletes),
       joinList(deltas.map((d) => d.recordType)),
       joinList(deltas.map((d) => d.recordId)),
       joinList(deltas.map((d) => d.count)),
