@@ -54,7 +54,7 @@ export interface ProjectorRunner {
 const MERGED_BATCH_RECORDS = 5000;
 /**
  * A group of fewer records does not start beside another: it waits for one being applied to
- * finish. Under a steady stream, groups running side by side each pay a transaction's dozen
+ * finish. Under a steady stream, groups running side by side each pay a transaction's half a dozen
  * round trips for a handful of records, and the machine's cores go to that overhead instead of
  * to the events; the group that waits takes along what arrived meanwhile. From this size on, a
  * transaction's fixed cost is a small share, and side by side they keep Postgres and the
