@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka, Message } from 'kafkajs';
+import { Partitioners, type IHeaders, type Kafka, type Message } from 'kafkajs';
 import type { DeadLetterTopics } from '../../shared/config.ts';
 import type { DeadLetterCode } from './plan.ts';
 
@@ -81,7 +81,7 @@ export interface DeadLetterWriter {
 }
 
 export function createDeadLetterWriter(kafka: Kafka, topics: DeadLetterTopics, consumerGroup: string): DeadLetterWriter {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
   const topicOf = (source: string) => {
     const topic = topics.get(source);
     if (!topic) throw new Error(`No dead-letter topic is configured for ${source}`);

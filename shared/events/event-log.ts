@@ -75,6 +75,8 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // Each message names its partition; named, the partitioner no longer warns at every start.
+      createPartitioner: Partitioners.DefaultPartitioner,
       // Bounded, so that a send abandoned at the deadline ends by itself rather than retrying
       // (and reconnecting) forever. kafkajs warns that limited retries weaken its idempotence:
       // a producer whose send failed is never used again, which is what keeps that guarantee.
