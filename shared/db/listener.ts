@@ -33,9 +33,11 @@ export function listen(connectionString: string, channel: string, onChange: () =
     current = undefined;
     client.end().catch(() => undefined);
     if (closed) return;
-    if (listening) logger.warn({ err, channel }, 'notification listener lost its connection; reconnecting');
-    listening = false;
-    onChange();
+    if (listening) {
+      logger.warn({ err, channel }, 'notification listener lost its connection; reconnecting');
+      listening = false;
+      onChange();
+    }
     const backoff = Math.min(options.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** failures++);
     retry = setTimeout(connect, backoff / 2 + Math.random() * (backoff / 2));
   }
