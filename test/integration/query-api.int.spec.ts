@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createShadow, swapSchemas } from '../../projectors/replay/shadow.ts';
 import { buildQueryApp } from '../../query-api/app.ts';
@@ -294,7 +294,8 @@ describe('query API: Postgres unreachable', () => {
 });
 
 describe('query API: details cache', () => {
-  it('serves details again until a projection commits, and never a stale answer to a read whose token it passed', async (t) => {
+  /** A fresh database holding one movie titled `title`, at metadata offset 1, and the app's read of its title. */
+  async function oneMovie(t: TestContext, title: string) {
     const db = await createTestDatabase();
     const pool = createPool(db.url, 2, quietLogger());
     const app = testQueryApp(pool, db.url);
@@ -303,9 +304,14 @@ describe('query API: details cache', () => {
       await pool.end();
       await db.drop();
     });
-    await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'Before', '', 'D', NULL, '[]', 1, now())`);
+    await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', $1, '', 'D', NULL, '[]', 1, now())`, [title]);
     await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`);
-    const title = async (headers: Record<string, string> = {}) => (await app.inject({ method: 'GET', url: '/v1/movies/tt1', headers })).json<{ title: string }>().title;
+    const titleNow = async (headers: Record<string, string> = {}) => (await app.inject({ method: 'GET', url: '/v1/movies/tt1', headers })).json<{ title: string }>().title;
+    return { pool, title: titleNow };
+  }
+
+  it('serves details again until a projection commits, and never a stale answer to a read whose token it passed', async (t) => {
+    const { pool, title } = await oneMovie(t, 'Before');
     assert.equal(await title(), 'Before');
 
     // A change behind the projections' back (no offset moves) is not seen: the answer is cached.
@@ -324,17 +330,7 @@ describe('query API: details cache', () => {
   });
 
   it('serves the rebuilt read model as soon as a rebuild swaps it in', async (t) => {
-    const db = await createTestDatabase();
-    const pool = createPool(db.url, 2, quietLogger());
-    const app = testQueryApp(pool, db.url);
-    t.after(async () => {
-      await app.close();
-      await pool.end();
-      await db.drop();
-    });
-    await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'Live', '', 'D', NULL, '[]', 1, now())`);
-    await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`);
-    const title = async () => (await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).json<{ title: string }>().title;
+    const { pool, title } = await oneMovie(t, 'Live');
     assert.equal(await title(), 'Live');
 
     // The same offsets behind another read model: only the swap itself says that anything changed.
@@ -374,6 +370,12 @@ describe('query API: read-your-writes', () => {
     await db.drop();
   });
 
+  /** Moves the ratings offset as a projector's transaction does, announcing it; resolves with the time of the commit. */
+  const commitRatingsOffset = (next: number) =>
+    withTransaction(pool, async (client) => {
+      await client.query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next]);
+      await announce(client);
+    }).then(() => performance.now());
   const token = (...positions: Array<[string, number, number]>) => encodeConsistencyToken(positions.map(([topic, partition, offset]) => ({ topic, partition, offset })));
   const read = (headers: Record<string, string>, url = '/v1/movies/tt1') => app.inject({ method: 'GET', url, headers });
   const timed = async (run: () => Promise<{ statusCode: number; headers: Record<string, unknown> }>) => {
@@ -410,10 +412,7 @@ describe('query API: read-your-writes', () => {
     assert.ok(progressQueries <= 2, `${progressQueries} progress queries in 300 ms`);
     for (const next of [20, 21, 22]) {
       const pending = read({ 'x-consistency-token': token(['ratings', 1, next - 1]), 'x-consistency-wait': '2000' });
-      const committed = await withTransaction(pool, async (client) => {
-        await client.query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next]);
-        await announce(client);
-      }).then(() => performance.now());
+      const committed = await commitRatingsOffset(next);
       const response = await pending;
       assert.equal(response.headers['x-consistency'], 'consistent');
       assert.ok(performance.now() - committed < 150, `answered ${Math.round(performance.now() - committed)} ms after the commit`);
@@ -426,10 +425,7 @@ describe('query API: read-your-writes', () => {
     await pool.query('SELECT pg_terminate_backend($1)', [before]);
     await eventually(async () => assert.deepEqual((await listeners(pool)).filter((pid) => pid !== before).length, 1), 3000, 20);
     const pending = read({ 'x-consistency-token': token(['ratings', 1, 29]), 'x-consistency-wait': '2000' });
-    const committed = await withTransaction(pool, async (client) => {
-      await client.query(`UPDATE ratings.projection_offsets SET next_offset = 30 WHERE topic = 'ratings'`);
-      await announce(client);
-    }).then(() => performance.now());
+    const committed = await commitRatingsOffset(30);
     assert.equal((await pending).headers['x-consistency'], 'consistent');
     assert.ok(performance.now() - committed < 150, `answered ${Math.round(performance.now() - committed)} ms after the commit`);
   });
@@ -468,10 +464,7 @@ describe('query API: read-your-writes', () => {
                       SELECT 'movie', 'b' || i, 1, 4, 0, 0, 0, 1, 0 FROM generate_series(1, 20) i`);
     const reads = Array.from({ length: 20 }, (_, i) => read({ 'x-consistency-token': token(['ratings', 1, 59]), 'x-consistency-wait': '2000' }, `/v1/movies/b${i + 1}/rating`));
     ratingQueries = 0;
-    await withTransaction(pool, async (client) => {
-      await client.query(`UPDATE ratings.projection_offsets SET next_offset = 60 WHERE topic = 'ratings'`);
-      await announce(client);
-    });
+    await commitRatingsOffset(60);
     const answers = await Promise.all(reads);
     assert.deepEqual(answers.map((a) => [a.statusCode, a.headers['x-consistency'], a.json<{ count: number }>().count]), answers.map(() => [200, 'consistent', 1]));
     assert.equal(ratingQueries, 1);
