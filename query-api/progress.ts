@@ -1,6 +1,6 @@
 import { listen, type Listener } from '../shared/db/listener.ts';
 import type { Pool } from '../shared/db/pool.ts';
-import { PROGRESS_CHANNEL, type LogPosition } from '../shared/events/position.ts';
+import { parseProgressAnnouncement, PROGRESS_CHANNEL, type LogPosition, type ProgressAnnouncement } from '../shared/events/position.ts';
 import type { Logger } from '../shared/logger.ts';
 
 /** How often the shared poll reads the projections' offsets while no announcement can wake it. */
@@ -9,6 +9,8 @@ const POLL_MS = 5;
 const LISTENING_POLL_MS = 1000;
 /** How long the listener waits for a connection, and at most between two attempts. */
 const LISTEN_TIMEOUTS = { connectTimeoutMs: 1000, maxBackoffMs: 2000 };
+/** The projections' schemas that reads are served from; a rebuild's shadow announces too, and is not one of them. */
+const SERVED_SCHEMAS = ['movie_details', 'ratings'];
 
 interface Waiter {
   positions: readonly LogPosition[];
@@ -16,23 +18,48 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** Each projection's next offset per partition, as `topic/partition`. */
-type Offsets = ReadonlyMap<string, number>;
+/** Next offsets by `topic/partition`. */
+type Offsets = Map<string, number>;
+/** Each served schema's stored next offsets. */
+type Stored = Map<string, Offsets>;
 
-const applied = (offsets: Offsets, positions: readonly LogPosition[]) => positions.every((p) => (offsets.get(`${p.topic}/${p.partition}`) ?? 0) > p.offset);
+const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
+
+const applied = (offsets: Offsets, positions: readonly LogPosition[]) => positions.every((p) => (offsets.get(keyOf(p.topic, p.partition)) ?? 0) > p.offset);
 
 const sameOffsets = (a: Offsets, b: Offsets) => a.size === b.size && [...a].every(([key, offset]) => b.get(key) === offset);
 
+/** Per partition, the offset every schema that stores one for it has reached: were a topic read by several projections, the slowest counts. */
+function servedOffsets(stored: Stored): Offsets {
+  const served: Offsets = new Map();
+  for (const offsets of stored.values()) {
+    for (const [key, next] of offsets) served.set(key, Math.min(next, served.get(key) ?? next));
+  }
+  return served;
+}
+
+/** Raises `stored` to an announcement's offsets; offsets only grow, so an older announcement changes nothing. */
+function raise(stored: Stored, { schema, topic, offsets }: ProgressAnnouncement): void {
+  let own = stored.get(schema);
+  if (!own) stored.set(schema, (own = new Map<string, number>()));
+  for (const [partition, next] of offsets) {
+    const key = keyOf(topic, partition);
+    own.set(key, Math.max(next, own.get(key) ?? 0));
+  }
+}
+
 /**
  * Projection progress: one reader per process of every projection's offsets, for read-your-writes
- * and for the details cache. Each projector transaction that moves offsets announces it on
- * PROGRESS_CHANNEL as it commits, and the announcement wakes the reader at once; a slow poll stays
- * on for writes that announce nothing (an operator's hand), and a fast one takes over while the
- * listener has no connection. Offsets only grow, so a position the last snapshot shows applied is
- * applied: such a request does not wait at all. `generation` moves whenever any offset has moved
- * since the read before, that is whenever some read model may have changed.
+ * and for the details cache. Each projector transaction that moves offsets announces them on
+ * PROGRESS_CHANNEL as it commits, and the announcement itself moves them here: no query, and no
+ * wait for a pooled connection. An announcement that does not say what moved (a rebuild's swap),
+ * and a slow poll for offsets moved by hand, read them from Postgres; a fast poll takes over while
+ * the listener has no connection. Offsets only grow, so a position the last snapshot shows applied
+ * is applied: such a request does not wait at all. `generation` moves whenever any offset has
+ * moved since the snapshot before, that is whenever some read model may have changed.
  */
 export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: Logger) {
+  let stored: Stored = new Map();
   let offsets: Offsets = new Map();
   let tables = '';
   let generation = 0;
@@ -43,6 +70,8 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
   /** Set by a wake-up, so that one arriving while the offsets are being read is not lost. */
   let woken = false;
   let endNap: (() => void) | undefined;
+  /** Announcements heard while a read of the offsets is in flight: that read may not show them yet. */
+  let heardDuringRead: ProgressAnnouncement[] | undefined;
 
   function wake(): void {
     woken = true;
@@ -61,35 +90,55 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
     });
   }
 
+  /** Runs with every notification's payload, and with none when listening stops or starts. */
+  function heard(payload?: string): void {
+    const announcement = payload === undefined ? undefined : parseProgressAnnouncement(payload);
+    if (!announcement) return wake();
+    if (!SERVED_SCHEMAS.includes(announcement.schema)) return;
+    heardDuringRead?.push(announcement);
+    raise(stored, announcement);
+    adopt(stored, tables);
+  }
+
   /**
    * The offsets, and which tables hold them: a rebuild swaps in another schema's tables, which
    * may hold the same offsets and yet another read model, so that too counts as movement.
    */
-  async function readOffsets(): Promise<{ offsets: Offsets; tables: string }> {
-    // Each topic is read by one projection; were it read by several, the slowest would count.
-    const { rows } = await pool.query<{ topic: string; partition: number; next_offset: number; tables: string }>({
+  async function readOffsets(): Promise<{ stored: Stored; tables: string }> {
+    const { rows } = await pool.query<{ schema: string; table: string; topic: string; partition: number; next_offset: number }>({
       name: 'projection-progress',
-      text: `SELECT topic, partition, min(next_offset)::bigint AS next_offset, string_agg(tableoid::text, ',' ORDER BY tableoid) AS tables FROM (
-               SELECT tableoid, topic, partition, next_offset FROM movie_details.projection_offsets
-               UNION ALL SELECT tableoid, topic, partition, next_offset FROM ratings.projection_offsets) o
-             GROUP BY topic, partition ORDER BY topic, partition`,
+      text: SERVED_SCHEMAS.map((schema) => `SELECT '${schema}' AS schema, tableoid::text AS table, topic, partition, next_offset FROM ${schema}.projection_offsets`).join(' UNION ALL '),
     });
-    return { offsets: new Map(rows.map((r) => [`${r.topic}/${r.partition}`, r.next_offset])), tables: rows.map((r) => r.tables).join(';') };
+    const read: Stored = new Map();
+    for (const r of rows) raise(read, { schema: r.schema, topic: r.topic, offsets: [[r.partition, r.next_offset]] });
+    return { stored: read, tables: [...new Set(rows.map((r) => r.table))].sort().join(',') };
+  }
+
+  /** Takes `next` as the stored offsets, moving the generation if anything moved, and releases the waiters it satisfies. */
+  function adopt(next: Stored, nextTables: string): void {
+    const served = servedOffsets(next);
+    if (!sameOffsets(offsets, served) || tables !== nextTables) generation += 1;
+    stored = next;
+    offsets = served;
+    tables = nextTables;
+    for (const waiter of waiters) {
+      if (applied(offsets, waiter.positions)) settle(waiter, true);
+    }
   }
 
   async function pollOnce(): Promise<void> {
+    const heardMeanwhile: ProgressAnnouncement[] = [];
+    heardDuringRead = heardMeanwhile;
     try {
       const next = await readOffsets();
-      if (!sameOffsets(offsets, next.offsets) || tables !== next.tables) generation += 1;
-      offsets = next.offsets;
-      tables = next.tables;
+      for (const announcement of heardMeanwhile) raise(next.stored, announcement);
+      adopt(next.stored, next.tables);
     } catch (err) {
       // Unknown progress counts as movement: nothing read before it may be served from a cache.
       generation += 1;
       logger.warn({ err }, 'projection progress unreadable');
-    }
-    for (const waiter of waiters) {
-      if (applied(offsets, waiter.positions)) settle(waiter, true);
+    } finally {
+      heardDuringRead = undefined;
     }
   }
 
@@ -104,7 +153,7 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
     async start(): Promise<void> {
       if (running) return;
       stopping = false;
-      listener = listen(databaseUrl, PROGRESS_CHANNEL, wake, logger, LISTEN_TIMEOUTS);
+      listener = listen(databaseUrl, PROGRESS_CHANNEL, heard, logger, LISTEN_TIMEOUTS);
       await pollOnce();
       running = (async () => {
         while (!stopping) {

@@ -34,6 +34,9 @@ export interface DeadLetterRow {
 
 const keyBytes = (key: string) => Buffer.from(key, 'latin1');
 
+/** Postgres refuses a notification payload of this many bytes or more (at its default page size). */
+const NOTIFY_PAYLOAD_LIMIT = 8000;
+
 /** Where a projection stands on one partition: the next offset to read, and the keys parked there. */
 export interface PartitionClaim {
   next: number;
@@ -69,8 +72,9 @@ export async function claimPartitions({ client, schema }: Target, topic: string,
  * only those (almost always none), not the thousands recorded, which would cost both sides more
  * than the insert itself. The pipeline then corrects, with `settleOutcomes`, the few new ones
  * that were not applied after all (rejected, parked, dead-lettered), before the transaction commits.
- * The same statement announces the move on PROGRESS_CHANNEL; Postgres sends it when the
- * transaction commits, once however many statements of it announced.
+ * The same statement announces the offsets it stored on PROGRESS_CHANNEL (a ProgressAnnouncement,
+ * or an empty payload should it not fit in one notification); Postgres sends it when the
+ * transaction commits, so that readers learn the new offsets without reading them.
  */
 export async function recordEvents(
   { client, schema }: Target,
@@ -83,15 +87,19 @@ export async function recordEvents(
     text: `WITH moved AS (
              UPDATE ${table(schema, 'projection_offsets')} o SET next_offset = GREATEST(o.next_offset, m.next_offset), updated_at = now()
              FROM unnest($2::int[], $3::bigint[]) AS m(partition, next_offset)
-             WHERE o.topic = $1 AND o.partition = m.partition),
+             WHERE o.topic = $1 AND o.partition = m.partition
+             RETURNING o.partition, o.next_offset),
            batch AS (SELECT * FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'int')}, ${splitList(6, 'bigint')}) AS e(event_id, partition, log_offset)),
            recorded AS (
              INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, topic, partition, "offset")
              SELECT event_id, 'applied', $1, partition, log_offset FROM batch
              ON CONFLICT (event_id) DO NOTHING
-             RETURNING event_id)
+             RETURNING event_id),
+           announcement AS (
+             SELECT json_build_object('schema', $8::text, 'topic', $1::text, 'offsets', COALESCE(json_agg(json_build_array(partition, next_offset)), '[]'))::text AS payload
+             FROM moved)
            SELECT ARRAY(SELECT DISTINCT event_id::text FROM batch WHERE event_id NOT IN (SELECT event_id FROM recorded)) AS seen,
-                  pg_notify($7, '') AS announced`,
+                  pg_notify($7, (SELECT CASE WHEN octet_length(payload) < ${NOTIFY_PAYLOAD_LIMIT} THEN payload ELSE '' END FROM announcement)) AS announced`,
     values: [
       topic,
       moves.map((m) => m.partition),
@@ -100,6 +108,7 @@ export async function recordEvents(
       joinList(events.map((e) => e.partition)),
       joinList(events.map((e) => e.offset)),
       PROGRESS_CHANNEL,
+      schema,
     ],
   });
   return new Set(rows[0]!.seen);

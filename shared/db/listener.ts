@@ -17,11 +17,12 @@ const FIRST_BACKOFF_MS = 50;
 
 /**
  * LISTENs on a Postgres channel over a connection of its own (a pooled one would be handed to
- * other work), connecting again with capped, jittered backoff when it is lost. `onChange` runs on
- * every notification and whenever `listening` changes: what was sent while nobody listened is
- * gone, so the caller must catch up itself, both when listening stops and when it starts again.
+ * other work), connecting again with capped, jittered backoff when it is lost. `onChange` runs
+ * with the payload of every notification, and with none whenever `listening` changes: what was
+ * sent while nobody listened is gone, so the caller must catch up itself, both when listening
+ * stops and when it starts again.
  */
-export function listen(connectionString: string, channel: string, onChange: () => void, logger: Logger, options: ListenOptions): Listener {
+export function listen(connectionString: string, channel: string, onChange: (payload?: string) => void, logger: Logger, options: ListenOptions): Listener {
   let current: pg.Client | undefined;
   let listening = false;
   let closed = false;
@@ -45,7 +46,7 @@ export function listen(connectionString: string, channel: string, onChange: () =
   function connect(): void {
     const client = new pg.Client({ connectionString, connectionTimeoutMillis: options.connectTimeoutMs, keepAlive: true });
     current = client;
-    client.on('notification', () => onChange());
+    client.on('notification', (message) => onChange(message.payload ?? ''));
     client.on('error', (err) => lost(client, err));
     client.on('end', () => lost(client));
     client

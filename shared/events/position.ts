@@ -1,8 +1,32 @@
 /**
  * The Postgres channel on which a projection's transaction announces, as it commits, that its
- * positions moved: readers waiting for a position look at once instead of at their next poll.
+ * positions moved: readers waiting for a position learn it at once instead of at their next poll.
+ * The payload is a ProgressAnnouncement as JSON, or empty where the sender does not say what
+ * moved (a rebuild's swap): then a reader must read the offsets itself.
  */
 export const PROGRESS_CHANNEL = 'projection_progress';
+
+/** What one projection's transaction stored as its next offsets on one topic. */
+export interface ProgressAnnouncement {
+  schema: string;
+  topic: string;
+  /** [partition, next offset] pairs. */
+  offsets: Array<[number, number]>;
+}
+
+const isOffsetPair = (pair: unknown): pair is [number, number] => Array.isArray(pair) && pair.length === 2 && pair.every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+
+/** The announcement a payload carries; undefined for an empty payload or one not in that shape. */
+export function parseProgressAnnouncement(payload: string): ProgressAnnouncement | undefined {
+  if (payload === '') return undefined;
+  try {
+    const { schema, topic, offsets } = JSON.parse(payload) as Partial<ProgressAnnouncement>;
+    if (typeof schema !== 'string' || typeof topic !== 'string' || !Array.isArray(offsets) || !offsets.every(isOffsetPair)) return undefined;
+    return { schema, topic, offsets };
+  } catch {
+    return undefined;
+  }
+}
 
 /** Where an event landed in the log. */
 export interface LogPosition {

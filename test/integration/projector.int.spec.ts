@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
+import { claimPartitions, recordEvents } from '../../projectors/pipeline/bookkeeping.ts';
 import { createDeadLetterWriter } from '../../projectors/pipeline/dead-letters.ts';
 import { createSink } from '../../projectors/pipeline/sink.ts';
 import { catalogueProjections } from '../../projectors/projections.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
-import { PROGRESS_CHANNEL } from '../../shared/events/position.ts';
+import { parseProgressAnnouncement, PROGRESS_CHANNEL } from '../../shared/events/position.ts';
+import { withTransaction } from '../../shared/db/pool.ts';
 import { eventually } from '../support/eventually.ts';
 import { aggregates, metadataSet, outcomes, projectorFixture, rating, ratingDeleted } from '../support/projector-fixture.ts';
 import { services, uniqueName } from '../support/services.ts';
@@ -54,20 +56,45 @@ describe('projector', () => {
     assert.deepEqual(rows, [{ n: 13 }]);
   });
 
-  it('announces its progress on PROGRESS_CHANNEL as each transaction commits', async (t) => {
+  it('announces the offsets it stored on PROGRESS_CHANNEL as each transaction commits', async (t) => {
     const f = await projectorFixture(t);
     const pool = await f.database();
     const listener = await pool.connect();
     try {
-      const heard: string[] = [];
-      listener.on('notification', (n) => heard.push(n.channel));
+      const heard: Array<[string, string | undefined]> = [];
+      listener.on('notification', (n) => heard.push([n.channel, n.payload]));
       await listener.query(`LISTEN ${PROGRESS_CHANNEL}`);
       await f.runner(pool);
-      await f.publisher.publish(rating('alice', 'm1', 4));
-      await eventually(() => Promise.resolve(assert.deepEqual(heard, [PROGRESS_CHANNEL])));
+      const position = await f.publisher.publish(rating('alice', 'm1', 4));
+      await eventually(() => Promise.resolve(assert.equal(heard.length, 1)));
+      const [[channel, payload]] = heard as [[string, string]];
+      assert.equal(channel, PROGRESS_CHANNEL);
+      assert.deepEqual(parseProgressAnnouncement(payload), { schema: 'ratings', topic: f.topics.movieRatings, offsets: [[position.partition, 1]] });
       // Sent on commit, not before: whoever hears it finds the offset moved.
       const { rows } = await pool.query<{ total: number }>('SELECT sum(next_offset)::int AS total FROM ratings.projection_offsets');
       assert.deepEqual(rows, [{ total: 1 }]);
+    } finally {
+      listener.release();
+    }
+  });
+
+  it('announces without offsets a move too large for one notification, rather than failing its transaction', async (t) => {
+    const f = await projectorFixture(t);
+    const pool = await f.database();
+    const listener = await pool.connect();
+    try {
+      const heard: Array<string | undefined> = [];
+      listener.on('notification', (n) => heard.push(n.payload));
+      await listener.query(`LISTEN ${PROGRESS_CHANNEL}`);
+      const partitions = Array.from({ length: 1000 }, (_, i) => i);
+      await withTransaction(pool, async (client) => {
+        const target = { client, schema: 'ratings' };
+        await claimPartitions(target, 'wide-topic', partitions);
+        await recordEvents(target, 'wide-topic', partitions.map((partition) => ({ partition, nextOffset: 1_000_000_000 })), []);
+      });
+      await eventually(() => Promise.resolve(assert.deepEqual(heard, [''])));
+      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ratings.projection_offsets WHERE topic = 'wide-topic' AND next_offset = 1000000000`);
+      assert.deepEqual(rows, [{ n: 1000 }]);
     } finally {
       listener.release();
     }

@@ -18,8 +18,11 @@ const TEST_SEAL = createEventIdSeal('query-test-event-id-secret-long-enough');
 const testQueryApp = (pool: Pool, databaseUrl: string) =>
   buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, databaseUrl, quietLogger()), eventIdSeal: TEST_SEAL });
 
-/** Announces, as a projection's transaction does, that offsets moved. */
+/** Announces that offsets moved without saying which, as a rebuild's swap does. */
 const announce = (client: PoolClient) => client.query(`SELECT pg_notify($1, '')`, [PROGRESS_CHANNEL]);
+/** Announces the offsets a projection stored, as its transaction does. */
+const announceOffsets = (client: PoolClient, schema: string, topic: string, offsets: Array<[number, number]>) =>
+  client.query(`SELECT pg_notify($1, $2)`, [PROGRESS_CHANNEL, JSON.stringify({ schema, topic, offsets })]);
 
 /** The backends of this database listening for progress announcements. */
 async function listeners(pool: Pool): Promise<number[]> {
@@ -417,6 +420,32 @@ describe('query API: read-your-writes', () => {
       assert.equal(response.headers['x-consistency'], 'consistent');
       assert.ok(performance.now() - committed < 150, `answered ${Math.round(performance.now() - committed)} ms after the commit`);
     }
+  });
+
+  it('takes the offsets from the announcement of a projection, without reading them', async () => {
+    await read({});
+    await eventually(async () => assert.equal((await listeners(pool)).length, 1), 3000, 20);
+    progressQueries = 0;
+    for (const next of [23, 24, 25, 26, 27]) {
+      const pending = read({ 'x-consistency-token': token(['ratings', 1, next - 1]), 'x-consistency-wait': '2000' });
+      await withTransaction(pool, async (client) => {
+        await client.query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next]);
+        await announceOffsets(client, 'ratings', 'ratings', [[1, next]]);
+      });
+      assert.equal((await pending).headers['x-consistency'], 'consistent');
+    }
+    // Listening, once it begins, reads the offsets once, and the poll once a second may fall in
+    // between; reading them at each announcement would be five reads.
+    assert.ok(progressQueries <= 2, `${progressQueries} progress queries for five announcements`);
+  });
+
+  it('pays no heed to what the shadow schema of a rebuild announces', async () => {
+    // A rebuild just begun: behind the live read model on partition 1 (at 27), ahead where it has nothing.
+    await withTransaction(pool, (client) => announceOffsets(client, 'ratings__rebuild', 'ratings', [[1, 1], [4, 1000]]));
+    const applied = await read({ 'x-consistency-token': token(['ratings', 1, 26]), 'x-consistency-wait': '200' });
+    assert.equal(applied.headers['x-consistency'], 'consistent');
+    const elsewhere = await read({ 'x-consistency-token': token(['ratings', 4, 0]), 'x-consistency-wait': '200' });
+    assert.equal(elsewhere.headers['x-consistency'], 'stale');
   });
 
   it('listens again after losing its connection', async () => {
