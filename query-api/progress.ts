@@ -27,7 +27,7 @@ const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
 const applied = (offsets: Offsets, positions: readonly LogPosition[]) => positions.every((p) => (offsets.get(keyOf(p.topic, p.partition)) ?? 0) > p.offset);
 
-const sameOffsets = (a: Offsets, b: Offsets) => a.size === b.size && [...a].every(([key, offset]) => b.get(key) === offset);
+const sameEntries = <V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>) => a.size === b.size && [...a].every(([key, value]) => b.get(key) === value);
 
 /** Per partition, the offset every schema that stores one for it has reached: were a topic read by several projections, the slowest counts. */
 function servedOffsets(stored: Stored): Offsets {
@@ -61,7 +61,8 @@ function raise(stored: Stored, { schema, topic, offsets }: ProgressAnnouncement)
 export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: Logger) {
   let stored: Stored = new Map();
   let offsets: Offsets = new Map();
-  let tables = '';
+  /** The oid of each served schema's offsets table, as last read. */
+  let tables: ReadonlyMap<string, string> = new Map();
   let generation = 0;
   const waiters = new Set<Waiter>();
   let running: Promise<void> | undefined;
@@ -95,6 +96,8 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
     const announcement = payload === undefined ? undefined : parseProgressAnnouncement(payload);
     if (!announcement) return wake();
     if (!SERVED_SCHEMAS.includes(announcement.schema)) return;
+    // Written to other tables than those last read (swapped in or out since): read what is served now.
+    if (tables.get(announcement.schema) !== announcement.table) return wake();
     heardDuringRead?.push(announcement);
     raise(stored, announcement);
     adopt(stored, tables);
@@ -104,20 +107,20 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
    * The offsets, and which tables hold them: a rebuild swaps in another schema's tables, which
    * may hold the same offsets and yet another read model, so that too counts as movement.
    */
-  async function readOffsets(): Promise<{ stored: Stored; tables: string }> {
+  async function readOffsets(): Promise<{ stored: Stored; tables: Map<string, string> }> {
     const { rows } = await pool.query<{ schema: string; table: string; topic: string; partition: number; next_offset: number }>({
       name: 'projection-progress',
       text: SERVED_SCHEMAS.map((schema) => `SELECT '${schema}' AS schema, tableoid::text AS table, topic, partition, next_offset FROM ${schema}.projection_offsets`).join(' UNION ALL '),
     });
     const read: Stored = new Map();
-    for (const r of rows) raise(read, { schema: r.schema, topic: r.topic, offsets: [[r.partition, r.next_offset]] });
-    return { stored: read, tables: [...new Set(rows.map((r) => r.table))].sort().join(',') };
+    for (const r of rows) raise(read, { schema: r.schema, table: r.table, topic: r.topic, offsets: [[r.partition, r.next_offset]] });
+    return { stored: read, tables: new Map(rows.map((r) => [r.schema, r.table])) };
   }
 
   /** Takes `next` as the stored offsets, moving the generation if anything moved, and releases the waiters it satisfies. */
-  function adopt(next: Stored, nextTables: string): void {
+  function adopt(next: Stored, nextTables: ReadonlyMap<string, string>): void {
     const served = servedOffsets(next);
-    if (!sameOffsets(offsets, served) || tables !== nextTables) generation += 1;
+    if (!sameEntries(offsets, served) || !sameEntries(tables, nextTables)) generation += 1;
     stored = next;
     offsets = served;
     tables = nextTables;

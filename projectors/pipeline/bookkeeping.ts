@@ -34,9 +34,6 @@ export interface DeadLetterRow {
 
 const keyBytes = (key: string) => Buffer.from(key, 'latin1');
 
-/** Postgres refuses a notification payload of this many bytes or more (at its default page size). */
-const NOTIFY_PAYLOAD_LIMIT = 8000;
-
 /** Where a projection stands on one partition: the next offset to read, and the keys parked there. */
 export interface PartitionClaim {
   next: number;
@@ -73,8 +70,10 @@ export async function claimPartitions({ client, schema }: Target, topic: string,
  * than the insert itself. The pipeline then corrects, with `settleOutcomes`, the few new ones
  * that were not applied after all (rejected, parked, dead-lettered), before the transaction commits.
  * The same statement announces the offsets it stored on PROGRESS_CHANNEL (a ProgressAnnouncement,
- * or an empty payload should it not fit in one notification); Postgres sends it when the
- * transaction commits, so that readers learn the new offsets without reading them.
+ * or an empty payload should it not fit in one notification: Postgres refuses one of its page
+ * size less 192 bytes or more); Postgres sends it when the transaction commits, so that readers
+ * learn the new offsets without reading them. It names the table it wrote, not only the schema:
+ * a transaction that began before a rebuild's swap may still write the swapped-out tables.
  */
 export async function recordEvents(
   { client, schema }: Target,
@@ -88,7 +87,7 @@ export async function recordEvents(
              UPDATE ${table(schema, 'projection_offsets')} o SET next_offset = GREATEST(o.next_offset, m.next_offset), updated_at = now()
              FROM unnest($2::int[], $3::bigint[]) AS m(partition, next_offset)
              WHERE o.topic = $1 AND o.partition = m.partition
-             RETURNING o.partition, o.next_offset),
+             RETURNING o.tableoid, o.partition, o.next_offset),
            batch AS (SELECT * FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'int')}, ${splitList(6, 'bigint')}) AS e(event_id, partition, log_offset)),
            recorded AS (
              INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, topic, partition, "offset")
@@ -96,10 +95,11 @@ export async function recordEvents(
              ON CONFLICT (event_id) DO NOTHING
              RETURNING event_id),
            announcement AS (
-             SELECT json_build_object('schema', $8::text, 'topic', $1::text, 'offsets', COALESCE(json_agg(json_build_array(partition, next_offset)), '[]'))::text AS payload
+             SELECT json_build_object('schema', $8::text, 'table', (array_agg(tableoid))[1]::text, 'topic', $1::text,
+                                      'offsets', COALESCE(json_agg(json_build_array(partition, next_offset)), '[]'))::text AS payload
              FROM moved)
            SELECT ARRAY(SELECT DISTINCT event_id::text FROM batch WHERE event_id NOT IN (SELECT event_id FROM recorded)) AS seen,
-                  pg_notify($7, (SELECT CASE WHEN octet_length(payload) < ${NOTIFY_PAYLOAD_LIMIT} THEN payload ELSE '' END FROM announcement)) AS announced`,
+                  pg_notify($7, (SELECT CASE WHEN octet_length(payload) < current_setting('block_size')::int - 192 THEN payload ELSE '' END FROM announcement)) AS announced`,
     values: [
       topic,
       moves.map((m) => m.partition),

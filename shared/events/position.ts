@@ -9,6 +9,8 @@ export const PROGRESS_CHANNEL = 'projection_progress';
 /** What one projection's transaction stored as its next offsets on one topic. */
 export interface ProgressAnnouncement {
   schema: string;
+  /** The oid of the offsets table written, which a rebuild's swap changes under the same schema name. */
+  table: string;
   topic: string;
   /** [partition, next offset] pairs. */
   offsets: Array<[number, number]>;
@@ -20,9 +22,9 @@ const isOffsetPair = (pair: unknown): pair is [number, number] => Array.isArray(
 export function parseProgressAnnouncement(payload: string): ProgressAnnouncement | undefined {
   if (payload === '') return undefined;
   try {
-    const { schema, topic, offsets } = JSON.parse(payload) as Partial<ProgressAnnouncement>;
-    if (typeof schema !== 'string' || typeof topic !== 'string' || !Array.isArray(offsets) || !offsets.every(isOffsetPair)) return undefined;
-    return { schema, topic, offsets };
+    const { schema, table, topic, offsets } = JSON.parse(payload) as Partial<ProgressAnnouncement>;
+    if (typeof schema !== 'string' || typeof table !== 'string' || typeof topic !== 'string' || !Array.isArray(offsets) || !offsets.every(isOffsetPair)) return undefined;
+    return { schema, table, topic, offsets };
   } catch {
     return undefined;
   }

@@ -69,7 +69,8 @@ describe('projector', () => {
       await eventually(() => Promise.resolve(assert.equal(heard.length, 1)));
       const [[channel, payload]] = heard as [[string, string]];
       assert.equal(channel, PROGRESS_CHANNEL);
-      assert.deepEqual(parseProgressAnnouncement(payload), { schema: 'ratings', topic: f.topics.movieRatings, offsets: [[position.partition, 1]] });
+      const { rows: [offsetsTable] } = await pool.query<{ oid: string }>(`SELECT 'ratings.projection_offsets'::regclass::oid::text AS oid`);
+      assert.deepEqual(parseProgressAnnouncement(payload), { schema: 'ratings', table: offsetsTable!.oid, topic: f.topics.movieRatings, offsets: [[position.partition, 1]] });
       // Sent on commit, not before: whoever hears it finds the offset moved.
       const { rows } = await pool.query<{ total: number }>('SELECT sum(next_offset)::int AS total FROM ratings.projection_offsets');
       assert.deepEqual(rows, [{ total: 1 }]);
