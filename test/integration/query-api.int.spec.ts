@@ -554,6 +554,45 @@ describe('query API: read-your-writes', () => {
   }
 });
 
+describe('query API: announcements heard while it reads the offsets', () => {
+  it('keeps them, though the read that was under way when they came shows less', async (t) => {
+    const db = await createTestDatabase();
+    const pool = createPool(db.url, 3, quietLogger());
+    const app = testQueryApp(pool, db.url);
+    const blocker = await pool.connect();
+    t.after(async () => {
+      blocker.release();
+      await app.close();
+      await pool.end();
+      await db.drop();
+    });
+    const read = (offset: number) =>
+      app.inject({ method: 'GET', url: '/v1/movies', headers: { 'x-consistency-token': encodeConsistencyToken([{ topic: 'ratings', partition: 1, offset }]), 'x-consistency-wait': '300' } });
+    await pool.query(`INSERT INTO ratings.projection_offsets (topic, partition, next_offset) VALUES ('ratings', 1, 10)`);
+    assert.equal((await read(9)).headers['x-consistency'], 'consistent');
+    await eventually(async () => assert.equal((await listeners(pool)).length, 1), 3000, 20);
+
+    // The next read of the offsets waits on this lock; meanwhile an announcement says 40.
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE ratings.projection_offsets IN ACCESS EXCLUSIVE MODE');
+    await withTransaction(pool, announce);
+    await eventually(async () => {
+      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'ratings.projection_offsets'::regclass`);
+      assert.equal(rows[0]!.n, 1);
+    }, 3000, 10);
+    await withTransaction(pool, (client) => announceOffsets(client, 'ratings', 'ratings', [[1, 40]]));
+    assert.equal((await read(39)).headers['x-consistency'], 'consistent');
+
+    // The read goes on and finds 10, which was true when it began: 40 came later, and stays.
+    await blocker.query('ROLLBACK');
+    await eventually(async () => {
+      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'ratings.projection_offsets'::regclass`);
+      assert.equal(rows[0]!.n, 0);
+    }, 3000, 10);
+    assert.equal((await read(39)).headers['x-consistency'], 'consistent');
+  });
+});
+
 describe('query API: command status', () => {
   let db: TestDatabase;
   let pool: Pool;
