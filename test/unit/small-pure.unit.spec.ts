@@ -5,7 +5,7 @@ import { createBatchedLookup } from '../../query-api/batched-lookup.ts';
 import { ratingSummary } from '../../query-api/movies/rating-summary.ts';
 import { ConfigError, commonEnv, loadConfig } from '../../shared/config.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
-import { decodeConsistencyToken, encodeConsistencyToken } from '../../shared/events/position.ts';
+import { decodeConsistencyToken, encodeConsistencyToken, parseProgressAnnouncement } from '../../shared/events/position.ts';
 import { isEventId } from '../../shared/events/validation.ts';
 import { loadCommandApiConfig } from '../../command-api/config.ts';
 
@@ -64,6 +64,30 @@ describe('consistency token', () => {
   it('rejects what it did not issue', () => {
     assert.equal(decodeConsistencyToken('not-a-token'), undefined);
     assert.equal(decodeConsistencyToken(Buffer.from('t:x:1').toString('base64url')), undefined);
+  });
+});
+
+describe('progress announcement', () => {
+  const valid = { schema: 'ratings', table: '16384', topic: 'movie-ratings', offsets: [[0, 12], [3, 0]] };
+  it('reads what a projector sends', () => {
+    assert.deepEqual(parseProgressAnnouncement(JSON.stringify(valid)), valid);
+  });
+  it('reads nothing from an empty payload or one of another shape, so that the reader reads the offsets itself', () => {
+    for (const payload of [
+      '',
+      'not json',
+      'null',
+      '[]',
+      JSON.stringify({ ...valid, table: undefined }),
+      JSON.stringify({ ...valid, schema: 7 }),
+      JSON.stringify({ ...valid, offsets: {} }),
+      JSON.stringify({ ...valid, offsets: [[0]] }),
+      JSON.stringify({ ...valid, offsets: [[0, -1]] }),
+      JSON.stringify({ ...valid, offsets: [[0, 1.5]] }),
+      JSON.stringify({ ...valid, offsets: [[0, '12']] }),
+    ]) {
+      assert.equal(parseProgressAnnouncement(payload), undefined, payload);
+    }
   });
 });
 
