@@ -1,6 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { ensureArtifacts } from '../../infra/artifacts.ts';
-import { canConnect } from '../../infra/daemon.ts';
 import { kafkaService } from '../../infra/kafka.ts';
 import { dataPath } from '../../infra/paths.ts';
 import { relocatedHome } from '../../infra/postgres-home.ts';
@@ -9,17 +8,10 @@ import { deadLetterTopicsFrom, type DeadLetterTopics, type Topics } from '../../
 import { createKafka } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { deleteSubjects, freePort, services } from '../support/services.ts';
+import { deleteSubjects, freePort, freePortPair, services } from '../support/services.ts';
 
 export const PARTITIONS = 6;
 
-/** Two free ports in a row: the broker's and its controller's. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port < 65535 && !(await canConnect('127.0.0.1', port + 1))) return port;
-  }
-}
 
 /**
  * The infrastructure of one fault run, made by the launcher's own service definitions: a Kafka

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { canConnect } from '../../infra/daemon.ts';
 import pg from 'pg';
 import { DEFAULTS } from '../../shared/defaults.ts';
 import { deadLetterTopicsFrom, type DeadLetterTopics, type Topics } from '../../shared/config.ts';
@@ -33,6 +34,14 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Two free ports in a row: a broker's and its controller's. */
+export async function freePortPair(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port < 65535 && !(await canConnect('127.0.0.1', port + 1))) return port;
+  }
 }
 
 export const uniqueName = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;

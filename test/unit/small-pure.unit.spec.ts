@@ -8,6 +8,7 @@ import { newEventId } from '../../shared/events/event-id.ts';
 import { decodeConsistencyToken, encodeConsistencyToken, parseProgressAnnouncement } from '../../shared/events/position.ts';
 import { isEventId } from '../../shared/events/validation.ts';
 import { loadCommandApiConfig } from '../../command-api/config.ts';
+import { offsetsPartitionOf, probeGroupIds } from '../../infra/kafka-ready.ts';
 
 describe('ratingSummary', () => {
   it('is null without ratings', () => {
@@ -138,5 +139,18 @@ describe('newEventId', () => {
     }
     assert.notEqual(first, second);
     assert.ok(first < later && second < later);
+  });
+});
+
+describe('offsetsPartitionOf', () => {
+  it("places a group as Kafka does, by Java's String.hashCode", () => {
+    // Java: "hello".hashCode() is 99162322; "polygenelubricants".hashCode() is Integer.MIN_VALUE.
+    assert.equal(offsetsPartitionOf('hello', 6), 99162322 % 6);
+    assert.equal(offsetsPartitionOf('polygenelubricants', 6), 0);
+    assert.equal(offsetsPartitionOf('', 50), 0);
+  });
+  it('probe ids cover every partition once', () => {
+    const ids = probeGroupIds(6);
+    assert.deepEqual(ids.map((id) => offsetsPartitionOf(id, 6)).sort(), [0, 1, 2, 3, 4, 5]);
   });
 });
