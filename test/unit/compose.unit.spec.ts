@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { describeInfra, launcherTopics, REGISTRY_COMPATIBILITY } from '../../infra/infra.ts';
 import { BROKER_SETTINGS } from '../../infra/kafka.ts';
 import { REPO_ROOT } from '../../infra/paths.ts';
+import { deadLetterTopicsFrom } from '../../shared/config.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 
@@ -19,22 +20,35 @@ import { ensureTopics } from '../../shared/kafka/topics.ts';
 
 type Env = Record<string, string | undefined>;
 
+/** Source topics renamed, dead-letter topics left to their default: the source's name plus `.dlq`. */
+const RENAMED_TOPICS: Env = { TOPIC_MOVIE_METADATA: 'catalogue-metadata', TOPIC_MOVIE_RATINGS: 'catalogue-ratings' };
+
+const NAMED_DEAD_LETTERS: Env = { TOPIC_MOVIE_RATINGS: 'catalogue-ratings', TOPIC_MOVIE_RATINGS_DLQ: 'catalogue-ratings-dead' };
+
 const SECRETS: Env = { JWT_SECRET: 'x'.repeat(32), EVENT_ID_SECRET: 'y'.repeat(32) };
 
-/** Compose's interpolation: `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`, `$VAR`, `$$`. */
+/**
+ * Compose's interpolation, and the shell's for kafka-init's script: `${VAR}`, `${VAR:-default}`,
+ * `${VAR-default}`, `${VAR:?error}`, `${VAR?error}`, one nested in a default (`${A:-${B}.dlq}`,
+ * the shell's; innermost first), `$VAR`, `$$`.
+ */
 function interpolate(text: string, env: Env): string {
-  return text.replace(/\$\$|\$\{(\w+)(?:(:?)([-?])([^}]*))?\}|\$(\w+)/g, (match, braced?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
-    if (match === '$$') return '$';
-    const name = (braced ?? bare)!;
-    const value = env[name];
-    const missing = value === undefined || (colon === ':' && value === '');
-    if (op === '-') return missing ? arg! : value;
-    if (op === '?') {
-      if (missing) throw new Error(`compose would refuse to start: ${arg}`);
-      return value;
-    }
-    return value ?? '';
-  });
+  const ESCAPED = '\u0000';
+  let resolved = text.replaceAll('$$', ESCAPED);
+  for (let previous = ''; previous !== resolved; ) {
+    previous = resolved;
+    resolved = resolved.replace(/\$\{(\w+)(?:(:?)([-?])([^${}]*))?\}/, (_match, name: string, colon?: string, op?: string, arg?: string) => {
+      const value = env[name];
+      const missing = value === undefined || (colon === ':' && value === '');
+      if (op === '-') return missing ? arg! : value;
+      if (op === '?') {
+        if (missing) throw new Error(`compose would refuse to start: ${arg}`);
+        return value;
+      }
+      return value ?? '';
+    });
+  }
+  return resolved.replace(/\$(\w+)/g, (_match, name: string) => env[name] ?? '').replaceAll(ESCAPED, '$');
 }
 
 function interpolated(node: unknown, env: Env): unknown {
@@ -47,7 +61,7 @@ function interpolated(node: unknown, env: Env): unknown {
 interface Service {
   image?: string;
   command?: string | string[];
-  environment?: Record<string, string | number>;
+  environment?: Record<string, string | number | null>;
   ports?: string[];
   volumes?: string[];
   healthcheck?: { test: string[] };
@@ -61,7 +75,15 @@ interface Compose {
 /** docker-compose.yml as compose reads it with `env` (merge keys resolved, variables interpolated). */
 function compose(env: Env = {}): Compose {
   const raw: unknown = parse(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
-  return interpolated(raw, { ...SECRETS, ...env }) as Compose;
+  const file = interpolated(raw, { ...SECRETS, ...env }) as Compose;
+  // A variable without a value takes compose's own environment's, and is left out when that has none.
+  for (const s of Object.values(file.services)) {
+    if (!s.environment) continue;
+    s.environment = Object.fromEntries(
+      Object.entries(s.environment).flatMap(([name, value]) => (value !== null ? [[name, value]] : env[name] !== undefined ? [[name, env[name]]] : [])),
+    );
+  }
+  return file;
 }
 
 function service(file: Compose, name: string): Service {
@@ -93,13 +115,14 @@ async function launcherTopicRequests(env: Env = {}): Promise<Array<{ topic: stri
   return created as Awaited<ReturnType<typeof launcherTopicRequests>>;
 }
 
-/** What kafka-init creates: the loop's topics and the options of its kafka-topics.sh call. */
+/** What kafka-init creates: the loop's topics, as its shell expands them, and the options of its kafka-topics.sh call. */
 function composeTopics(file: Compose): { topics: string[]; options: string } {
-  const command = service(file, 'kafka-init').command;
-  const script = (Array.isArray(command) ? command.at(-1) : command) ?? '';
+  const init = service(file, 'kafka-init');
+  const script = (Array.isArray(init.command) ? init.command.at(-1) : init.command) ?? '';
   const loop = /for topic in ([\s\S]*?); do([\s\S]*?)done/.exec(script.replace(/\\\n/g, ' '));
   assert.ok(loop, `kafka-init does not loop over its topics:\n${script}`);
-  return { topics: loop[1]!.trim().split(/\s+/), options: loop[2]! };
+  const words = loop[1]!.trim().split(/\s+/).map((word) => word.replace(/^"(.*)"$/, '$1'));
+  return { topics: words.map((word) => interpolate(word, envOf(init))), options: loop[2]! };
 }
 
 /** The broker's properties from the apache/kafka image's KAFKA_* variables (`_` for `.`, `__` for `_`, `___` for `-`). */
@@ -127,7 +150,7 @@ describe('docker-compose.yml against the launcher', () => {
     assert.equal(compose().name, 'movie-catalogue');
   });
 
-  for (const env of [{}, { TOPIC_PARTITIONS: '3' }]) {
+  for (const env of [{}, { TOPIC_PARTITIONS: '3' }, RENAMED_TOPICS, NAMED_DEAD_LETTERS]) {
     it(`creates the launcher's topics, partitions and topic settings (${JSON.stringify(env)})`, async () => {
       const requests = await launcherTopicRequests(env);
       const { topics, options } = composeTopics(compose(env));
@@ -141,19 +164,19 @@ describe('docker-compose.yml against the launcher', () => {
     });
   }
 
-  it('passes the services the topic names the launcher creates', () => {
-    const config = launcherConfig();
-    const [metadataDlq, ratingsDlq] = launcherTopics(config).deadLetters;
-    for (const name of ['projectors', 'command-api']) {
-      const env = envOf(service(compose(), name));
-      assert.deepEqual(
-        [env.TOPIC_MOVIE_METADATA, env.TOPIC_MOVIE_RATINGS, env.TOPIC_MOVIE_METADATA_DLQ, env.TOPIC_MOVIE_RATINGS_DLQ],
-        [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS, metadataDlq, ratingsDlq],
-        name,
-      );
-    }
-    assert.equal(config.TOPIC_MOVIE_RATINGS, DEFAULTS.TOPIC_MOVIE_RATINGS);
-  });
+  for (const topicEnv of [{}, RENAMED_TOPICS, NAMED_DEAD_LETTERS]) {
+    it(`passes the services the topic names the launcher creates (${JSON.stringify(topicEnv)})`, () => {
+      const config = launcherConfig(topicEnv);
+      for (const name of ['projectors', 'command-api']) {
+        const env = envOf(service(compose(topicEnv), name));
+        // As each service reads its settings: a dead-letter topic left unset follows its source topic.
+        const { TOPIC_MOVIE_METADATA: metadata, TOPIC_MOVIE_RATINGS: ratings } = env;
+        assert.ok(metadata !== undefined && ratings !== undefined, `${name} is not given its topics`);
+        const deadLetters = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: metadata, TOPIC_MOVIE_RATINGS: ratings, TOPIC_MOVIE_METADATA_DLQ: env.TOPIC_MOVIE_METADATA_DLQ, TOPIC_MOVIE_RATINGS_DLQ: env.TOPIC_MOVIE_RATINGS_DLQ });
+        assert.deepEqual({ sources: [metadata, ratings], deadLetters: [...deadLetters.values()] }, launcherTopics(config), name);
+      }
+    });
+  }
 
   it("runs Kafka with the launcher's broker settings and version, on its ports", () => {
     const kafka = service(compose(), 'kafka');
