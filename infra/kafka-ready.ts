@@ -1,10 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Partitioners } from 'kafkajs';
-import { createKafka } from '../shared/kafka/client.ts';
-import { createLogger } from '../shared/logger.ts';
-import { StartupError } from './daemon.ts';
-
-const RETRY_MS = 250;
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
 
 /** The partition of the group offsets topic that holds `groupId`: Kafka's rule, on Java's `String.hashCode`. */
 export function offsetsPartitionOf(groupId: string, offsetsPartitions: number): number {
@@ -26,29 +20,33 @@ export function probeGroupIds(offsetsPartitions: number): string[] {
 }
 
 /**
- * Waits until a broker that accepts connections also serves what every service asks first: a
+ * Whether a broker that accepts connections also serves what every service asks first: a
  * producer id (for idempotent producers) and a loaded group coordinator on each partition of
  * the group offsets topic. For some seconds after a broker's first start it answers both with
  * "loading" or "not available"; kafkajs retries them, but logs each as an error, so that a
- * service started then begins with a screen of errors that are not. Asked quietly here instead.
+ * service started then begins with a screen of errors that are not. One quiet, short try.
  */
-export async function awaitBrokerCoordinators(broker: string, offsetsPartitions: number, timeoutMs: number): Promise<void> {
-  const kafka = createKafka('infra-ready', [broker], createLogger('infra', 'silent'));
-  const groups = probeGroupIds(offsetsPartitions);
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const admin = kafka.admin();
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    try {
-      await producer.connect();
-      await admin.connect();
-      await admin.describeGroups(groups);
-      return;
-    } catch (err) {
-      if (performance.now() > deadline) throw new StartupError(`Kafka at ${broker} accepts connections but its coordinators did not become ready within ${timeoutMs / 1000} s: ${(err as Error).message}`);
-      await sleep(RETRY_MS);
-    } finally {
-      await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
-    }
+export async function coordinatorsReady(broker: string, offsetsPartitions: number): Promise<boolean> {
+  // Few and short retries: enough for kafkajs to find the coordinator after a metadata refresh
+  // (and an idempotent producer refuses none), few enough that the caller's deadline holds.
+  const kafka = new Kafka({
+    clientId: 'infra-ready',
+    brokers: [broker],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 300 },
+    connectionTimeout: 1000,
+    requestTimeout: 3000,
+  });
+  const admin = kafka.admin();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  try {
+    await producer.connect();
+    await admin.connect();
+    await admin.describeGroups(probeGroupIds(offsetsPartitions));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
   }
 }

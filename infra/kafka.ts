@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand } from './command.ts';
 import { StartupError, canConnect, java, startDaemon, stopDaemon, waitUntil } from './daemon.ts';
-import { awaitBrokerCoordinators } from './kafka-ready.ts';
+import { coordinatorsReady } from './kafka-ready.ts';
 import { REPO_ROOT, dataPath } from './paths.ts';
 import type { InfraService } from './service.ts';
 import type { Artifacts } from './artifacts.ts';
@@ -83,7 +83,8 @@ export function kafkaService(broker: string, artifacts: () => Artifacts, partiti
         args: [...JAVA_OPTS, `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`, '-cp', classpath, 'kafka.Kafka', config],
       });
       await waitUntil(name, () => canConnect(host, port), 90_000);
-      await awaitBrokerCoordinators(`${host}:${port}`, Number(BROKER_SETTINGS['offsets.topic.num.partitions']), 60_000);
+      const offsetsPartitions = Number(BROKER_SETTINGS['offsets.topic.num.partitions']);
+      await waitUntil(name, () => coordinatorsReady(`${host}:${port}`, offsetsPartitions), 60_000);
     },
     stop: () => stopDaemon(name),
   };

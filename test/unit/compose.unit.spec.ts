@@ -7,7 +7,8 @@ import { parse } from 'yaml';
 import { describeInfra, launcherTopics, REGISTRY_COMPATIBILITY } from '../../infra/infra.ts';
 import { BROKER_SETTINGS } from '../../infra/kafka.ts';
 import { REPO_ROOT } from '../../infra/paths.ts';
-import { deadLetterTopicsFrom } from '../../shared/config.ts';
+import { z } from 'zod';
+import { commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 
@@ -24,6 +25,9 @@ type Env = Record<string, string | undefined>;
 const RENAMED_TOPICS: Env = { TOPIC_MOVIE_METADATA: 'catalogue-metadata', TOPIC_MOVIE_RATINGS: 'catalogue-ratings' };
 
 const NAMED_DEAD_LETTERS: Env = { TOPIC_MOVIE_RATINGS: 'catalogue-ratings', TOPIC_MOVIE_RATINGS_DLQ: 'catalogue-ratings-dead' };
+
+/** Set but empty, as an `.env` line `TOPIC_MOVIE_RATINGS_DLQ=` would: compose passes it on as ''. */
+const EMPTY_DEAD_LETTER: Env = { TOPIC_MOVIE_RATINGS: 'catalogue-ratings', TOPIC_MOVIE_RATINGS_DLQ: '' };
 
 const SECRETS: Env = { JWT_SECRET: 'x'.repeat(32), EVENT_ID_SECRET: 'y'.repeat(32) };
 
@@ -150,7 +154,7 @@ describe('docker-compose.yml against the launcher', () => {
     assert.equal(compose().name, 'movie-catalogue');
   });
 
-  for (const env of [{}, { TOPIC_PARTITIONS: '3' }, RENAMED_TOPICS, NAMED_DEAD_LETTERS]) {
+  for (const env of [{}, { TOPIC_PARTITIONS: '3' }, RENAMED_TOPICS, NAMED_DEAD_LETTERS, EMPTY_DEAD_LETTER]) {
     it(`creates the launcher's topics, partitions and topic settings (${JSON.stringify(env)})`, async () => {
       const requests = await launcherTopicRequests(env);
       const { topics, options } = composeTopics(compose(env));
@@ -164,15 +168,15 @@ describe('docker-compose.yml against the launcher', () => {
     });
   }
 
-  for (const topicEnv of [{}, RENAMED_TOPICS, NAMED_DEAD_LETTERS]) {
+  for (const topicEnv of [{}, RENAMED_TOPICS, NAMED_DEAD_LETTERS, EMPTY_DEAD_LETTER]) {
     it(`passes the services the topic names the launcher creates (${JSON.stringify(topicEnv)})`, () => {
       const config = launcherConfig(topicEnv);
       for (const name of ['projectors', 'command-api']) {
         const env = envOf(service(compose(topicEnv), name));
         // As each service reads its settings: a dead-letter topic left unset follows its source topic.
-        const { TOPIC_MOVIE_METADATA: metadata, TOPIC_MOVIE_RATINGS: ratings } = env;
-        assert.ok(metadata !== undefined && ratings !== undefined, `${name} is not given its topics`);
-        const deadLetters = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: metadata, TOPIC_MOVIE_RATINGS: ratings, TOPIC_MOVIE_METADATA_DLQ: env.TOPIC_MOVIE_METADATA_DLQ, TOPIC_MOVIE_RATINGS_DLQ: env.TOPIC_MOVIE_RATINGS_DLQ });
+        const settings = loadConfig(z.object(commonEnv), env);
+        const [metadata, ratings] = [settings.TOPIC_MOVIE_METADATA, settings.TOPIC_MOVIE_RATINGS];
+        const deadLetters = deadLetterTopicsFrom(settings);
         assert.deepEqual({ sources: [metadata, ratings], deadLetters: [...deadLetters.values()] }, launcherTopics(config), name);
       }
     });

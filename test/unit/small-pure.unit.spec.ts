@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { createBatchedLookup } from '../../query-api/batched-lookup.ts';
 import { ratingSummary } from '../../query-api/movies/rating-summary.ts';
-import { ConfigError, commonEnv, loadConfig } from '../../shared/config.ts';
+import { ConfigError, commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
 import { decodeConsistencyToken, encodeConsistencyToken, parseProgressAnnouncement } from '../../shared/events/position.ts';
 import { isEventId } from '../../shared/events/validation.ts';
@@ -97,6 +97,12 @@ describe('configuration', () => {
     const config = loadConfig(z.object(commonEnv), {});
     assert.deepEqual(config.KAFKA_BROKERS, ['localhost:9092']);
     assert.equal(config.TOPIC_MOVIE_RATINGS, 'movie-ratings');
+  });
+
+  it('names a dead-letter topic set empty after its source topic, as when unset', () => {
+    const config = loadConfig(z.object(commonEnv), { TOPIC_MOVIE_RATINGS: 'catalogue-ratings', TOPIC_MOVIE_RATINGS_DLQ: '' });
+    assert.deepEqual([...deadLetterTopicsFrom(config).values()], ['movie-metadata.dlq', 'catalogue-ratings.dlq']);
+    assert.throws(() => loadConfig(z.object(commonEnv), { TOPIC_MOVIE_RATINGS_DLQ: 'not a topic' }), ConfigError);
   });
 
   it('names every bad setting', () => {
