@@ -28,7 +28,8 @@ export function probeGroupIds(offsetsPartitions: number): string[] {
  */
 export async function coordinatorsReady(broker: string, offsetsPartitions: number): Promise<boolean> {
   // Few and short retries: enough for kafkajs to find the coordinator after a metadata refresh
-  // (and an idempotent producer refuses none), few enough that the caller's deadline holds.
+  // (kafkajs also refuses an idempotent producer without any), few enough that the caller's
+  // deadline holds.
   const kafka = new Kafka({
     clientId: 'infra-ready',
     brokers: [broker],
