@@ -12,7 +12,6 @@ import { deleteSubjects, freePort, freePortPair, services } from '../support/ser
 
 export const PARTITIONS = 6;
 
-
 /**
  * The infrastructure of one fault run, made by the launcher's own service definitions: a Kafka
  * broker and a Postgres cluster of its own, so that stopping them disturbs nothing else, under

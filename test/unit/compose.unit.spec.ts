@@ -179,6 +179,7 @@ describe('docker-compose.yml against the launcher', () => {
         const deadLetters = deadLetterTopicsFrom(settings);
         assert.deepEqual({ sources: [metadata, ratings], deadLetters: [...deadLetters.values()] }, launcherTopics(config), name);
       }
+      if (Object.keys(topicEnv).length === 0) assert.equal(config.TOPIC_MOVIE_RATINGS, DEFAULTS.TOPIC_MOVIE_RATINGS);
     });
   }
 
