@@ -123,7 +123,7 @@ run                                   req/s      p50     p99
 (2)/(1) = ${ratio.toFixed(2)}
 
 (3) steady state: ${fmt(steady.sent)} commands sent (${fmt(steady.sent / STEADY_SECONDS)}/s), ${fmt(steady.accepted)} accepted, ${steady.refused} not accepted,
-    ${steady.failedReads} reads not 200, ${steady.stale} reads stale past the 1 s bound
+    ${steady.failedReads} reads not 200${steady.failedReads > 0 ? ` (${Object.entries(steady.failedReadStatuses).map(([status, n]) => `${n} answered ${status}`).join(', ')})` : ''}, ${steady.stale} reads stale past the 1 s bound
     send to 202:             p50 ${ms(steady.accept.p50)} p99 ${ms(steady.accept.p99)} max ${ms(steady.accept.max)}
     202 to visible (token):  p50 ${ms(steady.visible.p50)} p99 ${ms(steady.visible.p99)} max ${ms(steady.visible.max)}
     projector: ${fmt(steady.projectorGroups / steady.elapsedSeconds)} transactions/s of ${steady.meanGroupBatches.toFixed(1)} partition batches and ${steady.meanGroupRecords.toFixed(1)} records on average

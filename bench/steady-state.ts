@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool as HttpPool, type Dispatcher } from 'undici';
 import { mintToken } from '../command-api/mint-token.ts';
 import { REPO_ROOT } from '../infra/paths.ts';
+import { leanHttpPool, type LeanHttpPool } from './lean-http.ts';
 import { metricTotal, profileFlags, waitUntilReady } from './service-probe.ts';
 import { startProjectorProcess } from '../test/support/projector-process.ts';
 import { createTestDatabase, createTestTopics, freePort, services, uniqueName } from '../test/support/services.ts';
@@ -22,6 +22,8 @@ export interface SteadyStateFigures {
   /** Commands not answered 202, reads not answered 200, reads answered past the wait bound. */
   refused: number;
   failedReads: number;
+  /** The reads not answered 200, by status. */
+  failedReadStatuses: Record<number, number>;
   stale: number;
   /** From the first command counted to the last answer: longer than the sending when answers lag. */
   elapsedSeconds: number;
@@ -41,18 +43,6 @@ export interface Percentiles {
   p50: number;
   p99: number;
   max: number;
-}
-
-interface Answer {
-  status: number;
-  headers: Dispatcher.ResponseData['headers'];
-  body: string;
-}
-
-/** undici's pool, not node:http: the load generator shares the two cores with the system it loads. */
-async function call(pool: HttpPool, path: string, method: 'GET' | 'POST', headers: Record<string, string>, body?: string): Promise<Answer> {
-  const response = await pool.request({ path, method, headers, body });
-  return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
 }
 
 function percentiles(values: number[]): Percentiles {
@@ -116,7 +106,7 @@ function machineBusySeconds(): number {
 export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: number; seconds: number; warmupSeconds: number }): Promise<SteadyStateFigures> {
   const [db, topics] = await Promise.all([createTestDatabase('bench_steady'), createTestTopics(6)]);
   const children: ChildProcess[] = [];
-  const pools: HttpPool[] = [];
+  const pools: LeanHttpPool[] = [];
   const [commandPort, queryPort, projectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const shared = {
     KAFKA_BROKERS: services.brokers.join(','),
@@ -143,12 +133,12 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     const queryBase = `http://127.0.0.1:${queryPort}`;
     await Promise.all([waitUntilReady(commandBase), waitUntilReady(queryBase)]);
 
-    const commands = new HttpPool(commandBase, { connections: 128 });
-    const queries = new HttpPool(queryBase, { connections: 128 });
+    const commands = leanHttpPool('127.0.0.1', commandPort, 128);
+    const queries = leanHttpPool('127.0.0.1', queryPort, 128);
     pools.push(commands, queries);
     const users = Array.from({ length: USERS }, (_, i) => `Bearer ${mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600)}`);
     const admin = `Bearer ${mintToken(SECRET, { sub: 'admin', roles: ['admin'] }, 3600)}`;
-    const figures = { sent: 0, accepted: 0, refused: 0, failedReads: 0, stale: 0, accept: [] as number[], visible: [] as number[] };
+    const figures = { sent: 0, accepted: 0, refused: 0, failedReads: 0, failedReadStatuses: {} as Record<number, number>, stale: 0, accept: [] as number[], visible: [] as number[] };
 
     /** One command and the read of its effect; counted only when `counted`. */
     async function commandThenRead(n: number, counted: boolean): Promise<void> {
@@ -156,21 +146,23 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
       const metadata = n % METADATA_EVERY === 0;
       const sent = performance.now();
       const answer = metadata
-        ? await call(commands, `/v1/movies/${movie}/metadata`, 'POST', { authorization: admin, 'content-type': 'application/json' }, JSON.stringify({ title: `Movie ${n}`, description: 'Steady.', director: `Director ${n % 97}` }))
-        : await call(commands, `/v1/movies/${movie}/ratings`, 'POST', { authorization: users[n % USERS]!, 'content-type': 'application/json' }, JSON.stringify({ value: 1 + (n % 5) }));
+        ? await commands.request('POST', `/v1/movies/${movie}/metadata`, { authorization: admin, 'content-type': 'application/json' }, JSON.stringify({ title: `Movie ${n}`, description: 'Steady.', director: `Director ${n % 97}` }))
+        : await commands.request('POST', `/v1/movies/${movie}/ratings`, { authorization: users[n % USERS]!, 'content-type': 'application/json' }, JSON.stringify({ value: 1 + (n % 5) }));
       const accepted = performance.now();
       if (answer.status !== 202) {
         if (counted) figures.refused++;
         return;
       }
       const token = (JSON.parse(answer.body) as { consistencyToken: string }).consistencyToken;
-      const read = await call(queries, `/v1/movies/${movie}${metadata ? '' : '/rating'}`, 'GET', { 'x-consistency-token': token });
+      const read = await queries.request('GET', `/v1/movies/${movie}${metadata ? '' : '/rating'}`, { 'x-consistency-token': token });
       const visible = performance.now();
       if (!counted) return;
       figures.accepted++;
       figures.accept.push(accepted - sent);
-      if (read.status !== 200) figures.failedReads++;
-      else if (read.headers['x-consistency'] !== 'consistent') figures.stale++;
+      if (read.status !== 200) {
+        figures.failedReads++;
+        figures.failedReadStatuses[read.status] = (figures.failedReadStatuses[read.status] ?? 0) + 1;
+      } else if (read.headers.get('x-consistency') !== 'consistent') figures.stale++;
       else figures.visible.push(visible - accepted);
     }
 
@@ -240,7 +232,7 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     for (const child of children) child.kill('SIGTERM');
     await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))));
     await projector.kill('SIGTERM');
-    await Promise.all(pools.map((pool) => pool.close()));
+    for (const pool of pools) pool.close();
     await Promise.all([db.drop(), topics.remove()]);
   }
 }

@@ -3,6 +3,9 @@ import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { createBatchedLookup } from '../../query-api/batched-lookup.ts';
 import { ratingSummary } from '../../query-api/movies/rating-summary.ts';
+import { createReader } from '../../query-api/read-model.ts';
+import { UnavailableError } from '../../shared/errors.ts';
+import { createLogger } from '../../shared/logger.ts';
 import { ConfigError, commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
 import { decodeConsistencyToken, encodeConsistencyToken, parseProgressAnnouncement } from '../../shared/events/position.ts';
@@ -18,6 +21,39 @@ describe('ratingSummary', () => {
   it('is the mean to two decimals', () => {
     assert.deepEqual(ratingSummary(3, 10), { average: 3.33, count: 3 });
     assert.deepEqual(ratingSummary(2, 6), { average: 3, count: 2 });
+  });
+});
+
+describe('createReader', () => {
+  const read = createReader(createLogger('test', 'silent'));
+  /** A query failing with each of `codes` in turn, then answering 'rows'; counts its tries. */
+  function query(...codes: string[]) {
+    const tried = { count: 0 };
+    const run = () => {
+      const code = codes[tried.count++];
+      return code === undefined ? Promise.resolve('rows') : Promise.reject(Object.assign(new Error(`failed with ${code}`), { code }));
+    };
+    return { run, tried };
+  }
+
+  it('answers a read that ran out of time once with its second try', async () => {
+    for (const code of ['57014', '55P03']) {
+      const { run, tried } = query(code);
+      assert.equal(await read(run), 'rows', code);
+      assert.equal(tried.count, 2);
+    }
+  });
+  it('is unavailable when the second try runs out of time too', async () => {
+    const { run, tried } = query('57014', '57014');
+    await assert.rejects(read(run), UnavailableError);
+    assert.equal(tried.count, 2);
+  });
+  it('does not try again a read that failed otherwise', async () => {
+    for (const code of ['42P01', 'ECONNREFUSED']) {
+      const { run, tried } = query(code);
+      await assert.rejects(read(run), UnavailableError);
+      assert.equal(tried.count, 1, code);
+    }
   });
 });
 
