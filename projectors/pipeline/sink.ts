@@ -86,12 +86,21 @@ interface DecodedBatch {
   redrives: ReadonlyMap<string, RegisteredRedrive>;
 }
 
-/** A batch decided but not yet applied: per projection of its topic, the claim's parked keys, its records and its plan. */
+/** What one projection decided for one batch: the claim's parked keys, its records and its plan. */
+interface ProjectionPlan {
+  projection: Projection;
+  target: Target;
+  parked: ReadonlySet<string>;
+  mine: LogRecord[];
+  plan: Plan;
+}
+
+/** A batch decided but not yet applied: a plan per projection of its topic. */
 interface PlannedBatch {
   batch: PartitionBatch;
   fresh: readonly SourceRecord[];
   redriveOf: ReadonlyMap<number, string>;
-  projections: Array<{ projection: Projection; target: Target; parked: ReadonlySet<string>; mine: LogRecord[]; plan: Plan }>;
+  projections: ProjectionPlan[];
 }
 
 export interface Sink {
@@ -251,7 +260,7 @@ export function createSink(deps: SinkDeps): Sink {
     projection: Projection,
     claimed: ReadonlyMap<number, PartitionClaim>,
     decoded: readonly DecodedBatch[],
-  ): Promise<Map<number, PlannedBatch['projections'][number]>> {
+  ): Promise<Map<number, ProjectionPlan>> {
     const handled = handledBy.get(projection)!;
     const mine = new Map<number, LogRecord[]>();
     const moves: Array<{ partition: number; nextOffset: number }> = [];
@@ -272,7 +281,7 @@ export function createSink(deps: SinkDeps): Sink {
     }
     // Seen before the group, then (batch after batch) in it: the plan copies the set it is given.
     const seen = await recordEvents(target, projection.topic, moves, events);
-    const plans = new Map<number, PlannedBatch['projections'][number]>();
+    const plans = new Map<number, ProjectionPlan>();
     for (const [i, records] of mine) {
       const { batch, refused } = decoded[i]!;
       const { parked } = claimed.get(batch.partition)!;

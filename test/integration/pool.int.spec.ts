@@ -20,13 +20,13 @@ describe('transactions on a pipelining pool', () => {
 
   const notes = async () => (await pool.query<{ id: number }>('SELECT id FROM notes ORDER BY id')).rows.map((r) => r.id);
 
-  it('commits what statements issued together wrote, BEGIN sent with them', async () => {
+  it('commits what statements issued together behind an unanswered BEGIN wrote', async () => {
     await pool.query('TRUNCATE notes');
     await withTransaction(pool, (client) => inParallel([client.query('INSERT INTO notes VALUES (1)'), client.query('INSERT INTO notes VALUES (2)')]));
     assert.deepEqual(await notes(), [1, 2]);
   });
 
-  it('rolls back every statement when one fails, BEGIN sent with them', async () => {
+  it('rolls back a statement sent behind an unanswered BEGIN when a later one fails', async () => {
     await pool.query('TRUNCATE notes');
     await assert.rejects(
       withTransaction(pool, async (client) => {
@@ -56,6 +56,24 @@ describe('transactions on a pipelining pool', () => {
       { code: '22012' },
     );
     assert.deepEqual(await notes(), []);
+  });
+
+  it('commits and rolls back on a pool that does not pipeline, which waits for BEGIN', async () => {
+    const plain = createPool(db.url, 1, quietLogger(), { statementTimeoutMs: 5000, connectTimeoutMs: 5000 });
+    try {
+      await pool.query('TRUNCATE notes');
+      await withTransaction(plain, (client) => client.query('INSERT INTO notes VALUES (4)'));
+      await assert.rejects(
+        withTransaction(plain, async (client) => {
+          await client.query('INSERT INTO notes VALUES (5)');
+          await client.query('SELECT 1 / 0');
+        }),
+        { code: '22012' },
+      );
+      assert.deepEqual(await notes(), [4]);
+    } finally {
+      await plain.end();
+    }
   });
 
   it('fails with the first failure in the order issued, not with the aborted-transaction errors after it', async () => {
