@@ -1,6 +1,7 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { EventDecoder, type DecodeResult } from '../shared/events/decoder.ts';
 import { ExpectedFold } from '../test/support/rating-stream.ts';
+import type { RegistryConnection } from '../shared/registry.ts';
 
 const MB = 1024 * 1024;
 
@@ -22,9 +23,9 @@ interface Kept {
  * The ceiling: a consumer that only fetches and decodes, with the projector's decoder and
  * kafkajs tuned for throughput. Timed from run() until every record is decoded.
  */
-export async function readAndDecode(kafka: Kafka, registryUrl: string, topic: string, count: number, groupId: string): Promise<BareRead> {
+export async function readAndDecode(kafka: Kafka, registry: RegistryConnection, topic: string, count: number, groupId: string): Promise<BareRead> {
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 8 * MB, maxBytes: 64 * MB, maxWaitTimeInMs: 100 });
-  const decoder = new EventDecoder(registryUrl);
+  const decoder = new EventDecoder(registry);
   // A partition's events in log order; a movie lives in one partition, so partitions fold independently.
   const kept = new Map<number, Kept>();
   const nextOffset = new Map<number, number>();

@@ -18,6 +18,7 @@ import { createKafka } from '../shared/kafka/client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createTestTopics, freePort, services } from '../test/support/services.ts';
 import { profileFlags, waitUntilReady } from './service-probe.ts';
+import { registryClient } from '../shared/registry.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } } });
 const SECONDS = Number(values.seconds ?? 10);
@@ -73,8 +74,8 @@ function accepted(result: Result, label: string): number {
 }
 
 async function bareProducer(events: number): Promise<number> {
-  const kafka = createKafka('bench', services.brokers, logger);
-  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+  const kafka = createKafka('bench', services.kafka, logger);
+  const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const rating = (i: number): RatingSubmitted => ({

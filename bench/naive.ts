@@ -5,10 +5,11 @@ import type { RatingEvent } from '../shared/events/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Cleanups } from './cleanups.ts';
 import { createTestDatabase } from '../test/support/services.ts';
+import type { RegistryConnection } from '../shared/registry.ts';
 
 export interface NaiveRunOptions {
   kafka: Kafka;
-  registryUrl: string;
+  registry: RegistryConnection;
   topic: string;
   sample: number;
   groupId: string;
@@ -34,7 +35,7 @@ export async function runNaiveProjector(options: NaiveRunOptions): Promise<Naive
   const endClient = cleanups.add('close the naive connection', () => client.end());
   const consumer = options.kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false });
   const disconnect = cleanups.add('stop the naive consumer', () => consumer.disconnect());
-  const decoder = new EventDecoder(options.registryUrl);
+  const decoder = new EventDecoder(options.registry);
 
   let applied = 0;
   let finish: () => void = () => undefined;

@@ -4,6 +4,8 @@ import { EventCodec } from '../shared/events/codec.ts';
 import type { BenchOptions } from './args.ts';
 import { createBenchTopics, deleteBenchTopics, recordCount, type BenchTopics } from './kafka.ts';
 import { ExpectedFold, ratingEvents, takeEvents } from '../test/support/rating-stream.ts';
+import { registryClient } from '../shared/registry.ts';
+import type { RegistryConnection } from '../shared/registry.ts';
 
 /** Events generated and encoded at a time. */
 const CHUNK = 6_000;
@@ -134,7 +136,7 @@ async function send(producer: Producer, topic: string, partition: number, messag
  * Makes the bench topic hold exactly N events: reused when it already does (returns undefined,
  * the fold then comes from reading it back), else produced afresh (returns their fold).
  */
-export async function prepareTopic(kafka: Kafka, registryUrl: string, topics: BenchTopics, bench: Pick<BenchOptions, 'events' | 'seed'>): Promise<ExpectedFold | undefined> {
+export async function prepareTopic(kafka: Kafka, registry: RegistryConnection, topics: BenchTopics, bench: Pick<BenchOptions, 'events' | 'seed'>): Promise<ExpectedFold | undefined> {
   const fmt = (n: number) => n.toLocaleString('en-US');
   const existing = await recordCount(kafka, topics.movieRatings);
   if (existing === bench.events) {
@@ -147,7 +149,7 @@ export async function prepareTopic(kafka: Kafka, registryUrl: string, topics: Be
     await deleteBenchTopics(kafka, topics);
   }
   await createBenchTopics(kafka, topics);
-  const codec = await EventCodec.forWriting(EventCodec.connect(registryUrl), topics);
+  const codec = await EventCodec.forWriting(registryClient(registry), topics);
   console.log(`producing ${fmt(bench.events)} rating events into ${topics.movieRatings} (seed ${bench.seed})`);
   try {
     const production = await produceRatings(kafka, codec, topics.movieRatings, bench.events, bench.seed);

@@ -21,10 +21,10 @@ const options = parseBenchArgs(process.argv.slice(2));
 // The projector's dead-letter producer keeps kafkajs's default partitioner on purpose; its
 // once-per-process notice about that default would only clutter the figures.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
-const { registryUrl } = services;
+const { registry } = services;
 // Warnings and errors of kafkajs and the projector still show; their routine chatter would bury the figures.
 const logger = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
-const kafka = createKafka('bench', services.brokers, logger);
+const kafka = createKafka('bench', services.kafka, logger);
 const cleanups = new Cleanups();
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -42,10 +42,10 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
   const groups = { bare: `bench-bare-${stamp}`, projector: `bench-projector-${stamp}`, naive: `bench-naive-${stamp}` };
   cleanups.add('delete the consumer groups', () => deleteGroups(kafkaClient, Object.values(groups)));
 
-  const produced = await prepareTopic(kafkaClient, registryUrl, topics, bench);
+  const produced = await prepareTopic(kafkaClient, registry, topics, bench);
 
   console.log('(a) bare kafkajs consumer: read and decode every record');
-  const bare = await readAndDecode(kafkaClient, registryUrl, topics.movieRatings, bench.events, groups.bare);
+  const bare = await readAndDecode(kafkaClient, registry, topics.movieRatings, bench.events, groups.bare);
   console.log(`  ${fmt(bench.events)} records in ${bare.seconds.toFixed(2)} s`);
   const problems: string[] = [];
   if (bare.poison > 0) problems.push(`${bare.poison} records of the bench topic do not decode`);
@@ -71,7 +71,7 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
   console.log(`(c) naive projector: eachMessage, one transaction per event, first ${fmt(bench.naiveSample)} events`);
   const naive = await runNaiveProjector({
     kafka: kafkaClient,
-    registryUrl,
+    registry,
     topic: topics.movieRatings,
     sample: bench.naiveSample,
     groupId: groups.naive,

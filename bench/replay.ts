@@ -33,7 +33,7 @@ const READ_RATE = Number(values['read-rate'] ?? 500);
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const logger = createLogger('bench', process.env.LOG_LEVEL ?? 'warn');
-const kafka = createKafka('bench', services.brokers, logger);
+const kafka = createKafka('bench', services.kafka, logger);
 const cleanups = new Cleanups();
 
 /** What became of the reads that were not answered 200: statuses, connection errors (reads cut off as the load stops among them), timeouts. */
@@ -56,10 +56,10 @@ try {
   const stamp = Date.now().toString(36);
   const groups = { bare: `bench-bare-${stamp}`, live: `bench-live-${stamp}` };
   cleanups.add('delete the consumer groups', () => deleteGroups(kafka, [...Object.values(groups), 'movie-catalogue-rebuild-ratings']));
-  const produced = await prepareTopic(kafka, services.registryUrl, topics, { events: EVENTS, seed: SEED });
+  const produced = await prepareTopic(kafka, services.registry, topics, { events: EVENTS, seed: SEED });
 
   console.log('(a) bare kafkajs consumer: read and decode every record');
-  const bare = await readAndDecode(kafka, services.registryUrl, topics.movieRatings, EVENTS, groups.bare);
+  const bare = await readAndDecode(kafka, services.registry, topics.movieRatings, EVENTS, groups.bare);
   console.log(`  ${fmt(EVENTS)} records in ${bare.seconds.toFixed(2)} s`);
   const expected = produced ?? bare.fold;
 

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import type { AuthConfig } from './auth.ts';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port, topicsFrom, tracingEnv, tracingFrom } from '../shared/config.ts';
+import { checkConnections, commonEnv, databaseEnv, eventIdSecretEnv, kafkaConnectionFrom, loadConfig, port, registryConnectionFrom, topicsFrom, tracingEnv, tracingFrom } from '../shared/config.ts';
 
 const schema = z
   .object({
@@ -33,6 +33,7 @@ const schema = z
     // Checked even when other settings are wrong too, so that every problem is named at once.
     when: (payload) => typeof payload.value === 'object' && payload.value !== null,
   })
+  .superRefine(checkConnections)
   .refine((env) => !env.JWT_PUBLIC_KEY || publicKeyFits(env.JWT_PUBLIC_KEY, env.JWT_ALGORITHM), {
     path: ['JWT_PUBLIC_KEY'],
     message: 'must be a PEM public key of the type JWT_ALGORITHM names (RSA for RS256, P-256 EC for ES256)',
@@ -52,8 +53,8 @@ const schema = z
     ackTimeoutMs: env.KAFKA_ACK_TIMEOUT_MS,
     lingerMs: env.KAFKA_LINGER_MS,
     maxBatchEvents: env.KAFKA_MAX_BATCH_EVENTS,
-    kafkaBrokers: env.KAFKA_BROKERS,
-    registryUrl: env.SCHEMA_REGISTRY_URL,
+    kafka: kafkaConnectionFrom(env),
+    registry: registryConnectionFrom(env),
     topics: topicsFrom(env),
     databaseUrl: env.DATABASE_URL,
     poolSize: env.DATABASE_POOL_SIZE,

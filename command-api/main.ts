@@ -10,6 +10,7 @@ import { buildCommandApp } from './app.ts';
 import { loadCommandApiConfig } from './config.ts';
 import { createIdempotencyStore } from './idempotency-store.ts';
 import { createMovieVersions } from './movies/movie-versions.ts';
+import { registryClient } from '../shared/registry.ts';
 
 /** Expired idempotency keys are deleted this often, by every instance (a bounded batch each time). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -21,8 +22,8 @@ await runService('command-api', loadCommandApiConfig, async (config, logger, tra
   const sweeper = setInterval(() => void idempotency.sweep().catch((err: unknown) => logger.warn({ err }, 'expired idempotency keys not swept')), SWEEP_INTERVAL_MS);
   sweeper.unref();
 
-  const kafka = createKafka('command-api', config.kafkaBrokers, logger);
-  const registry = EventCodec.connect(config.registryUrl);
+  const kafka = createKafka('command-api', config.kafka, logger);
+  const registry = registryClient(config.registry);
   const codec = await EventCodec.forWriting(registry, config.topics);
   const metrics = createMetrics('command-api');
   const publisher = createEventPublisher(kafka, codec, logger, { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents }, metrics, tracing);

@@ -1,24 +1,27 @@
 import { z } from 'zod';
-import { commonEnv, databaseEnv, deadLetterTopicsFrom, loadConfig, partitionsEnv } from '../shared/config.ts';
+import { checkConnections, commonEnv, databaseEnv, deadLetterTopicsFrom, kafkaConnectionFrom, kafkaEnv, loadConfig, partitionsEnv, registryConnectionFrom, registryEnv } from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
+import { registryRequest, type RegistryConnection } from '../shared/registry.ts';
 import { ensureArtifacts, type Artifacts } from './artifacts.ts';
 import { kafkaService } from './kafka.ts';
 import { postgresService } from './postgres.ts';
 import { registryService } from './registry.ts';
 import type { InfraService } from './service.ts';
 
-const schema = z.object({
-  KAFKA_BROKERS: commonEnv.KAFKA_BROKERS,
-  SCHEMA_REGISTRY_URL: commonEnv.SCHEMA_REGISTRY_URL,
-  TOPIC_MOVIE_METADATA: commonEnv.TOPIC_MOVIE_METADATA,
-  TOPIC_MOVIE_RATINGS: commonEnv.TOPIC_MOVIE_RATINGS,
-  TOPIC_MOVIE_METADATA_DLQ: commonEnv.TOPIC_MOVIE_METADATA_DLQ,
-  TOPIC_MOVIE_RATINGS_DLQ: commonEnv.TOPIC_MOVIE_RATINGS_DLQ,
-  ...databaseEnv,
-  ...partitionsEnv,
-});
+const schema = z
+  .object({
+    ...kafkaEnv,
+    ...registryEnv,
+    TOPIC_MOVIE_METADATA: commonEnv.TOPIC_MOVIE_METADATA,
+    TOPIC_MOVIE_RATINGS: commonEnv.TOPIC_MOVIE_RATINGS,
+    TOPIC_MOVIE_METADATA_DLQ: commonEnv.TOPIC_MOVIE_METADATA_DLQ,
+    TOPIC_MOVIE_RATINGS_DLQ: commonEnv.TOPIC_MOVIE_RATINGS_DLQ,
+    ...databaseEnv,
+    ...partitionsEnv,
+  })
+  .superRefine(checkConnections);
 
 export type Say = (line: string) => void;
 
@@ -74,10 +77,10 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): P
     await infraDown(say, down, env);
     throw failure.reason;
   }
-  const kafka = createKafka('infra', config.KAFKA_BROKERS, createLogger('infra', 'error'));
+  const kafka = createKafka('infra', kafkaConnectionFrom(config), createLogger('infra', 'error'));
   const { sources, deadLetters } = launcherTopics(config);
   await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
-  await requireBackwardTransitive(config.SCHEMA_REGISTRY_URL);
+  await requireBackwardTransitive(registryConnectionFrom(config));
   say(`topics ${sources.join(', ')}, dead-letter topics ${deadLetters.join(', ')}: ready (${config.TOPIC_PARTITIONS} partitions when created)`);
   return down;
 }
@@ -97,11 +100,7 @@ export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env
 }
 
 /** Every schema change must keep every older version readable: set as the registry's default. */
-async function requireBackwardTransitive(registryUrl: string): Promise<void> {
-  const response = await fetch(`${registryUrl.replace(/\/$/, '')}/config`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
-    body: JSON.stringify({ compatibility: REGISTRY_COMPATIBILITY }),
-  });
-  if (!response.ok) throw new Error(`Registry refused the compatibility setting: ${response.status} ${await response.text()}`);
+async function requireBackwardTransitive(registry: RegistryConnection): Promise<void> {
+  const response = await registryRequest(registry, '/config', { method: 'PUT', body: { compatibility: REGISTRY_COMPATIBILITY }, timeoutMs: 10_000 });
+  if (response.status !== 200) throw new Error(`Registry refused the compatibility setting: ${response.status} ${response.body}`);
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, deadLetterTopicsFrom, loadConfig, port, topicsFrom, tracingEnv, tracingFrom } from '../shared/config.ts';
+import { checkConnections, commonEnv, databaseEnv, deadLetterTopicsFrom, kafkaConnectionFrom, loadConfig, port, registryConnectionFrom, topicsFrom, tracingEnv, tracingFrom } from '../shared/config.ts';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -18,6 +18,7 @@ const schema = z
     PROJECTOR_CONCURRENCY: int(1, 64, 3),
     PROJECTOR_MAX_BYTES_PER_PARTITION: int(64 * 1024, 64 * 1024 * 1024, 4 * 1024 * 1024),
   })
+  .superRefine(checkConnections)
   .refine((env) => env.PROJECTOR_HEARTBEAT_INTERVAL_MS * 3 <= env.PROJECTOR_SESSION_TIMEOUT_MS, {
     message: 'must be at most a third of PROJECTOR_SESSION_TIMEOUT_MS',
     path: ['PROJECTOR_HEARTBEAT_INTERVAL_MS'],
@@ -26,8 +27,8 @@ const schema = z
     logLevel: env.LOG_LEVEL,
     host: env.HOST,
     port: env.PROJECTOR_PORT,
-    kafkaBrokers: env.KAFKA_BROKERS,
-    registryUrl: env.SCHEMA_REGISTRY_URL,
+    kafka: kafkaConnectionFrom(env),
+    registry: registryConnectionFrom(env),
     databaseUrl: env.DATABASE_URL,
     poolSize: env.DATABASE_POOL_SIZE,
     groupId: env.PROJECTOR_GROUP_ID,

@@ -13,7 +13,7 @@ await runService('projectors', loadProjectorConfig, async (config, logger, traci
   const metrics = createMetrics('projectors');
   const runner = createCatalogueProjector({
     ...config,
-    kafka: createKafka('projectors', config.kafkaBrokers, logger),
+    kafka: createKafka('projectors', config.kafka, logger),
     pool,
     logger,
     metrics,

@@ -9,11 +9,12 @@ import { createDeadLetterWriter } from './pipeline/dead-letters.ts';
 import { createSink } from './pipeline/sink.ts';
 import { catalogueProjections } from './projections.ts';
 import { createProjectorRunner, type ConsumerTuning, type ProjectorRunner } from './runner.ts';
+import type { RegistryConnection } from '../shared/registry.ts';
 
 export interface ProjectorOptions {
   kafka: Kafka;
   pool: Pool;
-  registryUrl: string;
+  registry: RegistryConnection;
   groupId: string;
   topics: Topics;
   deadLetterTopics: DeadLetterTopics;
@@ -32,6 +33,6 @@ export function createCatalogueProjector(options: ProjectorOptions): ProjectorRu
     ...options,
     projections,
     deadLetters,
-    sink: createSink({ pool: options.pool, decoder: new EventDecoder(options.registryUrl), deadLetters, projections }),
+    sink: createSink({ pool: options.pool, decoder: new EventDecoder(options.registry), deadLetters, projections }),
   });
 }

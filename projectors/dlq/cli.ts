@@ -79,7 +79,7 @@ function redrivesListing(redrives: RedriveRecord[]): void {
 
 /** Re-drives what the filter selects, or says what it would do. */
 async function redrive(projections: readonly Projection[], filter: DeadLetterFilter): Promise<number> {
-  const kafka = createKafka('dlq', config.kafkaBrokers, logger);
+  const kafka = createKafka('dlq', config.kafka, logger);
   const letters = await findDeadLetters(pool, projections, filter);
   const { plans, skipped } = await planRedrives(kafka, pool, letters, { leaveDeadLetters: cli.flag('leave-dead-letter') });
   for (const { letter, reason } of skipped) out(`skip ${letter.projection} ${letter.topic}/${letter.partition}@${letter.offset} (${letter.key ?? 'no key'}): ${reason}`);
@@ -134,7 +134,7 @@ try {
     for (const e of (await findDeadLetters(pool, projections, {})).filter((l) => l.topic === topic && l.partition === partition && l.offset === offset)) {
       out(`dead-lettered by ${e.projection} at ${e.deadLetteredAt.toISOString()} into ${e.dlqTopic}: ${e.code}: ${e.message}${e.parksKey ? ' (its key is parked)' : ''}`);
     }
-    const kafka = createKafka('dlq', config.kafkaBrokers, logger);
+    const kafka = createKafka('dlq', config.kafka, logger);
     const record = await readRecord(kafka, { topic, partition, offset });
     if (!record) {
       out(`${topic}/${partition}@${offset}: the log does not hold this record (never written, or past retention)`);
@@ -144,7 +144,7 @@ try {
       out(`  key: ${printable(record.key)}`);
       out('  headers:');
       for (const [name, value] of Object.entries(record.headers)) out(`    ${name}: ${Array.isArray(value) ? value.map((v) => printable(Buffer.from(v))).join(', ') : printable(value === undefined ? null : Buffer.from(value))}`);
-      const [decoded] = await new EventDecoder(config.registryUrl).decodeAll([record]);
+      const [decoded] = await new EventDecoder(config.registry).decodeAll([record]);
       if (decoded!.ok) out(`  event (schema version ${String(decoded!.schemaVersion)}):\n${JSON.stringify(decoded!.event, null, 2).replaceAll(/^/gm, '    ')}`);
       else out(`  does not decode: ${decoded!.poison.code}: ${decoded!.poison.message}\n  value: ${printable(record.value)}`);
     }

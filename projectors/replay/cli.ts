@@ -37,7 +37,7 @@ if (chosen.length === 0) cli.usage(`no projection ${JSON.stringify(names[0])}`);
 
 const logger = cli.logger();
 const pool = createPool(config.databaseUrl, config.poolSize, logger);
-const kafka = createKafka('replay', config.kafkaBrokers, logger);
+const kafka = createKafka('replay', config.kafka, logger);
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
 async function dryRun(projection: Projection): Promise<void> {
@@ -90,7 +90,7 @@ try {
       await dryRun(projection);
     } else {
       const summary = await rebuildProjection(
-        { kafka, pool, registryUrl: config.registryUrl, deadLetterTopics: config.deadLetterTopics, logger, metrics: createMetrics('replay'), tuning: config.tuning },
+        { kafka, pool, registry: config.registry, deadLetterTopics: config.deadLetterTopics, logger, metrics: createMetrics('replay'), tuning: config.tuning },
         projection,
         { dropOldAfterMs: keepOld ? undefined : graceSeconds * 1000, onProgress: progressPrinter() },
       );

@@ -10,11 +10,12 @@ import { createSink } from '../pipeline/sink.ts';
 import { table, type Projection } from '../projection.ts';
 import { createProjectorRunner, type ConsumerTuning } from '../runner.ts';
 import { createShadow, dropSchema, offsetsIn, oldSchemaOf, schemaExists, shadowSchemaOf, shortfall, swapSchemas } from './shadow.ts';
+import type { RegistryConnection } from '../../shared/registry.ts';
 
 export interface RebuildDeps {
   kafka: Kafka;
   pool: Pool;
-  registryUrl: string;
+  registry: RegistryConnection;
   deadLetterTopics: DeadLetterTopics;
   logger: Logger;
   metrics: Metrics;
@@ -138,7 +139,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
       pool,
       projections: [rebuilding],
       deadLetters,
-      sink: createSink({ pool, decoder: new EventDecoder(deps.registryUrl), deadLetters, projections: [rebuilding] }),
+      sink: createSink({ pool, decoder: new EventDecoder(deps.registry), deadLetters, projections: [rebuilding] }),
       logger,
       metrics: deps.metrics,
       tuning: deps.tuning,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
+import { pgConnection } from './connection.ts';
 
 export interface Listener {
   /** Whether a notification sent now reaches this listener. */
@@ -22,7 +23,7 @@ const FIRST_BACKOFF_MS = 50;
  * sent while nobody listened is gone, so the caller must catch up itself, both when listening
  * stops and when it starts again.
  */
-export function listen(connectionString: string, channel: string, onChange: (payload?: string) => void, logger: Logger, options: ListenOptions): Listener {
+export function listen(databaseUrl: string, channel: string, onChange: (payload?: string) => void, logger: Logger, options: ListenOptions): Listener {
   let current: pg.Client | undefined;
   let listening = false;
   let closed = false;
@@ -44,7 +45,7 @@ export function listen(connectionString: string, channel: string, onChange: (pay
   }
 
   function connect(): void {
-    const client = new pg.Client({ connectionString, connectionTimeoutMillis: options.connectTimeoutMs, keepAlive: true });
+    const client = new pg.Client({ ...pgConnection(databaseUrl), connectionTimeoutMillis: options.connectTimeoutMs, keepAlive: true });
     current = client;
     client.on('notification', (message) => onChange(message.payload ?? ''));
     client.on('error', (err) => lost(client, err));

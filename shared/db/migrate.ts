@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import type { Logger } from '../logger.ts';
+import { pgConnection } from './connection.ts';
 
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
@@ -13,7 +14,7 @@ const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url))
 export async function migrate(databaseUrl: string, logger: Logger): Promise<void> {
   const log = logger.child({ component: 'migrate' });
   await runner({
-    databaseUrl,
+    databaseUrl: pgConnection(databaseUrl),
     dir: MIGRATIONS_DIR,
     direction: 'up',
     migrationsTable: 'pgmigrations',

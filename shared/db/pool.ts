@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
+import { pgConnection } from './connection.ts';
 
 export type { Pool, PoolClient } from 'pg';
 
@@ -21,9 +22,9 @@ export interface PoolOptions {
 /** Sized for batch work: a projector's transaction may legitimately take seconds, and sends its statements in a few round trips. */
 const BATCH: PoolOptions = { statementTimeoutMs: 30_000, connectTimeoutMs: 5000, pipeline: true };
 
-export function createPool(connectionString: string, max: number, logger: Logger, options: PoolOptions = BATCH): pg.Pool {
+export function createPool(databaseUrl: string, max: number, logger: Logger, options: PoolOptions = BATCH): pg.Pool {
   const pool = new pg.Pool({
-    connectionString,
+    ...pgConnection(databaseUrl),
     max,
     pipeline: options.pipeline ?? false,
     connectionTimeoutMillis: options.connectTimeoutMs,

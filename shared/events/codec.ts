@@ -1,4 +1,4 @@
-import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro, { type Type } from 'avsc';
 import { EVENT_SCHEMAS, subjectOf } from '../../schemas/catalog.ts';
 import type { Topics } from '../config.ts';
@@ -31,10 +31,6 @@ export class EventCodec {
 
   private constructor(private readonly writers: ReadonlyMap<EventType, ReadonlyMap<number, Writer>>) {
     this.topics = [...new Set([...writers.values()].flatMap((versions) => [...versions.values()].map((w) => w.topic)))];
-  }
-
-  static connect(registryUrl: string): SchemaRegistry {
-    return new SchemaRegistry({ host: registryUrl, retry: { retries: 2 } });
   }
 
   /** Registers every schema version; fails if the registry refuses one as incompatible. */

@@ -1,6 +1,7 @@
 import type { Resolver, Schema, Type } from 'avsc';
 import type { IHeaders } from 'kafkajs';
 import { EVENT_SCHEMAS } from '../../schemas/catalog.ts';
+import { registryRequest, type RegistryConnection } from '../registry.ts';
 import { typeForReading } from './bounded-avro.ts';
 import { RegistryUnavailableError, type Poison } from './errors.ts';
 import { HEADERS, MAGIC_BYTE, WIRE_HEADER_BYTES } from './wire.ts';
@@ -48,7 +49,7 @@ export class EventDecoder {
   private readonly writers = new Map<number, Writer>();
   private readonly pending = new Map<number, Promise<Writer>>();
 
-  constructor(private readonly registryUrl: string) {
+  constructor(private readonly registry: RegistryConnection) {
     for (const schema of EVENT_SCHEMAS) {
       const type = typeForReading(JSON.parse(schema.definition) as Schema);
       // Later versions overwrite earlier ones: the reader of a type is its newest schema.
@@ -109,16 +110,16 @@ export class EventDecoder {
   }
 
   private async fetchWriter(id: number): Promise<Writer> {
-    let response: Response;
+    let response;
     try {
-      response = await fetch(`${this.registryUrl.replace(/\/$/, '')}/schemas/ids/${id}`, { signal: AbortSignal.timeout(REGISTRY_TIMEOUT_MS) });
+      response = await registryRequest(this.registry, `/schemas/ids/${id}`, { timeoutMs: REGISTRY_TIMEOUT_MS });
     } catch (err) {
       throw new RegistryUnavailableError(`Cannot fetch schema ${id}: ${(err as Error).message}`);
     }
     // A 404 is not cached: an id missing today can only be a registry restored from an older backup.
     if (response.status === 404) return poison('unknown_schema', `schema id ${id} is not in the registry`);
-    if (!response.ok) throw new RegistryUnavailableError(`Cannot fetch schema ${id}: registry answered ${response.status}`);
-    const writer = this.resolve(((await response.json()) as { schema: string }).schema);
+    if (response.status !== 200) throw new RegistryUnavailableError(`Cannot fetch schema ${id}: registry answered ${response.status}`);
+    const writer = this.resolve((JSON.parse(response.body) as { schema: string }).schema);
     this.writers.set(id, writer);
     return writer;
   }

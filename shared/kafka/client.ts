@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../logger.ts';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -8,12 +8,23 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/** Where Kafka is and how to prove who we are to it; `tls` and `sasl` are absent on a plaintext cluster. */
+export interface KafkaConnection {
+  brokers: string[];
+  /** TLS to the brokers: a CA for their certificates (Node's bundle without one), a certificate and key for mutual TLS. */
+  tls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined;
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string } | undefined;
+}
+
+/** A plaintext connection to these brokers, as the local single node serves. */
+export const plaintext = (brokers: string[]): KafkaConnection => ({ brokers });
+
 /** A kafkajs client whose own logs go through the process's pino logger. */
-export function createKafka(clientId: string, brokers: string[], logger: Logger): Kafka {
+export function createKafka(clientId: string, connection: KafkaConnection, logger: Logger): Kafka {
   const log = logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId,
-    brokers,
+    ...kafkajsConnection(connection),
     logLevel: logLevel.WARN,
     logCreator:
       () =>
@@ -22,4 +33,13 @@ export function createKafka(clientId: string, brokers: string[], logger: Logger)
         log[LEVELS[level] ?? 'info'](fields, message);
       },
   });
+}
+
+/** The connection in kafkajs's words. */
+export function kafkajsConnection({ brokers, tls, sasl }: KafkaConnection): { brokers: string[]; ssl?: { ca?: string[]; cert?: string; key?: string }; sasl?: SASLOptions } {
+  return {
+    brokers,
+    ...(tls ? { ssl: { ...(tls.ca ? { ca: [tls.ca] } : {}), ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}) } } : {}),
+    ...(sasl ? { sasl: { mechanism: sasl.mechanism.toLowerCase(), username: sasl.username, password: sasl.password } as SASLOptions } : {}),
+  };
 }

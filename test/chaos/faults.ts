@@ -6,6 +6,7 @@ import { newEventId } from '../../shared/events/event-id.ts';
 import { seededRandom } from '../support/rating-stream.ts';
 import { startInstance, type Instance, type Services } from './processes.ts';
 import type { World } from './world.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 /** How hard the run hits: the full `npm run chaos` and the shortened form in `npm test` differ only here. */
 export interface FaultPlan {
@@ -103,7 +104,7 @@ export async function injectFaults(world: World, system: Services, plan: FaultPl
  * registered, a valid encoding cut short, JSON. One send per record, to learn its offset.
  */
 async function writePoison(world: World, n: number): Promise<PoisonWrite[]> {
-  const codec = await EventCodec.forWriting(EventCodec.connect(world.registryUrl), world.topics);
+  const codec = await EventCodec.forWriting(registryClient(world.registry), world.topics);
   const now = new Date();
   const valid = codec.encode({
     type: 'RatingSubmitted',

@@ -83,7 +83,7 @@ async function awaitQuiet(world: World, pool: pg.Pool, timeoutMs: number): Promi
 }
 
 async function readLog(world: World) {
-  const decoder = new EventDecoder(world.registryUrl);
+  const decoder = new EventDecoder(world.registry);
   const events: LoggedEvent[] = [];
   const undecodable: LoggedRecord[] = [];
   for (const topic of [world.topics.movieMetadata, world.topics.movieRatings]) {

@@ -5,7 +5,7 @@ import { dataPath } from '../../infra/paths.ts';
 import { relocatedHome } from '../../infra/postgres-home.ts';
 import { postgresService } from '../../infra/postgres.ts';
 import { deadLetterTopicsFrom, type DeadLetterTopics, type Topics } from '../../shared/config.ts';
-import { createKafka } from '../../shared/kafka/client.ts';
+import { createKafka, plaintext } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { deleteSubjects, freePort, freePortPair, services } from '../support/services.ts';
@@ -30,13 +30,14 @@ export async function startWorld(runId: string, say: (line: string) => void) {
 
   const topics: Topics = { movieMetadata: `chaos-${runId}-metadata`, movieRatings: `chaos-${runId}-ratings` };
   const deadLetters: DeadLetterTopics = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: topics.movieMetadata, TOPIC_MOVIE_RATINGS: topics.movieRatings });
-  const client = createKafka('chaos', [broker], createLogger('chaos', 'error'));
+  const client = createKafka('chaos', plaintext([broker]), createLogger('chaos', 'error'));
   await ensureTopics(client, [topics.movieMetadata, topics.movieRatings, ...deadLetters.values()], PARTITIONS);
 
   return {
     dir,
     brokers: [broker],
     registryUrl: services.registryUrl,
+    registry: services.registry,
     databaseUrl,
     topics,
     deadLetters,

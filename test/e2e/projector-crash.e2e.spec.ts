@@ -14,6 +14,7 @@ import { startProjectorProcess, type ProjectorProcess } from '../support/project
 import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../support/rating-stream.ts';
 import { verifyRatings } from '../support/verify-ratings.ts';
 import { createTestDatabase, createTestTopics, freePort, quietLogger, services, uniqueName } from '../support/services.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 /**
  * Real projector processes killed, replaced and starved of their database while a stream of
@@ -27,8 +28,8 @@ const OUTAGE_MS = Number(process.env.CRASH_PG_OUTAGE_MS ?? 30_000);
 
 async function setup(t: TestContext, databaseUrl?: string) {
   const topics = await createTestTopics();
-  const kafka = createKafka('test', services.brokers, quietLogger());
-  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+  const kafka = createKafka('test', services.kafka, quietLogger());
+  const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
   const producer = kafka.producer();
   await producer.connect();
   let url = databaseUrl;

@@ -16,6 +16,7 @@ import { startProjectorProcess, startToolProcess, type ProjectorProcess } from '
 import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../support/rating-stream.ts';
 import { createTestDatabase, createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
 import { verifyRatings } from '../support/verify-ratings.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 /**
  * The replay tool as an operator runs it, beside a live projector process and a query API that
@@ -28,8 +29,8 @@ const movieIds = Array.from({ length: MOVIES }, (_, i) => `tt${String(i + 1).pad
 
 async function setup(t: TestContext) {
   const [db, topics] = await Promise.all([createTestDatabase(), createTestTopics()]);
-  const kafka = createKafka('test', services.brokers, quietLogger());
-  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+  const kafka = createKafka('test', services.kafka, quietLogger());
+  const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
   const producer = kafka.producer();
   await producer.connect();
   const pool = createPool(db.url, 4, quietLogger());

@@ -8,6 +8,7 @@ import { RegistryUnavailableError } from '../../shared/events/errors.ts';
 import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
 import { codecSuite } from '../support/codec-suite.ts';
 import { services } from '../support/services.ts';
+import { openRegistry } from '../../shared/registry.ts';
 
 /** Avro in the Confluent wire format through the real schema registry, every version readable. */
 describe('event codec and decoder', () => {
@@ -110,7 +111,7 @@ describe('event codec and decoder', () => {
 
   it('tells a registry outage from poison', async () => {
     const encoded = suite.codec.encode(event);
-    const unreachable = new EventDecoder('http://127.0.0.1:1');
+    const unreachable = new EventDecoder(openRegistry('http://127.0.0.1:1'));
     await assert.rejects(unreachable.decode({ value: encoded.value }), RegistryUnavailableError);
   });
 });

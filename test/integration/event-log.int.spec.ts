@@ -9,6 +9,7 @@ import { eventually } from '../support/eventually.ts';
 import { metadataSet, rating } from '../support/projector-fixture.ts';
 import { readEvents, recordCount } from '../support/topic-log.ts';
 import { createTestTopics, quietLogger, services } from '../support/services.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 /** The count and sum of a histogram without labels. */
 async function histogram(metrics: Metrics, name: string) {
@@ -20,8 +21,8 @@ async function histogram(metrics: Metrics, name: string) {
 /** A connected publisher to fresh topics of `partitions` partitions, closed and removed after the test. */
 async function publisherOnFreshTopics(t: TestContext, partitions: number, options: EventLogOptions) {
   const topics = await createTestTopics(partitions);
-  const kafka = createKafka('test', services.brokers, quietLogger());
-  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+  const kafka = createKafka('test', services.kafka, quietLogger());
+  const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
   const metrics = createMetrics('command-api');
   const publisher = createEventPublisher(kafka, codec, quietLogger(), options, metrics);
   await publisher.connect();
@@ -84,8 +85,8 @@ describe('event publisher', () => {
   });
   it('sends what is pending when it closes, so a shutdown answers every waiting request', async () => {
     const topics = await createTestTopics(3);
-    const kafka = createKafka('test', services.brokers, quietLogger());
-    const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+    const kafka = createKafka('test', services.kafka, quietLogger());
+    const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
     try {
       // A long linger keeps the appends queued when the close begins.
       const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 5000, lingerMs: 200, maxBatchEvents: 50 });

@@ -8,6 +8,7 @@ import { startKafkaProxy } from '../support/kafka-proxy.ts';
 import { createTestTopics, quietLogger, services } from '../support/services.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { readEvents } from '../support/topic-log.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 const ACK_TIMEOUT_MS = 1500;
 
@@ -22,7 +23,7 @@ describe('Kafka faults on the write path', () => {
   it('fails an append whose produce answer is lost, and appends on at once with a new producer, each event in the log once', async (t) => {
     const topics = await createTestTopics(1);
     t.after(() => topics.remove());
-    const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+    const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
     const publisher = createEventPublisher(proxy.kafka(), codec, quietLogger(), { ackTimeoutMs: ACK_TIMEOUT_MS, lingerMs: 0, maxBatchEvents: 1000 });
     await publisher.connect();
     t.after(() => publisher.disconnect());

@@ -8,7 +8,7 @@ import { dataPath, logPath, pidPath } from '../../infra/paths.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { eventually } from '../support/eventually.ts';
 import { freePortPair, quietLogger, uniqueName } from '../support/services.ts';
-import { createKafka } from '../../shared/kafka/client.ts';
+import { createKafka, plaintext } from '../../shared/kafka/client.ts';
 
 /**
  * The launcher's broker, started for the first time in a data folder of its own: once its start
@@ -39,7 +39,7 @@ describe('launcher Kafka', () => {
       },
     });
     const topic = uniqueName('first');
-    await ensureTopics(createKafka('setup', [broker], quietLogger()), [topic], 3);
+    await ensureTopics(createKafka('setup', plaintext([broker]), quietLogger()), [topic], 3);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     const consumer = kafka.consumer({ groupId: uniqueName('first-group') });
     try {

@@ -278,7 +278,7 @@ async function ratingsSink(t: TestContext) {
   const deadLetters = createDeadLetterWriter(f.kafka, f.topics.deadLetters, 'test');
   await deadLetters.connect();
   t.after(() => deadLetters.disconnect());
-  return { f, pool, sink: createSink({ pool, decoder: new EventDecoder(services.registryUrl), deadLetters, projections }) };
+  return { f, pool, sink: createSink({ pool, decoder: new EventDecoder(services.registry), deadLetters, projections }) };
 }
 
 describe('projector sink', () => {

@@ -2,9 +2,10 @@ import { after, before } from 'node:test';
 import { EventCodec } from '../../shared/events/codec.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
 import { createTestTopics, services, type TestTopics } from './services.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 export interface CodecSuite {
-  registry: ReturnType<typeof EventCodec.connect>;
+  registry: ReturnType<typeof registryClient>;
   decoder: EventDecoder;
   /** Set once the suite's `before` has run. */
   codec: EventCodec;
@@ -16,7 +17,7 @@ export interface CodecSuite {
  * fresh one-partition topics, created before its tests and removed after them.
  */
 export function codecSuite(): CodecSuite {
-  const suite = { registry: EventCodec.connect(services.registryUrl), decoder: new EventDecoder(services.registryUrl) } as CodecSuite;
+  const suite = { registry: registryClient(services.registry), decoder: new EventDecoder(services.registry) } as CodecSuite;
   before(async () => {
     suite.topics = await createTestTopics(1);
     suite.codec = await EventCodec.forWriting(suite.registry, suite.topics);

@@ -9,6 +9,7 @@ import type { CatalogueEvent, MovieMetadataSet, RatingDeleted, RatingSubmitted }
 import { createKafka } from '../../shared/kafka/client.ts';
 import { eventually } from './eventually.ts';
 import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector, uniqueName, type TestProjector } from './services.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 /**
  * Fresh topics, a publisher to them, a plain producer for records no service would write, and
@@ -16,8 +17,8 @@ import { createTestDatabase, createTestTopics, quietLogger, services, startTestP
  */
 export async function projectorFixture(t: TestContext) {
   const logger = quietLogger();
-  const kafka = createKafka('test', services.brokers, logger);
-  const registry = EventCodec.connect(services.registryUrl);
+  const kafka = createKafka('test', services.kafka, logger);
+  const registry = registryClient(services.registry);
   const topics = await createTestTopics();
   const codec = await EventCodec.forWriting(registry, topics);
   const events = createEventPublisher(kafka, codec, logger);

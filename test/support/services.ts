@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { canConnect } from '../../infra/daemon.ts';
 import pg from 'pg';
-import { DEFAULTS } from '../../shared/defaults.ts';
-import { deadLetterTopicsFrom, type DeadLetterTopics, type Topics } from '../../shared/config.ts';
+import { z } from 'zod';
+import { checkConnections, databaseEnv, deadLetterTopicsFrom, kafkaConnectionFrom, kafkaEnv, loadConfig, registryConnectionFrom, registryEnv, type DeadLetterTopics, type Topics } from '../../shared/config.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -15,11 +15,18 @@ import type { Pool } from '../../shared/db/pool.ts';
 import { createMetrics, type Metrics } from '../../shared/metrics.ts';
 import type { Tracing } from '../../shared/tracing.ts';
 
-/** The real services the integration and end-to-end tests talk to, as `npm test` started them. */
+const settings = loadConfig(z.object({ ...kafkaEnv, ...registryEnv, ...databaseEnv }).superRefine(checkConnections));
+
+/**
+ * The real services the integration and end-to-end tests talk to, as `npm test` started them,
+ * reached with the settings the services read (so that the suite can run against a secured cluster).
+ */
 export const services = {
-  brokers: (process.env.KAFKA_BROKERS ?? DEFAULTS.KAFKA_BROKERS).split(','),
-  registryUrl: process.env.SCHEMA_REGISTRY_URL ?? DEFAULTS.SCHEMA_REGISTRY_URL,
-  databaseUrl: process.env.DATABASE_URL ?? DEFAULTS.DATABASE_URL,
+  brokers: settings.KAFKA_BROKERS,
+  kafka: kafkaConnectionFrom(settings),
+  registryUrl: settings.SCHEMA_REGISTRY_URL,
+  registry: registryConnectionFrom(settings),
+  databaseUrl: settings.DATABASE_URL,
 };
 
 export const quietLogger = () => createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -58,7 +65,7 @@ export async function createTestTopics(partitions = 3): Promise<TestTopics> {
   const topics = { movieMetadata: uniqueName('test-metadata'), movieRatings: uniqueName('test-ratings') };
   const deadLetters = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: topics.movieMetadata, TOPIC_MOVIE_RATINGS: topics.movieRatings });
   const all = [topics.movieMetadata, topics.movieRatings, ...deadLetters.values()];
-  const kafka = createKafka('test-setup', services.brokers, quietLogger());
+  const kafka = createKafka('test-setup', services.kafka, quietLogger());
   await ensureTopics(kafka, all, partitions);
   return {
     ...topics,
@@ -104,7 +111,7 @@ export async function startTestProjector(options: { kafka: Kafka; pool: Pool; to
   const runner = createCatalogueProjector({
     kafka: options.kafka,
     pool: options.pool,
-    registryUrl: services.registryUrl,
+    registry: services.registry,
     groupId: options.groupId ?? uniqueName('group'),
     topics: options.topics,
     deadLetterTopics: options.topics.deadLetters,

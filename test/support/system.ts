@@ -17,6 +17,7 @@ import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import type { Tracing } from '../../shared/tracing.ts';
 import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
+import { registryClient } from '../../shared/registry.ts';
 
 /** The secret the system's command API checks tokens with, for tests that forge their own. */
 export const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
@@ -46,8 +47,8 @@ export interface SystemTracing {
 export async function startSystem({ projector = true, tracing = {} }: { projector?: boolean; tracing?: SystemTracing } = {}) {
   const logger = quietLogger();
   const [db, topics] = await Promise.all([createTestDatabase(), createTestTopics()]);
-  const kafka = createKafka('test', services.brokers, logger);
-  const codec = await EventCodec.forWriting(EventCodec.connect(services.registryUrl), topics);
+  const kafka = createKafka('test', services.kafka, logger);
+  const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
 
   const pool = createPool(db.url, 5, logger);
   const runner = projector ? await startTestProjector({ kafka, pool, topics, tracing: tracing.projectors }) : undefined;

@@ -69,7 +69,7 @@ export async function readRecords(kafka: Kafka, topic: string): Promise<LoggedRe
 
 /** Every record of `topic` up to its current end, decoded; a record that does not decode fails the read. */
 export async function readEvents(kafka: Kafka, topic: string): Promise<LoggedEvent[]> {
-  const decoder = new EventDecoder(services.registryUrl);
+  const decoder = new EventDecoder(services.registry);
   const events: LoggedEvent[] = [];
   for (const { value, ...record } of await readRecords(kafka, topic)) {
     const decoded = await decoder.decode({ value, headers: record.headers });
