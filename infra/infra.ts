@@ -5,6 +5,11 @@ import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { registryRequest, type RegistryConnection } from '../shared/registry.ts';
 import { ensureArtifacts, type Artifacts } from './artifacts.ts';
+import { ADMIN_USER, SERVICE_USERS, grantsFor } from './cluster/access.ts';
+import { grantAccess, kafkaCluster } from './cluster/kafka-cluster.ts';
+import { ensureClusterTls } from './cluster/tls.ts';
+import { DEFAULTS } from '../shared/defaults.ts';
+import { dataPath } from './paths.ts';
 import { kafkaService } from './kafka.ts';
 import { postgresService } from './postgres.ts';
 import { registryService } from './registry.ts';
@@ -25,6 +30,9 @@ const schema = z
 
 export type Say = (line: string) => void;
 
+/** The secured cluster's first node takes client connections on this port, the others on the next ones. */
+export const CLUSTER_BASE_PORT = 9192;
+
 export type LauncherConfig = z.infer<typeof schema>;
 
 /** The registry's default compatibility, set by infraUp (docker-compose.yml sets the same). */
@@ -39,25 +47,35 @@ export function launcherTopics(config: LauncherConfig): { sources: string[]; dea
   return { sources: [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS], deadLetters: [...deadLetterTopicsFrom(config).values()] };
 }
 
+/** Which Kafka the launcher runs: one plaintext node (the default), or the secured three-node cluster. */
+export interface Shape {
+  cluster: boolean;
+}
+
+/** Where the launcher's secured cluster lives and listens. */
+export const launcherCluster = (fetchArtifacts: () => Artifacts, partitions: number) =>
+  kafkaCluster({ name: 'kafka-cluster', dir: dataPath('cluster'), basePort: CLUSTER_BASE_PORT }, fetchArtifacts, () => ensureClusterTls(dataPath('cluster', 'tls')), partitions);
+
 /**
  * The local infrastructure as the environment describes it. Postgres is embedded only when
  * DATABASE_URL is not given; a given one is the user's to run.
  */
-export function describeInfra(say: Say, env: NodeJS.ProcessEnv = process.env) {
+export function describeInfra(say: Say, env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }) {
   const config = loadConfig(schema, env);
   let artifacts: Artifacts | undefined;
   const fetchOnce = () => (artifacts ??= ensureArtifacts(say));
+  const cluster = shape.cluster ? launcherCluster(fetchOnce, config.TOPIC_PARTITIONS) : undefined;
   const services: InfraService[] = [
-    kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS),
+    ...(cluster ? cluster.nodes : [kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS)]),
     registryService(config.SCHEMA_REGISTRY_URL, fetchOnce),
   ];
   if (env.DATABASE_URL === undefined) services.unshift(postgresService(config.DATABASE_URL));
-  return { config, services, fetchArtifacts: fetchOnce };
+  return { config, services, cluster, fetchArtifacts: fetchOnce };
 }
 
 /** Brings up what is not answering yet; returns the services this call started. */
-export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): Promise<InfraService[]> {
-  const { config, services, fetchArtifacts } = describeInfra(say, env);
+export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }): Promise<InfraService[]> {
+  const { config, services, cluster, fetchArtifacts } = describeInfra(say, env, shape);
   const down: InfraService[] = [];
   for (const service of services) {
     if (await service.isUp()) say(`${service.name}: already running at ${service.address}`);
@@ -74,27 +92,34 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env): P
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) {
     // Leave the machine as it was: stop whatever this call did start.
-    await infraDown(say, down, env);
+    await infraDown(say, down, env, shape);
     throw failure.reason;
   }
-  const kafka = createKafka('infra', kafkaConnectionFrom(config), createLogger('infra', 'error'));
   const { sources, deadLetters } = launcherTopics(config);
-  await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
+  if (cluster) {
+    await cluster.ready();
+    const kafka = createKafka('infra', cluster.connectionFor(ADMIN_USER), createLogger('infra', 'error'));
+    await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
+    await grantAccess(kafka, grantsFor({ sources, deadLetters, projectorGroup: DEFAULTS.PROJECTOR_GROUP_ID }));
+    say(`cluster ${cluster.brokers.join(',')}: SASL_SSL (SCRAM-SHA-512), replication factor 3, min.insync.replicas 2; a user and ACLs for each of ${SERVICE_USERS.join(', ')}`);
+  } else {
+    await ensureTopics(createKafka('infra', kafkaConnectionFrom(config), createLogger('infra', 'error')), [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
+  }
   await requireBackwardTransitive(registryConnectionFrom(config));
   say(`topics ${sources.join(', ')}, dead-letter topics ${deadLetters.join(', ')}: ready (${config.TOPIC_PARTITIONS} partitions when created)`);
   return down;
 }
 
 /** Stops the given services, or all of them, in reverse order of dependency. */
-export async function infraDown(say: Say, only?: InfraService[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const services = only ?? describeInfra(say, env).services;
+export async function infraDown(say: Say, only?: InfraService[], env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }): Promise<void> {
+  const services = only ?? describeInfra(say, env, shape).services;
   for (const service of [...services].reverse()) {
     say(`${service.name}: ${(await service.stop()) ? 'stopped' : 'not running from this folder'}`);
   }
 }
 
-export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  for (const service of describeInfra(say, env).services) {
+export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }): Promise<void> {
+  for (const service of describeInfra(say, env, shape).services) {
     say(`${service.name}: ${(await service.isUp()) ? 'up' : 'down'} at ${service.address}`);
   }
 }

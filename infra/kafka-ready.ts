@@ -1,4 +1,5 @@
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { kafkajsConnection, type KafkaConnection } from '../shared/kafka/client.ts';
 
 /** The partition of the group offsets topic that holds `groupId`: Kafka's rule, on Java's `String.hashCode`. */
 export function offsetsPartitionOf(groupId: string, offsetsPartitions: number): number {
@@ -26,13 +27,13 @@ export function probeGroupIds(offsetsPartitions: number): string[] {
  * "loading" or "not available"; kafkajs retries them, but logs each as an error, so that a
  * service started then begins with a screen of errors that are not. One quiet, short try.
  */
-export async function coordinatorsReady(broker: string, offsetsPartitions: number): Promise<boolean> {
+export async function coordinatorsReady(connection: KafkaConnection, offsetsPartitions: number): Promise<boolean> {
   // Few and short retries: enough for kafkajs to find the coordinator after a metadata refresh
   // (kafkajs also refuses an idempotent producer without any), few enough that the caller's
   // deadline holds.
   const kafka = new Kafka({
     clientId: 'infra-ready',
-    brokers: [broker],
+    ...kafkajsConnection(connection),
     logLevel: logLevel.NOTHING,
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 300 },
     connectionTimeout: 1000,

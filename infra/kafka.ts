@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand } from './command.ts';
 import { StartupError, canConnect, java, startDaemon, stopDaemon, waitUntil } from './daemon.ts';
+import { plaintext } from '../shared/kafka/client.ts';
 import { coordinatorsReady } from './kafka-ready.ts';
 import { REPO_ROOT, dataPath } from './paths.ts';
 import type { InfraService } from './service.ts';
@@ -28,6 +29,25 @@ export const BROKER_SETTINGS: Readonly<Record<string, string>> = {
   // A single node: do not make the first consumer group wait for more members.
   'group.initial.rebalance.delay.ms': '0',
 };
+
+/** A fresh KRaft cluster id: 16 random bytes, base64url. */
+export const newClusterId = () => Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+
+/** Formats a node's storage for the cluster; `extra` adds StorageTool options (SCRAM users). */
+export function formatStorage(classpath: string, config: string, clusterId: string, extra: string[] = []): void {
+  // `=` keeps an id that starts with '-' from reading as an option.
+  const format = runCommand(java(), ['-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`, ...extra]);
+  if (!format.ok) throw new StartupError(`Formatting Kafka's storage (${config}) failed:\n${format.output.replace(/password=[^,\]]*/g, 'password=[redacted]')}`);
+}
+
+/** Starts a broker from its properties file as a daemon of the launcher. */
+export function startBroker(name: string, classpath: string, config: string, heap = JAVA_OPTS): void {
+  startDaemon({
+    name,
+    command: java(),
+    args: [...heap, `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`, '-cp', classpath, 'kafka.Kafka', config],
+  });
+}
 
 /** Where a broker keeps its data, and the name its daemon's pid and log files go by. */
 export interface BrokerPlace {
@@ -71,20 +91,11 @@ export function kafkaService(broker: string, artifacts: () => Artifacts, partiti
     async start() {
       writeConfig();
       const classpath = artifacts().kafkaClasspath;
-      if (!existsSync(path.join(logDir, 'meta.properties'))) {
-        const clusterId = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
-        // `=` keeps an id that starts with '-' from reading as an option.
-        const format = runCommand(java(), ['-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`]);
-        if (!format.ok) throw new StartupError(`Formatting Kafka's storage failed:\n${format.output}`);
-      }
-      startDaemon({
-        name,
-        command: java(),
-        args: [...JAVA_OPTS, `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`, '-cp', classpath, 'kafka.Kafka', config],
-      });
+      if (!existsSync(path.join(logDir, 'meta.properties'))) formatStorage(classpath, config, newClusterId());
+      startBroker(name, classpath, config);
       await waitUntil(name, () => canConnect(host, port), 90_000);
       const offsetsPartitions = Number(BROKER_SETTINGS['offsets.topic.num.partitions']);
-      await waitUntil(name, () => coordinatorsReady(`${host}:${port}`, offsetsPartitions), 60_000);
+      await waitUntil(name, () => coordinatorsReady(plaintext([`${host}:${port}`]), offsetsPartitions), 60_000);
     },
     stop: () => stopDaemon(name),
   };

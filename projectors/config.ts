@@ -10,7 +10,7 @@ const schema = z
     ...databaseEnv,
     ...tracingEnv,
     PROJECTOR_PORT: port(DEFAULTS.PROJECTOR_PORT),
-    PROJECTOR_GROUP_ID: z.string().min(1).default('movie-catalogue-projectors'),
+    PROJECTOR_GROUP_ID: z.string().min(1).default(DEFAULTS.PROJECTOR_GROUP_ID),
     // The broker's default group.min.session.timeout.ms is 6 s: the fastest a killed member is noticed.
     PROJECTOR_SESSION_TIMEOUT_MS: int(6000, 300_000, 6000),
     PROJECTOR_HEARTBEAT_INTERVAL_MS: int(100, 10_000, 1000),

@@ -16,6 +16,11 @@ export const DEFAULTS = {
   COMMAND_API_PORT: 8081,
   QUERY_API_PORT: 8082,
   PROJECTOR_PORT: 8083,
+  PROJECTOR_GROUP_ID: 'movie-catalogue-projectors',
+  /** A rebuild's consumer group is this plus the projection's name (the cluster's ACLs grant the prefix). */
+  REBUILD_GROUP_PREFIX: 'movie-catalogue-rebuild-',
+  /** The dead-letter tool reads a record through a throwaway group named with this prefix. */
+  DLQ_READER_GROUP_PREFIX: 'movie-catalogue-dlq-',
   LOG_LEVEL: 'info',
   /** How long a command waits for Kafka's acks=all before answering 503. */
   KAFKA_ACK_TIMEOUT_MS: 3000,

@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import type { SourceRecord } from '../pipeline/dead-letters.ts';
+import { DEFAULTS } from '../../shared/defaults.ts';
 
 export interface LogRange {
   topic: string;
@@ -32,7 +33,7 @@ export async function readRange(kafka: Kafka, range: LogRange, keep: (record: So
   const to = Math.min(range.to, Number(bounds.high));
   if (from >= to) return [];
 
-  const groupId = `movie-catalogue-dlq-${process.pid}-${Date.now().toString(36)}`;
+  const groupId = `${DEFAULTS.DLQ_READER_GROUP_PREFIX}${process.pid}-${Date.now().toString(36)}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false });
   await consumer.connect();
   const records: SourceRecord[] = [];

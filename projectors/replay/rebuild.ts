@@ -11,6 +11,7 @@ import { table, type Projection } from '../projection.ts';
 import { createProjectorRunner, type ConsumerTuning } from '../runner.ts';
 import { createShadow, dropSchema, offsetsIn, oldSchemaOf, schemaExists, shadowSchemaOf, shortfall, swapSchemas } from './shadow.ts';
 import type { RegistryConnection } from '../../shared/registry.ts';
+import { DEFAULTS } from '../../shared/defaults.ts';
 
 export interface RebuildDeps {
   kafka: Kafka;
@@ -131,7 +132,7 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
     let fatal: Error | undefined;
     const rebuilding: Projection = { ...projection, schema: shadow };
     // Its own group: it reads every partition without taking any from the live projectors.
-    const groupId = `movie-catalogue-rebuild-${projection.name}`;
+    const groupId = `${DEFAULTS.REBUILD_GROUP_PREFIX}${projection.name}`;
     const deadLetters = newDeadLettersOnly(createDeadLetterWriter(deps.kafka, deps.deadLetterTopics, groupId), pool, live);
     runner = createProjectorRunner({
       kafka: deps.kafka,

@@ -1,0 +1,49 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { runCommand } from '../command.ts';
+import { StartupError } from '../daemon.ts';
+
+/** The launcher's own certificate authority and the certificates it signed, as PEM files. */
+export interface ClusterTls {
+  /** The CA every client trusts. */
+  ca: string;
+  /** The brokers' key and certificate in one file (Kafka's PEM keystore); their name is `kafka-node`. */
+  brokerKeystore: string;
+  /** Postgres's certificate and key, for `localhost` and 127.0.0.1. */
+  serverCert: string;
+  serverKey: string;
+}
+
+const DAYS = '3650';
+
+function openssl(args: string[]): void {
+  const result = runCommand('openssl', args);
+  if (!result.ok) throw new StartupError(`openssl ${args[0]} failed:\n${result.output}`);
+}
+
+/**
+ * A CA and the certificates the secured cluster needs, made with openssl on first start in `dir`
+ * and reused after that; nothing is fetched. Every certificate names localhost and 127.0.0.1,
+ * so that clients check host names (verify-full, Kafka's https identification) on one machine.
+ */
+export function ensureClusterTls(dir: string): ClusterTls {
+  const at = (name: string) => path.join(dir, name);
+  const tls: ClusterTls = { ca: at('ca.pem'), brokerKeystore: at('kafka-node.keystore.pem'), serverCert: at('server.pem'), serverKey: at('server.key') };
+  if (Object.values(tls).every((file: string) => existsSync(file))) return tls;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', at('ca.key'), '-out', tls.ca, '-days', DAYS, '-subj', '/CN=movie-catalogue local CA']);
+  const extensions = at('leaf.ext');
+  writeFileSync(extensions, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+  const leaf = (name: string, commonName: string) => {
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', at(`${name}.key`), '-out', at(`${name}.csr`), '-subj', `/CN=${commonName}`]);
+    openssl(['x509', '-req', '-in', at(`${name}.csr`), '-CA', tls.ca, '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at(`${name}.pem`), '-days', DAYS, '-extfile', extensions]);
+    rmSync(at(`${name}.csr`));
+  };
+  leaf('kafka-node', 'kafka-node');
+  leaf('server', 'localhost');
+  // Kafka's PEM keystore: the private key, then the certificate.
+  openssl(['pkcs8', '-topk8', '-nocrypt', '-in', at('kafka-node.key'), '-out', at('kafka-node.pk8')]);
+  writeFileSync(tls.brokerKeystore, [at('kafka-node.pk8'), at('kafka-node.pem')].map((file) => readFileSync(file, 'utf8')).join(''), { mode: 0o600 });
+  return tls;
+}
