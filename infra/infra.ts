@@ -25,6 +25,7 @@ const schema = z
     TOPIC_MOVIE_RATINGS_DLQ: commonEnv.TOPIC_MOVIE_RATINGS_DLQ,
     ...databaseEnv,
     ...partitionsEnv,
+    PROJECTOR_GROUP_ID: z.string().min(1).default(DEFAULTS.PROJECTOR_GROUP_ID),
   })
   .superRefine(checkConnections);
 
@@ -100,7 +101,7 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env, sh
     await cluster.ready();
     const kafka = createKafka('infra', cluster.connectionFor(ADMIN_USER), createLogger('infra', 'error'));
     await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
-    await grantAccess(kafka, grantsFor({ sources, deadLetters, projectorGroup: DEFAULTS.PROJECTOR_GROUP_ID }));
+    await grantAccess(kafka, grantsFor({ sources, deadLetters, projectorGroup: config.PROJECTOR_GROUP_ID }));
     say(`cluster ${cluster.brokers.join(',')}: SASL_SSL (SCRAM-SHA-512), replication factor 3, min.insync.replicas 2; a user and ACLs for each of ${SERVICE_USERS.join(', ')}`);
   } else {
     await ensureTopics(createKafka('infra', kafkaConnectionFrom(config), createLogger('infra', 'error')), [...sources, ...deadLetters], config.TOPIC_PARTITIONS);

@@ -4,15 +4,24 @@ import { DEFAULTS } from '../shared/defaults.ts';
 import { delay } from './daemon.ts';
 import { exitWithFailure } from './fail.ts';
 import { developmentEventIdSecret, developmentJwtSecret } from './dev-secret.ts';
-import { infraDown, infraUp } from './infra.ts';
+import { ensureArtifacts } from './artifacts.ts';
+import { infraDown, infraUp, launcherCluster } from './infra.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /**
  * `npm start`: the whole system on local defaults. Brings up the infrastructure that is not
  * running, then the three services in the foreground; Ctrl-C stops the services gracefully and
- * then the infrastructure this run started.
+ * then the infrastructure this run started. `npm start -- --cluster` runs the production shape:
+ * the secured three-node Kafka cluster, and two instances of each service, each service as its
+ * own Kafka user.
  */
 const say = (line: string) => console.log(`start: ${line}`);
+const options = process.argv.slice(2);
+if (options.some((option) => option !== '--cluster')) {
+  console.error('usage: npm start [-- --cluster]');
+  process.exit(2);
+}
+const shape = { cluster: options.includes('--cluster') };
 // A development HS256 secret, unless the command API is told to check tokens another way.
 const asymmetric = Boolean(process.env.JWT_PUBLIC_KEY || process.env.JWT_JWKS_URL);
 const env: NodeJS.ProcessEnv = {
@@ -22,13 +31,37 @@ const env: NodeJS.ProcessEnv = {
 };
 const host = env.HOST ?? DEFAULTS.HOST;
 
-const SERVICES = [
-  { name: 'projectors', main: 'projectors/main.ts', port: Number(env.PROJECTOR_PORT ?? DEFAULTS.PROJECTOR_PORT) },
-  { name: 'command-api', main: 'command-api/main.ts', port: Number(env.COMMAND_API_PORT ?? DEFAULTS.COMMAND_API_PORT) },
-  { name: 'query-api', main: 'query-api/main.ts', port: Number(env.QUERY_API_PORT ?? DEFAULTS.QUERY_API_PORT) },
-];
+interface Service {
+  name: string;
+  main: string;
+  port: number;
+  env: NodeJS.ProcessEnv;
+}
 
-const started = await infraUp(say, env).catch((err: unknown) => exitWithFailure('start', err));
+const KINDS = [
+  { name: 'projectors', main: 'projectors/main.ts', portSetting: 'PROJECTOR_PORT', port: DEFAULTS.PROJECTOR_PORT, user: 'projectors' },
+  { name: 'command-api', main: 'command-api/main.ts', portSetting: 'COMMAND_API_PORT', port: DEFAULTS.COMMAND_API_PORT, user: 'command-api' },
+  { name: 'query-api', main: 'query-api/main.ts', portSetting: 'QUERY_API_PORT', port: DEFAULTS.QUERY_API_PORT, user: 'query-api' },
+] as const;
+
+/** In the cluster shape, instance n of a service listens 100 n above its usual port: the first ones on 8181-8183, the second on 8281-8283. */
+const CLUSTER_INSTANCES = 2;
+
+function servicesToRun(): Service[] {
+  if (!shape.cluster) {
+    return KINDS.map((kind) => ({ name: kind.name, main: kind.main, port: Number(env[kind.portSetting] ?? kind.port), env }));
+  }
+  const cluster = launcherCluster(() => ensureArtifacts(say), DEFAULTS.TOPIC_PARTITIONS);
+  return KINDS.flatMap((kind) =>
+    Array.from({ length: CLUSTER_INSTANCES }, (_, i) => {
+      const port = Number(env[kind.portSetting] ?? kind.port) + 100 * (i + 1);
+      return { name: `${kind.name}-${i + 1}`, main: kind.main, port, env: { ...env, ...cluster.envFor(kind.user), [kind.portSetting]: String(port) } };
+    }),
+  );
+}
+
+const started = await infraUp(say, env, shape).catch((err: unknown) => exitWithFailure('start', err));
+const SERVICES = servicesToRun();
 
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -38,13 +71,13 @@ async function stopAll(code: number): Promise<never> {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   const running = children.filter((c) => c.exitCode === null);
   await Promise.all(running.map((c) => new Promise((resolve) => c.once('exit', resolve))));
-  await infraDown(say, started, env);
+  await infraDown(say, started, env, shape);
   process.exit(code);
 }
 
 for (const service of SERVICES) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, service.main)], {
-    env,
+    env: service.env,
     stdio: 'inherit',
   });
   child.once('exit', (code) => {
@@ -68,8 +101,12 @@ for (const service of SERVICES) {
     await delay(250);
   }
 }
-say('the movie catalogue is running:');
-say(`  commands  http://${host}:${SERVICES[1]!.port}   (npm run token -- --sub alice --roles user)`);
-say(`  queries   http://${host}:${SERVICES[2]!.port}`);
-say(`  projector http://${host}:${SERVICES[0]!.port}/metrics`);
+const addresses = (kind: string, suffix = '') =>
+  SERVICES.filter((s) => s.main.startsWith(kind))
+    .map((s) => `http://${host}:${s.port}${suffix}`)
+    .join('  ');
+say(`the movie catalogue is running${shape.cluster ? ' in the production shape (secured three-node Kafka cluster, two instances of each service)' : ''}:`);
+say(`  commands  ${addresses('command-api')}   (npm run token -- --sub alice --roles user)`);
+say(`  queries   ${addresses('query-api')}`);
+say(`  projector ${addresses('projectors', '/metrics')}`);
 say('Ctrl-C stops it.');

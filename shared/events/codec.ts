@@ -37,7 +37,7 @@ export class EventCodec {
   static async forWriting(registry: SchemaRegistry, topics: Topics): Promise<EventCodec> {
     const writers = new Map<EventType, Map<number, Writer>>();
     for (const schema of EVENT_SCHEMAS) {
-      const { id } = await registry.register({ type: SchemaType.AVRO, schema: schema.definition }, { subject: subjectOf(schema, topics) });
+      const { id } = await registerOnce(registry, schema.definition, subjectOf(schema, topics));
       const versions = writers.get(schema.eventType) ?? new Map<number, Writer>();
       const type = avro.Type.forSchema(JSON.parse(schema.definition) as avro.Schema);
       versions.set(schema.version, { id, version: schema.version, topic: topics[schema.topic], type });
@@ -76,4 +76,19 @@ function framed(writer: Writer, record: unknown): Buffer {
   value.writeInt32BE(writer.id, 1);
   body.copy(value, WIRE_HEADER_BYTES);
   return value;
+}
+
+/**
+ * Registers a schema under a subject. The registry client sets a new subject's compatibility
+ * after registering its first schema; when another instance did so meanwhile, Apicurio answers
+ * 409, and the second try finds the subject configured and the schema registered.
+ */
+async function registerOnce(registry: SchemaRegistry, definition: string, subject: string): Promise<{ id: number }> {
+  const register = () => registry.register({ type: SchemaType.AVRO, schema: definition }, { subject });
+  try {
+    return await register();
+  } catch (err) {
+    if ((err as { status?: unknown }).status !== 409) throw err;
+    return register();
+  }
 }

@@ -7,8 +7,9 @@ import { EventDecoder, type DecodeResult } from '../../shared/events/decoder.ts'
 import { RegistryUnavailableError } from '../../shared/events/errors.ts';
 import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
 import { codecSuite } from '../support/codec-suite.ts';
-import { services } from '../support/services.ts';
-import { openRegistry } from '../../shared/registry.ts';
+import { createTestTopics, services } from '../support/services.ts';
+import { EventCodec } from '../../shared/events/codec.ts';
+import { openRegistry, registryClient } from '../../shared/registry.ts';
 
 /** Avro in the Confluent wire format through the real schema registry, every version readable. */
 describe('event codec and decoder', () => {
@@ -53,6 +54,13 @@ describe('event codec and decoder', () => {
     const subject = `${suite.topics.movieMetadata}-moviecatalogue.events.MovieMetadataSet`;
     const versions = (await (await fetch(`${services.registryUrl}/subjects/${subject}/versions`)).json()) as number[];
     assert.deepEqual(versions, [1, 2]);
+  });
+
+  it('registers the same schemas from several instances starting at once', async (t) => {
+    const topics = await createTestTopics(1);
+    t.after(() => topics.remove());
+    const codecs = await Promise.all([1, 2, 3].map(() => EventCodec.forWriting(registryClient(services.registry), topics)));
+    assert.equal(new Set(codecs.map((codec) => codec.encode(event).value.readInt32BE(1))).size, 1);
   });
 
   it('turns every kind of bad record into a classified poison result', async () => {
