@@ -4,6 +4,7 @@ import { Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry } from '
 import { ADMIN_USER, type ServiceUser } from '../../infra/cluster/access.ts';
 import { kafkajsConnection } from '../../shared/kafka/client.ts';
 import { startSecuredCluster, type SecuredCluster } from '../support/secured-cluster.ts';
+import { eventually } from '../support/eventually.ts';
 import { uniqueName } from '../support/services.ts';
 
 /**
@@ -49,11 +50,14 @@ describe('secured Kafka cluster', () => {
     const admin = as(ADMIN_USER).admin();
     await admin.connect();
     try {
-      const [ratings] = (await admin.fetchTopicMetadata({ topics: [cluster.topics.sources[1]!] })).topics;
-      assert.deepEqual(
-        ratings!.partitions.map((p) => [p.replicas.length, p.isr.length]),
-        ratings!.partitions.map(() => [3, 3]),
-      );
+      // A topic just created may show two of its replicas in sync for a few seconds.
+      await eventually(async () => {
+        const [ratings] = (await admin.fetchTopicMetadata({ topics: [cluster.topics.sources[1]!] })).topics;
+        assert.deepEqual(
+          ratings!.partitions.map((p) => [p.replicas.length, p.isr.length]),
+          ratings!.partitions.map(() => [3, 3]),
+        );
+      });
       const [config] = (await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: cluster.topics.sources[1]!, configNames: ['min.insync.replicas', 'unclean.leader.election.enable'] }] })).resources;
       assert.deepEqual(Object.fromEntries(config!.configEntries.map((e) => [e.configName, e.configValue])), { 'min.insync.replicas': '2', 'unclean.leader.election.enable': 'false' });
     } finally {
