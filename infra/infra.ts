@@ -7,7 +7,8 @@ import { registryRequest, type RegistryConnection } from '../shared/registry.ts'
 import { ensureArtifacts, type Artifacts } from './artifacts.ts';
 import { ADMIN_USER, SERVICE_USERS, grantsFor } from './cluster/access.ts';
 import { grantAccess, kafkaCluster } from './cluster/kafka-cluster.ts';
-import { ensureClusterTls } from './cluster/tls.ts';
+import { clusterDatabase } from './cluster/database.ts';
+import { clusterTlsFiles, ensureClusterTls } from './cluster/tls.ts';
 import { DEFAULTS } from '../shared/defaults.ts';
 import { dataPath } from './paths.ts';
 import { kafkaService } from './kafka.ts';
@@ -53,9 +54,14 @@ export interface Shape {
   cluster: boolean;
 }
 
-/** Where the launcher's secured cluster lives and listens. */
+const CLUSTER_TLS_DIR = dataPath('cluster', 'tls');
+
+/** Where the launcher's secured Kafka cluster lives and listens. */
 export const launcherCluster = (fetchArtifacts: () => Artifacts, partitions: number) =>
-  kafkaCluster({ name: 'kafka-cluster', dir: dataPath('cluster'), basePort: CLUSTER_BASE_PORT }, fetchArtifacts, () => ensureClusterTls(dataPath('cluster', 'tls')), partitions);
+  kafkaCluster({ name: 'kafka-cluster', dir: dataPath('cluster'), basePort: CLUSTER_BASE_PORT }, fetchArtifacts, () => ensureClusterTls(CLUSTER_TLS_DIR), partitions);
+
+/** The production shape's Postgres: a TLS-only primary on 54339 and its hot standby on 54349. */
+export const launcherDatabase = () => clusterDatabase(dataPath('cluster', 'postgres'), { primary: 54339, standby: 54349 }, clusterTlsFiles(CLUSTER_TLS_DIR));
 
 /**
  * The local infrastructure as the environment describes it. Postgres is embedded only when
@@ -65,13 +71,16 @@ export function describeInfra(say: Say, env: NodeJS.ProcessEnv = process.env, sh
   const config = loadConfig(schema, env);
   let artifacts: Artifacts | undefined;
   const fetchOnce = () => (artifacts ??= ensureArtifacts(say));
-  const cluster = shape.cluster ? launcherCluster(fetchOnce, config.TOPIC_PARTITIONS) : undefined;
-  const services: InfraService[] = [
-    ...(cluster ? cluster.nodes : [kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS)]),
-    registryService(config.SCHEMA_REGISTRY_URL, fetchOnce),
-  ];
+  if (shape.cluster) {
+    const cluster = launcherCluster(fetchOnce, config.TOPIC_PARTITIONS);
+    const database = launcherDatabase();
+    // The standby comes last: it starts from a copy of the primary once the primary is prepared.
+    const services = [database.primary, ...cluster.nodes, registryService(config.SCHEMA_REGISTRY_URL, fetchOnce), database.standby];
+    return { config, services, cluster: { kafka: cluster, database }, fetchArtifacts: fetchOnce };
+  }
+  const services: InfraService[] = [kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS), registryService(config.SCHEMA_REGISTRY_URL, fetchOnce)];
   if (env.DATABASE_URL === undefined) services.unshift(postgresService(config.DATABASE_URL));
-  return { config, services, cluster, fetchArtifacts: fetchOnce };
+  return { config, services, cluster: undefined, fetchArtifacts: fetchOnce };
 }
 
 /** Brings up what is not answering yet; returns the services this call started. */
@@ -82,27 +91,35 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env, sh
     if (await service.isUp()) say(`${service.name}: already running at ${service.address}`);
     else down.push(service);
   }
-  if (down.some((s) => s.name !== 'postgres')) fetchArtifacts();
-  const results = await Promise.allSettled(
-    down.map(async (service) => {
-      const started = Date.now();
-      await service.start();
-      say(`${service.name}: started at ${service.address} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-    }),
-  );
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure) {
-    // Leave the machine as it was: stop whatever this call did start.
-    await infraDown(say, down, env, shape);
-    throw failure.reason;
-  }
+  if (down.some((s) => !s.name.startsWith('postgres'))) fetchArtifacts();
+  if (cluster) ensureClusterTls(CLUSTER_TLS_DIR);
+  const startAll = async (group: InfraService[]) => {
+    const results = await Promise.allSettled(
+      group.map(async (service) => {
+        const started = Date.now();
+        await service.start();
+        say(`${service.name}: started at ${service.address} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      }),
+    );
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) {
+      // Leave the machine as it was: stop whatever this call did start.
+      await infraDown(say, down, env, shape);
+      throw failure.reason;
+    }
+  };
+  const standby = cluster?.database.standby;
+  await startAll(down.filter((s) => s !== standby));
   const { sources, deadLetters } = launcherTopics(config);
   if (cluster) {
-    await cluster.ready();
-    const kafka = createKafka('infra', cluster.connectionFor(ADMIN_USER), createLogger('infra', 'error'));
+    await cluster.kafka.ready();
+    const kafka = createKafka('infra', cluster.kafka.connectionFor(ADMIN_USER), createLogger('infra', 'error'));
     await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
     await grantAccess(kafka, grantsFor({ sources, deadLetters, projectorGroup: config.PROJECTOR_GROUP_ID }));
-    say(`cluster ${cluster.brokers.join(',')}: SASL_SSL (SCRAM-SHA-512), replication factor 3, min.insync.replicas 2; a user and ACLs for each of ${SERVICE_USERS.join(', ')}`);
+    say(`cluster ${cluster.kafka.brokers.join(',')}: SASL_SSL (SCRAM-SHA-512), replication factor 3, min.insync.replicas 2; a user and ACLs for each of ${SERVICE_USERS.join(', ')}`);
+    await cluster.database.prepare(createLogger('infra', 'warn'));
+    await startAll(down.filter((s) => s === standby));
+    say(`postgres: TLS only (verify-full), a role for each service, the query APIs reading the standby`);
   } else {
     await ensureTopics(createKafka('infra', kafkaConnectionFrom(config), createLogger('infra', 'error')), [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
   }

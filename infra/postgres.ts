@@ -1,10 +1,11 @@
-import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
 import { runCommand, type CommandResult } from './command.ts';
 import { StartupError, canConnect, tail, waitUntil } from './daemon.ts';
 import { DATA_DIR } from './paths.ts';
+import { pgConnection } from '../shared/db/connection.ts';
 import { findPostgresHome, preparePostgresHome, usableBinaries, type Binaries, type PostgresHome } from './postgres-home.ts';
 import type { InfraService } from './service.ts';
 
@@ -20,22 +21,42 @@ async function packagedBinaries(): Promise<Binaries> {
   }
 }
 
-/** Runs a Postgres binary as the cluster's account, from a folder that account can enter. */
+/**
+ * Runs a Postgres binary as the cluster's account, from a folder that account can enter. Without
+ * the launcher's PG* variables (a PGPASSWORD would override a standby's password file), and with
+ * HOME the cluster's home (libpq looks for client certificates under HOME, which may be root's).
+ */
 function runAsOwner(home: PostgresHome, command: string, args: string[]): CommandResult {
   const { account, placement } = home;
-  return runCommand(command, args, account ? { uid: account.uid, gid: account.gid, cwd: placement.home } : {});
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
+  return runCommand(command, args, account ? { uid: account.uid, gid: account.gid, cwd: placement.home, env: { ...env, HOME: placement.home } } : { env });
 }
 
 function giveToOwner({ account }: PostgresHome, file: string): void {
   if (account) chownSync(file, account.uid, account.gid);
 }
 
+export interface PostgresShape {
+  /** The service's name in the launcher's messages; `postgres` by default. */
+  name?: string;
+  /** Serve TLS only, with this certificate and key: plaintext connections are refused (pg_hba.conf `hostssl` only). */
+  tls?: { cert: string; key: string };
+  /**
+   * Run as a hot standby of this primary, fed by streaming replication: on first start the
+   * primary's data folder is copied while it runs, with the low-level backup functions (the
+   * embedded binaries have no pg_basebackup).
+   */
+  standbyOf?: { url: string; dataDir: string; replication: { user: string; password: string } };
+}
+
+const STANDBY_SLOT = 'standby';
+
 /**
  * An embedded Postgres cluster for the data folder (see postgres-home.ts for where it lives),
  * listening on the host and port of `databaseUrl` (TCP only), with that URL's user as superuser
  * and its database created.
  */
-export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR): InfraService {
+export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR, shape: PostgresShape = {}): InfraService {
   const url = new URL(databaseUrl);
   const host = url.hostname;
   const port = Number(url.port || 5432);
@@ -61,8 +82,27 @@ export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR)
     }
   }
 
+  /** Only TLS connections, each with a password; replication too, for a standby. */
+  function requireTls(home: PostgresHome, tls: { cert: string; key: string }): void {
+    const { cluster } = home.placement;
+    for (const [from, to] of [[tls.cert, 'server.crt'], [tls.key, 'server.key']] as const) {
+      copyFileSync(from, path.join(cluster, to));
+      chmodSync(path.join(cluster, to), 0o600);
+      giveToOwner(home, path.join(cluster, to));
+    }
+    const hba = [
+      'hostssl all all 127.0.0.1/32 scram-sha-256',
+      'hostssl all all ::1/128 scram-sha-256',
+      'hostssl replication all 127.0.0.1/32 scram-sha-256',
+      'hostssl replication all ::1/128 scram-sha-256',
+      'hostnossl all all all reject',
+    ];
+    writeFileSync(path.join(cluster, 'pg_hba.conf'), `${hba.join('\n')}\n`);
+    giveToOwner(home, path.join(cluster, 'pg_hba.conf'));
+  }
+
   async function createDatabase(): Promise<void> {
-    const client = new pg.Client({ host, port, user, password, database: 'postgres' });
+    const client = new pg.Client(pgConnection(onDatabase(databaseUrl, 'postgres')));
     await client.connect();
     try {
       const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
@@ -73,20 +113,26 @@ export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR)
   }
 
   return {
-    name: 'postgres',
+    name: shape.name ?? 'postgres',
     address: `${host}:${port}/${database}`,
     isUp: () => canConnect(host, port),
     async start() {
       const home = preparePostgresHome(dataDir);
       const { initdb, pg_ctl } = usableBinaries(await packagedBinaries(), home);
       const { cluster, log } = home.placement;
-      if (!existsSync(path.join(cluster, 'PG_VERSION'))) init(home, initdb);
+      if (!existsSync(path.join(cluster, 'PG_VERSION'))) {
+        if (shape.standbyOf) await copyPrimary(shape.standbyOf, home);
+        else init(home, initdb);
+        if (shape.tls) requireTls(home, shape.tls);
+      }
       writeFileSync(log, '', { flag: 'a' });
       giveToOwner(home, log);
-      const options = `-p ${port} -c listen_addresses=${host} -c unix_socket_directories=`;
+      const tls = shape.tls ? ' -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key' : '';
+      const options = `-p ${port} -c listen_addresses=${host} -c unix_socket_directories=${tls}`;
       const started = runAsOwner(home, pg_ctl, ['-D', cluster, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
       if (!started.ok) throw new StartupError(`Postgres did not start:\n${started.output}\nLast lines of ${log}:\n${tail(log)}`);
-      await waitUntil('postgres', () => canConnect(host, port), 30_000, log);
+      await waitUntil(shape.name ?? 'postgres', () => canConnect(host, port), 30_000, log);
+      if (shape.standbyOf) return;
       try {
         await createDatabase();
       } catch (err) {
@@ -101,4 +147,79 @@ export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR)
       return runAsOwner(home, pg_ctl, ['-D', cluster, '-m', 'fast', '-w', 'stop']).ok;
     },
   };
+}
+
+/** The same server and credentials, another database. */
+function onDatabase(databaseUrl: string, database: string): string {
+  const url = new URL(databaseUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** What a base copy leaves out: files of the running server, and folders whose contents it rebuilds. */
+const EMPTIED = new Set(['pg_wal', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
+const SKIPPED = new Set(['postmaster.pid', 'postmaster.opts', 'backup_label', 'tablespace_map', 'standby.signal', 'recovery.signal']);
+
+/** Copies a folder of a running server; a file that vanishes meanwhile (a temporary one) is skipped. */
+function copyRunning(from: string, to: string, top = true): void {
+  const stat = lstatSync(from, { throwIfNoEntry: false });
+  if (!stat) return;
+  mkdirSync(to, { mode: 0o700 });
+  for (const entry of readdirSync(from)) {
+    if (top && SKIPPED.has(entry)) continue;
+    if (entry.startsWith('pgsql_tmp') || entry === 'pg_internal.init') continue;
+    const source = path.join(from, entry);
+    const target = path.join(to, entry);
+    const kind = lstatSync(source, { throwIfNoEntry: false });
+    if (!kind) continue;
+    if (kind.isDirectory()) {
+      if (top && EMPTIED.has(entry)) mkdirSync(target, { mode: 0o700 });
+      else copyRunning(source, target, false);
+    } else {
+      try {
+        copyFileSync(source, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  }
+}
+
+/**
+ * A standby's data folder: a copy of the running primary's, taken between pg_backup_start and
+ * pg_backup_stop on one connection, with the backup label those return, and the settings that
+ * make it stream from the primary through a replication slot (so the primary keeps the WAL it
+ * has not received yet), over TLS checked as verify-full.
+ */
+async function copyPrimary(primary: NonNullable<PostgresShape['standbyOf']>, home: PostgresHome): Promise<void> {
+  const { cluster } = home.placement;
+  const source = findPostgresHome(primary.dataDir).placement.cluster;
+  const client = new pg.Client(pgConnection(onDatabase(primary.url, 'postgres')));
+  await client.connect();
+  try {
+    await client.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [STANDBY_SLOT]);
+    await client.query(`SELECT pg_backup_start('standby', true)`);
+    let label: string;
+    try {
+      rmSync(cluster, { recursive: true, force: true });
+      copyRunning(source, cluster);
+    } finally {
+      label = (await client.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(false)')).rows[0]!.labelfile;
+    }
+    writeFileSync(path.join(cluster, 'backup_label'), label);
+  } finally {
+    await client.end();
+  }
+  const at = new URL(primary.url);
+  const passfile = path.join(cluster, 'replication.pgpass');
+  writeFileSync(passfile, `${at.hostname}:${at.port}:replication:${primary.replication.user}:${primary.replication.password}\n`, { mode: 0o600 });
+  // A copy of the CA inside the cluster: the account Postgres runs as may not reach the launcher's.
+  const rootcert = at.searchParams.get('sslrootcert');
+  const trusted = path.join(cluster, 'primary-ca.crt');
+  if (rootcert) copyFileSync(rootcert, trusted);
+  const conninfo = [`host=${at.hostname}`, `port=${at.port}`, `user=${primary.replication.user}`, `passfile=${passfile}`, 'sslmode=verify-full', `sslrootcert=${rootcert ? trusted : 'system'}`, 'application_name=standby'];
+  appendFileSync(path.join(cluster, 'postgresql.conf'), `\nhot_standby = on\nhot_standby_feedback = on\nprimary_conninfo = '${conninfo.join(' ')}'\nprimary_slot_name = '${STANDBY_SLOT}'\n`);
+  writeFileSync(path.join(cluster, 'standby.signal'), '');
+  if (home.account) runCommand('chown', ['-R', `${home.account.uid}:${home.account.gid}`, cluster]);
+  chmodSync(cluster, 0o700);
 }

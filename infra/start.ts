@@ -5,7 +5,7 @@ import { delay } from './daemon.ts';
 import { exitWithFailure } from './fail.ts';
 import { developmentEventIdSecret, developmentJwtSecret } from './dev-secret.ts';
 import { ensureArtifacts } from './artifacts.ts';
-import { infraDown, infraUp, launcherCluster } from './infra.ts';
+import { infraDown, infraUp, launcherCluster, launcherDatabase } from './infra.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /**
@@ -51,11 +51,14 @@ function servicesToRun(): Service[] {
   if (!shape.cluster) {
     return KINDS.map((kind) => ({ name: kind.name, main: kind.main, port: Number(env[kind.portSetting] ?? kind.port), env }));
   }
-  const cluster = launcherCluster(() => ensureArtifacts(say), DEFAULTS.TOPIC_PARTITIONS);
+  const kafka = launcherCluster(() => ensureArtifacts(say), DEFAULTS.TOPIC_PARTITIONS);
+  const database = launcherDatabase();
+  // The shape's own database: each service's URL comes from a file.
+  const base = Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'DATABASE_URL'));
   return KINDS.flatMap((kind) =>
     Array.from({ length: CLUSTER_INSTANCES }, (_, i) => {
       const port = Number(env[kind.portSetting] ?? kind.port) + 100 * (i + 1);
-      return { name: `${kind.name}-${i + 1}`, main: kind.main, port, env: { ...env, ...cluster.envFor(kind.user), [kind.portSetting]: String(port) } };
+      return { name: `${kind.name}-${i + 1}`, main: kind.main, port, env: { ...base, ...kafka.envFor(kind.user), ...database.envFor(kind.user), [kind.portSetting]: String(port) } };
     }),
   );
 }

@@ -9,6 +9,8 @@ const POLL_MS = 5;
 const LISTENING_POLL_MS = 1000;
 /** How long the listener waits for a connection, and at most between two attempts. */
 const LISTEN_TIMEOUTS = { connectTimeoutMs: 1000, maxBackoffMs: 2000 };
+/** How long, after an announcement, a reader of a standby keeps reading the offsets every POLL_MS to see it replayed. */
+const STANDBY_CHASE_MS = 250;
 /** The projections' schemas that reads are served from; a rebuild's shadow announces too, and is not one of them. */
 const SERVED_SCHEMAS = ['movie_details', 'ratings'];
 
@@ -57,8 +59,14 @@ function raise(stored: Stored, { schema, topic, offsets }: ProgressAnnouncement)
  * the listener has no connection. Offsets only grow, so a position the last snapshot shows applied
  * is applied: such a request does not wait at all. `generation` moves whenever any offset has
  * moved since the snapshot before, that is whenever some read model may have changed.
+ *
+ * Reading from a hot standby (`pool` on the standby, `databaseUrl` the primary's, where LISTEN
+ * runs), an announcement only wakes the reader: offsets count once the standby's own tables show
+ * them, since they commit with the read models they stand for. While a request waits, the reader
+ * reads them again every few milliseconds, until the standby has replayed that commit.
  */
-export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: Logger) {
+export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: Logger, options: { standby?: boolean } = {}) {
+  const standby = options.standby ?? false;
   let stored: Stored = new Map();
   let offsets: Offsets = new Map();
   /** The oid of each served schema's offsets table, as last read. */
@@ -73,6 +81,8 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
   let endNap: (() => void) | undefined;
   /** Announcements heard while a read of the offsets is in flight: that read may not show them yet. */
   let heardDuringRead: ProgressAnnouncement[] | undefined;
+  /** Until when a reader of a standby reads the offsets every POLL_MS: an announced commit may not be replayed yet. */
+  let chaseUntil = 0;
 
   function wake(): void {
     woken = true;
@@ -93,7 +103,8 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
 
   /** Runs with every notification's payload, and with none when listening stops or starts. */
   function heard(payload?: string): void {
-    const announcement = payload === undefined ? undefined : parseProgressAnnouncement(payload);
+    if (standby) chaseUntil = Date.now() + STANDBY_CHASE_MS;
+    const announcement = payload === undefined || standby ? undefined : parseProgressAnnouncement(payload);
     if (!announcement) return wake();
     if (!SERVED_SCHEMAS.includes(announcement.schema)) return;
     // Written to other tables than those last read (swapped in or out since): read what is served now.
@@ -160,7 +171,8 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
       await pollOnce();
       running = (async () => {
         while (!stopping) {
-          if (!woken) await nap(listener?.listening ? LISTENING_POLL_MS : POLL_MS);
+          const behind = standby && (waiters.size > 0 || Date.now() < chaseUntil);
+          if (!woken) await nap(listener?.listening && !behind ? LISTENING_POLL_MS : POLL_MS);
           woken = false;
           if (!stopping) await pollOnce();
         }

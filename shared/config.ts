@@ -15,7 +15,7 @@ export class ConfigError extends Error {
  * The settings that may hold a secret. Each can instead be read from a file named by the same
  * variable with `_FILE` appended, as Kubernetes and Docker mount secrets.
  */
-export const SECRET_SETTINGS = ['JWT_SECRET', 'EVENT_ID_SECRET', 'KAFKA_SASL_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD', 'DATABASE_URL'] as const;
+export const SECRET_SETTINGS = ['JWT_SECRET', 'EVENT_ID_SECRET', 'KAFKA_SASL_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD', 'DATABASE_URL', 'QUERY_DATABASE_URL'] as const;
 
 /**
  * Parses the environment against a schema, failing with every offending setting named. Messages
@@ -213,6 +213,12 @@ export const commonEnv = {
  */
 const databaseUrl = url(DEFAULTS.DATABASE_URL, ['postgres:', 'postgresql:']).superRefine((value, ctx) => {
   const problem = databaseUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A read replica (hot standby) of DATABASE_URL, for the query API's reads; unset, they go to DATABASE_URL. */
+export const queryDatabaseUrl = optionalUrl(['postgres:', 'postgresql:']).superRefine((value, ctx) => {
+  const problem = value === undefined ? undefined : databaseUrlProblem(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 

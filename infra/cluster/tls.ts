@@ -21,6 +21,12 @@ function openssl(args: string[]): void {
   if (!result.ok) throw new StartupError(`openssl ${args[0]} failed:\n${result.output}`);
 }
 
+/** Where `ensureClusterTls` keeps the files. */
+export function clusterTlsFiles(dir: string): ClusterTls {
+  const at = (name: string) => path.join(dir, name);
+  return { ca: at('ca.pem'), brokerKeystore: at('kafka-node.keystore.pem'), serverCert: at('server.pem'), serverKey: at('server.key') };
+}
+
 /**
  * A CA and the certificates the secured cluster needs, made with openssl on first start in `dir`
  * and reused after that; nothing is fetched. Every certificate names localhost and 127.0.0.1,
@@ -28,7 +34,7 @@ function openssl(args: string[]): void {
  */
 export function ensureClusterTls(dir: string): ClusterTls {
   const at = (name: string) => path.join(dir, name);
-  const tls: ClusterTls = { ca: at('ca.pem'), brokerKeystore: at('kafka-node.keystore.pem'), serverCert: at('server.pem'), serverKey: at('server.key') };
+  const tls = clusterTlsFiles(dir);
   if (Object.values(tls).every((file: string) => existsSync(file))) return tls;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });

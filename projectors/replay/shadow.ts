@@ -42,6 +42,7 @@ export async function createShadow(pool: Pool, live: string, shadow: string): Pr
       await client.query(`CREATE TABLE ${table(shadow, quoted(name))} (LIKE ${table(live, quoted(name))} INCLUDING ALL)`);
       if (options && options.length > 0) await client.query(`ALTER TABLE ${table(shadow, quoted(name))} SET (${options.join(', ')})`);
     }
+    for (const grant of await grantsOf(client, live, shadow)) await client.query(grant);
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -52,6 +53,25 @@ export async function createShadow(pool: Pool, live: string, shadow: string): Pr
 }
 
 /** The next offset of each partition of `topic` a schema's projection has stored; absent: 0. */
+/**
+ * The GRANTs that give the shadow's schema and tables the privileges other roles hold on the
+ * live ones, so that a service connecting as its own role keeps reading or writing them after
+ * the swap (CREATE TABLE ... LIKE copies no privileges).
+ */
+async function grantsOf(client: PoolClient, live: string, shadow: string): Promise<string[]> {
+  const { rows } = await client.query<{ grant: string }>(
+    `SELECT format('GRANT %s ON SCHEMA %I TO %I', a.privilege_type, $2::text, r.rolname) AS grant
+       FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a JOIN pg_roles r ON r.oid = a.grantee
+      WHERE n.nspname = $1 AND a.grantee <> n.nspowner
+     UNION ALL
+     SELECT format('GRANT %s ON %I.%I TO %I', a.privilege_type, $2::text, c.relname, r.rolname)
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL aclexplode(c.relacl) a JOIN pg_roles r ON r.oid = a.grantee
+      WHERE n.nspname = $1 AND c.relkind = 'r' AND a.grantee <> c.relowner`,
+    [live, shadow],
+  );
+  return rows.map((r) => r.grant);
+}
+
 export async function offsetsIn(db: Pool | PoolClient, schema: string, topic: string, lock = false): Promise<Map<number, number>> {
   const { rows } = await db.query<{ partition: number; next_offset: number }>(
     `SELECT partition, next_offset FROM ${table(schema, 'projection_offsets')} WHERE topic = $1 ORDER BY partition${lock ? ' FOR UPDATE' : ''}`,

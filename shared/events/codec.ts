@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises';
 import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro, { type Type } from 'avsc';
 import { EVENT_SCHEMAS, subjectOf } from '../../schemas/catalog.ts';
@@ -11,6 +12,8 @@ export interface EncodedEvent {
   value: Buffer;
   headers: Record<string, string>;
 }
+
+const REGISTER_ATTEMPTS = 8;
 
 interface Writer {
   id: number;
@@ -80,15 +83,20 @@ function framed(writer: Writer, record: unknown): Buffer {
 
 /**
  * Registers a schema under a subject. The registry client sets a new subject's compatibility
- * after registering its first schema; when another instance did so meanwhile, Apicurio answers
- * 409, and the second try finds the subject configured and the schema registered.
+ * after registering its first schema, and refuses a subject whose compatibility is not the one
+ * it sets. Several instances starting at once meet each other in between: one finds the subject
+ * registered without a compatibility yet (Apicurio says NONE), or finds it set as it sets it
+ * (409). Both pass within moments, so those two refusals are tried again a few times.
  */
 async function registerOnce(registry: SchemaRegistry, definition: string, subject: string): Promise<{ id: number }> {
-  const register = () => registry.register({ type: SchemaType.AVRO, schema: definition }, { subject });
-  try {
-    return await register();
-  } catch (err) {
-    if ((err as { status?: unknown }).status !== 409) throw err;
-    return register();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await registry.register({ type: SchemaType.AVRO, schema: definition }, { subject });
+    } catch (err) {
+      // The client does not export its error classes; their names are stable.
+      const concurrent = (err as { status?: unknown }).status === 409 || (err as Error).name === 'ConfluentSchemaRegistryCompatibilityError';
+      if (!concurrent || attempt === REGISTER_ATTEMPTS) throw err;
+      await setTimeout(50 * attempt);
+    }
   }
 }

@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { pgConnection } from '../../shared/db/connection.ts';
+import { migrate } from '../../shared/db/migrate.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { postgresService } from '../postgres.ts';
+import type { InfraService } from '../service.ts';
+import type { ClusterTls } from './tls.ts';
+
+/**
+ * The Postgres roles of the production shape. The owner owns every schema: migrations, a
+ * rebuild's schema swap and the dead-letter tool's redrive records run as it. Each service
+ * connects as its own role, allowed only what it does; the standby replicates as `replicator`.
+ */
+export const DATABASE_ROLES = ['catalogue_owner', 'command_api', 'projectors', 'query_api', 'replicator'] as const;
+export type DatabaseRole = (typeof DATABASE_ROLES)[number];
+
+/** The read models' schemas, which the projectors write and the query API reads. */
+const READ_MODELS = ['movie_details', 'ratings'];
+
+/**
+ * What each service's role may do, once the migrations made the schemas. The query API reads the
+ * read models and nothing more; the command API keeps its idempotency keys and reads a movie's
+ * version for If-Match; the projectors write the read models and settle redrives.
+ */
+export function grantStatements(database: string): string[] {
+  const schemas = READ_MODELS.join(', ');
+  return [
+    `REVOKE ALL ON DATABASE ${database} FROM PUBLIC`,
+    `GRANT CONNECT ON DATABASE ${database} TO command_api, projectors, query_api`,
+    `GRANT CONNECT, CREATE ON DATABASE ${database} TO catalogue_owner`,
+    // Every service runs the migrations at start, which finds nothing to do once the owner ran them.
+    'GRANT SELECT ON public.pgmigrations TO command_api, projectors, query_api',
+    `GRANT USAGE ON SCHEMA ${schemas} TO projectors, query_api`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schemas} TO projectors`,
+    `GRANT SELECT ON ALL TABLES IN SCHEMA ${schemas} TO query_api`,
+    'GRANT USAGE ON SCHEMA operations TO projectors',
+    'GRANT SELECT, UPDATE ON operations.redrives TO projectors',
+    'GRANT USAGE ON SCHEMA commands, movie_details TO command_api',
+    'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA commands TO command_api',
+    'GRANT SELECT ON movie_details.movies TO command_api',
+  ];
+}
+
+/** A role's URL of the database: TLS checked as verify-full against the launcher's CA. */
+export function roleUrl(adminUrl: string, role: DatabaseRole, password: string): string {
+  const url = new URL(adminUrl);
+  url.username = role;
+  url.password = password;
+  return url.toString();
+}
+
+/** Each role's password, made on first start and kept (mode 600) in `secrets`. */
+export function rolePasswords(secrets: string): Map<DatabaseRole, string> {
+  mkdirSync(secrets, { recursive: true, mode: 0o700 });
+  return new Map(
+    DATABASE_ROLES.map((role) => {
+      const file = path.join(secrets, `postgres-${role}.password`);
+      if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
+      return [role, readFileSync(file, 'utf8').trim()];
+    }),
+  );
+}
+
+/**
+ * Creates the roles (or resets their passwords), runs the migrations as the owner, then grants
+ * each service its privileges. Run as the superuser of `adminUrl`; safe to run again.
+ */
+export async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<DatabaseRole, string>, logger: Logger): Promise<void> {
+  const database = pg.escapeIdentifier(new URL(adminUrl).pathname.slice(1));
+  const client = new pg.Client(pgConnection(adminUrl));
+  await client.connect();
+  try {
+    for (const [role, password] of passwords) {
+      const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount === 1;
+      const options = role === 'replicator' ? 'LOGIN REPLICATION' : 'LOGIN';
+      // A password cannot be a bind parameter of CREATE ROLE; escapeLiteral quotes it.
+      await client.query(`${exists ? 'ALTER' : 'CREATE'} ROLE ${role} ${options} PASSWORD ${client.escapeLiteral(password)}`);
+    }
+    await client.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO catalogue_owner`);
+    await client.query('GRANT ALL ON SCHEMA public TO catalogue_owner');
+  } finally {
+    await client.end();
+  }
+  await migrate(roleUrl(adminUrl, 'catalogue_owner', passwords.get('catalogue_owner')!), logger);
+  const grants = new pg.Client(pgConnection(adminUrl));
+  await grants.connect();
+  try {
+    for (const statement of grantStatements(database)) await grants.query(statement);
+  } finally {
+    await grants.end();
+  }
+}
+
+/** Which role each process of the production shape connects as. */
+const ROLE_OF = { 'command-api': 'command_api', projectors: 'projectors', 'query-api': 'query_api', replay: 'catalogue_owner', dlq: 'catalogue_owner' } as const;
+export type DatabaseUser = keyof typeof ROLE_OF;
+
+export interface ClusterDatabase {
+  primary: InfraService;
+  /** Started once the primary is prepared: its copy must hold the roles. */
+  standby: InfraService;
+  /** The superuser's URL of the primary. */
+  adminUrl: string;
+  /** Roles, migrations and grants on the primary, and a URL file per process. */
+  prepare(logger: Logger): Promise<void>;
+  /** The settings a process reads to reach the database as its role: URLs from files, since they hold passwords. */
+  envFor(user: DatabaseUser): Record<string, string>;
+}
+
+/**
+ * The production shape's Postgres: a primary that takes TLS connections only, each service as
+ * its own role, and a hot standby streaming from it, which the query APIs read from. The TLS
+ * files must exist before either starts.
+ */
+export function clusterDatabase(dir: string, ports: { primary: number; standby: number }, tls: ClusterTls): ClusterDatabase {
+  const secrets = path.join(dir, 'secrets');
+  const passwords = rolePasswords(secrets);
+  const urlOf = (port: number, user: string, password: string) =>
+    `postgres://${user}:${password}@127.0.0.1:${port}/moviecat?sslmode=verify-full&sslrootcert=${encodeURIComponent(tls.ca)}`;
+  const adminPassword = ensureSecret(path.join(secrets, 'postgres-admin.password'));
+  const adminUrl = urlOf(ports.primary, 'moviecat', adminPassword);
+  const urlFile = (name: string) => path.join(secrets, `database-url-${name}`);
+  const serverTls = { cert: tls.serverCert, key: tls.serverKey };
+  return {
+    adminUrl,
+    primary: postgresService(adminUrl, path.join(dir, 'primary'), { name: 'postgres-primary', tls: serverTls }),
+    standby: postgresService(urlOf(ports.standby, 'moviecat', adminPassword), path.join(dir, 'standby'), {
+      name: 'postgres-standby',
+      tls: serverTls,
+      standbyOf: { url: adminUrl, dataDir: path.join(dir, 'primary'), replication: { user: 'replicator', password: passwords.get('replicator')! } },
+    }),
+    async prepare(logger) {
+      await prepareDatabase(adminUrl, passwords, logger);
+      for (const role of DATABASE_ROLES) {
+        writeFileSync(urlFile(role), urlOf(ports.primary, role, passwords.get(role)!), { mode: 0o600 });
+        writeFileSync(urlFile(`${role}-standby`), urlOf(ports.standby, role, passwords.get(role)!), { mode: 0o600 });
+      }
+    },
+    envFor(user) {
+      const role = ROLE_OF[user];
+      return { DATABASE_URL_FILE: urlFile(role), ...(user === 'query-api' ? { QUERY_DATABASE_URL_FILE: urlFile(`${role}-standby`) } : {}) };
+    },
+  };
+}
+
+function ensureSecret(file: string): string {
+  if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
