@@ -1,6 +1,8 @@
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
+import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import { pgConnection } from './connection.ts';
 
@@ -12,6 +14,7 @@ const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url))
  * that finds it taken waits its turn (then finds nothing left to do) rather than failing to start.
  */
 export async function migrate(databaseUrl: string, logger: Logger): Promise<void> {
+  if (await upToDate(databaseUrl)) return;
   const log = logger.child({ component: 'migrate' });
   await runner({
     databaseUrl: pgConnection(databaseUrl),
@@ -22,4 +25,22 @@ export async function migrate(databaseUrl: string, logger: Logger): Promise<void
     advisoryLockMode: 'wait',
     logger: { debug: () => undefined, info: (msg: string) => log.info(msg), warn: (msg: string) => log.warn(msg), error: (msg: string) => log.error(msg) },
   });
+}
+
+/**
+ * Whether every migration is applied already. A service connecting as a role that may only use
+ * its tables (the production shape's) then starts without asking node-pg-migrate, which alters
+ * its own table as it checks it, and only the owner may.
+ */
+async function upToDate(databaseUrl: string): Promise<boolean> {
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).map((f) => path.basename(f, '.sql'));
+  const client = new pg.Client(pgConnection(databaseUrl));
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(`SELECT name FROM public.pgmigrations`).catch(() => ({ rows: [] })); // no table yet: nothing applied
+    const applied = new Set(rows.map((r) => r.name));
+    return files.every((name) => applied.has(name));
+  } finally {
+    await client.end();
+  }
 }
