@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kafka } from 'kafkajs';
+import kafkajs, { type Kafka } from 'kafkajs';
 import type { DeadLetterTopics } from '../../shared/config.ts';
 import type { Pool, PoolClient } from '../../shared/db/pool.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
@@ -150,8 +150,21 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
 
     let ends = await endOffsets();
     let endsAt = performance.now();
+    /**
+     * The log's end moves the progress shown and when a swap is first tried; the swap itself waits
+     * for the live offsets. So while a broker fails over, the last known end will do.
+     */
+    const refreshEnds = async () => {
+      try {
+        ends = await endOffsets();
+      } catch (err) {
+        if (!(err instanceof kafkajs.KafkaJSError)) throw err;
+        logger.warn({ err, projection: projection.name }, "the log's end offsets are unreadable for now; going on with the last known");
+      }
+      endsAt = performance.now();
+    };
     const report = async (phase: RebuildProgress['phase'], applied?: ReadonlyMap<number, number>) => {
-      if (performance.now() - endsAt > 1000) [ends, endsAt] = [await endOffsets(), performance.now()];
+      if (performance.now() - endsAt > 1000) await refreshEnds();
       const offsets = applied ?? (await offsetsIn(pool, shadow, projection.topic));
       options.onProgress({
         projection: projection.name,

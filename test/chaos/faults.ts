@@ -5,6 +5,8 @@ import { EventCodec } from '../../shared/events/codec.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
 import { seededRandom } from '../support/rating-stream.ts';
 import { startInstance, type Instance, type Services } from './processes.ts';
+import type { InfraService } from '../../infra/service.ts';
+import { injectClusterFaults, type FaultWindow } from './cluster-faults.ts';
 import type { World } from './world.ts';
 import { registryClient } from '../../shared/registry.ts';
 
@@ -29,6 +31,8 @@ export interface FaultLog {
   /** What was injected, for the report. */
   injected: Map<string, number>;
   poison: PoisonWrite[];
+  /** When brokers were down, on the cluster. */
+  windows: FaultWindow[];
 }
 
 const count = (log: FaultLog, fault: string) => log.injected.set(fault, (log.injected.get(fault) ?? 0) + 1);
@@ -83,12 +87,17 @@ export async function injectFaults(world: World, system: Services, plan: FaultPl
   count(log, 'poison records');
   await pause(1000, 1000);
 
-  log.say(`the Kafka broker stopped for ${plan.brokerDownMs / 1000} s`);
-  await world.broker.stop();
-  count(log, 'broker restart');
-  await sleep(plan.brokerDownMs);
-  await world.broker.start();
-  await Promise.all(system.all().map((i) => i.ready(120_000)));
+  if (world.cluster) {
+    log.windows.push(...(await injectClusterFaults(world, system, plan, log, seed)));
+  } else {
+    const [broker] = world.brokers as [InfraService];
+    log.say(`the Kafka broker stopped for ${plan.brokerDownMs / 1000} s`);
+    await broker.stop();
+    count(log, 'broker restart');
+    await sleep(plan.brokerDownMs);
+    await broker.start();
+    await Promise.all(system.all().map((i) => i.ready(120_000)));
+  }
 
   log.say(`Postgres stopped for ${plan.postgresDownMs / 1000} s`);
   await world.postgres.stop();

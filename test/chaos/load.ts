@@ -12,8 +12,12 @@ export type Answer = number | 'no answer';
 
 export interface CommandRecord {
   kind: CommandKind;
+  /** When its first attempt was sent (ms since the epoch). */
+  sentAt: number;
   idempotencyKey?: string;
   answers: Answer[];
+  /** When each answer came (ms since the epoch). */
+  answeredAt: number[];
   /** The event ids of the first 202. */
   eventIds: string[];
 }
@@ -116,7 +120,7 @@ export function startLoad(options: { commandApis: Instance[]; queryApi: Instance
 
   async function run(kind: CommandKind, request: Request): Promise<void> {
     const keyed = kind !== 'refused' && random() < 0.35;
-    const record: CommandRecord = { kind, answers: [], eventIds: [] };
+    const record: CommandRecord = { kind, sentAt: Date.now(), answers: [], answeredAt: [], eventIds: [] };
     if (keyed) {
       record.idempotencyKey = `chaos-${randomUUID()}`;
       request.headers = { ...request.headers, 'idempotency-key': record.idempotencyKey };
@@ -126,6 +130,7 @@ export function startLoad(options: { commandApis: Instance[]; queryApi: Instance
     for (let attempt = 0; ; attempt++) {
       const { answer, body } = await send(request, instance);
       record.answers.push(answer);
+      record.answeredAt.push(Date.now());
       if (answer === 202) record.eventIds = eventIdsOf(body);
       if (!keyed || !mayBeWrittenUnanswered(answer) || attempt + 1 >= RETRIES) break;
       instance = options.commandApis[turn++ % options.commandApis.length]!;

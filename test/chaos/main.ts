@@ -1,7 +1,8 @@
 import { formatReport, runChaos } from './run.ts';
 
 /**
- * `npm run chaos`: the full fault run (a shortened one is part of `npm test`). Settings by
+ * `npm run chaos [-- --cluster]`: the full fault run (a shortened one is part of `npm test`), on
+ * one broker, or on the secured three-node cluster with its own faults. Settings by
  * environment: CHAOS_SEED, CHAOS_RATE (commands/s), CHAOS_KILLS, CHAOS_BROKER_DOWN_S,
  * CHAOS_POSTGRES_DOWN_S; CHAOS_KEEP_LOGS=1 keeps the services' logs (a failed run always does).
  * Exits 1 when any check fails.
@@ -15,7 +16,14 @@ const setting = (name: string, fallback: number) => {
   return value;
 };
 
+const options = process.argv.slice(2);
+if (options.some((option) => option !== '--cluster')) {
+  process.stderr.write('usage: npm run chaos [-- --cluster]\n');
+  process.exit(2);
+}
+
 const report = await runChaos({
+  cluster: options.includes('--cluster'),
   seed: setting('CHAOS_SEED', Date.now() % 1_000_000),
   rate: setting('CHAOS_RATE', 80),
   calmSeconds: 10,

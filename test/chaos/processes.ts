@@ -3,6 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../infra/paths.ts';
 import { freePort } from '../support/services.ts';
+import type { ServiceUser } from '../../infra/cluster/access.ts';
 import type { World } from './world.ts';
 
 export const JWT_SECRET = 'chaos-jwt-secret-that-is-long-enough-for-hs256';
@@ -37,17 +38,17 @@ export interface Instance {
   close(): Promise<void>;
 }
 
-export function systemEnv(world: World): NodeJS.ProcessEnv {
+export function systemEnv(world: World, kind: ServiceUser): NodeJS.ProcessEnv {
   return {
     ...process.env,
-    KAFKA_BROKERS: world.brokers.join(','),
+    ...world.kafkaEnv(kind),
     SCHEMA_REGISTRY_URL: world.registryUrl,
     DATABASE_URL: world.databaseUrl,
     TOPIC_MOVIE_METADATA: world.topics.movieMetadata,
     TOPIC_MOVIE_RATINGS: world.topics.movieRatings,
     TOPIC_MOVIE_METADATA_DLQ: world.deadLetters.get(world.topics.movieMetadata),
     TOPIC_MOVIE_RATINGS_DLQ: world.deadLetters.get(world.topics.movieRatings),
-    PROJECTOR_GROUP_ID: `chaos-projectors-${path.basename(world.dir)}`,
+    PROJECTOR_GROUP_ID: world.projectorGroup,
     JWT_SECRET,
     EVENT_ID_SECRET,
     // The load comes from a few dozen principals at a fair rate; the limit is not what is tested here.
@@ -59,7 +60,7 @@ export function systemEnv(world: World): NodeJS.ProcessEnv {
 export async function startInstance(world: World, kind: Kind, index: number): Promise<Instance> {
   const name = `${kind}-${index}`;
   const port = await freePort();
-  const env = { ...systemEnv(world), [PORT_SETTING[kind]]: String(port) };
+  const env = { ...systemEnv(world, kind), [PORT_SETTING[kind]]: String(port) };
   const log = openSync(path.join(world.dir, `${name}.log`), 'a');
   let child: ChildProcess | undefined;
   let selfExits = 0;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { calmAcceptance } from './availability.ts';
 import { injectFaults, type FaultLog, type FaultPlan } from './faults.ts';
 import { startLoad } from './load.ts';
 import { startServices } from './processes.ts';
@@ -6,6 +7,8 @@ import { verify, type Check } from './verify.ts';
 import { startWorld } from './world.ts';
 
 export interface ChaosOptions extends FaultPlan {
+  /** Run on the secured three-node cluster, with the cluster's faults in place of the one broker's restart. */
+  cluster?: boolean;
   /** Keep the services' logs even when every check passes. */
   keepLogs?: boolean;
   /** Commands per second the load aims at. */
@@ -30,26 +33,32 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const say = (line: string) => options.say(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
-  say(`run ${runId}, seed ${options.seed}: starting a broker and Postgres of its own`);
-  const world = await startWorld(runId, say);
+  say(`run ${runId}, seed ${options.seed}: starting ${options.cluster ? 'a secured three-node Kafka cluster' : 'a broker'} and Postgres of its own`);
+  const world = await startWorld(runId, say, { cluster: options.cluster ?? false });
   let passed = false;
   try {
     say('starting command-api x2, query-api, projectors x3');
     const system = await startServices(world);
     try {
-      const faults: FaultLog = { say, injected: new Map(), poison: [] };
+      const faults: FaultLog = { say, injected: new Map(), poison: [], windows: [] };
       say(`load: ${options.rate} commands/s`);
       const load = startLoad({ commandApis: system.commandApis, queryApi: system.queryApi, rate: options.rate, seed: options.seed });
-      try {
+      const calm: Array<[number, number]> = [];
+      const calmPhase = async () => {
+        const from = Date.now();
         await new Promise((resolve) => setTimeout(resolve, options.calmSeconds * 1000));
+        calm.push([from, Date.now()]);
+      };
+      try {
+        await calmPhase();
         await injectFaults(world, system, options, faults, options.seed);
         say('faults done; the load runs on calmly');
-        await new Promise((resolve) => setTimeout(resolve, options.calmSeconds * 1000));
+        await calmPhase();
       } finally {
         await load.stop();
       }
       say(`load stopped after ${load.records.length} commands; waiting for the projections, then checking`);
-      const checks = await verify(world, system, load, faults);
+      const checks = [calmAcceptance(load.records, calm), ...(await verify(world, system, load, faults))];
       passed = checks.every((c) => c.ok);
       return { seconds: (Date.now() - started) / 1000, injected: faults.injected, checks };
     } finally {

@@ -4,6 +4,7 @@ import type { CatalogueEvent, MovieMetadataSet } from '../../shared/events/types
 import { ExpectedFold } from '../support/rating-stream.ts';
 import { endOffsets, readRecords, type LoggedRecord } from '../support/topic-log.ts';
 import { verifyRatingModel } from '../support/verify-ratings.ts';
+import { outageFigures } from './availability.ts';
 import type { FaultLog } from './faults.ts';
 import { finalAnswer, mayBeWrittenUnanswered, type Load } from './load.ts';
 import type { Services } from './processes.ts';
@@ -180,6 +181,11 @@ export async function verify(world: World, system: Services, load: Load, faults:
     checks.push(expect('every 202 event final through GET /v1/commands/{eventId}', await commandStatuses(system, acceptedIds, fold.rejected, unavailable), `${acceptedIds.length} events`));
     checks.push(expect('GET /v1/movies/{id} shows each movie of the fold', await queryMovies(system, fold.movies, fold.ratings, unavailable), `${fold.movies.size} movies`));
     checks.push(fact('...of those reads, answered 503 and tried again', String(unavailable.count)));
+    for (const window of faults.windows) {
+      const { unavailable, longestWithout202Ms, acceptedBelowMinIsr } = outageFigures(records, window);
+      checks.push(fact(`${window.fault}: 503s, longest time without a 202`, `${unavailable}, ${(longestWithout202Ms / 1000).toFixed(1)} s`));
+      if (window.belowMinIsr) checks.push(expect(`${window.fault}: no 202 while below min.insync.replicas`, acceptedBelowMinIsr > 0 ? [`${acceptedBelowMinIsr} answered 202`] : [], 'none'));
+    }
     const exits = system.all().filter((i) => i.selfExits > 0).map((i) => `${i.name} x${i.selfExits}`);
     checks.push(fact('processes that exited on their own, restarted', exits.join(', ') || 'none'));
     return checks;
