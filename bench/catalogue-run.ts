@@ -24,6 +24,8 @@ export interface CatalogueRunOptions {
   tuning: ConsumerTuning;
   groupId: string;
   cleanups: Cleanups;
+  /** How the projector reaches Kafka, when not the test suite's broker (a secured cluster's settings). */
+  kafkaEnv?: Record<string, string>;
 }
 
 export interface CatalogueRun {
@@ -65,6 +67,7 @@ export async function runCatalogueProjector(options: CatalogueRunOptions): Promi
       PROJECTOR_MAX_BYTES_PER_PARTITION: String(tuning.maxBytesPerPartition),
       // Its warnings and errors still show; routine chatter would bury the figures.
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...options.kafkaEnv,
     },
   });
   const stopProjector = cleanups.add('stop the projector', () => projector.kill('SIGTERM'));

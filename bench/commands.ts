@@ -1,9 +1,11 @@
 /**
- * `npm run bench:commands -- [--seconds N] [--connections N]`: the command API as its own
- * process over HTTP, in one run: (1) accepted single ratings/s with many concurrent clients,
+ * `npm run bench:commands -- [--seconds N] [--connections N] [--cluster]`: the command API as its
+ * own process over HTTP, in one run: (1) accepted single ratings/s with many concurrent clients,
  * (2) accepted bulk events/s through /v1/ratings/batch, (3) accept latency at a steady
  * 2,000 ratings/s, next to (4) a bare kafkajs producer sending the same kind of encoded events
- * with the same acks=all, the ceiling. Not a test: it prints figures.
+ * with the same acks=all, the ceiling. With --cluster, the same again on a secured three-node
+ * cluster (SASL_SSL, replication 3, min.insync.replicas 2), and the ratio of the two. Not a test:
+ * it prints figures.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -14,13 +16,15 @@ import { REPO_ROOT } from '../infra/paths.ts';
 import { EventCodec } from '../shared/events/codec.ts';
 import { newEventId } from '../shared/events/event-id.ts';
 import type { RatingSubmitted } from '../shared/events/types.ts';
-import { createKafka } from '../shared/kafka/client.ts';
 import { createLogger } from '../shared/logger.ts';
+import { ADMIN_USER } from '../infra/cluster/access.ts';
+import { createKafka, type KafkaConnection } from '../shared/kafka/client.ts';
+import { startSecuredCluster } from '../test/support/secured-cluster.ts';
 import { createTestTopics, freePort, services } from '../test/support/services.ts';
 import { profileFlags, waitUntilReady } from './service-probe.ts';
 import { registryClient } from '../shared/registry.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, cluster: { type: 'boolean' } } });
 const SECONDS = Number(values.seconds ?? 10);
 const CONNECTIONS = Number(values.connections ?? 64);
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
@@ -30,32 +34,22 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 const logger = createLogger('bench', 'warn');
-const topics = await createTestTopics(6);
-const port = await freePort();
-const api = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
-  env: {
-    ...process.env,
-    KAFKA_BROKERS: services.brokers.join(','),
-    SCHEMA_REGISTRY_URL: services.registryUrl,
-    TOPIC_MOVIE_METADATA: topics.movieMetadata,
-    TOPIC_MOVIE_RATINGS: topics.movieRatings,
-    COMMAND_API_PORT: String(port),
-    JWT_SECRET: SECRET,
-    EVENT_ID_SECRET: SECRET,
-    DATABASE_URL: services.databaseUrl,
-    // 100 principals at full speed are far above the per-principal default: the limiter runs
-    // (its cost is measured) but never refuses.
-    RATE_LIMIT_MAX: String(1_000_000_000),
-    LOG_LEVEL: 'warn',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-const base = `http://127.0.0.1:${port}`;
 
-async function stop(): Promise<void> {
-  api.kill('SIGTERM');
-  await new Promise((resolve) => api.once('exit', resolve));
-  await topics.remove();
+/** Where the command API appends: its Kafka settings, the topics, and how the bare producer reaches them. */
+interface Target {
+  name: string;
+  env: Record<string, string>;
+  topics: { movieMetadata: string; movieRatings: string };
+  producer: KafkaConnection;
+}
+
+interface Figures {
+  single: Result;
+  singleRate: number;
+  bulk: Result;
+  bulkRate: number;
+  steady: Result;
+  bareRate: number;
 }
 
 type Result = autocannon.Result;
@@ -73,9 +67,9 @@ function accepted(result: Result, label: string): number {
   return result['2xx'];
 }
 
-async function bareProducer(events: number): Promise<number> {
-  const kafka = createKafka('bench', services.kafka, logger);
-  const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
+async function bareProducer(target: Target, events: number): Promise<number> {
+  const kafka = createKafka('bench', target.producer, logger);
+  const codec = await EventCodec.forWriting(registryClient(services.registry), target.topics);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const rating = (i: number): RatingSubmitted => ({
@@ -93,7 +87,7 @@ async function bareProducer(events: number): Promise<number> {
         const { key, value, headers } = codec.encode(rating(i + j));
         return { key, value, headers };
       });
-      await producer.send({ topic: topics.movieRatings, acks: -1, messages });
+      await producer.send({ topic: target.topics.movieRatings, acks: -1, messages });
     }
   };
   await send(0, 50_000); // warm-up, not counted
@@ -105,66 +99,112 @@ async function bareProducer(events: number): Promise<number> {
   return events / seconds;
 }
 
-try {
-  await waitUntilReady(base);
-  const userTokens = Array.from({ length: 100 }, (_, i) => mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600));
-  const provider = mintToken(SECRET, { sub: 'provider-1', roles: ['provider'] }, 3600);
-  let n = 0;
-  const singleRequest = () => ({
-    method: 'POST' as const,
-    path: `/v1/movies/${movieId(n)}/ratings`,
-    headers: { authorization: `Bearer ${userTokens[n++ % userTokens.length]!}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ value: 1 + (n % 5) }),
+/** Every run against one target, with a command API process of its own. */
+async function measure(target: Target): Promise<Figures> {
+  const port = await freePort();
+  const api = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
+    env: {
+      ...process.env,
+      ...target.env,
+      SCHEMA_REGISTRY_URL: services.registryUrl,
+      TOPIC_MOVIE_METADATA: target.topics.movieMetadata,
+      TOPIC_MOVIE_RATINGS: target.topics.movieRatings,
+      COMMAND_API_PORT: String(port),
+      JWT_SECRET: SECRET,
+      EVENT_ID_SECRET: SECRET,
+      DATABASE_URL: services.databaseUrl,
+      // 100 principals at full speed are far above the per-principal default: the limiter runs
+      // (its cost is measured) but never refuses.
+      RATE_LIMIT_MAX: String(1_000_000_000),
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
   });
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilReady(base);
+    const userTokens = Array.from({ length: 100 }, (_, i) => mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600));
+    const provider = mintToken(SECRET, { sub: 'provider-1', roles: ['provider'] }, 3600);
+    let n = 0;
+    const singleRequest = () => ({
+      method: 'POST' as const,
+      path: `/v1/movies/${movieId(n)}/ratings`,
+      headers: { authorization: `Bearer ${userTokens[n++ % userTokens.length]!}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 1 + (n % 5) }),
+    });
 
-  // A cold process pays for JIT compilation and its first connections; nobody runs one that way for long.
-  console.log('warm-up: 5 s of single ratings, not counted');
-  await load({ url: base, connections: CONNECTIONS, duration: 5, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+    // A cold process pays for JIT compilation and its first connections; nobody runs one that way for long.
+    console.log(`${target.name}: warm-up: 5 s of single ratings, not counted`);
+    await load({ url: base, connections: CONNECTIONS, duration: 5, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
 
-  console.log(`(3) steady 2,000 ratings/s for ${SECONDS} s`);
-  const steady = await load({ url: base, connections: 32, duration: SECONDS, overallRate: 2000, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
-  accepted(steady, 'steady');
+    console.log(`${target.name}: (3) steady 2,000 ratings/s for ${SECONDS} s`);
+    const steady = await load({ url: base, connections: 32, duration: SECONDS, overallRate: 2000, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+    accepted(steady, 'steady');
 
-  console.log(`(1) single ratings: ${CONNECTIONS} connections for ${SECONDS} s`);
-  const single = await load({ url: base, connections: CONNECTIONS, duration: SECONDS, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
-  const singleRate = accepted(single, 'single') / SECONDS;
+    console.log(`${target.name}: (1) single ratings: ${CONNECTIONS} connections for ${SECONDS} s`);
+    const single = await load({ url: base, connections: CONNECTIONS, duration: SECONDS, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+    const singleRate = accepted(single, 'single') / SECONDS;
 
-  console.log(`(2) bulk: 1,000 ratings a request, 8 connections for ${SECONDS} s`);
-  let b = 0;
-  const bulkBody = () =>
-    JSON.stringify({ providerId: 'acme', ratings: Array.from({ length: 1000 }, (_, i) => ({ movieId: movieId(b * 1000 + i), userId: `user${(b * 7 + i) % 50_000}`, value: 1 + (i % 5) })) });
-  const bodies = Array.from({ length: 16 }, () => (b++, bulkBody()));
-  let k = 0;
-  const bulk = await load({
-    url: base,
-    connections: 8,
-    duration: SECONDS,
-    requests: [
-      {
-        setupRequest: (req) => ({
-          ...req,
-          method: 'POST',
-          path: '/v1/ratings/batch',
-          headers: { authorization: `Bearer ${provider}`, 'content-type': 'application/json' },
-          body: bodies[k++ % bodies.length]!,
-        }),
-      },
-    ],
-  });
-  const bulkRate = (accepted(bulk, 'bulk') * 1000) / SECONDS;
+    console.log(`${target.name}: (2) bulk: 1,000 ratings a request, 8 connections for ${SECONDS} s`);
+    let b = 0;
+    const bulkBody = () =>
+      JSON.stringify({ providerId: 'acme', ratings: Array.from({ length: 1000 }, (_, i) => ({ movieId: movieId(b * 1000 + i), userId: `user${(b * 7 + i) % 50_000}`, value: 1 + (i % 5) })) });
+    const bodies = Array.from({ length: 16 }, () => (b++, bulkBody()));
+    let k = 0;
+    const bulk = await load({
+      url: base,
+      connections: 8,
+      duration: SECONDS,
+      requests: [
+        {
+          setupRequest: (req) => ({
+            ...req,
+            method: 'POST',
+            path: '/v1/ratings/batch',
+            headers: { authorization: `Bearer ${provider}`, 'content-type': 'application/json' },
+            body: bodies[k++ % bodies.length]!,
+          }),
+        },
+      ],
+    });
+    const bulkRate = (accepted(bulk, 'bulk') * 1000) / SECONDS;
 
-  console.log('(4) bare kafkajs producer, 5,000 encoded events a request, acks=all');
-  const bareRate = await bareProducer(Math.max(200_000, Math.round(bulkRate * 2)));
+    console.log(`${target.name}: (4) bare kafkajs producer, 5,000 encoded events a request, acks=all`);
+    const bareRate = await bareProducer(target, Math.max(200_000, Math.round(bulkRate * 2)));
+    return { single, singleRate, bulk, bulkRate, steady, bareRate };
+  } finally {
+    api.kill('SIGTERM');
+    await new Promise((resolve) => api.once('exit', resolve));
+  }
+}
 
-  console.log(`
+function report(name: string, f: Figures): string {
+  return `
+${name}
 run                                           figure
-(1) accepted single ratings/s (HTTP)      ${fmt(singleRate).padStart(10)}   p50 ${single.latency.p50} ms, p99 ${single.latency.p99} ms
-(2) accepted bulk events/s (HTTP)         ${fmt(bulkRate).padStart(10)}   p99 ${bulk.latency.p99} ms a 1,000-event request
-(3) accept latency at 2,000/s             ${fmt(steady['2xx'] / SECONDS).padStart(10)}/s p50 ${steady.latency.p50} ms, p99 ${steady.latency.p99} ms
-(4) bare kafkajs producer events/s        ${fmt(bareRate).padStart(10)}
+(1) accepted single ratings/s (HTTP)      ${fmt(f.singleRate).padStart(10)}   p50 ${f.single.latency.p50} ms, p99 ${f.single.latency.p99} ms
+(2) accepted bulk events/s (HTTP)         ${fmt(f.bulkRate).padStart(10)}   p99 ${f.bulk.latency.p99} ms a 1,000-event request
+(3) accept latency at 2,000/s             ${fmt(f.steady['2xx'] / SECONDS).padStart(10)}/s p50 ${f.steady.latency.p50} ms, p99 ${f.steady.latency.p99} ms
+(4) bare kafkajs producer events/s        ${fmt(f.bareRate).padStart(10)}
 
-(1)/(4) = ${(singleRate / bareRate).toFixed(2)}   (2)/(4) = ${(bulkRate / bareRate).toFixed(2)}
-bars: single >= 10,000/s ${singleRate >= 10_000 ? 'met' : 'not met'}; bulk >= 100,000/s ${bulkRate >= 100_000 ? 'met' : 'not met'}; p99 at 2,000/s < 50 ms ${steady.latency.p99 < 50 ? 'met' : 'not met'}`);
+(1)/(4) = ${(f.singleRate / f.bareRate).toFixed(2)}   (2)/(4) = ${(f.bulkRate / f.bareRate).toFixed(2)}`;
+}
+
+const topics = await createTestTopics(6);
+const cluster = values.cluster ? await startSecuredCluster(6) : undefined;
+try {
+  const single = await measure({ name: 'single plaintext node', env: { KAFKA_BROKERS: services.brokers.join(',') }, topics, producer: services.kafka });
+  console.log(report('single plaintext node', single));
+  if (cluster) {
+    const [movieMetadata, movieRatings] = cluster.topics.sources as [string, string];
+    const secured = await measure({ name: 'secured cluster', env: cluster.envFor('command-api'), topics: { movieMetadata, movieRatings }, producer: cluster.connectionFor(ADMIN_USER) });
+    console.log(report('secured three-node cluster (SASL_SSL, replication 3, min.insync.replicas 2)', secured));
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    console.log(`
+cluster / single node: single ratings ${ratio(secured.singleRate, single.singleRate)}, bulk ${ratio(secured.bulkRate, single.bulkRate)}, bare producer ${ratio(secured.bareRate, single.bareRate)}
+bar: the cluster keeps at least 0.5x of the single node's accepted ratings/s: ${secured.singleRate >= 0.5 * single.singleRate ? 'met' : 'not met'}`);
+  }
 } finally {
-  await stop();
+  await topics.remove();
+  await cluster?.remove();
 }

@@ -2,6 +2,8 @@
  * `npm run bench:projector -- [--events N] [--naive-sample N]`: how fast the catalogue projector
  * folds N rating events into Postgres, next to the ceiling (reading and decoding alone) and the
  * floor (one transaction per event), with its result checked against an independent fold.
+ * With --cluster, the projector runs again on a secured three-node cluster (SASL_SSL,
+ * replication 3), in the same run, and the report gives the ratio of the two.
  * Not a test: it prints figures, and fails only when the projector's result is wrong.
  */
 import type { Kafka } from 'kafkajs';
@@ -11,13 +13,17 @@ import { parseBenchArgs, type BenchOptions } from './args.ts';
 import { readAndDecode } from './bare-reader.ts';
 import { runCatalogueProjector } from './catalogue-run.ts';
 import { Cleanups } from './cleanups.ts';
-import { benchTopics, deleteGroups } from './kafka.ts';
+import { BENCH_PARTITIONS, benchTopics, deleteGroups } from './kafka.ts';
+import { ADMIN_USER, grantsFor } from '../infra/cluster/access.ts';
+import { grantAccess } from '../infra/cluster/kafka-cluster.ts';
+import { startSecuredCluster } from '../test/support/secured-cluster.ts';
 import { runNaiveProjector } from './naive.ts';
 import { prepareTopic } from './produce.ts';
 import { printReport } from './report.ts';
 import { services } from '../test/support/services.ts';
 
-const options = parseBenchArgs(process.argv.slice(2));
+const onCluster = process.argv.includes('--cluster');
+const options = parseBenchArgs(process.argv.slice(2).filter((arg) => arg !== '--cluster'));
 // The projector's dead-letter producer keeps kafkajs's default partitioner on purpose; its
 // once-per-process notice about that default would only clutter the figures.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -36,7 +42,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
-async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
+async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<{ pass: boolean; rate: number }> {
   const topics = benchTopics(bench.events);
   const stamp = Date.now().toString(36);
   const groups = { bare: `bench-bare-${stamp}`, projector: `bench-projector-${stamp}`, naive: `bench-naive-${stamp}` };
@@ -88,12 +94,41 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<boolean> {
     naive: { rate: naive.applied / naive.seconds, seconds: naive.seconds, sample: naive.applied },
     check: { pass: problems.length === 0, problems },
   });
-  return problems.length === 0;
+  return { pass: problems.length === 0, rate: bench.events / projector.seconds };
+}
+
+/** (b) again, on a secured three-node cluster of its own, with the same events. */
+async function onSecuredCluster(bench: BenchOptions, singleRate: number): Promise<boolean> {
+  console.log('\n(b) on a secured three-node cluster (SASL_SSL, replication 3, min.insync.replicas 2): starting it');
+  const cluster = await startSecuredCluster(BENCH_PARTITIONS);
+  cleanups.add('stop the secured cluster', () => cluster.remove());
+  const admin = createKafka('bench', cluster.connectionFor(ADMIN_USER), logger);
+  const topics = benchTopics(bench.events);
+  const groupId = `bench-projector-${Date.now().toString(36)}`;
+  const expected = await prepareTopic(admin, registry, topics, bench);
+  await grantAccess(admin, grantsFor({ sources: [topics.movieMetadata, topics.movieRatings], deadLetters: [...topics.deadLetters.values()], projectorGroup: groupId }));
+  const projector = await runCatalogueProjector({
+    kafka: admin,
+    topics,
+    expected: expected!,
+    events: bench.events,
+    poolSize: bench.poolSize,
+    tuning: bench.tuning,
+    groupId,
+    cleanups,
+    kafkaEnv: cluster.envFor('projectors'),
+  });
+  await cleanups.runAll();
+  const rate = bench.events / projector.seconds;
+  console.log(`(b) on the cluster: ${fmt(Math.round(rate))} events/s (${projector.seconds.toFixed(2)} s); check ${projector.problems.length === 0 ? 'passed' : `FAILED: ${projector.problems.join('; ')}`}`);
+  console.log(`cluster / single node: ${(rate / singleRate).toFixed(2)}; bar: at least 0.5x: ${rate >= 0.5 * singleRate ? 'met' : 'not met'}`);
+  return projector.problems.length === 0;
 }
 
 try {
-  const pass = await main(kafka, options);
-  process.exit(pass ? 0 : 1);
+  const { pass, rate } = await main(kafka, options);
+  const clusterPass = onCluster ? await onSecuredCluster(options, rate) : true;
+  process.exit(pass && clusterPass ? 0 : 1);
 } catch (err) {
   console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
   await cleanups.runAll();
