@@ -14,8 +14,8 @@ import type { ClusterTls } from './tls.ts';
  * rebuild's schema swap and the dead-letter tool's redrive records run as it. Each service
  * connects as its own role, allowed only what it does; the standby replicates as `replicator`.
  */
-export const DATABASE_ROLES = ['catalogue_owner', 'command_api', 'projectors', 'query_api', 'replicator'] as const;
-export type DatabaseRole = (typeof DATABASE_ROLES)[number];
+const DATABASE_ROLES = ['catalogue_owner', 'command_api', 'projectors', 'query_api', 'replicator'] as const;
+type DatabaseRole = (typeof DATABASE_ROLES)[number];
 
 /** The read models' schemas, which the projectors write and the query API reads. */
 const READ_MODELS = ['movie_details', 'ratings'];
@@ -25,7 +25,7 @@ const READ_MODELS = ['movie_details', 'ratings'];
  * read models and nothing more; the command API keeps its idempotency keys and reads a movie's
  * version for If-Match; the projectors write the read models and settle redrives.
  */
-export function grantStatements(database: string): string[] {
+function grantStatements(database: string): string[] {
   const schemas = READ_MODELS.join(', ');
   return [
     `REVOKE ALL ON DATABASE ${database} FROM PUBLIC`,
@@ -44,8 +44,8 @@ export function grantStatements(database: string): string[] {
   ];
 }
 
-/** A role's URL of the database: TLS checked as verify-full against the launcher's CA. */
-export function roleUrl(adminUrl: string, role: DatabaseRole, password: string): string {
+/** A role's URL of the database, with the admin URL's server and TLS settings. */
+function roleUrl(adminUrl: string, role: DatabaseRole, password: string): string {
   const url = new URL(adminUrl);
   url.username = role;
   url.password = password;
@@ -53,7 +53,7 @@ export function roleUrl(adminUrl: string, role: DatabaseRole, password: string):
 }
 
 /** Each role's password, made on first start and kept (mode 600) in `secrets`. */
-export function rolePasswords(secrets: string): Map<DatabaseRole, string> {
+function rolePasswords(secrets: string): Map<DatabaseRole, string> {
   mkdirSync(secrets, { recursive: true, mode: 0o700 });
   return new Map(
     DATABASE_ROLES.map((role) => {
@@ -68,7 +68,7 @@ export function rolePasswords(secrets: string): Map<DatabaseRole, string> {
  * Creates the roles (or resets their passwords), runs the migrations as the owner, then grants
  * each service its privileges. Run as the superuser of `adminUrl`; safe to run again.
  */
-export async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<DatabaseRole, string>, logger: Logger): Promise<void> {
+async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<DatabaseRole, string>, logger: Logger): Promise<void> {
   const database = pg.escapeIdentifier(new URL(adminUrl).pathname.slice(1));
   const client = new pg.Client(pgConnection(adminUrl));
   await client.connect();
@@ -96,7 +96,7 @@ export async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<D
 
 /** Which role each process of the production shape connects as. */
 const ROLE_OF = { 'command-api': 'command_api', projectors: 'projectors', 'query-api': 'query_api', replay: 'catalogue_owner', dlq: 'catalogue_owner' } as const;
-export type DatabaseUser = keyof typeof ROLE_OF;
+type DatabaseUser = keyof typeof ROLE_OF;
 
 export interface ClusterDatabase {
   primary: InfraService;

@@ -20,7 +20,7 @@ const NODE_PRINCIPAL = 'kafka-node';
 /**
  * Kafka's settings for a replicated cluster that keeps what it acknowledged: three copies of
  * every topic, internal ones too; a write is acknowledged once two hold it; a replica that fell
- * behind never becomes leader. docker-compose.yml sets the same.
+ * behind never becomes leader.
  */
 export const CLUSTER_SETTINGS: Readonly<Record<string, string>> = {
   'process.roles': 'broker,controller',
@@ -78,8 +78,6 @@ export interface KafkaCluster {
   connectionFor(user: ServiceUser | typeof ADMIN_USER): KafkaConnection;
   /** The settings a service reads to reach the cluster as `user`; its password comes from a file. */
   envFor(user: ServiceUser | typeof ADMIN_USER): Record<string, string>;
-  /** Where a user's password is kept (mode 600). */
-  passwordFile(user: ServiceUser | typeof ADMIN_USER): string;
   /** Waits until the whole cluster serves producers and groups: every node up, every coordinator loaded. */
   ready(): Promise<void>;
 }
@@ -164,7 +162,6 @@ export function kafkaCluster(place: ClusterPlace, artifacts: () => Artifacts, tl
     nodes,
     brokers,
     connectionFor,
-    passwordFile,
     envFor: (user) => ({
       KAFKA_BROKERS: brokers.join(','),
       KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
