@@ -211,16 +211,15 @@ export const commonEnv = {
  * A Postgres URL; TLS as libpq reads it from the URL (`sslmode` disable, require, verify-ca or
  * verify-full; `sslrootcert`, `sslcert`, `sslkey` files).
  */
-const databaseUrl = url(DEFAULTS.DATABASE_URL, ['postgres:', 'postgresql:']).superRefine((value, ctx) => {
-  const problem = databaseUrlProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
-
-/** A read replica (hot standby) of DATABASE_URL, for the query API's reads; unset, they go to DATABASE_URL. */
-export const queryDatabaseUrl = optionalUrl(['postgres:', 'postgresql:']).superRefine((value, ctx) => {
+function checkTlsParams(value: string | undefined, ctx: z.RefinementCtx): void {
   const problem = value === undefined ? undefined : databaseUrlProblem(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
+}
+
+const databaseUrl = url(DEFAULTS.DATABASE_URL, ['postgres:', 'postgresql:']).superRefine(checkTlsParams);
+
+/** A read replica (hot standby) of DATABASE_URL, for the query API's reads; unset, they go to DATABASE_URL. */
+export const queryDatabaseUrl = optionalUrl(['postgres:', 'postgresql:']).superRefine(checkTlsParams);
 
 export const databaseEnv = {
   DATABASE_URL: databaseUrl,

@@ -37,7 +37,11 @@ async function upToDate(databaseUrl: string): Promise<boolean> {
   const client = new pg.Client(pgConnection(databaseUrl));
   await client.connect();
   try {
-    const { rows } = await client.query<{ name: string }>(`SELECT name FROM public.pgmigrations`).catch(() => ({ rows: [] })); // no table yet: nothing applied
+    const { rows } = await client.query<{ name: string }>('SELECT name FROM public.pgmigrations').catch((err: unknown) => {
+      // 42P01, no such table: nothing is applied yet.
+      if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
+      throw err;
+    });
     const applied = new Set(rows.map((r) => r.name));
     return files.every((name) => applied.has(name));
   } finally {
