@@ -5,8 +5,9 @@ import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { registryRequest, type RegistryConnection } from '../shared/registry.ts';
 import { ensureArtifacts, type Artifacts } from './artifacts.ts';
-import { ADMIN_USER, SERVICE_USERS, grantsFor } from './cluster/access.ts';
-import { grantAccess, kafkaCluster } from './cluster/kafka-cluster.ts';
+import { ADMIN_USER, SERVICE_USERS } from './cluster/access.ts';
+import { kafkaCluster } from './cluster/kafka-cluster.ts';
+import { provisionCluster } from './cluster/provision.ts';
 import { clusterDatabase } from './cluster/database.ts';
 import { clusterTlsFiles, ensureClusterTls } from './cluster/tls.ts';
 import { DEFAULTS } from '../shared/defaults.ts';
@@ -37,6 +38,9 @@ export const CLUSTER_BASE_PORT = 9192;
 
 export type LauncherConfig = z.infer<typeof schema>;
 
+/** The launcher's settings, from the environment. */
+export const launcherConfig = (env: NodeJS.ProcessEnv) => loadConfig(schema, env);
+
 /** The registry's default compatibility, set by infraUp (docker-compose.yml sets the same). */
 export const REGISTRY_COMPATIBILITY = 'BACKWARD_TRANSITIVE';
 
@@ -60,15 +64,20 @@ const CLUSTER_TLS_DIR = dataPath('cluster', 'tls');
 export const launcherCluster = (fetchArtifacts: () => Artifacts, partitions: number) =>
   kafkaCluster({ name: 'kafka-cluster', dir: dataPath('cluster'), basePort: CLUSTER_BASE_PORT }, fetchArtifacts, () => ensureClusterTls(CLUSTER_TLS_DIR), partitions);
 
-/** The production shape's Postgres: a TLS-only primary on 54339 and its hot standby on 54349. */
-export const launcherDatabase = () => clusterDatabase(dataPath('cluster', 'postgres'), { primary: 54339, standby: 54349 }, clusterTlsFiles(CLUSTER_TLS_DIR));
+export const CLUSTER_DATABASE_PORTS = { primary: 54339, standby: 54349 } as const;
+
+/** The production shape's Postgres: a TLS-only primary and its hot standby. */
+export const launcherDatabase = () => clusterDatabase(dataPath('cluster', 'postgres'), CLUSTER_DATABASE_PORTS, clusterTlsFiles(CLUSTER_TLS_DIR));
+
+/** In the production shape, instance n of a service listens 100 n above its usual port: the first ones on 8181-8183, the second on 8281-8283. */
+export const clusterInstancePorts = (port: number) => [port + 100, port + 200];
 
 /**
  * The local infrastructure as the environment describes it. Postgres is embedded only when
  * DATABASE_URL is not given; a given one is the user's to run.
  */
 export function describeInfra(say: Say, env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }) {
-  const config = loadConfig(schema, env);
+  const config = launcherConfig(env);
   let artifacts: Artifacts | undefined;
   const fetchOnce = () => (artifacts ??= ensureArtifacts(say));
   if (shape.cluster) {
@@ -112,12 +121,9 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env, sh
   await startAll(down.filter((s) => s !== standby));
   const { sources, deadLetters } = launcherTopics(config);
   if (cluster) {
-    await cluster.kafka.ready();
-    const kafka = createKafka('infra', cluster.kafka.connectionFor(ADMIN_USER), createLogger('infra', 'error'));
-    await ensureTopics(kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
-    await grantAccess(kafka, grantsFor({ sources, deadLetters, projectorGroup: config.PROJECTOR_GROUP_ID }));
+    const topics = { sources, deadLetters, projectorGroup: config.PROJECTOR_GROUP_ID, partitions: config.TOPIC_PARTITIONS };
+    await provisionCluster(cluster.kafka.connectionFor(ADMIN_USER), cluster.database, topics, createLogger('infra', 'warn'));
     say(`cluster ${cluster.kafka.brokers.join(',')}: SASL_SSL (SCRAM-SHA-512), replication factor 3, min.insync.replicas 2; a user and ACLs for each of ${SERVICE_USERS.join(', ')}`);
-    await cluster.database.prepare(createLogger('infra', 'warn'));
     await startAll(down.filter((s) => s === standby));
     say(`postgres: TLS only (verify-full), a role for each service, the query APIs reading the standby`);
   } else {
@@ -143,7 +149,7 @@ export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env
 }
 
 /** Every schema change must keep every older version readable: set as the registry's default. */
-async function requireBackwardTransitive(registry: RegistryConnection): Promise<void> {
+export async function requireBackwardTransitive(registry: RegistryConnection): Promise<void> {
   const response = await registryRequest(registry, '/config', { method: 'PUT', body: { compatibility: REGISTRY_COMPATIBILITY }, timeoutMs: 10_000 });
   if (response.status !== 200) throw new Error(`Registry refused the compatibility setting: ${response.status} ${response.body}`);
 }

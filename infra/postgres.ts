@@ -46,10 +46,17 @@ export interface PostgresShape {
    * primary's data folder is copied while it runs, with the low-level backup functions (the
    * embedded binaries have no pg_basebackup).
    */
-  standbyOf?: { url: string; dataDir: string; replication: { user: string; password: string } };
+  standbyOf?: { url: string; dataDir: string; slot: string; replication: { user: string; password: string } };
 }
 
-const STANDBY_SLOT = 'standby';
+/** pg_hba.conf for TLS only: a password over TLS from `addresses`, for replication too; anything else over plaintext is refused. */
+export function tlsOnlyHba(addresses: readonly string[]): string[] {
+  return [
+    ...addresses.map((address) => `hostssl all all ${address} scram-sha-256`),
+    ...addresses.map((address) => `hostssl replication all ${address} scram-sha-256`),
+    'hostnossl all all all reject',
+  ];
+}
 
 /**
  * An embedded Postgres cluster for the data folder (see postgres-home.ts for where it lives),
@@ -90,14 +97,7 @@ export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR,
       chmodSync(path.join(cluster, to), 0o600);
       giveToOwner(home, path.join(cluster, to));
     }
-    const hba = [
-      'hostssl all all 127.0.0.1/32 scram-sha-256',
-      'hostssl all all ::1/128 scram-sha-256',
-      'hostssl replication all 127.0.0.1/32 scram-sha-256',
-      'hostssl replication all ::1/128 scram-sha-256',
-      'hostnossl all all all reject',
-    ];
-    writeFileSync(path.join(cluster, 'pg_hba.conf'), `${hba.join('\n')}\n`);
+    writeFileSync(path.join(cluster, 'pg_hba.conf'), `${tlsOnlyHba(['127.0.0.1/32', '::1/128']).join('\n')}\n`);
     giveToOwner(home, path.join(cluster, 'pg_hba.conf'));
   }
 
@@ -189,7 +189,7 @@ function copyRunning(from: string, to: string, top = true): void {
  * A standby's data folder: a copy of the running primary's, taken between pg_backup_start and
  * pg_backup_stop on one connection, with the backup label those return, and the settings that
  * make it stream from the primary through a replication slot (so the primary keeps the WAL it
- * has not received yet), over TLS checked as verify-full.
+ * has not received yet; the primary's preparation made it), over TLS checked as verify-full.
  */
 async function copyPrimary(primary: NonNullable<PostgresShape['standbyOf']>, home: PostgresHome): Promise<void> {
   const { cluster } = home.placement;
@@ -197,7 +197,6 @@ async function copyPrimary(primary: NonNullable<PostgresShape['standbyOf']>, hom
   const client = new pg.Client(pgConnection(onDatabase(primary.url, 'postgres')));
   await client.connect();
   try {
-    await client.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [STANDBY_SLOT]);
     await client.query(`SELECT pg_backup_start('standby', true)`);
     let label: string;
     try {
@@ -218,7 +217,7 @@ async function copyPrimary(primary: NonNullable<PostgresShape['standbyOf']>, hom
   const trusted = path.join(cluster, 'primary-ca.crt');
   if (rootcert) copyFileSync(rootcert, trusted);
   const conninfo = [`host=${at.hostname}`, `port=${at.port}`, `user=${primary.replication.user}`, `passfile=${passfile}`, 'sslmode=verify-full', `sslrootcert=${rootcert ? trusted : 'system'}`, 'application_name=standby'];
-  appendFileSync(path.join(cluster, 'postgresql.conf'), `\nhot_standby = on\nhot_standby_feedback = on\nprimary_conninfo = '${conninfo.join(' ')}'\nprimary_slot_name = '${STANDBY_SLOT}'\n`);
+  appendFileSync(path.join(cluster, 'postgresql.conf'), `\nhot_standby = on\nhot_standby_feedback = on\nprimary_conninfo = '${conninfo.join(' ')}'\nprimary_slot_name = '${primary.slot}'\n`);
   writeFileSync(path.join(cluster, 'standby.signal'), '');
   if (home.account) runCommand('chown', ['-R', `${home.account.uid}:${home.account.gid}`, cluster]);
   chmodSync(cluster, 0o700);

@@ -5,7 +5,7 @@ import { delay } from './daemon.ts';
 import { exitWithFailure } from './fail.ts';
 import { developmentEventIdSecret, developmentJwtSecret } from './dev-secret.ts';
 import { ensureArtifacts } from './artifacts.ts';
-import { infraDown, infraUp, launcherCluster, launcherDatabase } from './infra.ts';
+import { clusterInstancePorts, infraDown, infraUp, launcherCluster, launcherDatabase } from './infra.ts';
 import { REPO_ROOT } from './paths.ts';
 
 /**
@@ -44,9 +44,6 @@ const KINDS = [
   { name: 'query-api', main: 'query-api/main.ts', portSetting: 'QUERY_API_PORT', port: DEFAULTS.QUERY_API_PORT, user: 'query-api' },
 ] as const;
 
-/** In the cluster shape, instance n of a service listens 100 n above its usual port: the first ones on 8181-8183, the second on 8281-8283. */
-const CLUSTER_INSTANCES = 2;
-
 function servicesToRun(): Service[] {
   if (!shape.cluster) {
     return KINDS.map((kind) => ({ name: kind.name, main: kind.main, port: Number(env[kind.portSetting] ?? kind.port), env }));
@@ -56,10 +53,12 @@ function servicesToRun(): Service[] {
   // The shape's own database: each service's URL comes from a file.
   const base = Object.fromEntries(Object.entries(env).filter(([name]) => name !== 'DATABASE_URL'));
   return KINDS.flatMap((kind) =>
-    Array.from({ length: CLUSTER_INSTANCES }, (_, i) => {
-      const port = Number(env[kind.portSetting] ?? kind.port) + 100 * (i + 1);
-      return { name: `${kind.name}-${i + 1}`, main: kind.main, port, env: { ...base, ...kafka.envFor(kind.user), ...database.envFor(kind.user), [kind.portSetting]: String(port) } };
-    }),
+    clusterInstancePorts(Number(env[kind.portSetting] ?? kind.port)).map((port, i) => ({
+      name: `${kind.name}-${i + 1}`,
+      main: kind.main,
+      port,
+      env: { ...base, ...kafka.envFor(kind.user), ...database.envFor(kind.user), [kind.portSetting]: String(port) },
+    })),
   );
 }
 

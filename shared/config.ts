@@ -111,8 +111,8 @@ const optionalText = z
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 const topicName = (fallback: string) => z.string().default(fallback).refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name');
 /**
- * A dead-letter topic: `<source topic>.dlq` unless set. Set but empty counts as unset, as
- * docker-compose's kafka-init reads it (`${VAR:-default}`), so that both name the same topic.
+ * A dead-letter topic: `<source topic>.dlq` unless set. Set but empty counts as unset: an `.env`
+ * line `TOPIC_MOVIE_RATINGS_DLQ=` reaches docker-compose.yml's containers as ''.
  */
 const deadLetterTopicName = z.preprocess((v) => (v === '' ? undefined : v), z.string().refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name').optional());
 

@@ -54,19 +54,13 @@ function roleUrl(adminUrl: string, role: DatabaseRole, password: string): string
 
 /** Each role's password, made on first start and kept (mode 600) in `secrets`. */
 function rolePasswords(secrets: string): Map<DatabaseRole, string> {
-  mkdirSync(secrets, { recursive: true, mode: 0o700 });
-  return new Map(
-    DATABASE_ROLES.map((role) => {
-      const file = path.join(secrets, `postgres-${role}.password`);
-      if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
-      return [role, readFileSync(file, 'utf8').trim()];
-    }),
-  );
+  return new Map(DATABASE_ROLES.map((role) => [role, ensureSecret(path.join(secrets, `postgres-${role}.password`))]));
 }
 
 /**
- * Creates the roles (or resets their passwords), runs the migrations as the owner, then grants
- * each service its privileges. Run as the superuser of `adminUrl`; safe to run again.
+ * Creates the roles (or resets their passwords), runs the migrations as the owner, grants each
+ * service its privileges, and makes the standby's replication slot. Run as the superuser of
+ * `adminUrl`; safe to run again.
  */
 async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<DatabaseRole, string>, logger: Logger): Promise<void> {
   const database = pg.escapeIdentifier(new URL(adminUrl).pathname.slice(1));
@@ -89,6 +83,8 @@ async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<Database
   await grants.connect();
   try {
     for (const statement of grantStatements(database)) await grants.query(statement);
+    // Made before the standby's first copy, so that the primary keeps every WAL record after it.
+    await grants.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [STANDBY_SLOT]);
   } finally {
     await grants.end();
   }
@@ -96,57 +92,99 @@ async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<Database
 
 /** Which role each process of the production shape connects as. */
 const ROLE_OF = { 'command-api': 'command_api', projectors: 'projectors', 'query-api': 'query_api', replay: 'catalogue_owner', dlq: 'catalogue_owner' } as const;
-type DatabaseUser = keyof typeof ROLE_OF;
+export type DatabaseUser = keyof typeof ROLE_OF;
 
-export interface ClusterDatabase {
-  primary: InfraService;
-  /** Started once the primary is prepared: its copy must hold the roles. */
-  standby: InfraService;
+/** The replication slot the standby streams through, so that the primary keeps the WAL it has not received. */
+export const STANDBY_SLOT = 'standby';
+
+/** Where the primary and the standby listen (`host:port`), and the CA their certificate is signed by. */
+export interface DatabaseEndpoints {
+  primary: string;
+  standby: string;
+  ca: string;
+}
+
+export interface DatabaseAccess {
   /** The superuser's URL of the primary. */
   adminUrl: string;
-  /** Roles, migrations and grants on the primary, and a URL file per process. */
+  /** Roles, migrations, grants and the standby's slot on the primary, and a URL file per role. */
   prepare(logger: Logger): Promise<void>;
   /** The settings a process reads to reach the database as its role: URLs from files, since they hold passwords. */
   envFor(user: DatabaseUser): Record<string, string>;
+  /** The standby's login for streaming replication. */
+  replication: { user: string; password: string };
+}
+
+const urlFile = (dir: string, name: string) => path.join(dir, 'secrets', `database-url-${name}`);
+
+/** The settings a process reads to reach the database in `dir` as its role; the query API reads the standby. */
+export function databaseEnv(dir: string, user: DatabaseUser): Record<string, string> {
+  const role = ROLE_OF[user];
+  return { DATABASE_URL_FILE: urlFile(dir, role), ...(user === 'query-api' ? { QUERY_DATABASE_URL_FILE: urlFile(dir, `${role}-standby`) } : {}) };
 }
 
 /**
- * The production shape's Postgres: a primary that takes TLS connections only, each service as
- * its own role, and a hot standby streaming from it, which the query APIs read from. The TLS
- * files must exist before either starts.
+ * The production shape's roles and how each reaches the database, wherever the servers run: the
+ * passwords are made on first use and kept in `dir/secrets` (mode 600), next to the URL files.
  */
-export function clusterDatabase(dir: string, ports: { primary: number; standby: number }, tls: ClusterTls): ClusterDatabase {
+export function databaseAccess(dir: string, endpoints: DatabaseEndpoints): DatabaseAccess {
   const secrets = path.join(dir, 'secrets');
   const passwords = rolePasswords(secrets);
-  const urlOf = (port: number, user: string, password: string) =>
-    `postgres://${user}:${password}@127.0.0.1:${port}/moviecat?sslmode=verify-full&sslrootcert=${encodeURIComponent(tls.ca)}`;
-  const adminPassword = ensureSecret(path.join(secrets, 'postgres-admin.password'));
-  const adminUrl = urlOf(ports.primary, 'moviecat', adminPassword);
-  const urlFile = (name: string) => path.join(secrets, `database-url-${name}`);
-  const serverTls = { cert: tls.serverCert, key: tls.serverKey };
+  const urlOf = (endpoint: string, user: string, password: string) =>
+    `postgres://${user}:${password}@${endpoint}/moviecat?sslmode=verify-full&sslrootcert=${encodeURIComponent(endpoints.ca)}`;
+  const adminUrl = urlOf(endpoints.primary, ADMIN_ROLE, ensureSecret(adminPasswordFile(dir)));
   return {
     adminUrl,
-    primary: postgresService(adminUrl, path.join(dir, 'primary'), { name: 'postgres-primary', tls: serverTls }),
-    standby: postgresService(urlOf(ports.standby, 'moviecat', adminPassword), path.join(dir, 'standby'), {
-      name: 'postgres-standby',
-      tls: serverTls,
-      standbyOf: { url: adminUrl, dataDir: path.join(dir, 'primary'), replication: { user: 'replicator', password: passwords.get('replicator')! } },
-    }),
+    replication: { user: 'replicator', password: passwords.get('replicator')! },
     async prepare(logger) {
       await prepareDatabase(adminUrl, passwords, logger);
       for (const role of DATABASE_ROLES) {
-        writeFileSync(urlFile(role), urlOf(ports.primary, role, passwords.get(role)!), { mode: 0o600 });
-        writeFileSync(urlFile(`${role}-standby`), urlOf(ports.standby, role, passwords.get(role)!), { mode: 0o600 });
+        writeFileSync(urlFile(dir, role), urlOf(endpoints.primary, role, passwords.get(role)!), { mode: 0o600 });
+        writeFileSync(urlFile(dir, `${role}-standby`), urlOf(endpoints.standby, role, passwords.get(role)!), { mode: 0o600 });
       }
     },
-    envFor(user) {
-      const role = ROLE_OF[user];
-      return { DATABASE_URL_FILE: urlFile(role), ...(user === 'query-api' ? { QUERY_DATABASE_URL_FILE: urlFile(`${role}-standby`) } : {}) };
-    },
+    envFor: (user) => databaseEnv(dir, user),
+  };
+}
+
+/** The superuser, as the launcher's single-node Postgres names it too. */
+export const ADMIN_ROLE = 'moviecat';
+export const adminPasswordFile = (dir: string) => path.join(dir, 'secrets', 'postgres-admin.password');
+
+export interface ClusterDatabase extends DatabaseAccess {
+  primary: InfraService;
+  /** Started once the primary is prepared: its copy must hold the roles. */
+  standby: InfraService;
+}
+
+/**
+ * The production shape's Postgres on this machine: a primary that takes TLS connections only,
+ * each service as its own role, and a hot standby streaming from it, which the query APIs read
+ * from. The TLS files must exist before either starts.
+ */
+export function clusterDatabase(dir: string, ports: { primary: number; standby: number }, tls: ClusterTls): ClusterDatabase {
+  const access = databaseAccess(dir, { primary: `127.0.0.1:${ports.primary}`, standby: `127.0.0.1:${ports.standby}`, ca: tls.ca });
+  const standbyUrl = new URL(access.adminUrl);
+  standbyUrl.port = String(ports.standby);
+  const serverTls = { cert: tls.serverCert, key: tls.serverKey };
+  return {
+    ...access,
+    primary: postgresService(access.adminUrl, path.join(dir, 'primary'), { name: 'postgres-primary', tls: serverTls }),
+    standby: postgresService(standbyUrl.toString(), path.join(dir, 'standby'), {
+      name: 'postgres-standby',
+      tls: serverTls,
+      standbyOf: {
+        url: access.adminUrl,
+        dataDir: path.join(dir, 'primary'),
+        slot: STANDBY_SLOT,
+        replication: access.replication,
+      },
+    }),
   };
 }
 
 function ensureSecret(file: string): string {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
 }

@@ -11,7 +11,6 @@ import type { InfraService } from '../service.ts';
 import { ADMIN_USER, SERVICE_USERS, aclEntries, type Grant, type ServiceUser } from './access.ts';
 import type { ClusterTls } from './tls.ts';
 
-const NODE_IDS = [1, 2, 3] as const;
 const HEAP = ['-Xms128m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true'];
 const OFFSETS_PARTITIONS = 6;
 /** The name the brokers' certificate carries, mapped to the principal they know each other by. */
@@ -40,28 +39,114 @@ export const CLUSTER_SETTINGS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Clients authenticate with SCRAM-SHA-512 over TLS; the nodes reach each other (replication and
- * the controller quorum) over mutual TLS as `kafka-node`. Every request is checked against the
- * ACLs, and one that no ACL allows is refused.
+ * Clients authenticate with SCRAM-SHA-512 over TLS on each of `clientListeners`; the nodes reach
+ * each other (replication and the controller quorum) over mutual TLS as `kafka-node`. Every
+ * request is checked against the ACLs, and one that no ACL allows is refused.
  */
-export const SECURITY_SETTINGS: Readonly<Record<string, string>> = {
-  'listener.security.protocol.map': 'CLIENT:SASL_SSL,BROKER:SSL,CONTROLLER:SSL',
-  'inter.broker.listener.name': 'BROKER',
-  'controller.listener.names': 'CONTROLLER',
-  'ssl.keystore.type': 'PEM',
-  'ssl.truststore.type': 'PEM',
-  'ssl.endpoint.identification.algorithm': 'https',
-  'ssl.principal.mapping.rules': 'RULE:^CN=([^,]+)$/$1/,DEFAULT',
-  'listener.name.broker.ssl.client.auth': 'required',
-  'listener.name.controller.ssl.client.auth': 'required',
-  'listener.name.client.ssl.client.auth': 'none',
-  'sasl.enabled.mechanisms': 'SCRAM-SHA-512',
-  'listener.name.client.sasl.enabled.mechanisms': 'SCRAM-SHA-512',
-  'listener.name.client.scram-sha-512.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
-  'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
-  'allow.everyone.if.no.acl.found': 'false',
-  'super.users': `User:${NODE_PRINCIPAL};User:${ADMIN_USER}`,
-};
+export function securitySettings(clientListeners: readonly string[]): Record<string, string> {
+  const perClientListener = clientListeners.flatMap((listener): Array<[string, string]> => {
+    const prefix = `listener.name.${listener.toLowerCase()}`;
+    return [
+      [`${prefix}.ssl.client.auth`, 'none'],
+      [`${prefix}.sasl.enabled.mechanisms`, 'SCRAM-SHA-512'],
+      [`${prefix}.scram-sha-512.sasl.jaas.config`, 'org.apache.kafka.common.security.scram.ScramLoginModule required;'],
+    ];
+  });
+  return {
+    'listener.security.protocol.map': [...clientListeners.map((listener) => `${listener}:SASL_SSL`), 'BROKER:SSL', 'CONTROLLER:SSL'].join(','),
+    'inter.broker.listener.name': 'BROKER',
+    'controller.listener.names': 'CONTROLLER',
+    'ssl.keystore.type': 'PEM',
+    'ssl.truststore.type': 'PEM',
+    'ssl.endpoint.identification.algorithm': 'https',
+    'ssl.principal.mapping.rules': 'RULE:^CN=([^,]+)$/$1/,DEFAULT',
+    'listener.name.broker.ssl.client.auth': 'required',
+    'listener.name.controller.ssl.client.auth': 'required',
+    'sasl.enabled.mechanisms': 'SCRAM-SHA-512',
+    ...Object.fromEntries(perClientListener),
+    'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'allow.everyone.if.no.acl.found': 'false',
+    'super.users': `User:${NODE_PRINCIPAL};User:${ADMIN_USER}`,
+  };
+}
+
+/** Where a listener binds, and the address it tells clients (`host:port` each). */
+export interface Listener {
+  name: string;
+  bind: string;
+  advertised: string;
+}
+
+/** One node of the cluster: its client listeners, then BROKER and CONTROLLER, and its files. */
+export interface NodePlan {
+  id: number;
+  listeners: Listener[];
+  /** Every node's controller, as `id@host:port`. */
+  voters: string;
+  logDir: string;
+  /** The brokers' PEM keystore and the CA, as ClusterTls names them. */
+  keystore: string;
+  ca: string;
+  partitions: number;
+}
+
+/** A node's server.properties, wherever it runs: the launcher's nodes and docker-compose.yml's. */
+export function nodeProperties(node: NodePlan): Record<string, string> {
+  const clientListeners = node.listeners.map((l) => l.name).filter((name) => name !== 'BROKER' && name !== 'CONTROLLER');
+  return {
+    'node.id': String(node.id),
+    'controller.quorum.voters': node.voters,
+    listeners: node.listeners.map((l) => `${l.name}://${l.bind}`).join(','),
+    'advertised.listeners': node.listeners.map((l) => `${l.name}://${l.advertised}`).join(','),
+    'log.dirs': node.logDir,
+    'num.partitions': String(node.partitions),
+    'ssl.keystore.location': node.keystore,
+    'ssl.truststore.location': node.ca,
+    ...CLUSTER_SETTINGS,
+    ...securitySettings(clientListeners),
+  };
+}
+
+export const propertiesText = (settings: Record<string, string>) => `${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join('\n')}\n`;
+
+export const NODE_IDS = [1, 2, 3] as const;
+/** Everyone with a SCRAM password: the launcher's super user, then each service's user. */
+export type KafkaUser = ServiceUser | typeof ADMIN_USER;
+const KAFKA_USERS: KafkaUser[] = [ADMIN_USER, ...SERVICE_USERS];
+
+/** Where the cluster's id and its users' passwords are kept, under the cluster's folder. */
+export const identityFiles = (dir: string) => ({ clusterId: path.join(dir, 'cluster-id'), password: (user: string) => path.join(dir, 'secrets', `kafka-${user}.password`) });
+
+/**
+ * The cluster id and every user's password, made once in `dir` (mode 600): storage formatted
+ * with them must keep meeting them. `formatted` says whether some node's storage already is.
+ */
+export function clusterIdentity(dir: string, formatted: boolean): { clusterId: string; passwords: Map<KafkaUser, string> } {
+  const files = identityFiles(dir);
+  if (!existsSync(files.clusterId) || KAFKA_USERS.some((user) => !existsSync(files.password(user)))) {
+    if (formatted) throw new StartupError(`The cluster's storage outlived its id or passwords in ${dir}; delete the cluster's data to start it afresh.`);
+    mkdirSync(path.join(dir, 'secrets'), { recursive: true, mode: 0o700 });
+    writeFileSync(files.clusterId, newClusterId());
+    for (const user of KAFKA_USERS) writeFileSync(files.password(user), randomBytes(24).toString('hex'), { mode: 0o600 });
+  }
+  const passwords = new Map(KAFKA_USERS.map((user) => [user, readFileSync(files.password(user), 'utf8').trim()]));
+  return { clusterId: readFileSync(files.clusterId, 'utf8').trim(), passwords };
+}
+
+/** StorageTool's options that create every user's SCRAM credential when a node's storage is formatted. */
+export const scramOptions = (passwords: ReadonlyMap<string, string>) => [...passwords].flatMap(([user, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${user},password=${password}]`]);
+
+/** The settings a service reads to reach the cluster as `user`: SASL_SSL, its password from a file. */
+export function clientEnv(user: KafkaUser, cluster: { brokers: readonly string[]; dir: string; ca: string }): Record<string, string> {
+  return {
+    KAFKA_BROKERS: cluster.brokers.join(','),
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    KAFKA_SASL_USERNAME: user,
+    KAFKA_SASL_PASSWORD_FILE: identityFiles(cluster.dir).password(user),
+    KAFKA_SSL_CA_FILE: cluster.ca,
+  };
+}
 
 export interface ClusterPlace {
   /** Daemon names are this plus the node id. */
@@ -75,15 +160,20 @@ export interface KafkaCluster {
   nodes: InfraService[];
   brokers: string[];
   /** How a user reaches the cluster: SASL_SSL with its password, trusting the launcher's CA. */
-  connectionFor(user: ServiceUser | typeof ADMIN_USER): KafkaConnection;
+  connectionFor(user: KafkaUser): KafkaConnection;
   /** The settings a service reads to reach the cluster as `user`; its password comes from a file. */
-  envFor(user: ServiceUser | typeof ADMIN_USER): Record<string, string>;
-  /** Waits until the whole cluster serves producers and groups: every node up, every coordinator loaded. */
+  envFor(user: KafkaUser): Record<string, string>;
+  /** Waits until the whole cluster serves producers and groups. */
   ready(): Promise<void>;
 }
 
+/** Waits until a cluster serves producers and groups: every node up, every coordinator loaded. */
+export async function untilServing(admin: KafkaConnection): Promise<void> {
+  await waitUntil('kafka cluster', () => coordinatorsReady(admin, OFFSETS_PARTITIONS), 120_000);
+}
+
 /**
- * Three KRaft nodes (broker and controller each) on localhost, secured as SECURITY_SETTINGS
+ * Three KRaft nodes (broker and controller each) on localhost, secured as securitySettings
  * says, with one SCRAM user per service created when their storage is formatted. Passwords are
  * made on first start and kept in `dir/secrets`, the cluster id in `dir/cluster-id`.
  */
@@ -91,43 +181,24 @@ export function kafkaCluster(place: ClusterPlace, artifacts: () => Artifacts, tl
   const { dir, basePort } = place;
   const ports = (id: number) => ({ client: basePort + id - 1, broker: basePort + 100 + id - 1, controller: basePort + 200 + id - 1 });
   const brokers = NODE_IDS.map((id) => `localhost:${ports(id).client}`);
-  const secrets = path.join(dir, 'secrets');
-  const passwordFile = (user: string) => path.join(secrets, `kafka-${user}.password`);
-  const users = [ADMIN_USER, ...SERVICE_USERS];
-
-  /** The cluster id and passwords, made once: storage formatted with them must keep meeting them. */
-  function identity(): { clusterId: string; passwords: Map<string, string> } {
-    const idFile = path.join(dir, 'cluster-id');
-    const formatted = NODE_IDS.some((id) => existsSync(path.join(dir, `node-${id}`, 'data', 'meta.properties')));
-    if (!existsSync(idFile) || users.some((user) => !existsSync(passwordFile(user)))) {
-      if (formatted) throw new StartupError(`The cluster's storage in ${dir} outlived its id or passwords; delete ${dir} to start the cluster afresh.`);
-      mkdirSync(secrets, { recursive: true, mode: 0o700 });
-      writeFileSync(idFile, newClusterId());
-      for (const user of users) writeFileSync(passwordFile(user), randomBytes(24).toString('hex'), { mode: 0o600 });
-    }
-    return { clusterId: readFileSync(idFile, 'utf8').trim(), passwords: new Map(users.map((user) => [user, readFileSync(passwordFile(user), 'utf8').trim()])) };
-  }
+  const formatted = () => NODE_IDS.some((id) => existsSync(path.join(dir, `node-${id}`, 'data', 'meta.properties')));
 
   function writeConfig(id: number, nodeDir: string): string {
     const files = tls();
-    const voters = NODE_IDS.map((n) => `${n}@localhost:${ports(n).controller}`).join(',');
     const { client, broker, controller } = ports(id);
-    const listeners = `CLIENT://localhost:${client},BROKER://localhost:${broker},CONTROLLER://localhost:${controller}`;
-    const settings: Record<string, string> = {
-      'node.id': String(id),
-      'controller.quorum.voters': voters,
-      listeners,
-      'advertised.listeners': listeners,
-      'log.dirs': path.join(nodeDir, 'data'),
-      'num.partitions': String(partitions),
-      'ssl.keystore.location': files.brokerKeystore,
-      'ssl.truststore.location': files.ca,
-      ...CLUSTER_SETTINGS,
-      ...SECURITY_SETTINGS,
-    };
+    const at = (name: string, port: number): Listener => ({ name, bind: `localhost:${port}`, advertised: `localhost:${port}` });
+    const settings = nodeProperties({
+      id,
+      listeners: [at('CLIENT', client), at('BROKER', broker), at('CONTROLLER', controller)],
+      voters: NODE_IDS.map((n) => `${n}@localhost:${ports(n).controller}`).join(','),
+      logDir: path.join(nodeDir, 'data'),
+      keystore: files.brokerKeystore,
+      ca: files.ca,
+      partitions,
+    });
     const config = path.join(nodeDir, 'server.properties');
     mkdirSync(nodeDir, { recursive: true });
-    writeFileSync(config, `${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join('\n')}\n`);
+    writeFileSync(config, propertiesText(settings));
     return config;
   }
 
@@ -139,12 +210,10 @@ export function kafkaCluster(place: ClusterPlace, artifacts: () => Artifacts, tl
       address: `localhost:${ports(id).client}`,
       isUp: () => canConnect('localhost', ports(id).client),
       async start() {
-        const { clusterId, passwords } = identity();
+        const { clusterId, passwords } = clusterIdentity(dir, formatted());
         const config = writeConfig(id, nodeDir);
         const classpath = artifacts().kafkaClasspath;
-        if (!existsSync(path.join(nodeDir, 'data', 'meta.properties'))) {
-          formatStorage(classpath, config, clusterId, [...passwords].flatMap(([user, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${user},password=${password}]`]));
-        }
+        if (!existsSync(path.join(nodeDir, 'data', 'meta.properties'))) formatStorage(classpath, config, clusterId, scramOptions(passwords));
         startBroker(name, classpath, config, HEAP);
         await waitUntil(name, () => canConnect('localhost', ports(id).client), 90_000);
       },
@@ -152,27 +221,18 @@ export function kafkaCluster(place: ClusterPlace, artifacts: () => Artifacts, tl
     };
   });
 
-  const connectionFor = (user: string): KafkaConnection => ({
+  const connectionFor = (user: KafkaUser): KafkaConnection => ({
     brokers,
     tls: { ca: readFileSync(tls().ca, 'utf8') },
-    sasl: { mechanism: 'SCRAM-SHA-512', username: user, password: readFileSync(passwordFile(user), 'utf8').trim() },
+    sasl: { mechanism: 'SCRAM-SHA-512', username: user, password: readFileSync(identityFiles(dir).password(user), 'utf8').trim() },
   });
 
   return {
     nodes,
     brokers,
     connectionFor,
-    envFor: (user) => ({
-      KAFKA_BROKERS: brokers.join(','),
-      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
-      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
-      KAFKA_SASL_USERNAME: user,
-      KAFKA_SASL_PASSWORD_FILE: passwordFile(user),
-      KAFKA_SSL_CA_FILE: tls().ca,
-    }),
-    async ready() {
-      await waitUntil(nodes[0]!.name, () => coordinatorsReady(connectionFor(ADMIN_USER), OFFSETS_PARTITIONS), 120_000);
-    },
+    envFor: (user) => clientEnv(user, { brokers, dir, ca: tls().ca }),
+    ready: () => untilServing(connectionFor(ADMIN_USER)),
   };
 }
 

