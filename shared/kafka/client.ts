@@ -8,6 +8,22 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+/**
+ * Broker answers that a healthy cluster gives while a group rebalances, a coordinator loads or a
+ * leader moves, and that kafkajs retries by itself; kafkajs logs each as an error. A request that
+ * still fails reaches our code, which logs it, so these go to debug.
+ */
+const RETRIED_ANSWERS = new Set([
+  'The group is rebalancing, so a rejoin is needed',
+  "The coordinator is loading and hence can't process requests for this group",
+  'This is not the correct coordinator for this group',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  'This server is not the leader for that topic-partition',
+]);
+
+const levelOf = (level: logLevel, entry: LogEntry['log']) =>
+  level === logLevel.ERROR && entry.message.startsWith('Response ') && RETRIED_ANSWERS.has(String(entry.error)) ? 'debug' : (LEVELS[level] ?? 'info');
+
 /** Where Kafka is and how to prove who we are to it; `tls` and `sasl` are absent on a plaintext cluster. */
 export interface KafkaConnection {
   brokers: string[];
@@ -30,7 +46,7 @@ export function createKafka(clientId: string, connection: KafkaConnection, logge
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
-        log[LEVELS[level] ?? 'info'](fields, message);
+        log[levelOf(level, entry)](fields, message);
       },
   });
 }
