@@ -23,8 +23,20 @@ interface Kept {
  * The ceiling: a consumer that only fetches and decodes, with the projector's decoder and
  * kafkajs tuned for throughput. Timed from run() until every record is decoded.
  */
-export async function readAndDecode(kafka: Kafka, registry: RegistryConnection, topic: string, count: number, groupId: string): Promise<BareRead> {
-  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxBytesPerPartition: 8 * MB, maxBytes: 64 * MB, maxWaitTimeInMs: 100 });
+export async function readAndDecode(
+  kafka: Kafka,
+  registry: RegistryConnection,
+  topic: string,
+  count: number,
+  groupId: string,
+): Promise<BareRead> {
+  const consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: 8 * MB,
+    maxBytes: 64 * MB,
+    maxWaitTimeInMs: 100,
+  });
   const decoder = new EventDecoder(registry);
   // A partition's events in log order; a movie lives in one partition, so partitions fold independently.
   const kept = new Map<number, Kept>();
@@ -63,7 +75,12 @@ export async function readAndDecode(kafka: Kafka, registry: RegistryConnection, 
 }
 
 /** Keeps the fold's inputs of a batch; returns how many records did not decode. */
-function keep(kept: Map<number, Kept>, partition: number, messages: readonly KafkaMessage[], results: readonly DecodeResult[]): number {
+function keep(
+  kept: Map<number, Kept>,
+  partition: number,
+  messages: readonly KafkaMessage[],
+  results: readonly DecodeResult[],
+): number {
   let entry = kept.get(partition);
   if (!entry) {
     entry = { recordId: [], userId: [], value: [] };

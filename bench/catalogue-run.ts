@@ -88,7 +88,13 @@ export async function runCatalogueProjector(options: CatalogueRunOptions): Promi
 }
 
 /** Polls the stored offsets until they sum to `target`; fails on a fatal error or a long stall. */
-async function waitForOffsets(client: pg.Client, topic: string, target: number, started: number, trouble: () => Error | undefined): Promise<void> {
+async function waitForOffsets(
+  client: pg.Client,
+  topic: string,
+  target: number,
+  started: number,
+  trouble: () => Error | undefined,
+): Promise<void> {
   let last = -1;
   let lastMove = performance.now();
   let lastReport = performance.now();
@@ -102,7 +108,9 @@ async function waitForOffsets(client: pg.Client, topic: string, target: number, 
     else if (now - lastMove > STALL_MS) throw new Error(`projector stalled at ${applied} of ${target}`);
     if (now - lastReport >= PROGRESS_EVERY_MS) {
       lastReport = now;
-      console.log(`  (b) ${applied.toLocaleString('en-US')} / ${target.toLocaleString('en-US')} after ${((now - started) / 1000).toFixed(1)} s`);
+      console.log(
+        `  (b) ${applied.toLocaleString('en-US')} / ${target.toLocaleString('en-US')} after ${((now - started) / 1000).toFixed(1)} s`,
+      );
     }
     await sleep(POLL_MS);
   }
@@ -111,7 +119,10 @@ async function waitForOffsets(client: pg.Client, topic: string, target: number, 
 /** The sum of the next offsets stored for `topic`; 0 until the projector has created its tables. */
 async function storedTotal(client: pg.Client, topic: string): Promise<number> {
   try {
-    const { rows } = await client.query<{ total: string }>('SELECT coalesce(sum(next_offset), 0)::text AS total FROM ratings.projection_offsets WHERE topic = $1', [topic]);
+    const { rows } = await client.query<{ total: string }>(
+      'SELECT coalesce(sum(next_offset), 0)::text AS total FROM ratings.projection_offsets WHERE topic = $1',
+      [topic],
+    );
     return Number(rows[0]!.total);
   } catch (err) {
     if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return 0;
@@ -125,5 +136,9 @@ function batchFigures(exposition: string): Pick<CatalogueRun, 'batches' | 'meanB
   const batches = total('projection_batch_size_count');
   const records = total('projection_batch_size_sum');
   const seconds = total('projection_batch_duration_seconds_sum');
-  return { batches, meanBatchSize: batches > 0 ? records / batches : 0, meanBatchMs: batches > 0 ? (1000 * seconds) / batches : 0 };
+  return {
+    batches,
+    meanBatchSize: batches > 0 ? records / batches : 0,
+    meanBatchMs: batches > 0 ? (1000 * seconds) / batches : 0,
+  };
 }

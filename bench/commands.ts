@@ -24,7 +24,9 @@ import { createTestTopics, freePort, services } from '../test/support/services.t
 import { profileFlags, waitUntilReady } from './service-probe.ts';
 import { registryClient } from '../shared/registry.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, cluster: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string' }, connections: { type: 'string' }, cluster: { type: 'boolean' } },
+});
 const SECONDS = Number(values.seconds ?? 10);
 // The brief's concurrency: enough for the machine to be CPU-bound, not latency-bound.
 const CONNECTIONS = Number(values.connections ?? 256);
@@ -64,7 +66,10 @@ function load(options: autocannon.Options): Promise<Result> {
 /** Only 202s count as accepted; anything else is reported, never counted. */
 function accepted(result: Result, label: string): number {
   const other = result.non2xx + result.errors + result.timeouts;
-  if (other > 0) console.log(`  ${label}: ${other} requests were not accepted (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`);
+  if (other > 0)
+    console.log(
+      `  ${label}: ${other} requests were not accepted (non-2xx ${result.non2xx}, errors ${result.errors}, timeouts ${result.timeouts})`,
+    );
   return result['2xx'];
 }
 
@@ -103,28 +108,34 @@ async function bareProducer(target: Target, events: number): Promise<number> {
 /** Every run against one target, with a command API process of its own. */
 async function measure(target: Target): Promise<Figures> {
   const port = await freePort();
-  const api = spawn(process.execPath, [...profileFlags(), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')], {
-    env: {
-      ...process.env,
-      ...target.env,
-      SCHEMA_REGISTRY_URL: services.registryUrl,
-      TOPIC_MOVIE_METADATA: target.topics.movieMetadata,
-      TOPIC_MOVIE_RATINGS: target.topics.movieRatings,
-      COMMAND_API_PORT: String(port),
-      JWT_SECRET: SECRET,
-      EVENT_ID_SECRET: SECRET,
-      DATABASE_URL: services.databaseUrl,
-      // 100 principals at full speed are far above the per-principal default: the limiter runs
-      // (its cost is measured) but never refuses.
-      RATE_LIMIT_MAX: String(1_000_000_000),
-      LOG_LEVEL: 'warn',
+  const api = spawn(
+    process.execPath,
+    [...profileFlags(), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')],
+    {
+      env: {
+        ...process.env,
+        ...target.env,
+        SCHEMA_REGISTRY_URL: services.registryUrl,
+        TOPIC_MOVIE_METADATA: target.topics.movieMetadata,
+        TOPIC_MOVIE_RATINGS: target.topics.movieRatings,
+        COMMAND_API_PORT: String(port),
+        JWT_SECRET: SECRET,
+        EVENT_ID_SECRET: SECRET,
+        DATABASE_URL: services.databaseUrl,
+        // 100 principals at full speed are far above the per-principal default: the limiter runs
+        // (its cost is measured) but never refuses.
+        RATE_LIMIT_MAX: String(1_000_000_000),
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
     },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  );
   const base = `http://127.0.0.1:${port}`;
   try {
     await waitUntilReady(base);
-    const userTokens = Array.from({ length: 100 }, (_, i) => mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600));
+    const userTokens = Array.from({ length: 100 }, (_, i) =>
+      mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600),
+    );
     const provider = mintToken(SECRET, { sub: 'provider-1', roles: ['provider'] }, 3600);
     let n = 0;
     const singleRequest = () => ({
@@ -136,20 +147,43 @@ async function measure(target: Target): Promise<Figures> {
 
     // A cold process pays for JIT compilation and its first connections; nobody runs one that way for long.
     console.log(`${target.name}: warm-up: 5 s of single ratings, not counted`);
-    await load({ url: base, connections: CONNECTIONS, duration: 5, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+    await load({
+      url: base,
+      connections: CONNECTIONS,
+      duration: 5,
+      requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }],
+    });
 
     console.log(`${target.name}: (3) steady 2,000 ratings/s for ${SECONDS} s`);
-    const steady = await load({ url: base, connections: 32, duration: SECONDS, overallRate: 2000, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+    const steady = await load({
+      url: base,
+      connections: 32,
+      duration: SECONDS,
+      overallRate: 2000,
+      requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }],
+    });
     accepted(steady, 'steady');
 
     console.log(`${target.name}: (1) single ratings: ${CONNECTIONS} connections for ${SECONDS} s`);
-    const single = await load({ url: base, connections: CONNECTIONS, duration: SECONDS, requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }] });
+    const single = await load({
+      url: base,
+      connections: CONNECTIONS,
+      duration: SECONDS,
+      requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }],
+    });
     const singleRate = accepted(single, 'single') / SECONDS;
 
     console.log(`${target.name}: (2) bulk: 1,000 ratings a request, 8 connections for ${SECONDS} s`);
     let b = 0;
     const bulkBody = () =>
-      JSON.stringify({ providerId: 'acme', ratings: Array.from({ length: 1000 }, (_, i) => ({ movieId: movieId(b * 1000 + i), userId: `user${(b * 7 + i) % 50_000}`, value: 1 + (i % 5) })) });
+      JSON.stringify({
+        providerId: 'acme',
+        ratings: Array.from({ length: 1000 }, (_, i) => ({
+          movieId: movieId(b * 1000 + i),
+          userId: `user${(b * 7 + i) % 50_000}`,
+          value: 1 + (i % 5),
+        })),
+      });
     const bodies = Array.from({ length: 16 }, () => (b++, bulkBody()));
     let k = 0;
     const bulk = await load({
@@ -194,11 +228,21 @@ run                                           figure
 const topics = await createTestTopics(6);
 const cluster = values.cluster ? await startSecuredCluster(6) : undefined;
 try {
-  const single = await measure({ name: 'single plaintext node', env: { KAFKA_BROKERS: services.brokers.join(',') }, topics, producer: services.kafka });
+  const single = await measure({
+    name: 'single plaintext node',
+    env: { KAFKA_BROKERS: services.brokers.join(',') },
+    topics,
+    producer: services.kafka,
+  });
   console.log(report('single plaintext node', single));
   if (cluster) {
     const [movieMetadata, movieRatings] = cluster.topics.sources as [string, string];
-    const secured = await measure({ name: 'secured cluster', env: cluster.envFor('command-api'), topics: { movieMetadata, movieRatings }, producer: cluster.connectionFor(ADMIN_USER) });
+    const secured = await measure({
+      name: 'secured cluster',
+      env: cluster.envFor('command-api'),
+      topics: { movieMetadata, movieRatings },
+      producer: cluster.connectionFor(ADMIN_USER),
+    });
     console.log(report('secured three-node cluster (SASL_SSL, replication 3, min.insync.replicas 2)', secured));
     const ratio = (a: number, b: number) => (a / b).toFixed(2);
     console.log(`

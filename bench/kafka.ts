@@ -13,7 +13,10 @@ export interface BenchTopics extends Topics {
 /** Named by size, so a run of the same size finds the events an earlier run produced. */
 export function benchTopics(events: number): BenchTopics {
   const topics = { movieMetadata: `bench-metadata-${events}`, movieRatings: `bench-ratings-${events}` };
-  const deadLetters = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: topics.movieMetadata, TOPIC_MOVIE_RATINGS: topics.movieRatings });
+  const deadLetters = deadLetterTopicsFrom({
+    TOPIC_MOVIE_METADATA: topics.movieMetadata,
+    TOPIC_MOVIE_RATINGS: topics.movieRatings,
+  });
   return { ...topics, deadLetters, all: [topics.movieMetadata, topics.movieRatings, ...deadLetters.values()] };
 }
 
@@ -38,10 +41,13 @@ export async function recordCount(kafka: Kafka, topic: string): Promise<number> 
 
 /** The end offset of every partition, summed: what the projector's stored offsets must reach. */
 export async function endOffsetSum(kafka: Kafka, topic: string): Promise<number> {
-  return withAdmin(kafka, async (admin) => (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0));
+  return withAdmin(kafka, async (admin) =>
+    (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0),
+  );
 }
 
-export const createBenchTopics = (kafka: Kafka, topics: BenchTopics) => ensureTopics(kafka, topics.all, BENCH_PARTITIONS);
+export const createBenchTopics = (kafka: Kafka, topics: BenchTopics) =>
+  ensureTopics(kafka, topics.all, BENCH_PARTITIONS);
 
 /**
  * Deletes the topics and waits until the broker forgets them: Kafka deletes asynchronously and
@@ -55,7 +61,8 @@ export async function deleteBenchTopics(kafka: Kafka, topics: BenchTopics): Prom
     await admin.deleteTopics({ topics: present });
     const deadline = Date.now() + 60_000;
     while ((await admin.listTopics()).some((t) => present.includes(t))) {
-      if (Date.now() > deadline) throw new Error(`Kafka still lists ${present.join(', ')} a minute after deleting them`);
+      if (Date.now() > deadline)
+        throw new Error(`Kafka still lists ${present.join(', ')} a minute after deleting them`);
       await sleep(250);
     }
   });

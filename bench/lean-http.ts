@@ -78,7 +78,11 @@ export function leanHttpPool(host: string, port: number, connections: number) {
       if (!this.current || !Number.isInteger(length)) return this.fail(new Error(`unexpected response: ${lines[0]}`));
       const bodyStart = headEnd + HEAD_END.length;
       if (this.buffered.length < bodyStart + length) return;
-      const response = { status: Number(lines[0]!.slice(9, 12)), headers, body: this.buffered.toString('utf8', bodyStart, bodyStart + length) };
+      const response = {
+        status: Number(lines[0]!.slice(9, 12)),
+        headers,
+        body: this.buffered.toString('utf8', bodyStart, bodyStart + length),
+      };
       this.buffered = this.buffered.subarray(bodyStart + length);
       const current = this.current;
       this.current = undefined;
@@ -97,7 +101,12 @@ export function leanHttpPool(host: string, port: number, connections: number) {
   }
 
   return {
-    request(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string): Promise<LeanResponse> {
+    request(
+      method: 'GET' | 'POST',
+      path: string,
+      headers: Record<string, string>,
+      body?: string,
+    ): Promise<LeanResponse> {
       let head = `${method} ${path} HTTP/1.1\r\nhost: ${host}:${port}\r\n`;
       for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
       const payload = body === undefined ? undefined : Buffer.from(body);

@@ -70,7 +70,13 @@ export async function runNaiveProjector(options: NaiveRunOptions): Promise<Naive
   return { seconds, applied };
 }
 
-async function applyOne(client: pg.Client, topic: string, partition: number, message: KafkaMessage, decoder: EventDecoder): Promise<void> {
+async function applyOne(
+  client: pg.Client,
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+  decoder: EventDecoder,
+): Promise<void> {
   const result = await decoder.decode(message);
   if (!result.ok) throw new Error(`offset ${message.offset} does not decode: ${result.poison.message}`);
   if (result.event.type === 'MovieMetadataSet') return;
@@ -115,6 +121,12 @@ async function applyRating(client: pg.Client, event: RatingEvent): Promise<void>
        count = a.count + EXCLUDED.count, sum = a.sum + EXCLUDED.sum,
        count_1 = a.count_1 + EXCLUDED.count_1, count_2 = a.count_2 + EXCLUDED.count_2, count_3 = a.count_3 + EXCLUDED.count_3,
        count_4 = a.count_4 + EXCLUDED.count_4, count_5 = a.count_5 + EXCLUDED.count_5`,
-    [event.recordType, event.recordId, (next === undefined ? 0 : 1) - (previous === undefined ? 0 : 1), (next ?? 0) - (previous ?? 0), ...counts],
+    [
+      event.recordType,
+      event.recordId,
+      (next === undefined ? 0 : 1) - (previous === undefined ? 0 : 1),
+      (next ?? 0) - (previous ?? 0),
+      ...counts,
+    ],
   );
 }

@@ -1,5 +1,12 @@
 import type { RatingEvent } from '../shared/events/types.ts';
-import { CompressionTypes, Partitioners, type Kafka, type Message, type PartitionMetadata, type Producer } from 'kafkajs';
+import {
+  CompressionTypes,
+  Partitioners,
+  type Kafka,
+  type Message,
+  type PartitionMetadata,
+  type Producer,
+} from 'kafkajs';
 import { EventCodec } from '../shared/events/codec.ts';
 import type { BenchOptions } from './args.ts';
 import { createBenchTopics, deleteBenchTopics, recordCount, type BenchTopics } from './kafka.ts';
@@ -62,7 +69,13 @@ class Lane {
  * gives its key (the recordId), as the command API's publisher would send it, and a partition's
  * records are sent in order, so the log holds each movie's events in produce order.
  */
-export async function produceRatings(kafka: Kafka, codec: EventCodec, topic: string, count: number, seed: number): Promise<Production> {
+export async function produceRatings(
+  kafka: Kafka,
+  codec: EventCodec,
+  topic: string,
+  count: number,
+  seed: number,
+): Promise<Production> {
   const partitionOf = await murmur2Partitioner(kafka, topic);
   const producer: Producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
@@ -75,10 +88,11 @@ export async function produceRatings(kafka: Kafka, codec: EventCodec, topic: str
   const started = performance.now();
   try {
     const lanes = new Map<number, Lane>();
-    const laneOf = (partition: number) => lanes.get(partition) ?? lanes.set(partition, new Lane(producer, topic, partition)).get(partition)!;
+    const laneOf = (partition: number) =>
+      lanes.get(partition) ?? lanes.set(partition, new Lane(producer, topic, partition)).get(partition)!;
     const events = ratingEvents(seed);
     let reported = 0;
-    for (let produced = 0; produced < count; ) {
+    for (let produced = 0; produced < count;) {
       const chunk = takeEvents(events, Math.min(CHUNK, count - produced), fold);
       for (const message of encodeAll(codec, chunk)) {
         const lane = laneOf(partitionOf(message));
@@ -136,7 +150,12 @@ async function send(producer: Producer, topic: string, partition: number, messag
  * Makes the bench topic hold exactly N events: reused when it already does (returns undefined,
  * the fold then comes from reading it back), else produced afresh (returns their fold).
  */
-export async function prepareTopic(kafka: Kafka, registry: RegistryConnection, topics: BenchTopics, bench: Pick<BenchOptions, 'events' | 'seed'>): Promise<ExpectedFold | undefined> {
+export async function prepareTopic(
+  kafka: Kafka,
+  registry: RegistryConnection,
+  topics: BenchTopics,
+  bench: Pick<BenchOptions, 'events' | 'seed'>,
+): Promise<ExpectedFold | undefined> {
   const fmt = (n: number) => n.toLocaleString('en-US');
   const existing = await recordCount(kafka, topics.movieRatings);
   if (existing === bench.events) {
@@ -153,7 +172,9 @@ export async function prepareTopic(kafka: Kafka, registry: RegistryConnection, t
   console.log(`producing ${fmt(bench.events)} rating events into ${topics.movieRatings} (seed ${bench.seed})`);
   try {
     const production = await produceRatings(kafka, codec, topics.movieRatings, bench.events, bench.seed);
-    console.log(`  produced in ${production.seconds.toFixed(1)} s (${fmt(Math.round(bench.events / production.seconds))} events/s)`);
+    console.log(
+      `  produced in ${production.seconds.toFixed(1)} s (${fmt(Math.round(bench.events / production.seconds))} events/s)`,
+    );
     return production.fold;
   } catch (err) {
     // A partly written topic would be taken for a complete one by no run, but would cost the next a delete.

@@ -57,10 +57,13 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<{ pass: bo
   if (bare.poison > 0) problems.push(`${bare.poison} records of the bench topic do not decode`);
   // Both folds must agree, or the log does not hold each movie's events in produce order.
   const drift = produced?.differencesFrom(bare.fold) ?? [];
-  if (drift.length > 0) problems.push(`the fold of the log as read differs from the produce-order fold: ${drift.join('; ')}`);
+  if (drift.length > 0)
+    problems.push(`the fold of the log as read differs from the produce-order fold: ${drift.join('; ')}`);
   const expected = produced ?? bare.fold;
 
-  console.log(`(b) catalogue projector process from an empty database, timed from its start (pool ${bench.poolSize}, ${JSON.stringify(bench.tuning)})`);
+  console.log(
+    `(b) catalogue projector process from an empty database, timed from its start (pool ${bench.poolSize}, ${JSON.stringify(bench.tuning)})`,
+  );
   const projector = await runCatalogueProjector({
     kafka: kafkaClient,
     topics,
@@ -72,7 +75,9 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<{ pass: bo
     cleanups,
   });
   problems.push(...projector.problems);
-  console.log(`  ${fmt(bench.events)} events applied in ${projector.seconds.toFixed(2)} s; check ${problems.length === 0 ? 'passed' : 'FAILED'}`);
+  console.log(
+    `  ${fmt(bench.events)} events applied in ${projector.seconds.toFixed(2)} s; check ${problems.length === 0 ? 'passed' : 'FAILED'}`,
+  );
 
   console.log(`(c) naive projector: eachMessage, one transaction per event, first ${fmt(bench.naiveSample)} events`);
   const naive = await runNaiveProjector({
@@ -106,7 +111,14 @@ async function onSecuredCluster(bench: BenchOptions, singleRate: number): Promis
   const topics = benchTopics(bench.events);
   const groupId = `bench-projector-${Date.now().toString(36)}`;
   const expected = await prepareTopic(admin, registry, topics, bench);
-  await grantAccess(admin, grantsFor({ sources: [topics.movieMetadata, topics.movieRatings], deadLetters: [...topics.deadLetters.values()], projectorGroup: groupId }));
+  await grantAccess(
+    admin,
+    grantsFor({
+      sources: [topics.movieMetadata, topics.movieRatings],
+      deadLetters: [...topics.deadLetters.values()],
+      projectorGroup: groupId,
+    }),
+  );
   const projector = await runCatalogueProjector({
     kafka: admin,
     topics,
@@ -120,8 +132,12 @@ async function onSecuredCluster(bench: BenchOptions, singleRate: number): Promis
   });
   await cleanups.runAll();
   const rate = bench.events / projector.seconds;
-  console.log(`(b) on the cluster: ${fmt(Math.round(rate))} events/s (${projector.seconds.toFixed(2)} s); check ${projector.problems.length === 0 ? 'passed' : `FAILED: ${projector.problems.join('; ')}`}`);
-  console.log(`cluster / single node: ${(rate / singleRate).toFixed(2)}; bar: at least 0.5x: ${rate >= 0.5 * singleRate ? 'met' : 'not met'}`);
+  console.log(
+    `(b) on the cluster: ${fmt(Math.round(rate))} events/s (${projector.seconds.toFixed(2)} s); check ${projector.problems.length === 0 ? 'passed' : `FAILED: ${projector.problems.join('; ')}`}`,
+  );
+  console.log(
+    `cluster / single node: ${(rate / singleRate).toFixed(2)}; bar: at least 0.5x: ${rate >= 0.5 * singleRate ? 'met' : 'not met'}`,
+  );
   return projector.problems.length === 0;
 }
 

@@ -43,13 +43,19 @@ const children: ChildProcess[] = [];
 
 function start(main: string, env: Record<string, string>, profile = false): ChildProcess {
   const flags = profile ? profileFlags() : [];
-  const child = spawn(process.execPath, [...flags, '--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', path.join(REPO_ROOT, main)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   children.push(child);
   return child;
 }
 
 /** Uniform reads over every movie, in a scattered order; `amount` reads, or for `seconds`. */
-function load(base: string, { seconds = SECONDS, amount }: { seconds?: number; amount?: number } = {}): Promise<autocannon.Result> {
+function load(
+  base: string,
+  { seconds = SECONDS, amount }: { seconds?: number; amount?: number } = {},
+): Promise<autocannon.Result> {
   let n = 0;
   return new Promise((resolve, reject) => {
     autocannon(
@@ -57,7 +63,9 @@ function load(base: string, { seconds = SECONDS, amount }: { seconds?: number; a
         url: base,
         connections: CONNECTIONS,
         ...(amount ? { amount } : { duration: seconds }),
-        requests: [{ setupRequest: (req) => ({ ...req, method: 'GET', path: `/v1/movies/${movieId((n++ * 7919) % MOVIES)}` }) }],
+        requests: [
+          { setupRequest: (req) => ({ ...req, method: 'GET', path: `/v1/movies/${movieId((n++ * 7919) % MOVIES)}` }) },
+        ],
       },
       (err: Error | null, result) => (err ? reject(err) : resolve(result)),
     );
@@ -85,7 +93,16 @@ try {
   await client.end();
 
   const [queryPort, barePort] = [await freePort(), await freePort()];
-  start('query-api/main.ts', { DATABASE_URL: db.url, QUERY_API_PORT: String(queryPort), EVENT_ID_SECRET: 'bench-event-id-secret-bench-event-id', LOG_LEVEL: 'warn' }, true);
+  start(
+    'query-api/main.ts',
+    {
+      DATABASE_URL: db.url,
+      QUERY_API_PORT: String(queryPort),
+      EVENT_ID_SECRET: 'bench-event-id-secret-bench-event-id',
+      LOG_LEVEL: 'warn',
+    },
+    true,
+  );
   const queryBase = `http://127.0.0.1:${queryPort}`;
   await waitUntilReady(queryBase);
   const sample = await (await fetch(`${queryBase}/v1/movies/${movieId(1)}`)).text();
@@ -103,16 +120,26 @@ try {
   details = await load(queryBase);
 } finally {
   for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))));
+  await Promise.all(
+    children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))),
+  );
   await db.drop();
 }
 
-console.log(`(3) steady state: ${fmt(STEADY_RATE)} commands/s for ${STEADY_SECONDS} s (after 5 s not counted), each read back with its token`);
+console.log(
+  `(3) steady state: ${fmt(STEADY_RATE)} commands/s for ${STEADY_SECONDS} s (after 5 s not counted), each read back with its token`,
+);
 const steady = await runSteadyState({ rate: STEADY_RATE, seconds: STEADY_SECONDS, warmupSeconds: 5 });
 const okRate = (r: autocannon.Result) => r['2xx'] / SECONDS;
-for (const [label, r] of [['bare', bare], ['details', details]] as const) {
+for (const [label, r] of [
+  ['bare', bare],
+  ['details', details],
+] as const) {
   const other = r.non2xx + r.errors + r.timeouts;
-  if (other > 0) console.log(`  ${label}: ${other} requests not answered 200 (non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})`);
+  if (other > 0)
+    console.log(
+      `  ${label}: ${other} requests not answered 200 (non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})`,
+    );
 }
 const ratio = okRate(details) / okRate(bare);
 console.log(`
@@ -123,11 +150,19 @@ run                                   req/s      p50     p99
 (2)/(1) = ${ratio.toFixed(2)}
 
 (3) steady state: ${fmt(steady.sent)} commands sent (${fmt(steady.sent / STEADY_SECONDS)}/s), ${fmt(steady.accepted)} accepted, ${steady.refused} not accepted,
-    ${steady.failedReads} reads not 200${steady.failedReads > 0 ? ` (${Object.entries(steady.failedReadStatuses).map(([status, n]) => `${n} answered ${status}`).join(', ')})` : ''}, ${steady.stale} reads stale past the 1 s bound
+    ${steady.failedReads} reads not 200${
+      steady.failedReads > 0
+        ? ` (${Object.entries(steady.failedReadStatuses)
+            .map(([status, n]) => `${n} answered ${status}`)
+            .join(', ')})`
+        : ''
+    }, ${steady.stale} reads stale past the 1 s bound
     send to 202:             p50 ${ms(steady.accept.p50)} p99 ${ms(steady.accept.p99)} max ${ms(steady.accept.max)}
     202 to visible (token):  p50 ${ms(steady.visible.p50)} p99 ${ms(steady.visible.p99)} max ${ms(steady.visible.max)}
     projector: ${fmt(steady.projectorGroups / steady.elapsedSeconds)} transactions/s of ${steady.meanGroupBatches.toFixed(1)} partition batches and ${steady.meanGroupRecords.toFixed(1)} records on average
-    CPU busy in the ${steady.elapsedSeconds.toFixed(1)} s to the last answer, in cores (of ${availableParallelism()}): ${Object.entries(steady.cpu)
+    CPU busy in the ${steady.elapsedSeconds.toFixed(1)} s to the last answer, in cores (of ${availableParallelism()}): ${Object.entries(
+      steady.cpu,
+    )
       .map(([name, seconds]) => `${name} ${(seconds / steady.elapsedSeconds).toFixed(2)}`)
       .join(', ')}
 

@@ -26,7 +26,9 @@ import { benchTopics, deleteGroups } from './kafka.ts';
 import { prepareTopic } from './produce.ts';
 import { KAFKA_CONNECT_EVENTS_PER_S } from './report.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string' }, seed: { type: 'string' }, 'read-rate': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { events: { type: 'string' }, seed: { type: 'string' }, 'read-rate': { type: 'string' } },
+});
 const EVENTS = Number((values.events ?? '1000000').replaceAll(/[_,]/g, ''));
 const SEED = Number(values.seed ?? 42);
 const READ_RATE = Number(values['read-rate'] ?? 500);
@@ -55,7 +57,9 @@ try {
   const topics = benchTopics(EVENTS);
   const stamp = Date.now().toString(36);
   const groups = { bare: `bench-bare-${stamp}`, live: `bench-live-${stamp}` };
-  cleanups.add('delete the consumer groups', () => deleteGroups(kafka, [...Object.values(groups), 'movie-catalogue-rebuild-ratings']));
+  cleanups.add('delete the consumer groups', () =>
+    deleteGroups(kafka, [...Object.values(groups), 'movie-catalogue-rebuild-ratings']),
+  );
   const produced = await prepareTopic(kafka, services.registry, topics, { events: EVENTS, seed: SEED });
 
   console.log('(a) bare kafkajs consumer: read and decode every record');
@@ -74,16 +78,33 @@ try {
   const live = startProjectorProcess(settings);
   cleanups.add('stop the live projector', () => live.kill('SIGTERM'));
   const liveStarted = performance.now();
-  await eventually(async () => {
-    if ((await storedTotal(watcher, 'ratings')) < EVENTS) throw new Error('the live projector is still applying');
-  }, 600_000, 500);
+  await eventually(
+    async () => {
+      if ((await storedTotal(watcher, 'ratings')) < EVENTS) throw new Error('the live projector is still applying');
+    },
+    600_000,
+    500,
+  );
   console.log(`  applied by the live projector in ${((performance.now() - liveStarted) / 1000).toFixed(1)} s`);
   const queryPort = await freePort();
-  const queryApi: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'query-api/main.ts')], {
-    env: { ...process.env, DATABASE_URL: db.url, QUERY_API_PORT: String(queryPort), EVENT_ID_SECRET: 'bench-replay-secret-bench-replay-secret', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  cleanups.add('stop the query API', () => new Promise((resolve) => (queryApi.kill('SIGTERM'), queryApi.once('exit', resolve))));
+  const queryApi: ChildProcess = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(REPO_ROOT, 'query-api/main.ts')],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        QUERY_API_PORT: String(queryPort),
+        EVENT_ID_SECRET: 'bench-replay-secret-bench-replay-secret',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  cleanups.add(
+    'stop the query API',
+    () => new Promise((resolve) => (queryApi.kill('SIGTERM'), queryApi.once('exit', resolve))),
+  );
   await waitUntilReady(`http://127.0.0.1:${queryPort}`);
 
   // Only movies with ratings before the rebuild: each of them must be answered 200 throughout.
@@ -99,7 +120,9 @@ try {
             connections: 8,
             overallRate: READ_RATE,
             duration: 3600,
-            requests: [{ setupRequest: (req) => ({ ...req, path: `/v1/movies/${rated[(n++ * 7919) % rated.length]!}/rating` }) }],
+            requests: [
+              { setupRequest: (req) => ({ ...req, path: `/v1/movies/${rated[(n++ * 7919) % rated.length]!}/rating` }) },
+            ],
           },
           (err: Error | null, result) => (err ? reject(err) : resolve(result)),
         ),
@@ -111,7 +134,11 @@ try {
   console.log(`(b) npm run replay -- ratings, while the query API serves ${fmt(READ_RATE)} reads/s`);
   const replayStarted = performance.now();
   const nodeFlags = profileFlags();
-  const replay = startToolProcess('replay', ['ratings', '--drop-old-after-seconds', '0'], { ...settings, groupId: uniqueName('unused'), nodeFlags });
+  const replay = startToolProcess('replay', ['ratings', '--drop-old-after-seconds', '0'], {
+    ...settings,
+    groupId: uniqueName('unused'),
+    nodeFlags,
+  });
   cleanups.add('stop the replay', () => replay.kill('SIGKILL'));
   const code = await replay.exited;
   const replaySeconds = (performance.now() - replayStarted) / 1000;

@@ -23,19 +23,35 @@ export function printReport(f: Figures): void {
   const toConnect = f.projector.rate / KAFKA_CONNECT_EVENTS_PER_S;
   const million = 1_000_000;
   const rows: Array<[string, string, string]> = [
-    ['(a) bare kafkajs read + decode', whole(f.bare.rate), `${whole(f.events)} events in ${f.bare.seconds.toFixed(2)} s`],
-    ['(b) catalogue projector', whole(f.projector.rate), `${whole(f.events)} events in ${f.projector.seconds.toFixed(2)} s`],
-    ['(c) naive, one transaction per event', whole(f.naive.rate), `${whole(f.naive.sample)} events in ${f.naive.seconds.toFixed(2)} s`],
+    [
+      '(a) bare kafkajs read + decode',
+      whole(f.bare.rate),
+      `${whole(f.events)} events in ${f.bare.seconds.toFixed(2)} s`,
+    ],
+    [
+      '(b) catalogue projector',
+      whole(f.projector.rate),
+      `${whole(f.events)} events in ${f.projector.seconds.toFixed(2)} s`,
+    ],
+    [
+      '(c) naive, one transaction per event',
+      whole(f.naive.rate),
+      `${whole(f.naive.sample)} events in ${f.naive.seconds.toFixed(2)} s`,
+    ],
   ];
   console.log('');
   console.log(`${'run'.padEnd(38)} ${'events/s'.padStart(10)}   detail`);
   for (const [name, rate, detail] of rows) console.log(`${name.padEnd(38)} ${rate.padStart(10)}   ${detail}`);
   console.log('');
   console.log(`(b) elapsed for N=${whole(f.events)}: ${f.projector.seconds.toFixed(2)} s`);
-  console.log(`(b) batches: ${whole(f.projector.batches)}, mean ${whole(f.projector.meanBatchSize)} records, mean ${f.projector.meanBatchMs.toFixed(1)} ms each`);
+  console.log(
+    `(b) batches: ${whole(f.projector.batches)}, mean ${whole(f.projector.meanBatchSize)} records, mean ${f.projector.meanBatchMs.toFixed(1)} ms each`,
+  );
   console.log(`(b)/(a) = ${ratio(toBare)}`);
   console.log(`(b)/(c) = ${ratio(toNaive)}`);
-  console.log(`vs Kafka Connect JDBC sink (${whole(KAFKA_CONNECT_EVENTS_PER_S)} events/s on this machine): (b)/15,500 = ${ratio(toConnect)}`);
+  console.log(
+    `vs Kafka Connect JDBC sink (${whole(KAFKA_CONNECT_EVENTS_PER_S)} events/s on this machine): (b)/15,500 = ${ratio(toConnect)}`,
+  );
   console.log('');
   console.log('bars:');
   console.log(bar('(b)/(a) >= 0.6', toBare >= 0.6, ratio(toBare)));
@@ -45,7 +61,11 @@ export function printReport(f: Figures): void {
   console.log(
     f.events === million
       ? bar('N=1M under 20 s', f.projector.seconds < 20, `${f.projector.seconds.toFixed(2)} s`)
-      : bar('N=1M under 20 s', undefined, `N is ${whole(f.events)}; at this rate 1M would take ${millionSeconds.toFixed(1)} s`),
+      : bar(
+          'N=1M under 20 s',
+          undefined,
+          `N is ${whole(f.events)}; at this rate 1M would take ${millionSeconds.toFixed(1)} s`,
+        ),
   );
   console.log('');
   console.log(`check of (b) against the independent fold: ${f.check.pass ? 'PASS' : 'FAIL'}`);

@@ -17,4 +17,5 @@ export function metricTotal(exposition: string, metric: string): number {
 }
 
 /** Node flags that write a CPU profile of a service into /tmp/prof when BENCH_CPU_PROF is set. */
-export const profileFlags = (): string[] => (process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []);
+export const profileFlags = (): string[] =>
+  process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];

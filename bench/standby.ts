@@ -26,7 +26,11 @@ const SECRET = 'bench-standby-secret-bench-standby-secret';
 
 const dir = dataPath('bench', uniqueName('standby'));
 const topics = await createTestTopics(6);
-const database = clusterDatabase(`${dir}/postgres`, { primary: await freePort(), standby: await freePort() }, ensureClusterTls(`${dir}/tls`));
+const database = clusterDatabase(
+  `${dir}/postgres`,
+  { primary: await freePort(), standby: await freePort() },
+  ensureClusterTls(`${dir}/tls`),
+);
 const children: ChildProcess[] = [];
 
 async function start(main: string, env: Record<string, string>, portSetting: string): Promise<string> {
@@ -79,7 +83,9 @@ try {
   const stale = { primary: 0, standby: 0 };
   let refused = 0;
   const total = RATE * SECONDS;
-  console.log(`${total} ratings at ${RATE}/s, each read back with its token, alternately from the primary and the standby`);
+  console.log(
+    `${total} ratings at ${RATE}/s, each read back with its token, alternately from the primary and the standby`,
+  );
   const started = performance.now();
   const inFlight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -101,7 +107,9 @@ try {
         const accepted = performance.now();
         const { consistencyToken } = (await response.json()) as { consistencyToken: string };
         const reader = i % 2 === 0 ? 'primary' : 'standby';
-        const read = await fetch(`${readers[reader]}/v1/movies/${movie}/rating`, { headers: { 'x-consistency-token': consistencyToken } });
+        const read = await fetch(`${readers[reader]}/v1/movies/${movie}/rating`, {
+          headers: { 'x-consistency-token': consistencyToken },
+        });
         await read.arrayBuffer();
         visible[reader].push(performance.now() - accepted);
         if (read.headers.get('x-consistency') !== 'consistent') stale[reader] += 1;
@@ -115,10 +123,18 @@ accepted to visible (a read with the command's token, from its 202 to the read's
   query API on the standby: ${spread(visible.standby)}  (${visible.standby.length} reads, ${stale.standby} stale)
   commands not accepted: ${refused}`);
 } finally {
-  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode === null ? (child.once('exit', resolve), child.kill('SIGTERM')) : resolve(null)))));
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise((resolve) =>
+          child.exitCode === null ? (child.once('exit', resolve), child.kill('SIGTERM')) : resolve(null),
+        ),
+    ),
+  );
   await database.standby.stop();
   await database.primary.stop();
   await topics.remove();
-  for (const folder of ['primary', 'standby']) rmSync(relocatedHome(`${dir}/postgres/${folder}`), { recursive: true, force: true });
+  for (const folder of ['primary', 'standby'])
+    rmSync(relocatedHome(`${dir}/postgres/${folder}`), { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 }

@@ -87,13 +87,17 @@ function servicePids(): Record<string, number[]> {
 /** CPU seconds the whole machine has been busy so far, every core and process (Kafka, Postgres...). */
 function machineBusySeconds(): number {
   try {
-    const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
     return (user! + nice! + system! + irq! + softirq!) / TICKS_PER_SECOND;
   } catch {
     return Number.NaN;
   }
 }
-
 
 /**
  * The steady state end to end, as its users see it: the command API, the projectors and the
@@ -103,7 +107,15 @@ function machineBusySeconds(): number {
  * answers when the projections have applied the command's events, so the time from the 202 to
  * that answer is the time from accepted to visible through the query API.
  */
-export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: number; seconds: number; warmupSeconds: number }): Promise<SteadyStateFigures> {
+export async function runSteadyState({
+  rate,
+  seconds,
+  warmupSeconds,
+}: {
+  rate: number;
+  seconds: number;
+  warmupSeconds: number;
+}): Promise<SteadyStateFigures> {
   const [db, topics] = await Promise.all([createTestDatabase('bench_steady'), createTestTopics(6)]);
   const children: ChildProcess[] = [];
   const pools: LeanHttpPool[] = [];
@@ -119,15 +131,28 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
   };
   const nodeFlags = profileFlags();
   const start = (main: string, env: Record<string, string>): ChildProcess => {
-    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(REPO_ROOT, main)], { env: { ...process.env, ...shared, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(REPO_ROOT, main)], {
+      env: { ...process.env, ...shared, ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     children.push(child);
     return child;
   };
-  const projector = startProjectorProcess({ databaseUrl: db.url, topics, groupId: uniqueName('bench-steady'), env: { PROJECTOR_PORT: String(projectorPort), LOG_LEVEL: 'warn' }, nodeFlags });
+  const projector = startProjectorProcess({
+    databaseUrl: db.url,
+    topics,
+    groupId: uniqueName('bench-steady'),
+    env: { PROJECTOR_PORT: String(projectorPort), LOG_LEVEL: 'warn' },
+    nodeFlags,
+  });
   try {
     // The projector migrates the database; the others start once it is ready.
     await waitUntilReady(`http://127.0.0.1:${projectorPort}`);
-    const commandApi = start('command-api/main.ts', { COMMAND_API_PORT: String(commandPort), JWT_SECRET: SECRET, RATE_LIMIT_MAX: String(1_000_000_000) });
+    const commandApi = start('command-api/main.ts', {
+      COMMAND_API_PORT: String(commandPort),
+      JWT_SECRET: SECRET,
+      RATE_LIMIT_MAX: String(1_000_000_000),
+    });
     const queryApi = start('query-api/main.ts', { QUERY_API_PORT: String(queryPort) });
     const commandBase = `http://127.0.0.1:${commandPort}`;
     const queryBase = `http://127.0.0.1:${queryPort}`;
@@ -136,9 +161,21 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     const commands = leanHttpPool('127.0.0.1', commandPort, 128);
     const queries = leanHttpPool('127.0.0.1', queryPort, 128);
     pools.push(commands, queries);
-    const users = Array.from({ length: USERS }, (_, i) => `Bearer ${mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600)}`);
+    const users = Array.from(
+      { length: USERS },
+      (_, i) => `Bearer ${mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600)}`,
+    );
     const admin = `Bearer ${mintToken(SECRET, { sub: 'admin', roles: ['admin'] }, 3600)}`;
-    const figures = { sent: 0, accepted: 0, refused: 0, failedReads: 0, failedReadStatuses: {} as Record<number, number>, stale: 0, accept: [] as number[], visible: [] as number[] };
+    const figures = {
+      sent: 0,
+      accepted: 0,
+      refused: 0,
+      failedReads: 0,
+      failedReadStatuses: {} as Record<number, number>,
+      stale: 0,
+      accept: [] as number[],
+      visible: [] as number[],
+    };
 
     /** One command and the read of its effect; counted only when `counted`. */
     async function commandThenRead(n: number, counted: boolean): Promise<void> {
@@ -146,15 +183,27 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
       const metadata = n % METADATA_EVERY === 0;
       const sent = performance.now();
       const answer = metadata
-        ? await commands.request('POST', `/v1/movies/${movie}/metadata`, { authorization: admin, 'content-type': 'application/json' }, JSON.stringify({ title: `Movie ${n}`, description: 'Steady.', director: `Director ${n % 97}` }))
-        : await commands.request('POST', `/v1/movies/${movie}/ratings`, { authorization: users[n % USERS]!, 'content-type': 'application/json' }, JSON.stringify({ value: 1 + (n % 5) }));
+        ? await commands.request(
+            'POST',
+            `/v1/movies/${movie}/metadata`,
+            { authorization: admin, 'content-type': 'application/json' },
+            JSON.stringify({ title: `Movie ${n}`, description: 'Steady.', director: `Director ${n % 97}` }),
+          )
+        : await commands.request(
+            'POST',
+            `/v1/movies/${movie}/ratings`,
+            { authorization: users[n % USERS]!, 'content-type': 'application/json' },
+            JSON.stringify({ value: 1 + (n % 5) }),
+          );
       const accepted = performance.now();
       if (answer.status !== 202) {
         if (counted) figures.refused++;
         return;
       }
       const token = (JSON.parse(answer.body) as { consistencyToken: string }).consistencyToken;
-      const read = await queries.request('GET', `/v1/movies/${movie}${metadata ? '' : '/rating'}`, { 'x-consistency-token': token });
+      const read = await queries.request('GET', `/v1/movies/${movie}${metadata ? '' : '/rating'}`, {
+        'x-consistency-token': token,
+      });
       const visible = performance.now();
       if (!counted) return;
       figures.accepted++;
@@ -201,7 +250,8 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     await drive(warmupSeconds, false);
     // Postgres's backends, one per connection, are all open by now: the pools have warmed up.
     const services = servicePids();
-    const serviceCpu = () => Object.fromEntries(Object.entries(services).map(([name, pids]) => [name, pids.map(cpuSeconds)]));
+    const serviceCpu = () =>
+      Object.fromEntries(Object.entries(services).map(([name, pids]) => [name, pids.map(cpuSeconds)]));
     const cpuBefore = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid)]));
     const serviceCpuBefore = serviceCpu();
     const machineBefore = machineBusySeconds();
@@ -211,9 +261,15 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     await drive(seconds, true);
     const elapsedSeconds = (performance.now() - began) / 1000;
     const own = process.cpuUsage(ownBefore);
-    const cpu = Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid) - cpuBefore[name]!]));
+    const cpu = Object.fromEntries(
+      Object.entries(processes).map(([name, pid]) => [name, cpuSeconds(pid) - cpuBefore[name]!]),
+    );
     // A process gone meanwhile (NaN now) counts for nothing rather than for less than nothing.
-    for (const [name, after] of Object.entries(serviceCpu())) cpu[name] = after.reduce((sum, seconds, i) => sum + (Number.isNaN(seconds) ? 0 : seconds - serviceCpuBefore[name]![i]!), 0);
+    for (const [name, after] of Object.entries(serviceCpu()))
+      cpu[name] = after.reduce(
+        (sum, seconds, i) => sum + (Number.isNaN(seconds) ? 0 : seconds - serviceCpuBefore[name]![i]!),
+        0,
+      );
     cpu['load generator'] = (own.user + own.system) / 1e6;
     cpu['whole machine'] = machineBusySeconds() - machineBefore;
     const batchesAfter = await projectorBatches();
@@ -230,7 +286,9 @@ export async function runSteadyState({ rate, seconds, warmupSeconds }: { rate: n
     };
   } finally {
     for (const child of children) child.kill('SIGTERM');
-    await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))));
+    await Promise.all(
+      children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.once('exit', resolve)))),
+    );
     await projector.kill('SIGTERM');
     for (const pool of pools) pool.close();
     await Promise.all([db.drop(), topics.remove()]);

@@ -63,7 +63,12 @@ export function createAcceptor({ publisher, idempotency, metrics, logger, sealId
   }
 
   /** `origin` is the command's span, when it is traced: its events carry its context. */
-  return async function accept(principal: string, keyed: KeyedRequest | undefined, decision: Decision, origin?: SpanContext): Promise<Accepted> {
+  return async function accept(
+    principal: string,
+    keyed: KeyedRequest | undefined,
+    decision: Decision,
+    origin?: SpanContext,
+  ): Promise<Accepted> {
     if (!keyed) {
       await decision.precondition?.();
       return { body: decision.answer(decision.events, await append(decision.events, origin)), replayed: false };
@@ -86,7 +91,9 @@ export function createAcceptor({ publisher, idempotency, metrics, logger, sealId
     const body = decision.answer(events, await append(events, origin));
     // The events are in the log: the answer stands even if keeping it fails; a retry then
     // writes the same events again, which the projections skip.
-    await idempotency.complete(scope, body).catch((err: unknown) => logger.warn({ err }, 'answer of an idempotent command not kept'));
+    await idempotency
+      .complete(scope, body)
+      .catch((err: unknown) => logger.warn({ err }, 'answer of an idempotent command not kept'));
     return { body, replayed: claim.kind === 'retry' };
   };
 }

@@ -63,7 +63,8 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
     bodyLimit: deps.config.bodyLimit,
     handlerTimeoutMs: deps.config.requestTimeoutMs,
     // The work may still finish after the answer: the same words as for an unacknowledged write.
-    timeoutDetail: 'The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.',
+    timeoutDetail:
+      'The request did not complete in time; a command may or may not be recorded. A retry with the same Idempotency-Key is safe.',
   });
   registerRequestTracing(app, deps.tracing);
   const authorize = await registerAuth(app, deps.config.auth);
@@ -77,7 +78,11 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
       request.principal = await authorize(request, role);
     };
   /** Route options of a command: who may send it, how often, and its documentation. */
-  const commandRoute = (role: Role, schema: FastifySchema) => ({ onRequest: requireRole(role), config: { rateLimit: {} }, schema });
+  const commandRoute = (role: Role, schema: FastifySchema) => ({
+    onRequest: requireRole(role),
+    config: { rateLimit: {} },
+    schema,
+  });
   app.decorateRequest('principal', null);
   await registerRateLimit(app, deps.config.rateLimit);
   await registerOpenApi(app);
@@ -85,16 +90,29 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   function envelopesFor(request: FastifyRequest, principal: Principal, count: number): EventEnvelope[] {
     const correlationId = request.id;
     const occurredAt = now();
-    return Array.from({ length: count }, () => ({ eventId: newId(), occurredAt, principal: principal.subject, correlationId }));
+    return Array.from({ length: count }, () => ({
+      eventId: newId(),
+      occurredAt,
+      principal: principal.subject,
+      correlationId,
+    }));
   }
   const envelopeFor = (request: FastifyRequest, principal: Principal) => envelopesFor(request, principal, 1)[0]!;
 
-  const accept = createAcceptor({ publisher, idempotency: deps.idempotency, metrics, logger: deps.logger, sealId: deps.eventIdSeal.seal });
+  const accept = createAcceptor({
+    publisher,
+    idempotency: deps.idempotency,
+    metrics,
+    logger: deps.logger,
+    sealId: deps.eventIdSeal.seal,
+  });
 
   /** The Idempotency-Key and fingerprint of a request, when it carries a key. */
   function keyedRequest(request: FastifyRequest): KeyedRequest | undefined {
     const key = idempotencyKeyOf(request.headers['idempotency-key']);
-    return key === undefined ? undefined : { key, fingerprint: requestFingerprint(request.method, request.url, request.body) };
+    return key === undefined
+      ? undefined
+      : { key, fingerprint: requestFingerprint(request.method, request.url, request.body) };
   }
 
   async function respond(request: FastifyRequest, reply: FastifyReply, decision: Decision) {
@@ -107,31 +125,61 @@ export async function buildCommandApp(deps: CommandAppDeps): Promise<FastifyInst
   const single = (event: CatalogueEvent, precondition?: () => Promise<void>): Decision => ({
     events: [event],
     ...(precondition ? { precondition } : {}),
-    answer: ([written], [position]) => ({ eventId: written!.envelope.eventId, position: position!, consistencyToken: encodeConsistencyToken([position!]) }),
+    answer: ([written], [position]) => ({
+      eventId: written!.envelope.eventId,
+      position: position!,
+      consistencyToken: encodeConsistencyToken([position!]),
+    }),
   });
 
-  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/metadata', commandRoute('admin', ROUTE_SCHEMAS.setMetadata), async (request, reply) => {
-    const expectedVersion = expectedVersionOf(request.headers['if-match']);
-    const event = setMetadata(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) }, expectedVersion);
-    const precondition = expectedVersion === null ? undefined : async () => checkExpectedVersion(expectedVersion, await deps.movieVersions(event.movieId));
-    return respond(request, reply, single(event, precondition));
-  });
+  app.post<{ Params: { movieId: string } }>(
+    '/v1/movies/:movieId/metadata',
+    commandRoute('admin', ROUTE_SCHEMAS.setMetadata),
+    async (request, reply) => {
+      const expectedVersion = expectedVersionOf(request.headers['if-match']);
+      const event = setMetadata(
+        request.params.movieId,
+        request.body,
+        { envelope: envelopeFor(request, principalOf(request)) },
+        expectedVersion,
+      );
+      const precondition =
+        expectedVersion === null
+          ? undefined
+          : async () => checkExpectedVersion(expectedVersion, await deps.movieVersions(event.movieId));
+      return respond(request, reply, single(event, precondition));
+    },
+  );
 
-  app.post<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user', ROUTE_SCHEMAS.submitRating), async (request, reply) => {
-    const event = submitMovieRating(request.params.movieId, request.body, { envelope: envelopeFor(request, principalOf(request)) });
-    return respond(request, reply, single(event));
-  });
+  app.post<{ Params: { movieId: string } }>(
+    '/v1/movies/:movieId/ratings',
+    commandRoute('user', ROUTE_SCHEMAS.submitRating),
+    async (request, reply) => {
+      const event = submitMovieRating(request.params.movieId, request.body, {
+        envelope: envelopeFor(request, principalOf(request)),
+      });
+      return respond(request, reply, single(event));
+    },
+  );
 
-  app.delete<{ Params: { movieId: string } }>('/v1/movies/:movieId/ratings', commandRoute('user', ROUTE_SCHEMAS.deleteRating), async (request, reply) => {
-    const event = deleteMovieRating(request.params.movieId, { envelope: envelopeFor(request, principalOf(request)) });
-    return respond(request, reply, single(event));
-  });
+  app.delete<{ Params: { movieId: string } }>(
+    '/v1/movies/:movieId/ratings',
+    commandRoute('user', ROUTE_SCHEMAS.deleteRating),
+    async (request, reply) => {
+      const event = deleteMovieRating(request.params.movieId, { envelope: envelopeFor(request, principalOf(request)) });
+      return respond(request, reply, single(event));
+    },
+  );
 
   app.post('/v1/ratings/batch', commandRoute('provider', ROUTE_SCHEMAS.submitBatch), async (request, reply) => {
     const events = submitProviderRatings(request.body, (count) => envelopesFor(request, principalOf(request), count));
     return respond(request, reply, {
       events,
-      answer: (written, positions) => ({ eventIds: written.map((e) => e.envelope.eventId), positions, consistencyToken: encodeConsistencyToken(positions) }),
+      answer: (written, positions) => ({
+        eventIds: written.map((e) => e.envelope.eventId),
+        positions,
+        consistencyToken: encodeConsistencyToken(positions),
+      }),
     });
   });
 

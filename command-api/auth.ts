@@ -17,7 +17,9 @@ export interface Principal {
 const claimsSchema = z.object({
   sub: z.string().regex(USER_ID_PATTERN),
   exp: z.number(),
-  roles: z.array(z.string()).transform((roles) => roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r))),
+  roles: z
+    .array(z.string())
+    .transform((roles) => roles.filter((r): r is Role => (ROLES as readonly string[]).includes(r))),
 });
 
 /** Where token signatures are checked against; one algorithm each, pinned. */
@@ -104,10 +106,12 @@ async function verifiedPrincipal(request: FastifyRequest): Promise<{ principal: 
   try {
     claims = await request.jwtVerify();
   } catch (err) {
-    if (jwksUnavailable(err)) throw new UnavailableError('The identity provider\'s keys cannot be fetched to check the token.', 5);
+    if (jwksUnavailable(err))
+      throw new UnavailableError("The identity provider's keys cannot be fetched to check the token.", 5);
     throw new UnauthorizedError('The bearer token is missing, malformed, expired or not signed by us.');
   }
   const parsed = claimsSchema.safeParse(claims);
-  if (!parsed.success) throw new UnauthorizedError('The token needs a `sub` of printable characters (at most 128) and a `roles` array.');
+  if (!parsed.success)
+    throw new UnauthorizedError('The token needs a `sub` of printable characters (at most 128) and a `roles` array.');
   return { principal: { subject: parsed.data.sub, roles: parsed.data.roles }, expiresAtMs: parsed.data.exp * 1000 };
 }

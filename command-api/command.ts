@@ -19,4 +19,5 @@ export const textSchema = (max: number, { trim = false } = {}) =>
     .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
     .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)');
 
-export const visibleTextSchema = (max: number) => textSchema(max, { trim: true }).refine((s) => /[^\s\p{C}]/u.test(s), 'must contain a visible character');
+export const visibleTextSchema = (max: number) =>
+  textSchema(max, { trim: true }).refine((s) => /[^\s\p{C}]/u.test(s), 'must contain a visible character');

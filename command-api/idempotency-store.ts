@@ -31,7 +31,10 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
       return await work();
     } catch (err) {
       log.warn({ err }, 'idempotency store unavailable');
-      throw new UnavailableError('The command store is unavailable; nothing was written. Retry with the same Idempotency-Key.', 1);
+      throw new UnavailableError(
+        'The command store is unavailable; nothing was written. Retry with the same Idempotency-Key.',
+        1,
+      );
     }
   }
 
@@ -88,11 +91,17 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
       }),
     release: (scope) =>
       guarded(async () => {
-        await pool.query('DELETE FROM commands.idempotency_keys WHERE principal = $1 AND idempotency_key = $2 AND answer IS NULL', [scope.principal, scope.key]);
+        await pool.query(
+          'DELETE FROM commands.idempotency_keys WHERE principal = $1 AND idempotency_key = $2 AND answer IS NULL',
+          [scope.principal, scope.key],
+        );
       }),
     complete: (scope, answer) =>
       guarded(async () => {
-        await pool.query('UPDATE commands.idempotency_keys SET answer = $3 WHERE principal = $1 AND idempotency_key = $2', [scope.principal, scope.key, JSON.stringify(answer)]);
+        await pool.query(
+          'UPDATE commands.idempotency_keys SET answer = $3 WHERE principal = $1 AND idempotency_key = $2',
+          [scope.principal, scope.key, JSON.stringify(answer)],
+        );
       }),
     async sweep(limit = 10_000) {
       const { rowCount } = await pool.query(

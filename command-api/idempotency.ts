@@ -10,7 +10,8 @@ export interface IdempotencyScope {
 }
 
 /** What a claim found: the key is new (or expired), a retry of the same request, or another request. */
-export type Claim = { kind: 'first'; acceptedAt: Date } | { kind: 'retry'; acceptedAt: Date; answer: unknown } | { kind: 'conflict' };
+export type Claim =
+  { kind: 'first'; acceptedAt: Date } | { kind: 'retry'; acceptedAt: Date; answer: unknown } | { kind: 'conflict' };
 
 /** Where keys live; shared by every command-api instance. */
 export interface IdempotencyStore {
@@ -28,7 +29,9 @@ const KEY_PATTERN = /^[!-~]{1,255}$/;
 export function idempotencyKeyOf(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined;
   if (typeof header !== 'string' || !KEY_PATTERN.test(header)) {
-    throw new ValidationError([{ field: 'Idempotency-Key', message: 'must be one header of 1 to 255 printable characters without spaces' }]);
+    throw new ValidationError([
+      { field: 'Idempotency-Key', message: 'must be one header of 1 to 255 printable characters without spaces' },
+    ]);
   }
   return header;
 }
@@ -45,16 +48,30 @@ export function requestFingerprint(method: string, url: string, body: unknown): 
  * The command's events as the first attempt wrote (or would have written) them: ids derived
  * from the key, times from the first acceptance. Only the correlation id is this request's own.
  */
-export function stampForKey<E extends CatalogueEvent>(events: readonly E[], scope: IdempotencyScope, acceptedAt: Date, seal: (id: string) => string): E[] {
+export function stampForKey<E extends CatalogueEvent>(
+  events: readonly E[],
+  scope: IdempotencyScope,
+  acceptedAt: Date,
+  seal: (id: string) => string,
+): E[] {
   const seed = `${scope.principal}\u0000${scope.key}`;
   return events.map((event, i) => ({
     ...event,
-    envelope: { ...event.envelope, eventId: seal(derivedEventId(seed, acceptedAt.getTime(), i)), occurredAt: acceptedAt },
+    envelope: {
+      ...event.envelope,
+      eventId: seal(derivedEventId(seed, acceptedAt.getTime(), i)),
+      occurredAt: acceptedAt,
+    },
   }));
 }
 
 export class IdempotencyConflictError extends AppError {
   constructor() {
-    super('idempotency-key-reused', 409, 'Idempotency-Key already used', 'This Idempotency-Key was used with another request (method, path or body); use a new key for a new request.');
+    super(
+      'idempotency-key-reused',
+      409,
+      'Idempotency-Key already used',
+      'This Idempotency-Key was used with another request (method, path or body); use a new key for a new request.',
+    );
   }
 }

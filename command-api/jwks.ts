@@ -18,7 +18,10 @@ export interface JwksOptions {
   minRefreshIntervalMs: number;
 }
 
-const KEY_TYPE: Record<AsymmetricAlgorithm, { kty: string; crv?: string }> = { RS256: { kty: 'RSA' }, ES256: { kty: 'EC', crv: 'P-256' } };
+const KEY_TYPE: Record<AsymmetricAlgorithm, { kty: string; crv?: string }> = {
+  RS256: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: 'P-256' },
+};
 
 /**
  * The public keys of an identity provider's JWKS, by `kid`, as PEM. Fetched on first use and
@@ -34,7 +37,10 @@ export function createJwksKeys(url: string, algorithm: AsymmetricAlgorithm, opti
   async function fetchKeys(): Promise<void> {
     let body: unknown;
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(options.fetchTimeoutMs), headers: { accept: 'application/json' } });
+      const response = await fetch(url, {
+        signal: AbortSignal.timeout(options.fetchTimeoutMs),
+        headers: { accept: 'application/json' },
+      });
       if (!response.ok) throw new Error(`answered ${response.status}`);
       body = await response.json();
     } catch (err) {
@@ -48,7 +54,10 @@ export function createJwksKeys(url: string, algorithm: AsymmetricAlgorithm, opti
       if (typeof jwk.kid !== 'string' || jwk.kty !== wanted.kty || (wanted.crv && jwk.crv !== wanted.crv)) continue;
       if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== algorithm)) continue;
       try {
-        found.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString());
+        found.set(
+          jwk.kid,
+          createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString(),
+        );
       } catch {
         // A malformed key in the set makes only that key unusable.
       }

@@ -17,16 +17,29 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 await runService('command-api', loadCommandApiConfig, async (config, logger, tracing) => {
   await migrate(config.databaseUrl, logger);
-  const pool = createPool(config.databaseUrl, config.poolSize, logger, { statementTimeoutMs: config.dbTimeoutMs, connectTimeoutMs: config.dbTimeoutMs });
+  const pool = createPool(config.databaseUrl, config.poolSize, logger, {
+    statementTimeoutMs: config.dbTimeoutMs,
+    connectTimeoutMs: config.dbTimeoutMs,
+  });
   const idempotency = createIdempotencyStore(pool, config.idempotencyTtlSeconds, logger);
-  const sweeper = setInterval(() => void idempotency.sweep().catch((err: unknown) => logger.warn({ err }, 'expired idempotency keys not swept')), SWEEP_INTERVAL_MS);
+  const sweeper = setInterval(
+    () => void idempotency.sweep().catch((err: unknown) => logger.warn({ err }, 'expired idempotency keys not swept')),
+    SWEEP_INTERVAL_MS,
+  );
   sweeper.unref();
 
   const kafka = createKafka('command-api', config.kafka, logger);
   const registry = registryClient(config.registry);
   const codec = await EventCodec.forWriting(registry, config.topics);
   const metrics = createMetrics('command-api');
-  const publisher = createEventPublisher(kafka, codec, logger, { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents }, metrics, tracing);
+  const publisher = createEventPublisher(
+    kafka,
+    codec,
+    logger,
+    { ackTimeoutMs: config.ackTimeoutMs, lingerMs: config.lingerMs, maxBatchEvents: config.maxBatchEvents },
+    metrics,
+    tracing,
+  );
   await publisher.connect();
   const admin = kafka.admin();
   await admin.connect();

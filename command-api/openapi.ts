@@ -23,15 +23,24 @@ const problem = {
           status: { type: 'integer' },
           detail: { type: 'string' },
           instance: { type: 'string' },
-          errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+          errors: {
+            type: 'array',
+            items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
+          },
         },
       },
     },
   },
 };
 
-const position = { type: 'object', properties: { topic: { type: 'string' }, partition: { type: 'integer' }, offset: { type: 'integer' } } };
-const consistencyToken = { type: 'string', description: 'Opaque; send it as X-Consistency-Token to a query to read this write' };
+const position = {
+  type: 'object',
+  properties: { topic: { type: 'string' }, partition: { type: 'integer' }, offset: { type: 'integer' } },
+};
+const consistencyToken = {
+  type: 'string',
+  description: 'Opaque; send it as X-Consistency-Token to a query to read this write',
+};
 const accepted = (properties: Record<string, unknown>) => ({
   description: 'Accepted: Kafka has acknowledged every event of the command (acks=all)',
   content: { 'application/json': { schema: { type: 'object', properties } } },
@@ -42,7 +51,8 @@ const keyHeader = {
   'idempotency-key': {
     type: 'string',
     pattern: '^[!-~]{1,255}$',
-    description: 'A retry with the same key, path and body answers the first answer and changes nothing twice; another request with the key is 409',
+    description:
+      'A retry with the same key, path and body answers the first answer and changes nothing twice; another request with the key is 409',
   },
 };
 
@@ -53,7 +63,10 @@ const command = (summary: string, role: string, parts: Partial<FastifySchema>, a
   description: `Needs a bearer token with the \`${role}\` role.`,
   security: [{ bearer: [] }],
   ...parts,
-  headers: { type: 'object', properties: { ...keyHeader, ...((parts.headers as { properties?: object } | undefined)?.properties ?? {}) } },
+  headers: {
+    type: 'object',
+    properties: { ...keyHeader, ...((parts.headers as { properties?: object } | undefined)?.properties ?? {}) },
+  },
   response: { 202: answer, ...refusals, ...(parts.response as object | undefined) },
 });
 
@@ -61,19 +74,35 @@ const movieParams = { type: 'object', properties: { movieId: jsonSchema(idSchema
 
 /** The documentation schema of each command route. Requests are validated by the zod schemas, not by these. */
 export const ROUTE_SCHEMAS = {
-  setMetadata: command('Set a movie\'s metadata (a full replace)', 'admin', {
+  setMetadata: command("Set a movie's metadata (a full replace)", 'admin', {
     params: movieParams,
     body: jsonSchema(metadataBodySchema),
-    headers: { type: 'object', properties: { 'if-match': { type: 'string', example: '"3"', description: 'The version the movie must be at ("0": not created yet); 412 otherwise' } } },
+    headers: {
+      type: 'object',
+      properties: {
+        'if-match': {
+          type: 'string',
+          example: '"3"',
+          description: 'The version the movie must be at ("0": not created yet); 412 otherwise',
+        },
+      },
+    },
     response: { 412: problem },
   }),
-  submitRating: command('Rate a movie as the calling user (1 to 5); a later rating replaces it', 'user', { params: movieParams, body: jsonSchema(ratingBodySchema) }),
-  deleteRating: command('Take back the calling user\'s rating of a movie', 'user', { params: movieParams }),
+  submitRating: command('Rate a movie as the calling user (1 to 5); a later rating replaces it', 'user', {
+    params: movieParams,
+    body: jsonSchema(ratingBodySchema),
+  }),
+  deleteRating: command("Take back the calling user's rating of a movie", 'user', { params: movieParams }),
   submitBatch: command(
-    'Import a provider\'s ratings in bulk (1 to 1000, all or nothing)',
+    "Import a provider's ratings in bulk (1 to 1000, all or nothing)",
     'provider',
     { body: jsonSchema(batchBodySchema) },
-    accepted({ eventIds: { type: 'array', items: { type: 'string', format: 'uuid' } }, positions: { type: 'array', items: position }, consistencyToken }),
+    accepted({
+      eventIds: { type: 'array', items: { type: 'string', format: 'uuid' } },
+      positions: { type: 'array', items: position },
+      consistencyToken,
+    }),
   ),
 } satisfies Record<string, FastifySchema>;
 
@@ -88,7 +117,11 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Movie catalogue: commands', version: '1', description: 'Commands append events to Kafka; a 202 means the events are in the log.' },
+      info: {
+        title: 'Movie catalogue: commands',
+        version: '1',
+        description: 'Commands append events to Kafka; a 202 means the events are in the log.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
     hideUntagged: false,

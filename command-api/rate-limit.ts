@@ -10,7 +10,13 @@ export interface RateLimitConfig {
 
 export class RateLimitedError extends AppError {
   constructor(retryAfterSeconds: number) {
-    super('rate-limited', 429, 'Too many requests', `This caller sent too many commands; retry in ${retryAfterSeconds} s.`, true);
+    super(
+      'rate-limited',
+      429,
+      'Too many requests',
+      `This caller sent too many commands; retry in ${retryAfterSeconds} s.`,
+      true,
+    );
   }
 }
 
@@ -27,7 +33,12 @@ export async function registerRateLimit(app: FastifyInstance, { max, windowMs }:
     timeWindow: windowMs,
     // Limit headers on every answer cost more than they tell a command client; a 429 says Retry-After.
     addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-    addHeaders: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': true },
+    addHeaders: {
+      'x-ratelimit-limit': false,
+      'x-ratelimit-remaining': false,
+      'x-ratelimit-reset': false,
+      'retry-after': true,
+    },
     keyGenerator: (request) => request.principal?.subject ?? `ip:${request.ip}`,
     errorResponseBuilder: (_request, context) => new RateLimitedError(Math.max(1, Math.ceil(context.ttl / 1000))),
   });

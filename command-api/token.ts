@@ -14,5 +14,8 @@ if (!values.sub) {
   console.error('usage: npm run token -- --sub <user> [--roles user,admin,provider] [--ttl seconds]');
   process.exit(2);
 }
-const roles = values.roles.split(',').map((r) => r.trim()).filter(Boolean);
+const roles = values.roles
+  .split(',')
+  .map((r) => r.trim())
+  .filter(Boolean);
 console.log(mintToken(developmentJwtSecret(), { sub: values.sub, roles }, Number(values.ttl)));

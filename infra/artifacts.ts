@@ -26,7 +26,15 @@ export function ensureArtifacts(log: (line: string) => void): Artifacts {
     log(`fetching Kafka and Apicurio Registry from Maven Central into ${dir}`);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    run('mvn', ['-q', '-B', '-f', POM, 'dependency:copy-dependencies@kafka', 'dependency:copy@registry', `-Dout=${dir}`]);
+    run('mvn', [
+      '-q',
+      '-B',
+      '-f',
+      POM,
+      'dependency:copy-dependencies@kafka',
+      'dependency:copy@registry',
+      `-Dout=${dir}`,
+    ]);
     const archive = readdirSync(dir).find((f) => f.endsWith('.tar.gz'));
     if (!archive) throw new StartupError(`Maven did not fetch the registry archive into ${dir}`);
     mkdirSync(path.join(dir, 'registry'));
@@ -45,6 +53,8 @@ function run(command: string, args: string[]): void {
     execFileSync(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const { stdout, stderr } = err as { stdout?: Buffer; stderr?: Buffer };
-    throw new StartupError(`${command} ${args.join(' ')} failed:\n${stdout?.toString() ?? ''}${stderr?.toString() ?? ''}`);
+    throw new StartupError(
+      `${command} ${args.join(' ')} failed:\n${stdout?.toString() ?? ''}${stderr?.toString() ?? ''}`,
+    );
   }
 }

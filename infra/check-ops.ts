@@ -14,7 +14,10 @@ import { REPO_ROOT } from './paths.ts';
 const say = (line: string) => console.log(`check:ops: ${line}`);
 
 /** compose refuses to render without them; any 32+ characters do for a syntax check. */
-const COMPOSE_ENV = { JWT_SECRET: 'check-ops-dummy-jwt-secret-0123456789', EVENT_ID_SECRET: 'check-ops-dummy-event-id-secret-0123456789' };
+const COMPOSE_ENV = {
+  JWT_SECRET: 'check-ops-dummy-jwt-secret-0123456789',
+  EVENT_ID_SECRET: 'check-ops-dummy-event-id-secret-0123456789',
+};
 
 interface Check {
   name: string;
@@ -32,7 +35,12 @@ interface Check {
  */
 function composeCheck(): Check {
   const compose = toolCommand(OPS_TOOLS.find((tool) => tool.name === 'docker-compose')!)!;
-  if (compose[0] === 'docker') return { name: 'docker-compose.yml', command: [...compose, '-f', 'docker-compose.yml', 'config', '-q'], env: COMPOSE_ENV };
+  if (compose[0] === 'docker')
+    return {
+      name: 'docker-compose.yml',
+      command: [...compose, '-f', 'docker-compose.yml', 'config', '-q'],
+      env: COMPOSE_ENV,
+    };
   const file = readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
   const withoutName = file.replace(/^name: .*\n/m, '');
   return {
@@ -59,7 +67,12 @@ const checks: Check[] = [
 let failed = 0;
 for (const check of checks) {
   const [command, ...args] = check.command;
-  const result = spawnSync(command!, args, { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, ...check.env }, input: check.input });
+  const result = spawnSync(command!, args, {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...check.env },
+    input: check.input,
+  });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim();
   if (result.status === 0) {
     say(`${check.name}: ok`);

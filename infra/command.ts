@@ -11,7 +11,11 @@ export interface CommandResult {
  * executable by the account it runs as) has no output at all, so its spawn error stands in for
  * it; one killed by a signal says which.
  */
-export function runCommand(command: string, args: string[], options: Pick<SpawnSyncOptions, 'cwd' | 'uid' | 'gid' | 'env'> = {}): CommandResult {
+export function runCommand(
+  command: string,
+  args: string[],
+  options: Pick<SpawnSyncOptions, 'cwd' | 'uid' | 'gid' | 'env'> = {},
+): CommandResult {
   const result = spawnSync(command, args, { ...options, encoding: 'utf8' });
   if (result.error) return { ok: false, output: `could not run ${command}: ${result.error.message}` };
   const output = `${result.stdout}${result.stderr}`;

@@ -98,7 +98,12 @@ export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve
  * tail, if the service's process dies while we wait. `log` is for a service that keeps its log
  * elsewhere than the launcher's log folder.
  */
-export async function waitUntil(name: string, check: () => Promise<boolean>, timeoutMs: number, log = logPath(name)): Promise<void> {
+export async function waitUntil(
+  name: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  log = logPath(name),
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const pidFile = pidPath(name);
   const watched = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined;
@@ -109,7 +114,9 @@ export async function waitUntil(name: string, check: () => Promise<boolean>, tim
     }
     await delay(250);
   }
-  throw new StartupError(`${name} did not become ready within ${timeoutMs / 1000}s. Last lines of ${log}:\n${tail(log)}`);
+  throw new StartupError(
+    `${name} did not become ready within ${timeoutMs / 1000}s. Last lines of ${log}:\n${tail(log)}`,
+  );
 }
 
 export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {

@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { checkConnections, commonEnv, databaseEnv, deadLetterTopicsFrom, kafkaConnectionFrom, kafkaEnv, loadConfig, partitionsEnv, registryConnectionFrom, registryEnv } from '../shared/config.ts';
+import {
+  checkConnections,
+  commonEnv,
+  databaseEnv,
+  deadLetterTopicsFrom,
+  kafkaConnectionFrom,
+  kafkaEnv,
+  loadConfig,
+  partitionsEnv,
+  registryConnectionFrom,
+  registryEnv,
+} from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -50,7 +61,10 @@ export const REGISTRY_COMPATIBILITY = 'BACKWARD_TRANSITIVE';
  * too can be replayed.
  */
 export function launcherTopics(config: LauncherConfig): { sources: string[]; deadLetters: string[] } {
-  return { sources: [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS], deadLetters: [...deadLetterTopicsFrom(config).values()] };
+  return {
+    sources: [config.TOPIC_MOVIE_METADATA, config.TOPIC_MOVIE_RATINGS],
+    deadLetters: [...deadLetterTopicsFrom(config).values()],
+  };
 }
 
 /** Which Kafka the launcher runs: one plaintext node (the default), or the secured three-node cluster. */
@@ -62,12 +76,18 @@ const CLUSTER_TLS_DIR = dataPath('cluster', 'tls');
 
 /** Where the launcher's secured Kafka cluster lives and listens. */
 export const launcherCluster = (fetchArtifacts: () => Artifacts, partitions: number) =>
-  kafkaCluster({ name: 'kafka-cluster', dir: dataPath('cluster'), basePort: CLUSTER_BASE_PORT }, fetchArtifacts, () => ensureClusterTls(CLUSTER_TLS_DIR), partitions);
+  kafkaCluster(
+    { name: 'kafka-cluster', dir: dataPath('cluster'), basePort: CLUSTER_BASE_PORT },
+    fetchArtifacts,
+    () => ensureClusterTls(CLUSTER_TLS_DIR),
+    partitions,
+  );
 
 export const CLUSTER_DATABASE_PORTS = { primary: 54339, standby: 54349 } as const;
 
 /** The production shape's Postgres: a TLS-only primary and its hot standby. */
-export const launcherDatabase = () => clusterDatabase(dataPath('cluster', 'postgres'), CLUSTER_DATABASE_PORTS, clusterTlsFiles(CLUSTER_TLS_DIR));
+export const launcherDatabase = () =>
+  clusterDatabase(dataPath('cluster', 'postgres'), CLUSTER_DATABASE_PORTS, clusterTlsFiles(CLUSTER_TLS_DIR));
 
 /** In the production shape, instance n of a service listens 100 n above its usual port: the first ones on 8181-8183, the second on 8281-8283. */
 export const clusterInstancePorts = (port: number) => [port + 100, port + 200];
@@ -84,16 +104,28 @@ export function describeInfra(say: Say, env: NodeJS.ProcessEnv = process.env, sh
     const cluster = launcherCluster(fetchOnce, config.TOPIC_PARTITIONS);
     const database = launcherDatabase();
     // The standby comes last: it starts from a copy of the primary once the primary is prepared.
-    const services = [database.primary, ...cluster.nodes, registryService(config.SCHEMA_REGISTRY_URL, fetchOnce), database.standby];
+    const services = [
+      database.primary,
+      ...cluster.nodes,
+      registryService(config.SCHEMA_REGISTRY_URL, fetchOnce),
+      database.standby,
+    ];
     return { config, services, cluster: { kafka: cluster, database }, fetchArtifacts: fetchOnce };
   }
-  const services: InfraService[] = [kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS), registryService(config.SCHEMA_REGISTRY_URL, fetchOnce)];
+  const services: InfraService[] = [
+    kafkaService(config.KAFKA_BROKERS[0]!, fetchOnce, config.TOPIC_PARTITIONS),
+    registryService(config.SCHEMA_REGISTRY_URL, fetchOnce),
+  ];
   if (env.DATABASE_URL === undefined) services.unshift(postgresService(config.DATABASE_URL));
   return { config, services, cluster: undefined, fetchArtifacts: fetchOnce };
 }
 
 /** Brings up what is not answering yet; returns the services this call started. */
-export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }): Promise<InfraService[]> {
+export async function infraUp(
+  say: Say,
+  env: NodeJS.ProcessEnv = process.env,
+  shape: Shape = { cluster: false },
+): Promise<InfraService[]> {
   const { config, services, cluster, fetchArtifacts } = describeInfra(say, env, shape);
   const down: InfraService[] = [];
   for (const service of services) {
@@ -121,28 +153,55 @@ export async function infraUp(say: Say, env: NodeJS.ProcessEnv = process.env, sh
   await startAll(down.filter((s) => s !== standby));
   const { sources, deadLetters } = launcherTopics(config);
   if (cluster) {
-    const topics = { sources, deadLetters, projectorGroup: config.PROJECTOR_GROUP_ID, partitions: config.TOPIC_PARTITIONS };
-    await provisionCluster(cluster.kafka.connectionFor(ADMIN_USER), cluster.database, topics, createLogger('infra', 'warn'));
-    say(`cluster ${cluster.kafka.brokers.join(',')}: SASL_SSL (SCRAM-SHA-512), replication factor 3, min.insync.replicas 2; a user and ACLs for each of ${SERVICE_USERS.join(', ')}`);
+    const topics = {
+      sources,
+      deadLetters,
+      projectorGroup: config.PROJECTOR_GROUP_ID,
+      partitions: config.TOPIC_PARTITIONS,
+    };
+    await provisionCluster(
+      cluster.kafka.connectionFor(ADMIN_USER),
+      cluster.database,
+      topics,
+      createLogger('infra', 'warn'),
+    );
+    say(
+      `cluster ${cluster.kafka.brokers.join(',')}: SASL_SSL (SCRAM-SHA-512), replication factor 3, min.insync.replicas 2; a user and ACLs for each of ${SERVICE_USERS.join(', ')}`,
+    );
     await startAll(down.filter((s) => s === standby));
     say(`postgres: TLS only (verify-full), a role for each service, the query APIs reading the standby`);
   } else {
-    await ensureTopics(createKafka('infra', kafkaConnectionFrom(config), createLogger('infra', 'error')), [...sources, ...deadLetters], config.TOPIC_PARTITIONS);
+    await ensureTopics(
+      createKafka('infra', kafkaConnectionFrom(config), createLogger('infra', 'error')),
+      [...sources, ...deadLetters],
+      config.TOPIC_PARTITIONS,
+    );
   }
   await requireBackwardTransitive(registryConnectionFrom(config));
-  say(`topics ${sources.join(', ')}, dead-letter topics ${deadLetters.join(', ')}: ready (${config.TOPIC_PARTITIONS} partitions when created)`);
+  say(
+    `topics ${sources.join(', ')}, dead-letter topics ${deadLetters.join(', ')}: ready (${config.TOPIC_PARTITIONS} partitions when created)`,
+  );
   return down;
 }
 
 /** Stops the given services, or all of them, in reverse order of dependency. */
-export async function infraDown(say: Say, only?: InfraService[], env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }): Promise<void> {
+export async function infraDown(
+  say: Say,
+  only?: InfraService[],
+  env: NodeJS.ProcessEnv = process.env,
+  shape: Shape = { cluster: false },
+): Promise<void> {
   const services = only ?? describeInfra(say, env, shape).services;
   for (const service of [...services].reverse()) {
     say(`${service.name}: ${(await service.stop()) ? 'stopped' : 'not running from this folder'}`);
   }
 }
 
-export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env, shape: Shape = { cluster: false }): Promise<void> {
+export async function infraStatus(
+  say: Say,
+  env: NodeJS.ProcessEnv = process.env,
+  shape: Shape = { cluster: false },
+): Promise<void> {
   for (const service of describeInfra(say, env, shape).services) {
     say(`${service.name}: ${(await service.isUp()) ? 'up' : 'down'} at ${service.address}`);
   }
@@ -150,6 +209,11 @@ export async function infraStatus(say: Say, env: NodeJS.ProcessEnv = process.env
 
 /** Every schema change must keep every older version readable: set as the registry's default. */
 export async function requireBackwardTransitive(registry: RegistryConnection): Promise<void> {
-  const response = await registryRequest(registry, '/config', { method: 'PUT', body: { compatibility: REGISTRY_COMPATIBILITY }, timeoutMs: 10_000 });
-  if (response.status !== 200) throw new Error(`Registry refused the compatibility setting: ${response.status} ${response.body}`);
+  const response = await registryRequest(registry, '/config', {
+    method: 'PUT',
+    body: { compatibility: REGISTRY_COMPATIBILITY },
+    timeoutMs: 10_000,
+  });
+  if (response.status !== 200)
+    throw new Error(`Registry refused the compatibility setting: ${response.status} ${response.body}`);
 }

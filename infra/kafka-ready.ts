@@ -40,7 +40,11 @@ export async function coordinatorsReady(connection: KafkaConnection, offsetsPart
     requestTimeout: 3000,
   });
   const admin = kafka.admin();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   try {
     await producer.connect();
     await admin.connect();

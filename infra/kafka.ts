@@ -36,8 +36,19 @@ export const newClusterId = () => Buffer.from(randomUUID().replaceAll('-', ''), 
 /** Formats a node's storage for the cluster; `extra` adds StorageTool options (SCRAM users). */
 export function formatStorage(classpath: string, config: string, clusterId: string, extra: string[] = []): void {
   // `=` keeps an id that starts with '-' from reading as an option.
-  const format = runCommand(java(), ['-cp', classpath, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${config}`, ...extra]);
-  if (!format.ok) throw new StartupError(`Formatting Kafka's storage (${config}) failed:\n${format.output.replace(/password=[^,\]]*/g, 'password=[redacted]')}`);
+  const format = runCommand(java(), [
+    '-cp',
+    classpath,
+    'kafka.tools.StorageTool',
+    'format',
+    `--cluster-id=${clusterId}`,
+    `--config=${config}`,
+    ...extra,
+  ]);
+  if (!format.ok)
+    throw new StartupError(
+      `Formatting Kafka's storage (${config}) failed:\n${format.output.replace(/password=[^,\]]*/g, 'password=[redacted]')}`,
+    );
 }
 
 /** Starts a broker from its properties file as a daemon of the launcher. */
@@ -45,7 +56,14 @@ export function startBroker(name: string, classpath: string, config: string, hea
   startDaemon({
     name,
     command: java(),
-    args: [...heap, `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`, '-cp', classpath, 'kafka.Kafka', config],
+    args: [
+      ...heap,
+      `-Dlog4j2.configurationFile=${path.join(REPO_ROOT, 'infra', 'kafka', 'log4j2.properties')}`,
+      '-cp',
+      classpath,
+      'kafka.Kafka',
+      config,
+    ],
   });
 }
 
@@ -60,7 +78,12 @@ export interface BrokerPlace {
  * controller on the next port. The launcher's lives in the data folder's `kafka`; the fault
  * suite runs one of its own elsewhere in that folder, to restart without disturbing others.
  */
-export function kafkaService(broker: string, artifacts: () => Artifacts, partitions: number, place: BrokerPlace = { name: 'kafka', dir: dataPath('kafka') }): InfraService {
+export function kafkaService(
+  broker: string,
+  artifacts: () => Artifacts,
+  partitions: number,
+  place: BrokerPlace = { name: 'kafka', dir: dataPath('kafka') },
+): InfraService {
   const [host = 'localhost', portText = '9092'] = broker.split(':');
   const port = Number(portText);
   const { name, dir } = place;

@@ -51,7 +51,9 @@ export function ensureOpsTools(say: Say): void {
   const packages = missing.map((tool) => tool.debianPackage);
   const names = missing.map((tool) => tool.name).join(', ');
   if (process.getuid?.() !== 0 || !runCommand('apt-get', ['--version']).ok) {
-    throw new StartupError(`${names} not found; install them (Debian: apt-get install --no-install-recommends ${packages.join(' ')}) or run this as root`);
+    throw new StartupError(
+      `${names} not found; install them (Debian: apt-get install --no-install-recommends ${packages.join(' ')}) or run this as root`,
+    );
   }
   say(`${names} not found: installing ${packages.join(', ')} with apt-get`);
   withServicesHeldBack(() => {
@@ -60,13 +62,23 @@ export function ensureOpsTools(say: Say): void {
   });
   if (packages.includes('prometheus')) disablePrometheusServer(say);
   const still = missing.filter((tool) => !toolCommand(tool));
-  if (still.length > 0) throw new StartupError(`${still.map((t) => t.name).join(', ')} still not runnable after installing ${packages.join(', ')}`);
+  if (still.length > 0)
+    throw new StartupError(
+      `${still.map((t) => t.name).join(', ')} still not runnable after installing ${packages.join(', ')}`,
+    );
   say(`installed ${packages.join(', ')}`);
 }
 
 function apt(args: string[]): void {
-  const result = spawnSync('apt-get', args, { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (result.status !== 0) throw new StartupError(`apt-get ${args.join(' ')} failed:\n${result.error?.message ?? `${result.stdout}${result.stderr}`}`);
+  const result = spawnSync('apt-get', args, {
+    encoding: 'utf8',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (result.status !== 0)
+    throw new StartupError(
+      `apt-get ${args.join(' ')} failed:\n${result.error?.message ?? `${result.stdout}${result.stderr}`}`,
+    );
 }
 
 /**
@@ -74,11 +86,16 @@ function apt(args: string[]): void {
  * that does already (container images usually do); the machine's own is put back after.
  */
 function withServicesHeldBack(install: () => void): void {
-  if (existsSync(POLICY_RC_D) && spawnSync(POLICY_RC_D, ['prometheus', 'start']).status === POLICY_DENY) return install();
+  if (existsSync(POLICY_RC_D) && spawnSync(POLICY_RC_D, ['prometheus', 'start']).status === POLICY_DENY)
+    return install();
   const backup = `${POLICY_RC_D}.movie-catalogue-backup`;
   const had = existsSync(POLICY_RC_D);
   if (had) renameSync(POLICY_RC_D, backup);
-  writeFileSync(POLICY_RC_D, `#!/bin/sh\n# Written by movie-catalogue's infra/ops-tools.ts for one apt-get install; removed after it.\nexit ${POLICY_DENY}\n`, { mode: 0o755 });
+  writeFileSync(
+    POLICY_RC_D,
+    `#!/bin/sh\n# Written by movie-catalogue's infra/ops-tools.ts for one apt-get install; removed after it.\nexit ${POLICY_DENY}\n`,
+    { mode: 0o755 },
+  );
   try {
     install();
   } finally {
@@ -110,4 +127,3 @@ function disablePrometheusServer(say: Say): void {
     if (!stop.ok) throw new StartupError(`could not stop the Prometheus server the package started:\n${stop.output}`);
   }
 }
-

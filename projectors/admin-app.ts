@@ -6,18 +6,23 @@ import type { Metrics } from '../shared/metrics.ts';
 import type { ProjectorRunner } from './runner.ts';
 
 /** The projector's admin surface: health and metrics. Closing it stops the consumer first. */
-export function buildProjectorAdminApp(deps: { logger: Logger; metrics: Metrics; pool: Pool; runner: ProjectorRunner }): FastifyInstance {
+export function buildProjectorAdminApp(deps: {
+  logger: Logger;
+  metrics: Metrics;
+  pool: Pool;
+  runner: ProjectorRunner;
+}): FastifyInstance {
   const app = createHttpApp({
     logger: deps.logger,
     metrics: deps.metrics,
     readiness: {
       postgres: async () => {
-      await deps.pool.query('SELECT 1');
-    },
-    projector: () => {
-      const problem = deps.runner.problem();
-      if (problem) throw new Error(problem);
-    },
+        await deps.pool.query('SELECT 1');
+      },
+      projector: () => {
+        const problem = deps.runner.problem();
+        if (problem) throw new Error(problem);
+      },
     },
   });
   app.addHook('onClose', async () => {

@@ -3,7 +3,8 @@ import { MAX_LINKS, MESSAGING, TRACEPARENT, type Tracing } from '../shared/traci
 import type { BatchReport, FetchedBatch } from './pipeline/sink.ts';
 
 /** How a batch's apply ended: applied, refused for starting elsewhere than the stored offset, or failed (retried). */
-export type ApplyResult = { kind: 'applied'; report: BatchReport } | { kind: 'repositioned' } | { kind: 'failed'; err: Error };
+export type ApplyResult =
+  { kind: 'applied'; report: BatchReport } | { kind: 'repositioned' } | { kind: 'failed'; err: Error };
 
 /**
  * The consumer span of one partition batch's apply (the messaging conventions' batch process

@@ -1,6 +1,18 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { checkConnections, commonEnv, databaseEnv, deadLetterTopicsFrom, kafkaConnectionFrom, loadConfig, port, registryConnectionFrom, topicsFrom, tracingEnv, tracingFrom } from '../shared/config.ts';
+import {
+  checkConnections,
+  commonEnv,
+  databaseEnv,
+  deadLetterTopicsFrom,
+  kafkaConnectionFrom,
+  loadConfig,
+  port,
+  registryConnectionFrom,
+  topicsFrom,
+  tracingEnv,
+  tracingFrom,
+} from '../shared/config.ts';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 

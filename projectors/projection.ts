@@ -40,7 +40,9 @@ export interface Projection {
   project(target: Target, events: readonly CatalogueEvent[]): Promise<ReadonlyMap<string, string>>;
 }
 
-export function defineProjection<E extends CatalogueEvent, State, Changes>(definition: ProjectionDefinition<E, State, Changes>): Projection {
+export function defineProjection<E extends CatalogueEvent, State, Changes>(
+  definition: ProjectionDefinition<E, State, Changes>,
+): Projection {
   const { name, schema, topic, handles } = definition;
   const handled = new Set<EventType>(handles);
   return {

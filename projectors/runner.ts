@@ -146,7 +146,16 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const key = keyOf(topic, partition);
     let lane = lanes.get(key);
     if (!lane) {
-      lane = { topic, partition, waiting: [], draining: undefined, inGroup: undefined, continuesFrom: undefined, retry: undefined, backpressured: false };
+      lane = {
+        topic,
+        partition,
+        waiting: [],
+        draining: undefined,
+        inGroup: undefined,
+        continuesFrom: undefined,
+        retry: undefined,
+        backpressured: false,
+      };
       lanes.set(key, lane);
     }
     return lane;
@@ -188,7 +197,10 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     metrics.projectionRetries.inc({ topic, kind });
     if (isCurrent(lane)) metrics.partitionRetrying.set({ topic, partition: String(partition) }, 1);
     const delay = backoffMs(retry.attempt);
-    log.warn({ err, topic, partition, attempt: retry.attempt, kind, retryInMs: delay }, 'batch failed; partition paused until the retry');
+    log.warn(
+      { err, topic, partition, attempt: retry.attempt, kind, retryInMs: delay },
+      'batch failed; partition paused until the retry',
+    );
     retry.timer = setTimeout(() => {
       // The retry stays on record (and readiness keeps naming it) until a batch succeeds.
       retry.timer = undefined;
@@ -208,7 +220,8 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     for (const lane of old) {
       lane.waiting = [];
       clearTimeout(lane.retry?.timer);
-      if (waitingToRetry(lane) || lane.backpressured) consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
+      if (waitingToRetry(lane) || lane.backpressured)
+        consumer.resume([{ topic: lane.topic, partitions: [lane.partition] }]);
       if (lane.retry) lane.retry.timer = undefined;
       lane.backpressured = false;
     }
@@ -219,13 +232,23 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const { topic, partition } = lane;
     metrics.batchDuration.observe({ topic }, seconds);
     metrics.batchSize.observe({ topic }, batch.records.length);
-    for (const c of report.counts) metrics.projectionEvents.inc({ projection: c.projection, event_type: c.eventType, outcome: c.outcome }, c.count);
+    for (const c of report.counts)
+      metrics.projectionEvents.inc({ projection: c.projection, event_type: c.eventType, outcome: c.outcome }, c.count);
     // A partition that moved to another member meanwhile is that member's to report.
-    if (isCurrent(lane)) for (const p of report.parked) metrics.parkedKeys.set({ projection: p.projection, topic, partition: String(partition) }, p.keys);
+    if (isCurrent(lane))
+      for (const p of report.parked)
+        metrics.parkedKeys.set({ projection: p.projection, topic, partition: String(partition) }, p.keys);
     for (const letter of report.deadLetters) {
       metrics.deadLetters.inc({ projection: letter.projection, topic, code: letter.code });
       log.error(
-        { projection: letter.projection, topic, partition: letter.source.partition, offset: letter.source.offset, code: letter.code, reason: letter.message },
+        {
+          projection: letter.projection,
+          topic,
+          partition: letter.source.partition,
+          offset: letter.source.offset,
+          code: letter.code,
+          reason: letter.message,
+        },
         'record dead-lettered',
       );
     }
@@ -249,7 +272,9 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       group.push({ lane, batch: head });
       records += head.records.length;
     }
-    return group.sort((a, b) => (a.lane.topic === b.lane.topic ? a.lane.partition - b.lane.partition : a.lane.topic < b.lane.topic ? -1 : 1));
+    return group.sort((a, b) =>
+      a.lane.topic === b.lane.topic ? a.lane.partition - b.lane.partition : a.lane.topic < b.lane.topic ? -1 : 1,
+    );
   }
 
   function take(group: ReadonlyArray<{ lane: Lane; batch: FetchedBatch }>): void {
@@ -261,11 +286,16 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const started = process.hrtime.bigint();
     metrics.groupSize.observe(group.length);
     const spans = group.map(({ batch }) => deps.tracing && startApplySpan(deps.tracing, batch, deps.groupId));
-    const { results, groupFailure } = await sink.processGroup(group.map(({ lane, batch }) => ({ ...batch, continuesFrom: lane.continuesFrom })));
+    const { results, groupFailure } = await sink.processGroup(
+      group.map(({ lane, batch }) => ({ ...batch, continuesFrom: lane.continuesFrom })),
+    );
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (groupFailure) {
       metrics.groupFallbacks.inc();
-      log.warn({ err: groupFailure, partitions: group.map(({ lane }) => keyOf(lane.topic, lane.partition)) }, 'a group of batches failed together; each was applied alone');
+      log.warn(
+        { err: groupFailure, partitions: group.map(({ lane }) => keyOf(lane.topic, lane.partition)) },
+        'a group of batches failed together; each was applied alone',
+      );
     }
     for (const [i, { lane, batch }] of group.entries()) {
       // Each lane on its own: one that cannot be settled must not leave the others' failures unhandled.
@@ -283,7 +313,10 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       const err = result.error;
       if (span) endApplySpan(span, err instanceof PositionError ? { kind: 'repositioned' } : { kind: 'failed', err });
       if (err instanceof PositionError) {
-        log.warn({ topic, partition, fetched: err.fetched, expected: err.expected }, 'consumer is not at the stored offset; seeking to it');
+        log.warn(
+          { topic, partition, fetched: err.fetched, expected: err.expected },
+          'consumer is not at the stored offset; seeking to it',
+        );
         lane.continuesFrom = undefined;
         rewind(lane, err.expected);
       } else {
@@ -309,16 +342,28 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     uncommitted = new Map();
     if (offsets.length === 0) return;
     // Postgres holds the truth already; a failed commit only delays what lag tools show.
-    await consumer.commitOffsets(offsets.map(([lane, offset]) => ({ topic: lane.topic, partition: lane.partition, offset: String(offset) }))).catch((err: unknown) => {
-      for (const topic of new Set(offsets.map(([lane]) => lane.topic))) metrics.kafkaCommitFailures.inc({ topic });
-      log.warn({ err }, 'could not commit the offsets to Kafka; they follow with the next commit');
-    });
+    await consumer
+      .commitOffsets(
+        offsets.map(([lane, offset]) => ({ topic: lane.topic, partition: lane.partition, offset: String(offset) })),
+      )
+      .catch((err: unknown) => {
+        for (const topic of new Set(offsets.map(([lane]) => lane.topic))) metrics.kafkaCommitFailures.inc({ topic });
+        log.warn({ err }, 'could not commit the offsets to Kafka; they follow with the next commit');
+      });
   }
 
   function enqueue(lane: Lane, batch: FetchedBatch): void {
     const last = lane.waiting.at(-1);
-    if (last && last.nextOffset === batch.fetchedOffset && last.records.length + batch.records.length <= MERGED_BATCH_RECORDS) {
-      lane.waiting[lane.waiting.length - 1] = { ...last, nextOffset: batch.nextOffset, records: [...last.records, ...batch.records] };
+    if (
+      last &&
+      last.nextOffset === batch.fetchedOffset &&
+      last.records.length + batch.records.length <= MERGED_BATCH_RECORDS
+    ) {
+      lane.waiting[lane.waiting.length - 1] = {
+        ...last,
+        nextOffset: batch.nextOffset,
+        records: [...last.records, ...batch.records],
+      };
     } else {
       lane.waiting.push(batch);
     }
@@ -356,7 +401,12 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       waitedBeside = false;
       take(group);
       const applied: Promise<void> = applyGroup(group)
-        .catch((err: unknown) => log.error({ err, partitions: group.map(({ lane: l }) => keyOf(l.topic, l.partition)) }, 'unexpected failure applying a group of batches'))
+        .catch((err: unknown) =>
+          log.error(
+            { err, partitions: group.map(({ lane: l }) => keyOf(l.topic, l.partition)) },
+            'unexpected failure applying a group of batches',
+          ),
+        )
         .finally(() => {
           for (const member of group) member.lane.inGroup = undefined;
           applying.delete(applied);
@@ -386,7 +436,11 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
 
   async function seekToStoredOffsets(assignment: Record<string, number[]>): Promise<void> {
     for (const [topic, partitions] of Object.entries(assignment)) {
-      const offsets = await storedOffsets(deps.pool, deps.projections.filter((p) => p.topic === topic), topic);
+      const offsets = await storedOffsets(
+        deps.pool,
+        deps.projections.filter((p) => p.topic === topic),
+        topic,
+      );
       for (const partition of partitions) {
         // A batch came meanwhile: the sink checks where it starts, and a seek now would only
         // make the consumer read it again. The seek is for partitions with nothing new to read.
@@ -422,7 +476,10 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
         if (lanes !== assigned) return;
         for (const partition of partitions) {
           if (lanes.has(keyOf(topic, partition))) continue;
-          metrics.parkedKeys.set({ projection: projection.name, topic, partition: String(partition) }, counts.get(partition) ?? 0);
+          metrics.parkedKeys.set(
+            { projection: projection.name, topic, partition: String(partition) },
+            counts.get(partition) ?? 0,
+          );
         }
       }
     }
@@ -458,7 +515,12 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       });
       running = true;
       commitTimer = setInterval(() => void commitToKafka(), KAFKA_COMMIT_INTERVAL_MS);
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch,
+      });
     },
     async stop() {
       running = false;

@@ -5,7 +5,11 @@ import { table, type Projection } from './projection.ts';
  * Where reading `topic` must resume, by partition: the lowest next offset of the projections
  * that read it, so none of them misses an event (the others skip what they already have).
  */
-export async function storedOffsets(pool: Pool, projections: readonly Projection[], topic: string): Promise<Map<number, number>> {
+export async function storedOffsets(
+  pool: Pool,
+  projections: readonly Projection[],
+  topic: string,
+): Promise<Map<number, number>> {
   const lowest = new Map<number, { offset: number; projections: number }>();
   for (const projection of projections) {
     const { rows } = await pool.query<{ partition: number; next_offset: number }>(
@@ -14,11 +18,19 @@ export async function storedOffsets(pool: Pool, projections: readonly Projection
     );
     for (const row of rows) {
       const seen = lowest.get(row.partition);
-      lowest.set(row.partition, { offset: Math.min(row.next_offset, seen?.offset ?? Infinity), projections: (seen?.projections ?? 0) + 1 });
+      lowest.set(row.partition, {
+        offset: Math.min(row.next_offset, seen?.offset ?? Infinity),
+        projections: (seen?.projections ?? 0) + 1,
+      });
     }
   }
   // A projection without a row for a partition has applied nothing of it: it needs offset 0.
-  return new Map([...lowest].map(([partition, { offset, projections: count }]) => [partition, count === projections.length ? offset : 0]));
+  return new Map(
+    [...lowest].map(([partition, { offset, projections: count }]) => [
+      partition,
+      count === projections.length ? offset : 0,
+    ]),
+  );
 }
 
 /** How many keys `projection` has parked on each partition of `topic` (partitions without any are absent). */

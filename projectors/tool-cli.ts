@@ -22,7 +22,11 @@ export interface ToolCli {
  * The command line of an operators' tool (replay, dlq), read alike by both: `--help` prints the
  * usage; an unknown option, a flag given a value or an option given none exits 2 with the usage.
  */
-export function toolCli(name: string, usageText: string, known: { flags: readonly string[]; values: readonly string[] }): ToolCli {
+export function toolCli(
+  name: string,
+  usageText: string,
+  known: { flags: readonly string[]; values: readonly string[] },
+): ToolCli {
   const usage = (message: string): never => {
     process.stderr.write(`${message}\n${usageText}\n`);
     process.exit(2);
@@ -31,7 +35,12 @@ export function toolCli(name: string, usageText: string, known: { flags: readonl
   for (const flag of known.flags) options[flag] = { type: 'boolean' };
   for (const option of known.values) options[option] = { type: 'string' };
   // Not strict: the checks below name the option, where parseArgs's own errors would not say what to do.
-  const { values, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, strict: false, options });
+  const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    allowPositionals: true,
+    strict: false,
+    options,
+  });
   if (values.help === true) {
     process.stdout.write(`${usageText}\n`);
     process.exit(0);

@@ -42,7 +42,12 @@ const EVENT_ID_MESSAGE = 'must be an event id (a UUID) a command answered';
 
 const statusQuerySchema = z.strictObject({
   eventIds: z
-    .array(z.string().regex(EVENT_ID, EVENT_ID_MESSAGE).transform((id) => id.toLowerCase()))
+    .array(
+      z
+        .string()
+        .regex(EVENT_ID, EVENT_ID_MESSAGE)
+        .transform((id) => id.toLowerCase()),
+    )
     .min(1, 'must hold at least one event id')
     .max(MAX_STATUS_IDS, `must hold at most ${MAX_STATUS_IDS} event ids`),
 });
@@ -103,7 +108,8 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
 
   /** An id no movie can have is the client's mistake (400), not a movie we lack (404). */
   const movieIdOf = (movieId: string) => {
-    if (!ID_PATTERN.test(movieId)) throw new ValidationError([{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
+    if (!ID_PATTERN.test(movieId))
+      throw new ValidationError([{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
     return movieId;
   };
 
@@ -148,7 +154,14 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
   app.post('/v1/commands/status', { onRequest: consistent }, async (request) => {
     const { eventIds } = parseOrThrow(statusQuerySchema, request.body, '');
     const outcomes = await read(() => findOutcomes(pool, eventIds));
-    const counts: Record<CommandStatus['status'], number> = { pending: 0, applied: 0, rejected: 0, dead_lettered: 0, parked: 0, unknown: 0 };
+    const counts: Record<CommandStatus['status'], number> = {
+      pending: 0,
+      applied: 0,
+      rejected: 0,
+      dead_lettered: 0,
+      parked: 0,
+      unknown: 0,
+    };
     const items = eventIds.map((eventId) => {
       const status = statusOf(outcomes.get(eventId), deps.eventIdSeal.verifies(eventId));
       counts[status.status] += 1;

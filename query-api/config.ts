@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { DEFAULTS } from '../shared/defaults.ts';
-import { commonEnv, databaseEnv, eventIdSecretEnv, loadConfig, port, queryDatabaseUrl, tracingEnv, tracingFrom } from '../shared/config.ts';
+import {
+  commonEnv,
+  databaseEnv,
+  eventIdSecretEnv,
+  loadConfig,
+  port,
+  queryDatabaseUrl,
+  tracingEnv,
+  tracingFrom,
+} from '../shared/config.ts';
 
 const schema = z
   .object({

@@ -1,6 +1,11 @@
 import { listen, type Listener } from '../shared/db/listener.ts';
 import type { Pool } from '../shared/db/pool.ts';
-import { parseProgressAnnouncement, PROGRESS_CHANNEL, type LogPosition, type ProgressAnnouncement } from '../shared/events/position.ts';
+import {
+  parseProgressAnnouncement,
+  PROGRESS_CHANNEL,
+  type LogPosition,
+  type ProgressAnnouncement,
+} from '../shared/events/position.ts';
 import type { Logger } from '../shared/logger.ts';
 
 /** How often the shared poll reads the projections' offsets while no announcement can wake it. */
@@ -27,9 +32,11 @@ type Stored = Map<string, Offsets>;
 
 const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
-const applied = (offsets: Offsets, positions: readonly LogPosition[]) => positions.every((p) => (offsets.get(keyOf(p.topic, p.partition)) ?? 0) > p.offset);
+const applied = (offsets: Offsets, positions: readonly LogPosition[]) =>
+  positions.every((p) => (offsets.get(keyOf(p.topic, p.partition)) ?? 0) > p.offset);
 
-const sameEntries = <V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>) => a.size === b.size && [...a].every(([key, value]) => b.get(key) === value);
+const sameEntries = <V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>) =>
+  a.size === b.size && [...a].every(([key, value]) => b.get(key) === value);
 
 /** Per partition, the offset every schema that stores one for it has reached: were a topic read by several projections, the slowest counts. */
 function servedOffsets(stored: Stored): Offsets {
@@ -65,7 +72,12 @@ function raise(stored: Stored, { schema, topic, offsets }: ProgressAnnouncement)
  * them, since they commit with the read models they stand for. While a request waits, the reader
  * reads them again every few milliseconds, until the standby has replayed that commit.
  */
-export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: Logger, options: { standby?: boolean } = {}) {
+export function createProgressWatcher(
+  pool: Pool,
+  databaseUrl: string,
+  logger: Logger,
+  options: { standby?: boolean } = {},
+) {
   const standby = options.standby ?? false;
   let stored: Stored = new Map();
   let offsets: Offsets = new Map();
@@ -119,12 +131,22 @@ export function createProgressWatcher(pool: Pool, databaseUrl: string, logger: L
    * may hold the same offsets and yet another read model, so that too counts as movement.
    */
   async function readOffsets(): Promise<{ stored: Stored; tables: Map<string, string> }> {
-    const { rows } = await pool.query<{ schema: string; table: string; topic: string; partition: number; next_offset: number }>({
+    const { rows } = await pool.query<{
+      schema: string;
+      table: string;
+      topic: string;
+      partition: number;
+      next_offset: number;
+    }>({
       name: 'projection-progress',
-      text: SERVED_SCHEMAS.map((schema) => `SELECT '${schema}' AS schema, tableoid::text AS table, topic, partition, next_offset FROM ${schema}.projection_offsets`).join(' UNION ALL '),
+      text: SERVED_SCHEMAS.map(
+        (schema) =>
+          `SELECT '${schema}' AS schema, tableoid::text AS table, topic, partition, next_offset FROM ${schema}.projection_offsets`,
+      ).join(' UNION ALL '),
     });
     const read: Stored = new Map();
-    for (const r of rows) raise(read, { schema: r.schema, table: r.table, topic: r.topic, offsets: [[r.partition, r.next_offset]] });
+    for (const r of rows)
+      raise(read, { schema: r.schema, table: r.table, topic: r.topic, offsets: [[r.partition, r.next_offset]] });
     return { stored: read, tables: new Map(rows.map((r) => [r.schema, r.table])) };
   }
 

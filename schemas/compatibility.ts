@@ -14,7 +14,10 @@ export function compatibilityProblems(schemas: readonly EventSchema[]): string[]
   for (const [eventType, versions] of byType) {
     versions.forEach((schema, i) => {
       if (schema.version !== i + 1) problems.push(`${eventType}: expected v${i + 1}, found v${schema.version}`);
-      if (schema.fullName !== versions[0]!.fullName) problems.push(`${eventType} v${schema.version}: record name ${schema.fullName} differs from ${versions[0]!.fullName}`);
+      if (schema.fullName !== versions[0]!.fullName)
+        problems.push(
+          `${eventType} v${schema.version}: record name ${schema.fullName} differs from ${versions[0]!.fullName}`,
+        );
     });
     const types = versions.map((schema) => ({ schema, type: parse(schema, problems) }));
     for (const [k, reader] of types.entries()) {
@@ -23,7 +26,9 @@ export function compatibilityProblems(schemas: readonly EventSchema[]): string[]
         try {
           reader.type.createResolver(writer.type);
         } catch (err) {
-          problems.push(`${eventType} v${reader.schema.version} cannot read v${writer.schema.version}: ${(err as Error).message}`);
+          problems.push(
+            `${eventType} v${reader.schema.version} cannot read v${writer.schema.version}: ${(err as Error).message}`,
+          );
         }
       }
     }

@@ -15,7 +15,14 @@ export class ConfigError extends Error {
  * The settings that may hold a secret. Each can instead be read from a file named by the same
  * variable with `_FILE` appended, as Kubernetes and Docker mount secrets.
  */
-export const SECRET_SETTINGS = ['JWT_SECRET', 'EVENT_ID_SECRET', 'KAFKA_SASL_PASSWORD', 'SCHEMA_REGISTRY_PASSWORD', 'DATABASE_URL', 'QUERY_DATABASE_URL'] as const;
+export const SECRET_SETTINGS = [
+  'JWT_SECRET',
+  'EVENT_ID_SECRET',
+  'KAFKA_SASL_PASSWORD',
+  'SCHEMA_REGISTRY_PASSWORD',
+  'DATABASE_URL',
+  'QUERY_DATABASE_URL',
+] as const;
 
 /**
  * Parses the environment against a schema, failing with every offending setting named. Messages
@@ -24,7 +31,12 @@ export const SECRET_SETTINGS = ['JWT_SECRET', 'EVENT_ID_SECRET', 'KAFKA_SASL_PAS
 export function loadConfig<T>(schema: z.ZodType<T>, env: NodeJS.ProcessEnv = process.env): T {
   const { values, problems } = withSecretFiles(env);
   const result = schema.safeParse(values);
-  const lines = [...problems, ...(result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`))];
+  const lines = [
+    ...problems,
+    ...(result.success
+      ? []
+      : result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)),
+  ];
   if (lines.length === 0 && result.success) return result.data;
   throw new ConfigError(`Invalid configuration:\n${lines.map((line) => `  ${line}`).join('\n')}`);
 }
@@ -82,8 +94,16 @@ const optionalUrl = (protocols: string[]) =>
 const brokers = z
   .string()
   .default(DEFAULTS.KAFKA_BROKERS)
-  .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean))
-  .refine((list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d{1,5}$/.test(b)), 'must be host:port[,host:port...]');
+  .transform((value) =>
+    value
+      .split(',')
+      .map((broker) => broker.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (list) => list.length > 0 && list.every((b) => /^[^:\s]+:\d{1,5}$/.test(b)),
+    'must be host:port[,host:port...]',
+  );
 
 /** A file the process reads at start (a CA, a client certificate or key): its path, read into its text. */
 const pemFile = z
@@ -109,12 +129,22 @@ const optionalText = z
   .transform((value) => (value === '' ? undefined : value));
 
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
-const topicName = (fallback: string) => z.string().default(fallback).refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name');
+const topicName = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name');
 /**
  * A dead-letter topic: `<source topic>.dlq` unless set. Set but empty counts as unset: an `.env`
  * line `TOPIC_MOVIE_RATINGS_DLQ=` reaches docker-compose.yml's containers as ''.
  */
-const deadLetterTopicName = z.preprocess((v) => (v === '' ? undefined : v), z.string().refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name').optional());
+const deadLetterTopicName = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z
+    .string()
+    .refine((v) => TOPIC_NAME.test(v), 'must be a valid Kafka topic name')
+    .optional(),
+);
 
 const KAFKA_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
 const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
@@ -155,19 +185,33 @@ function connectionProblems(env: Partial<KafkaSettings & RegistrySettings>): { p
     }
   } else {
     for (const name of ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
-      if (env[name]) problems.push({ path: name, message: `is only read with KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL (it is ${protocol})` });
+      if (env[name])
+        problems.push({
+          path: name,
+          message: `is only read with KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL (it is ${protocol})`,
+        });
     }
   }
   if (!protocol.endsWith('SSL')) {
     for (const name of ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE'] as const) {
-      if (env[name]) problems.push({ path: name, message: `is only read with KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL (it is ${protocol})` });
+      if (env[name])
+        problems.push({
+          path: name,
+          message: `is only read with KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL (it is ${protocol})`,
+        });
     }
   }
   if (Boolean(env.KAFKA_SSL_CERT_FILE) !== Boolean(env.KAFKA_SSL_KEY_FILE)) {
-    problems.push({ path: env.KAFKA_SSL_CERT_FILE ? 'KAFKA_SSL_KEY_FILE' : 'KAFKA_SSL_CERT_FILE', message: 'a client certificate and its key are set together, for mutual TLS' });
+    problems.push({
+      path: env.KAFKA_SSL_CERT_FILE ? 'KAFKA_SSL_KEY_FILE' : 'KAFKA_SSL_CERT_FILE',
+      message: 'a client certificate and its key are set together, for mutual TLS',
+    });
   }
   if (Boolean(env.SCHEMA_REGISTRY_USERNAME) !== Boolean(env.SCHEMA_REGISTRY_PASSWORD)) {
-    problems.push({ path: env.SCHEMA_REGISTRY_USERNAME ? 'SCHEMA_REGISTRY_PASSWORD' : 'SCHEMA_REGISTRY_USERNAME', message: 'the registry user and password are set together' });
+    problems.push({
+      path: env.SCHEMA_REGISTRY_USERNAME ? 'SCHEMA_REGISTRY_PASSWORD' : 'SCHEMA_REGISTRY_USERNAME',
+      message: 'the registry user and password are set together',
+    });
   }
   if (env.SCHEMA_REGISTRY_CA_FILE && env.SCHEMA_REGISTRY_URL?.startsWith('http:')) {
     problems.push({ path: 'SCHEMA_REGISTRY_CA_FILE', message: 'is only read for an https SCHEMA_REGISTRY_URL' });
@@ -185,13 +229,19 @@ export function checkConnections(env: Partial<KafkaSettings & RegistrySettings>,
 
 export function kafkaConnectionFrom(env: KafkaSettings): KafkaConnection {
   const protocol = env.KAFKA_SECURITY_PROTOCOL;
-  const tls = protocol.endsWith('SSL') ? { ca: env.KAFKA_SSL_CA_FILE, cert: env.KAFKA_SSL_CERT_FILE, key: env.KAFKA_SSL_KEY_FILE } : undefined;
-  const sasl = protocol.startsWith('SASL_') ? { mechanism: env.KAFKA_SASL_MECHANISM!, username: env.KAFKA_SASL_USERNAME!, password: env.KAFKA_SASL_PASSWORD! } : undefined;
+  const tls = protocol.endsWith('SSL')
+    ? { ca: env.KAFKA_SSL_CA_FILE, cert: env.KAFKA_SSL_CERT_FILE, key: env.KAFKA_SSL_KEY_FILE }
+    : undefined;
+  const sasl = protocol.startsWith('SASL_')
+    ? { mechanism: env.KAFKA_SASL_MECHANISM!, username: env.KAFKA_SASL_USERNAME!, password: env.KAFKA_SASL_PASSWORD! }
+    : undefined;
   return { brokers: env.KAFKA_BROKERS, tls, sasl };
 }
 
 export function registryConnectionFrom(env: RegistrySettings): RegistryConnection {
-  const auth = env.SCHEMA_REGISTRY_USERNAME ? { username: env.SCHEMA_REGISTRY_USERNAME, password: env.SCHEMA_REGISTRY_PASSWORD! } : undefined;
+  const auth = env.SCHEMA_REGISTRY_USERNAME
+    ? { username: env.SCHEMA_REGISTRY_USERNAME, password: env.SCHEMA_REGISTRY_PASSWORD! }
+    : undefined;
   return { url: env.SCHEMA_REGISTRY_URL, auth, ca: env.SCHEMA_REGISTRY_CA_FILE };
 }
 
@@ -251,10 +301,15 @@ export const tracingEnv = {
  * Where traces go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, else OTEL_EXPORTER_OTLP_ENDPOINT
  * plus `v1/traces` (the OTLP/HTTP rule); undefined when neither is set or the SDK is disabled.
  */
-export function tracingFrom(env: { OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined; OTEL_SDK_DISABLED?: string | undefined }): TracingConfig | undefined {
+export function tracingFrom(env: {
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined;
+  OTEL_SDK_DISABLED?: string | undefined;
+}): TracingConfig | undefined {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return undefined;
   if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return { tracesUrl: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT };
-  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return { tracesUrl: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` };
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT)
+    return { tracesUrl: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces` };
   return undefined;
 }
 
@@ -279,7 +334,13 @@ export function deadLetterTopicsFrom(env: {
   TOPIC_MOVIE_RATINGS_DLQ?: string | undefined;
 }): DeadLetterTopics {
   return new Map([
-    [env.TOPIC_MOVIE_METADATA, env.TOPIC_MOVIE_METADATA_DLQ ?? `${env.TOPIC_MOVIE_METADATA}${DEFAULTS.DEAD_LETTER_SUFFIX}`],
-    [env.TOPIC_MOVIE_RATINGS, env.TOPIC_MOVIE_RATINGS_DLQ ?? `${env.TOPIC_MOVIE_RATINGS}${DEFAULTS.DEAD_LETTER_SUFFIX}`],
+    [
+      env.TOPIC_MOVIE_METADATA,
+      env.TOPIC_MOVIE_METADATA_DLQ ?? `${env.TOPIC_MOVIE_METADATA}${DEFAULTS.DEAD_LETTER_SUFFIX}`,
+    ],
+    [
+      env.TOPIC_MOVIE_RATINGS,
+      env.TOPIC_MOVIE_RATINGS_DLQ ?? `${env.TOPIC_MOVIE_RATINGS}${DEFAULTS.DEAD_LETTER_SUFFIX}`,
+    ],
   ]);
 }

@@ -43,7 +43,13 @@ export async function runService<C extends ServiceConfig>(
     logger.fatal({ err }, `${name} failed to start`);
     process.exit(1);
   }
-  logger.info({ address: `http://${config.host}:${config.port}`, traces: config.tracing ? new URL(config.tracing.tracesUrl).origin : 'off' }, `${name} listening`);
+  logger.info(
+    {
+      address: `http://${config.host}:${config.port}`,
+      traces: config.tracing ? new URL(config.tracing.tracesUrl).origin : 'off',
+    },
+    `${name} listening`,
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,4 +1,11 @@
-import { defaultTextMapSetter, ROOT_CONTEXT, trace, type SpanContext, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import {
+  defaultTextMapSetter,
+  ROOT_CONTEXT,
+  trace,
+  type SpanContext,
+  type TextMapGetter,
+  type Tracer,
+} from '@opentelemetry/api';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 
@@ -77,20 +84,29 @@ const headerGetter: TextMapGetter<HeaderCarrier> = {
  */
 export async function startTracing(service: string, config: TracingConfig | undefined): Promise<Tracing | undefined> {
   if (!config) return undefined;
-  const [{ BatchSpanProcessor }, { OTLPTraceExporter }] = await Promise.all([import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/exporter-trace-otlp-http')]);
+  const [{ BatchSpanProcessor }, { OTLPTraceExporter }] = await Promise.all([
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+  ]);
   return createTracing(service, new BatchSpanProcessor(new OTLPTraceExporter({ url: config.tracesUrl })));
 }
 
 /** Tracing for `service` whose spans go to `processor` (tests hand in an in-memory one). */
 export async function createTracing(service: string, processor: SpanProcessor): Promise<Tracing> {
-  const [{ BasicTracerProvider }, { W3CTraceContextPropagator }, { detectResources, envDetector, resourceFromAttributes }] = await Promise.all([
+  const [
+    { BasicTracerProvider },
+    { W3CTraceContextPropagator },
+    { detectResources, envDetector, resourceFromAttributes },
+  ] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/core'),
     import('@opentelemetry/resources'),
   ]);
   // OTEL_RESOURCE_ATTRIBUTES may add to the resource (an instance id, an environment); the
   // service's name is ours.
-  const resource = detectResources({ detectors: [envDetector] }).merge(resourceFromAttributes({ [ATTR_SERVICE_NAME]: service }));
+  const resource = detectResources({ detectors: [envDetector] }).merge(
+    resourceFromAttributes({ [ATTR_SERVICE_NAME]: service }),
+  );
   const provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
   const propagator = new W3CTraceContextPropagator();
   return {

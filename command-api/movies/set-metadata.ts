@@ -22,13 +22,24 @@ const IF_MATCH = /^"(0|[1-9][0-9]{0,8})"$/;
 export function expectedVersionOf(header: string | string[] | undefined): number | null {
   if (header === undefined) return null;
   const match = typeof header === 'string' ? IF_MATCH.exec(header.trim()) : null;
-  if (!match) throw new ValidationError([{ field: 'If-Match', message: 'must be one quoted version number, such as "3" (the version field of the movie; "0" for a new movie)' }]);
+  if (!match)
+    throw new ValidationError([
+      {
+        field: 'If-Match',
+        message: 'must be one quoted version number, such as "3" (the version field of the movie; "0" for a new movie)',
+      },
+    ]);
   return Number(match[1]);
 }
 
 export class VersionMismatchError extends AppError {
   constructor(expected: number, current: number) {
-    super('version-mismatch', 412, 'Precondition failed', `If-Match expected version ${expected}, but the movie is at version ${current}.`);
+    super(
+      'version-mismatch',
+      412,
+      'Precondition failed',
+      `If-Match expected version ${expected}, but the movie is at version ${current}.`,
+    );
   }
 }
 
@@ -42,7 +53,12 @@ export function checkExpectedVersion(expected: number | null, current: number): 
  * event carries the expected version, so the projector rejects it if another write got there
  * first, after the accept-time check.
  */
-export function setMetadata(movieId: string, body: unknown, { envelope }: CommandContext, expectedVersion: number | null = null): MovieMetadataSet {
+export function setMetadata(
+  movieId: string,
+  body: unknown,
+  { envelope }: CommandContext,
+  expectedVersion: number | null = null,
+): MovieMetadataSet {
   const id = parseOrThrow(idSchema, movieId, 'movieId');
   const fields = parseOrThrow(metadataBodySchema, body, '');
   return {

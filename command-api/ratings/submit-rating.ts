@@ -11,5 +11,13 @@ export const ratingBodySchema = z.strictObject({
 export function submitMovieRating(movieId: string, body: unknown, { envelope }: CommandContext): RatingSubmitted {
   const id = parseOrThrow(idSchema, movieId, 'movieId');
   const { value } = parseOrThrow(ratingBodySchema, body, '');
-  return { type: 'RatingSubmitted', envelope, recordType: 'movie', recordId: id, userId: envelope.principal, value, providerId: null };
+  return {
+    type: 'RatingSubmitted',
+    envelope,
+    recordType: 'movie',
+    recordId: id,
+    userId: envelope.principal,
+    value,
+    providerId: null,
+  };
 }

@@ -35,8 +35,15 @@ export interface Grant {
  * source topics. The query API reads Postgres only: its user may do nothing.
  */
 export function grantsFor({ sources, deadLetters, projectorGroup }: ClusterTopics): Grant[] {
-  const topics = (user: ServiceUser, names: string[], operations: Operation[]): Grant[] => names.map((name) => ({ user, resource: 'topic', name, prefixed: false, operations }));
-  const group = (user: ServiceUser, name: string, prefixed: boolean, operations: Operation[]): Grant => ({ user, resource: 'group', name, prefixed, operations });
+  const topics = (user: ServiceUser, names: string[], operations: Operation[]): Grant[] =>
+    names.map((name) => ({ user, resource: 'topic', name, prefixed: false, operations }));
+  const group = (user: ServiceUser, name: string, prefixed: boolean, operations: Operation[]): Grant => ({
+    user,
+    resource: 'group',
+    name,
+    prefixed,
+    operations,
+  });
   return [
     ...topics('command-api', sources, ['WRITE', 'DESCRIBE']),
     ...topics('projectors', sources, ['READ', 'DESCRIBE']),

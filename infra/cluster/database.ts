@@ -62,7 +62,11 @@ function rolePasswords(secrets: string): Map<DatabaseRole, string> {
  * service its privileges, and makes the standby's replication slot. Run as the superuser of
  * `adminUrl`; safe to run again.
  */
-async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<DatabaseRole, string>, logger: Logger): Promise<void> {
+async function prepareDatabase(
+  adminUrl: string,
+  passwords: ReadonlyMap<DatabaseRole, string>,
+  logger: Logger,
+): Promise<void> {
   const database = pg.escapeIdentifier(new URL(adminUrl).pathname.slice(1));
   const client = new pg.Client(pgConnection(adminUrl));
   await client.connect();
@@ -71,7 +75,9 @@ async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<Database
       const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount === 1;
       const options = role === 'replicator' ? 'LOGIN REPLICATION' : 'LOGIN';
       // A password cannot be a bind parameter of CREATE ROLE; escapeLiteral quotes it.
-      await client.query(`${exists ? 'ALTER' : 'CREATE'} ROLE ${role} ${options} PASSWORD ${client.escapeLiteral(password)}`);
+      await client.query(
+        `${exists ? 'ALTER' : 'CREATE'} ROLE ${role} ${options} PASSWORD ${client.escapeLiteral(password)}`,
+      );
     }
     await client.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO catalogue_owner`);
     await client.query('GRANT ALL ON SCHEMA public TO catalogue_owner');
@@ -84,14 +90,23 @@ async function prepareDatabase(adminUrl: string, passwords: ReadonlyMap<Database
   try {
     for (const statement of grantStatements(database)) await grants.query(statement);
     // Made before the standby's first copy, so that the primary keeps every WAL record after it.
-    await grants.query(`SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, [STANDBY_SLOT]);
+    await grants.query(
+      `SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`,
+      [STANDBY_SLOT],
+    );
   } finally {
     await grants.end();
   }
 }
 
 /** Which role each process of the production shape connects as. */
-const ROLE_OF = { 'command-api': 'command_api', projectors: 'projectors', 'query-api': 'query_api', replay: 'catalogue_owner', dlq: 'catalogue_owner' } as const;
+const ROLE_OF = {
+  'command-api': 'command_api',
+  projectors: 'projectors',
+  'query-api': 'query_api',
+  replay: 'catalogue_owner',
+  dlq: 'catalogue_owner',
+} as const;
 export type DatabaseUser = keyof typeof ROLE_OF;
 
 /** The replication slot the standby streams through, so that the primary keeps the WAL it has not received. */
@@ -120,7 +135,10 @@ const urlFile = (dir: string, name: string) => path.join(dir, 'secrets', `databa
 /** The settings a process reads to reach the database in `dir` as its role; the query API reads the standby. */
 export function databaseEnv(dir: string, user: DatabaseUser): Record<string, string> {
   const role = ROLE_OF[user];
-  return { DATABASE_URL_FILE: urlFile(dir, role), ...(user === 'query-api' ? { QUERY_DATABASE_URL_FILE: urlFile(dir, `${role}-standby`) } : {}) };
+  return {
+    DATABASE_URL_FILE: urlFile(dir, role),
+    ...(user === 'query-api' ? { QUERY_DATABASE_URL_FILE: urlFile(dir, `${role}-standby`) } : {}),
+  };
 }
 
 /**
@@ -140,7 +158,9 @@ export function databaseAccess(dir: string, endpoints: DatabaseEndpoints): Datab
       await prepareDatabase(adminUrl, passwords, logger);
       for (const role of DATABASE_ROLES) {
         writeFileSync(urlFile(dir, role), urlOf(endpoints.primary, role, passwords.get(role)!), { mode: 0o600 });
-        writeFileSync(urlFile(dir, `${role}-standby`), urlOf(endpoints.standby, role, passwords.get(role)!), { mode: 0o600 });
+        writeFileSync(urlFile(dir, `${role}-standby`), urlOf(endpoints.standby, role, passwords.get(role)!), {
+          mode: 0o600,
+        });
       }
     },
     envFor: (user) => databaseEnv(dir, user),
@@ -162,8 +182,16 @@ export interface ClusterDatabase extends DatabaseAccess {
  * each service as its own role, and a hot standby streaming from it, which the query APIs read
  * from. The TLS files must exist before either starts.
  */
-export function clusterDatabase(dir: string, ports: { primary: number; standby: number }, tls: ClusterTls): ClusterDatabase {
-  const access = databaseAccess(dir, { primary: `127.0.0.1:${ports.primary}`, standby: `127.0.0.1:${ports.standby}`, ca: tls.ca });
+export function clusterDatabase(
+  dir: string,
+  ports: { primary: number; standby: number },
+  tls: ClusterTls,
+): ClusterDatabase {
+  const access = databaseAccess(dir, {
+    primary: `127.0.0.1:${ports.primary}`,
+    standby: `127.0.0.1:${ports.standby}`,
+    ca: tls.ca,
+  });
   const standbyUrl = new URL(access.adminUrl);
   standbyUrl.port = String(ports.standby);
   const serverTls = { cert: tls.serverCert, key: tls.serverKey };

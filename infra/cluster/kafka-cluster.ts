@@ -53,7 +53,11 @@ export function securitySettings(clientListeners: readonly string[]): Record<str
     ];
   });
   return {
-    'listener.security.protocol.map': [...clientListeners.map((listener) => `${listener}:SASL_SSL`), 'BROKER:SSL', 'CONTROLLER:SSL'].join(','),
+    'listener.security.protocol.map': [
+      ...clientListeners.map((listener) => `${listener}:SASL_SSL`),
+      'BROKER:SSL',
+      'CONTROLLER:SSL',
+    ].join(','),
     'inter.broker.listener.name': 'BROKER',
     'controller.listener.names': 'CONTROLLER',
     'ssl.keystore.type': 'PEM',
@@ -92,7 +96,9 @@ export interface NodePlan {
 
 /** A node's server.properties, wherever it runs: the launcher's nodes and docker-compose.yml's. */
 export function nodeProperties(node: NodePlan): Record<string, string> {
-  const clientListeners = node.listeners.map((l) => l.name).filter((name) => name !== 'BROKER' && name !== 'CONTROLLER');
+  const clientListeners = node.listeners
+    .map((l) => l.name)
+    .filter((name) => name !== 'BROKER' && name !== 'CONTROLLER');
   return {
     'node.id': String(node.id),
     'controller.quorum.voters': node.voters,
@@ -107,7 +113,10 @@ export function nodeProperties(node: NodePlan): Record<string, string> {
   };
 }
 
-export const propertiesText = (settings: Record<string, string>) => `${Object.entries(settings).map(([key, value]) => `${key}=${value}`).join('\n')}\n`;
+export const propertiesText = (settings: Record<string, string>) =>
+  `${Object.entries(settings)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')}\n`;
 
 export const NODE_IDS = [1, 2, 3] as const;
 /** Everyone with a SCRAM password: the launcher's super user, then each service's user. */
@@ -115,29 +124,43 @@ export type KafkaUser = ServiceUser | typeof ADMIN_USER;
 const KAFKA_USERS: KafkaUser[] = [ADMIN_USER, ...SERVICE_USERS];
 
 /** Where the cluster's id and its users' passwords are kept, under the cluster's folder. */
-export const identityFiles = (dir: string) => ({ clusterId: path.join(dir, 'cluster-id'), password: (user: string) => path.join(dir, 'secrets', `kafka-${user}.password`) });
+export const identityFiles = (dir: string) => ({
+  clusterId: path.join(dir, 'cluster-id'),
+  password: (user: string) => path.join(dir, 'secrets', `kafka-${user}.password`),
+});
 
 /**
  * The cluster id and every user's password, made once in `dir` (mode 600): storage formatted
  * with them must keep meeting them. `formatted` says whether some node's storage already is.
  */
-export function clusterIdentity(dir: string, formatted: boolean): { clusterId: string; passwords: Map<KafkaUser, string> } {
+export function clusterIdentity(
+  dir: string,
+  formatted: boolean,
+): { clusterId: string; passwords: Map<KafkaUser, string> } {
   const files = identityFiles(dir);
   if (!existsSync(files.clusterId) || KAFKA_USERS.some((user) => !existsSync(files.password(user)))) {
-    if (formatted) throw new StartupError(`The cluster's storage outlived its id or passwords in ${dir}; delete the cluster's data to start it afresh.`);
+    if (formatted)
+      throw new StartupError(
+        `The cluster's storage outlived its id or passwords in ${dir}; delete the cluster's data to start it afresh.`,
+      );
     mkdirSync(path.join(dir, 'secrets'), { recursive: true, mode: 0o700 });
     writeFileSync(files.clusterId, newClusterId());
-    for (const user of KAFKA_USERS) writeFileSync(files.password(user), randomBytes(24).toString('hex'), { mode: 0o600 });
+    for (const user of KAFKA_USERS)
+      writeFileSync(files.password(user), randomBytes(24).toString('hex'), { mode: 0o600 });
   }
   const passwords = new Map(KAFKA_USERS.map((user) => [user, readFileSync(files.password(user), 'utf8').trim()]));
   return { clusterId: readFileSync(files.clusterId, 'utf8').trim(), passwords };
 }
 
 /** StorageTool's options that create every user's SCRAM credential when a node's storage is formatted. */
-export const scramOptions = (passwords: ReadonlyMap<string, string>) => [...passwords].flatMap(([user, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${user},password=${password}]`]);
+export const scramOptions = (passwords: ReadonlyMap<string, string>) =>
+  [...passwords].flatMap(([user, password]) => ['--add-scram', `SCRAM-SHA-512=[name=${user},password=${password}]`]);
 
 /** The settings a service reads to reach the cluster as `user`: SASL_SSL, its password from a file. */
-export function clientEnv(user: KafkaUser, cluster: { brokers: readonly string[]; dir: string; ca: string }): Record<string, string> {
+export function clientEnv(
+  user: KafkaUser,
+  cluster: { brokers: readonly string[]; dir: string; ca: string },
+): Record<string, string> {
   return {
     KAFKA_BROKERS: cluster.brokers.join(','),
     KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
@@ -177,16 +200,29 @@ export async function untilServing(admin: KafkaConnection): Promise<void> {
  * says, with one SCRAM user per service created when their storage is formatted. Passwords are
  * made on first start and kept in `dir/secrets`, the cluster id in `dir/cluster-id`.
  */
-export function kafkaCluster(place: ClusterPlace, artifacts: () => Artifacts, tls: () => ClusterTls, partitions: number): KafkaCluster {
+export function kafkaCluster(
+  place: ClusterPlace,
+  artifacts: () => Artifacts,
+  tls: () => ClusterTls,
+  partitions: number,
+): KafkaCluster {
   const { dir, basePort } = place;
-  const ports = (id: number) => ({ client: basePort + id - 1, broker: basePort + 100 + id - 1, controller: basePort + 200 + id - 1 });
+  const ports = (id: number) => ({
+    client: basePort + id - 1,
+    broker: basePort + 100 + id - 1,
+    controller: basePort + 200 + id - 1,
+  });
   const brokers = NODE_IDS.map((id) => `localhost:${ports(id).client}`);
   const formatted = () => NODE_IDS.some((id) => existsSync(path.join(dir, `node-${id}`, 'data', 'meta.properties')));
 
   function writeConfig(id: number, nodeDir: string): string {
     const files = tls();
     const { client, broker, controller } = ports(id);
-    const at = (name: string, port: number): Listener => ({ name, bind: `localhost:${port}`, advertised: `localhost:${port}` });
+    const at = (name: string, port: number): Listener => ({
+      name,
+      bind: `localhost:${port}`,
+      advertised: `localhost:${port}`,
+    });
     const settings = nodeProperties({
       id,
       listeners: [at('CLIENT', client), at('BROKER', broker), at('CONTROLLER', controller)],
@@ -213,7 +249,8 @@ export function kafkaCluster(place: ClusterPlace, artifacts: () => Artifacts, tl
         const { clusterId, passwords } = clusterIdentity(dir, formatted());
         const config = writeConfig(id, nodeDir);
         const classpath = artifacts().kafkaClasspath;
-        if (!existsSync(path.join(nodeDir, 'data', 'meta.properties'))) formatStorage(classpath, config, clusterId, scramOptions(passwords));
+        if (!existsSync(path.join(nodeDir, 'data', 'meta.properties')))
+          formatStorage(classpath, config, clusterId, scramOptions(passwords));
         startBroker(name, classpath, config, HEAP);
         await waitUntil(name, () => canConnect('localhost', ports(id).client), 90_000);
       },
@@ -224,7 +261,11 @@ export function kafkaCluster(place: ClusterPlace, artifacts: () => Artifacts, tl
   const connectionFor = (user: KafkaUser): KafkaConnection => ({
     brokers,
     tls: { ca: readFileSync(tls().ca, 'utf8') },
-    sasl: { mechanism: 'SCRAM-SHA-512', username: user, password: readFileSync(identityFiles(dir).password(user), 'utf8').trim() },
+    sasl: {
+      mechanism: 'SCRAM-SHA-512',
+      username: user,
+      password: readFileSync(identityFiles(dir).password(user), 'utf8').trim(),
+    },
   });
 
   return {

@@ -11,7 +11,12 @@ import { grantAccess, untilServing } from './kafka-cluster.ts';
  * (the launcher's processes or docker-compose.yml's containers): the cluster serving groups, the
  * topics, each user's ACLs, then the database's roles, migrations and grants. Safe to run again.
  */
-export async function provisionCluster(admin: KafkaConnection, database: DatabaseAccess, topics: ClusterTopics & { partitions: number }, logger: Logger): Promise<void> {
+export async function provisionCluster(
+  admin: KafkaConnection,
+  database: DatabaseAccess,
+  topics: ClusterTopics & { partitions: number },
+  logger: Logger,
+): Promise<void> {
   await untilServing(admin);
   const kafka = createKafka('infra', admin, logger);
   await ensureTopics(kafka, [...topics.sources, ...topics.deadLetters], topics.partitions);

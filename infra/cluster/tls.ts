@@ -28,7 +28,12 @@ function openssl(args: string[]): void {
 /** Where `ensureClusterTls` keeps the files. */
 export function clusterTlsFiles(dir: string): ClusterTls {
   const at = (name: string) => path.join(dir, name);
-  return { ca: at('ca.pem'), brokerKeystore: at('kafka-node.keystore.pem'), serverCert: at('server.pem'), serverKey: at('server.key') };
+  return {
+    ca: at('ca.pem'),
+    brokerKeystore: at('kafka-node.keystore.pem'),
+    serverCert: at('server.pem'),
+    serverKey: at('server.key'),
+  };
 }
 
 /**
@@ -43,19 +48,64 @@ export function ensureClusterTls(dir: string, names: readonly string[] = LOCAL_N
   if (Object.values(tls).every((file: string) => existsSync(file))) return tls;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', at('ca.key'), '-out', tls.ca, '-days', DAYS, '-subj', '/CN=movie-catalogue local CA']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    at('ca.key'),
+    '-out',
+    tls.ca,
+    '-days',
+    DAYS,
+    '-subj',
+    '/CN=movie-catalogue local CA',
+  ]);
   const extensions = at('leaf.ext');
   const altNames = names.map((name) => (isIP(name) ? `IP:${name}` : `DNS:${name}`)).join(',');
   writeFileSync(extensions, `subjectAltName=${altNames}\nextendedKeyUsage=serverAuth,clientAuth\n`);
   const leaf = (name: string, commonName: string) => {
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', at(`${name}.key`), '-out', at(`${name}.csr`), '-subj', `/CN=${commonName}`]);
-    openssl(['x509', '-req', '-in', at(`${name}.csr`), '-CA', tls.ca, '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at(`${name}.pem`), '-days', DAYS, '-extfile', extensions]);
+    openssl([
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      at(`${name}.key`),
+      '-out',
+      at(`${name}.csr`),
+      '-subj',
+      `/CN=${commonName}`,
+    ]);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      at(`${name}.csr`),
+      '-CA',
+      tls.ca,
+      '-CAkey',
+      at('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      at(`${name}.pem`),
+      '-days',
+      DAYS,
+      '-extfile',
+      extensions,
+    ]);
     rmSync(at(`${name}.csr`));
   };
   leaf('kafka-node', 'kafka-node');
   leaf('server', names[0]!);
   // Kafka's PEM keystore: the private key, then the certificate.
   openssl(['pkcs8', '-topk8', '-nocrypt', '-in', at('kafka-node.key'), '-out', at('kafka-node.pk8')]);
-  writeFileSync(tls.brokerKeystore, [at('kafka-node.pk8'), at('kafka-node.pem')].map((file) => readFileSync(file, 'utf8')).join(''), { mode: 0o600 });
+  writeFileSync(
+    tls.brokerKeystore,
+    [at('kafka-node.pk8'), at('kafka-node.pem')].map((file) => readFileSync(file, 'utf8')).join(''),
+    { mode: 0o600 },
+  );
   return tls;
 }

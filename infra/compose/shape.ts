@@ -64,5 +64,8 @@ export const composeVoters = NODE_IDS.map((id) => `${id}@${kafkaHost(id)}:${NODE
 
 /** The settings a service's container reads to reach Kafka and Postgres as `user`. */
 export function composeServiceEnv(user: DatabaseUser): Record<string, string> {
-  return { ...clientEnv(user, { brokers: composeBrokers, dir: COMPOSE_DIR, ca: composeTls.ca }), ...databaseEnv(composeDatabaseDir, user) };
+  return {
+    ...clientEnv(user, { brokers: composeBrokers, dir: COMPOSE_DIR, ca: composeTls.ca }),
+    ...databaseEnv(composeDatabaseDir, user),
+  };
 }

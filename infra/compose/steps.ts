@@ -4,13 +4,34 @@ import { kafkaConnectionFrom, registryConnectionFrom } from '../../shared/config
 import { createLogger } from '../../shared/logger.ts';
 import { ADMIN_USER } from '../cluster/access.ts';
 import { adminPasswordFile, databaseAccess } from '../cluster/database.ts';
-import { NODE_IDS, clientEnv, clusterIdentity, identityFiles, nodeProperties, propertiesText, scramOptions } from '../cluster/kafka-cluster.ts';
+import {
+  NODE_IDS,
+  clientEnv,
+  clusterIdentity,
+  identityFiles,
+  nodeProperties,
+  propertiesText,
+  scramOptions,
+} from '../cluster/kafka-cluster.ts';
 import { provisionCluster } from '../cluster/provision.ts';
 import { ensureClusterTls } from '../cluster/tls.ts';
 import { exitWithFailure } from '../fail.ts';
 import { launcherConfig, launcherTopics, requireBackwardTransitive } from '../infra.ts';
 import { tlsOnlyHba } from '../postgres.ts';
-import { ACCOUNTS, CERTIFICATE_NAMES, COMPOSE_DIR, COMPOSE_FILES, KAFKA_DATA_DIR, POSTGRES, REGISTRY_DIR, composeBrokers, composeDatabaseDir, composeListeners, composeTls, composeVoters } from './shape.ts';
+import {
+  ACCOUNTS,
+  CERTIFICATE_NAMES,
+  COMPOSE_DIR,
+  COMPOSE_FILES,
+  KAFKA_DATA_DIR,
+  POSTGRES,
+  REGISTRY_DIR,
+  composeBrokers,
+  composeDatabaseDir,
+  composeListeners,
+  composeTls,
+  composeVoters,
+} from './shape.ts';
 
 /**
  * docker-compose.yml's two one-shot steps, run in the project's image with the launcher's own
@@ -37,7 +58,15 @@ function setup(partitions: number): void {
   const { passwords } = clusterIdentity(COMPOSE_DIR, false);
   const { replication } = database();
   for (const id of NODE_IDS) {
-    const settings = nodeProperties({ id, listeners: composeListeners(id), voters: composeVoters, logDir: KAFKA_DATA_DIR, keystore: tls.brokerKeystore, ca: tls.ca, partitions });
+    const settings = nodeProperties({
+      id,
+      listeners: composeListeners(id),
+      voters: composeVoters,
+      logDir: KAFKA_DATA_DIR,
+      keystore: tls.brokerKeystore,
+      ca: tls.ca,
+      partitions,
+    });
     mkdirSync(path.dirname(COMPOSE_FILES.nodeConfig(id)), { recursive: true });
     writeFileSync(COMPOSE_FILES.nodeConfig(id), propertiesText(settings));
   }
@@ -45,13 +74,20 @@ function setup(partitions: number): void {
   const { formatOptions, replicationPassfile } = COMPOSE_FILES;
   writeFileSync(formatOptions, `${scramOptions(passwords).join('\n')}\n`);
   // The nodes' own client settings, for their health check over mutual TLS.
-  const nodeClient = { 'security.protocol': 'SSL', 'ssl.keystore.type': 'PEM', 'ssl.keystore.location': tls.brokerKeystore, 'ssl.truststore.type': 'PEM', 'ssl.truststore.location': tls.ca };
+  const nodeClient = {
+    'security.protocol': 'SSL',
+    'ssl.keystore.type': 'PEM',
+    'ssl.keystore.location': tls.brokerKeystore,
+    'ssl.truststore.type': 'PEM',
+    'ssl.truststore.location': tls.ca,
+  };
   writeFileSync(COMPOSE_FILES.nodeClient, propertiesText(nodeClient));
   // Local connections are inside the container only; the image's first-start scripts use them.
   writeFileSync(COMPOSE_FILES.hba, `${['local all all trust', ...tlsOnlyHba(['all'])].join('\n')}\n`);
   writeFileSync(replicationPassfile, `${POSTGRES.primary}:replication:${replication.user}:${replication.password}\n`);
 
-  for (const folder of [COMPOSE_DIR, path.dirname(tls.ca), kafkaSecrets, composeDatabaseDir, databaseSecrets]) chmodSync(folder, 0o711);
+  for (const folder of [COMPOSE_DIR, path.dirname(tls.ca), kafkaSecrets, composeDatabaseDir, databaseSecrets])
+    chmodSync(folder, 0o711);
   own(tls.brokerKeystore, ACCOUNTS.kafka, 0o400);
   own(tls.serverKey, ACCOUNTS.postgres, 0o400);
   own(formatOptions, ACCOUNTS.kafka, 0o400);
@@ -65,13 +101,26 @@ function setup(partitions: number): void {
 async function provision(env: NodeJS.ProcessEnv): Promise<void> {
   const config = launcherConfig(env);
   const { sources, deadLetters } = launcherTopics(config);
-  const admin = kafkaConnectionFrom(launcherConfig({ ...env, ...clientEnv(ADMIN_USER, { brokers: composeBrokers, dir: COMPOSE_DIR, ca: composeTls.ca }) }));
-  const topics = { sources, deadLetters, projectorGroup: config.PROJECTOR_GROUP_ID, partitions: config.TOPIC_PARTITIONS };
+  const admin = kafkaConnectionFrom(
+    launcherConfig({
+      ...env,
+      ...clientEnv(ADMIN_USER, { brokers: composeBrokers, dir: COMPOSE_DIR, ca: composeTls.ca }),
+    }),
+  );
+  const topics = {
+    sources,
+    deadLetters,
+    projectorGroup: config.PROJECTOR_GROUP_ID,
+    partitions: config.TOPIC_PARTITIONS,
+  };
   await provisionCluster(admin, database(), topics, createLogger('provision', 'warn'));
   // The URL files hold passwords: readable by the services' account only.
-  for (const file of readdirSync(databaseSecrets).filter((name) => name.startsWith('database-url-'))) own(path.join(databaseSecrets, file), ACCOUNTS.node, 0o400);
+  for (const file of readdirSync(databaseSecrets).filter((name) => name.startsWith('database-url-')))
+    own(path.join(databaseSecrets, file), ACCOUNTS.node, 0o400);
   await requireBackwardTransitive(registryConnectionFrom(config));
-  console.log(`provision: topics ${[...sources, ...deadLetters].join(', ')}, their ACLs, the database's roles and grants: ready`);
+  console.log(
+    `provision: topics ${[...sources, ...deadLetters].join(', ')}, their ACLs, the database's roles and grants: ready`,
+  );
 }
 
 const [step] = process.argv.slice(2);

@@ -37,7 +37,8 @@ const time = (option: 'since' | 'until'): Date | undefined => {
   const text = cli.value(option);
   if (text === undefined) return undefined;
   const at = new Date(text);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(at.getTime())) usage(`--${option} must be an ISO 8601 time, got ${JSON.stringify(text)}`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(at.getTime()))
+    usage(`--${option} must be an ISO 8601 time, got ${JSON.stringify(text)}`);
   return at;
 };
 const config = cli.config();
@@ -58,13 +59,22 @@ function listing(entries: DeadLetterEntry[]): void {
     const mine = entries.filter((e) => e.projection === projection);
     const byCode = new Map<string, DeadLetterEntry[]>();
     for (const e of mine) byCode.set(e.code, [...(byCode.get(e.code) ?? []), e]);
-    out(`${projection}: ${mine.length} dead letter${mine.length === 1 ? '' : 's'}, ${mine.filter((e) => e.parksKey).length} parking their key`);
+    out(
+      `${projection}: ${mine.length} dead letter${mine.length === 1 ? '' : 's'}, ${mine.filter((e) => e.parksKey).length} parking their key`,
+    );
     out(`  ${'error class'.padEnd(20)} ${'count'.padStart(6)} ${'keys'.padStart(6)}`);
-    for (const [code, letters] of byCode) out(`  ${code.padEnd(20)} ${String(letters.length).padStart(6)} ${String(new Set(letters.map((l) => l.key)).size).padStart(6)}`);
-    out(`  ${'position'.padEnd(28)} ${'key'.padEnd(14)} ${'error class'.padEnd(18)} ${'dead-lettered at'.padEnd(24)} reason`);
+    for (const [code, letters] of byCode)
+      out(
+        `  ${code.padEnd(20)} ${String(letters.length).padStart(6)} ${String(new Set(letters.map((l) => l.key)).size).padStart(6)}`,
+      );
+    out(
+      `  ${'position'.padEnd(28)} ${'key'.padEnd(14)} ${'error class'.padEnd(18)} ${'dead-lettered at'.padEnd(24)} reason`,
+    );
     for (const e of mine) {
       const position = `${e.topic}/${e.partition}@${e.offset}`;
-      out(`  ${position.padEnd(28)} ${(e.key ?? '(none)').padEnd(14)} ${e.code.padEnd(18)} ${e.deadLetteredAt.toISOString().padEnd(24)} ${e.parksKey ? '[key parked] ' : ''}${e.message}`);
+      out(
+        `  ${position.padEnd(28)} ${(e.key ?? '(none)').padEnd(14)} ${e.code.padEnd(18)} ${e.deadLetteredAt.toISOString().padEnd(24)} ${e.parksKey ? '[key parked] ' : ''}${e.message}`,
+      );
     }
   }
 }
@@ -73,7 +83,9 @@ function redrivesListing(redrives: RedriveRecord[]): void {
   if (redrives.length === 0) return;
   out('redrives:');
   for (const r of redrives) {
-    out(`  ${r.requestedAt.toISOString()} by ${r.requestedBy}: ${r.projection} ${r.key ?? '(no key)'} at ${r.topic}/${r.partition}@${r.deadLetterOffset}, ${r.records} record${r.records === 1 ? '' : 's'}: ${r.outcome ?? 'pending'} (${r.id})`);
+    out(
+      `  ${r.requestedAt.toISOString()} by ${r.requestedBy}: ${r.projection} ${r.key ?? '(no key)'} at ${r.topic}/${r.partition}@${r.deadLetterOffset}, ${r.records} record${r.records === 1 ? '' : 's'}: ${r.outcome ?? 'pending'} (${r.id})`,
+    );
   }
 }
 
@@ -81,8 +93,13 @@ function redrivesListing(redrives: RedriveRecord[]): void {
 async function redrive(projections: readonly Projection[], filter: DeadLetterFilter): Promise<number> {
   const kafka = createKafka('dlq', config.kafka, logger);
   const letters = await findDeadLetters(pool, projections, filter);
-  const { plans, skipped } = await planRedrives(kafka, pool, letters, { leaveDeadLetters: cli.flag('leave-dead-letter') });
-  for (const { letter, reason } of skipped) out(`skip ${letter.projection} ${letter.topic}/${letter.partition}@${letter.offset} (${letter.key ?? 'no key'}): ${reason}`);
+  const { plans, skipped } = await planRedrives(kafka, pool, letters, {
+    leaveDeadLetters: cli.flag('leave-dead-letter'),
+  });
+  for (const { letter, reason } of skipped)
+    out(
+      `skip ${letter.projection} ${letter.topic}/${letter.partition}@${letter.offset} (${letter.key ?? 'no key'}): ${reason}`,
+    );
   if (plans.length === 0) {
     out('nothing to re-drive');
     return 0;
@@ -93,7 +110,9 @@ async function redrive(projections: readonly Projection[], filter: DeadLetterFil
     const what = leavesDeadLetter
       ? `release the key of the dead letter at ${letter.offset} (${letter.code}), left behind, and re-drive the ${later}`
       : `re-drive the dead letter at ${letter.offset} (${letter.code})${behind.length > 0 ? ` and the ${later}` : ''}`;
-    out(`${cli.flag('execute') ? 'going to' : 'would'} ${what}: ${letter.projection} ${letter.key ?? '(no key)'} on ${letter.topic}/${letter.partition}`);
+    out(
+      `${cli.flag('execute') ? 'going to' : 'would'} ${what}: ${letter.projection} ${letter.key ?? '(no key)'} on ${letter.topic}/${letter.partition}`,
+    );
   }
   if (!cli.flag('execute')) {
     out('dry run: nothing was written; run again with --execute to re-drive');
@@ -101,7 +120,16 @@ async function redrive(projections: readonly Projection[], filter: DeadLetterFil
   }
   const requestedBy = cli.value('by') ?? os.userInfo().username;
   const ids = [];
-  for (const plan of plans) ids.push(await executeRedrive(kafka, pool, projections.find((p) => p.name === plan.letter.projection)!, plan, requestedBy));
+  for (const plan of plans)
+    ids.push(
+      await executeRedrive(
+        kafka,
+        pool,
+        projections.find((p) => p.name === plan.letter.projection)!,
+        plan,
+        requestedBy,
+      ),
+    );
   // The live projectors take the copies from here; wait a while to tell what became of them.
   const deadline = performance.now() + 30_000;
   let redrives = await findRedrives(pool, ids);
@@ -120,19 +148,30 @@ try {
   const only = cli.value('projection');
   const chosen = only === undefined ? projections : projections.filter((p) => p.name === only);
   if (chosen.length === 0) usage(`no projection ${JSON.stringify(only)}`);
-  const filter: DeadLetterFilter = { code: cli.value('code'), key: cli.value('key'), since: time('since'), until: time('until') };
+  const filter: DeadLetterFilter = {
+    code: cli.value('code'),
+    key: cli.value('key'),
+    since: time('since'),
+    until: time('until'),
+  };
   if (positionals[0] === 'list' && positionals.length === 1) {
     listing(await findDeadLetters(pool, chosen, filter));
     redrivesListing((await findRedrives(pool)).filter((r) => chosen.some((p) => p.name === r.projection)));
   } else if (positionals[0] === 'redrive' && positionals.length === 1) {
-    if (!cli.flag('all') && !['key', 'since', 'until'].some((option) => cli.value(option) !== undefined)) usage('say which dead letters to re-drive: --key, --since, --until, or --all');
+    if (!cli.flag('all') && !['key', 'since', 'until'].some((option) => cli.value(option) !== undefined))
+      usage('say which dead letters to re-drive: --key, --since, --until, or --all');
     exitCode = await redrive(chosen, filter);
   } else if (positionals[0] === 'show' && positionals.length === 4) {
     const [, topic, partitionText, offsetText] = positionals as [string, string, string, string];
     const [partition, offset] = [Number(partitionText), Number(offsetText)];
-    if (!Number.isSafeInteger(partition) || partition < 0 || !Number.isSafeInteger(offset) || offset < 0) usage('partition and offset are whole numbers');
-    for (const e of (await findDeadLetters(pool, projections, {})).filter((l) => l.topic === topic && l.partition === partition && l.offset === offset)) {
-      out(`dead-lettered by ${e.projection} at ${e.deadLetteredAt.toISOString()} into ${e.dlqTopic}: ${e.code}: ${e.message}${e.parksKey ? ' (its key is parked)' : ''}`);
+    if (!Number.isSafeInteger(partition) || partition < 0 || !Number.isSafeInteger(offset) || offset < 0)
+      usage('partition and offset are whole numbers');
+    for (const e of (await findDeadLetters(pool, projections, {})).filter(
+      (l) => l.topic === topic && l.partition === partition && l.offset === offset,
+    )) {
+      out(
+        `dead-lettered by ${e.projection} at ${e.deadLetteredAt.toISOString()} into ${e.dlqTopic}: ${e.code}: ${e.message}${e.parksKey ? ' (its key is parked)' : ''}`,
+      );
     }
     const kafka = createKafka('dlq', config.kafka, logger);
     const record = await readRecord(kafka, { topic, partition, offset });
@@ -143,10 +182,19 @@ try {
       out(`record ${topic}/${partition}@${offset}, written ${new Date(Number(record.timestamp)).toISOString()}`);
       out(`  key: ${printable(record.key)}`);
       out('  headers:');
-      for (const [name, value] of Object.entries(record.headers)) out(`    ${name}: ${Array.isArray(value) ? value.map((v) => printable(Buffer.from(v))).join(', ') : printable(value === undefined ? null : Buffer.from(value))}`);
+      for (const [name, value] of Object.entries(record.headers))
+        out(
+          `    ${name}: ${Array.isArray(value) ? value.map((v) => printable(Buffer.from(v))).join(', ') : printable(value === undefined ? null : Buffer.from(value))}`,
+        );
       const [decoded] = await new EventDecoder(config.registry).decodeAll([record]);
-      if (decoded!.ok) out(`  event (schema version ${String(decoded!.schemaVersion)}):\n${JSON.stringify(decoded!.event, null, 2).replaceAll(/^/gm, '    ')}`);
-      else out(`  does not decode: ${decoded!.poison.code}: ${decoded!.poison.message}\n  value: ${printable(record.value)}`);
+      if (decoded!.ok)
+        out(
+          `  event (schema version ${String(decoded!.schemaVersion)}):\n${JSON.stringify(decoded!.event, null, 2).replaceAll(/^/gm, '    ')}`,
+        );
+      else
+        out(
+          `  does not decode: ${decoded!.poison.code}: ${decoded!.poison.message}\n  value: ${printable(record.value)}`,
+        );
     }
   } else {
     usage('say list, show <topic> <partition> <offset>, or redrive');

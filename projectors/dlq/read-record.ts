@@ -16,7 +16,12 @@ export interface LogRange {
  * consumer of a throwaway group; what retention removed is simply not there. Fails when the
  * range is not read in time.
  */
-export async function readRange(kafka: Kafka, range: LogRange, keep: (record: SourceRecord) => boolean = () => true, timeoutMs = 120_000): Promise<SourceRecord[]> {
+export async function readRange(
+  kafka: Kafka,
+  range: LogRange,
+  keep: (record: SourceRecord) => boolean = () => true,
+  timeoutMs = 120_000,
+): Promise<SourceRecord[]> {
   const { topic, partition } = range;
   const admin = kafka.admin();
   await admin.connect();
@@ -39,7 +44,11 @@ export async function readRange(kafka: Kafka, range: LogRange, keep: (record: So
   const records: SourceRecord[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`could not read ${topic}/${partition} from ${from} to ${to} within ${timeoutMs / 1000} s`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`could not read ${topic}/${partition} from ${from} to ${to} within ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
       consumer
         .subscribe({ topics: [topic] })
         .then(() =>
@@ -49,7 +58,15 @@ export async function readRange(kafka: Kafka, range: LogRange, keep: (record: So
               for (const m of batch.messages) {
                 const offset = Number(m.offset);
                 if (offset < from || offset >= to) continue;
-                const record = { topic, partition, offset, key: m.key ?? null, value: m.value, headers: m.headers ?? {}, timestamp: m.timestamp };
+                const record = {
+                  topic,
+                  partition,
+                  offset,
+                  key: m.key ?? null,
+                  value: m.value,
+                  headers: m.headers ?? {},
+                  timestamp: m.timestamp,
+                };
                 if (keep(record)) records.push(record);
               }
               // Done at the range's end, or at the log's: the last offsets may be transaction markers, which no batch delivers.
@@ -76,7 +93,15 @@ export async function readRange(kafka: Kafka, range: LogRange, keep: (record: So
 }
 
 /** The record at one position of the log; undefined when the log does not (or no longer) hold it. */
-export async function readRecord(kafka: Kafka, position: { topic: string; partition: number; offset: number }): Promise<SourceRecord | undefined> {
-  const [record] = await readRange(kafka, { topic: position.topic, partition: position.partition, from: position.offset, to: position.offset + 1 });
+export async function readRecord(
+  kafka: Kafka,
+  position: { topic: string; partition: number; offset: number },
+): Promise<SourceRecord | undefined> {
+  const [record] = await readRange(kafka, {
+    topic: position.topic,
+    partition: position.partition,
+    from: position.offset,
+    to: position.offset + 1,
+  });
   return record?.offset === position.offset ? record : undefined;
 }

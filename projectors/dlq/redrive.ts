@@ -43,8 +43,14 @@ export async function planRedrives(
 ): Promise<{ plans: RedrivePlan[]; skipped: Skipped[] }> {
   const plans: RedrivePlan[] = [];
   const skipped: Skipped[] = [];
-  const parking = new Set(letters.filter((l) => l.parksKey).map((l) => `${l.projection} ${l.topic} ${l.partition} ${l.key}`));
-  const done = new Map((await findRedrives(pool)).filter((r) => r.outcome === 'applied' || r.outcome === 'rejected').map((r) => [`${r.projection} ${r.topic} ${r.partition} ${r.deadLetterOffset}`, r]));
+  const parking = new Set(
+    letters.filter((l) => l.parksKey).map((l) => `${l.projection} ${l.topic} ${l.partition} ${l.key}`),
+  );
+  const done = new Map(
+    (await findRedrives(pool))
+      .filter((r) => r.outcome === 'applied' || r.outcome === 'rejected')
+      .map((r) => [`${r.projection} ${r.topic} ${r.partition} ${r.deadLetterOffset}`, r]),
+  );
   for (const letter of letters) {
     const earlier = done.get(`${letter.projection} ${letter.topic} ${letter.partition} ${letter.offset}`);
     if (earlier && !letter.parksKey) {
@@ -53,7 +59,12 @@ export async function planRedrives(
     }
     if (letter.key !== null && !letter.parksKey) {
       const group = parking.has(`${letter.projection} ${letter.topic} ${letter.partition} ${letter.key}`);
-      skipped.push({ letter, reason: group ? 'goes with the redrive of the dead letter that parked its key' : 'its key is no longer parked: applied now, it could come after later events of its key' });
+      skipped.push({
+        letter,
+        reason: group
+          ? 'goes with the redrive of the dead letter that parked its key'
+          : 'its key is no longer parked: applied now, it could come after later events of its key',
+      });
       continue;
     }
     const to = letter.key === null ? letter.offset + 1 : Number.MAX_SAFE_INTEGER;
@@ -62,8 +73,14 @@ export async function planRedrives(
       { topic: letter.topic, partition: letter.partition, from: letter.offset, to },
       (r) => r.offset === letter.offset || (letter.key !== null && r.key?.toString('latin1') === letter.key),
     );
-    if (records[0]?.offset !== letter.offset) skipped.push({ letter, reason: 'the log no longer holds it (retention)' });
-    else plans.push({ letter, records: leaveDeadLetters ? records.slice(1) : records, leavesDeadLetter: leaveDeadLetters });
+    if (records[0]?.offset !== letter.offset)
+      skipped.push({ letter, reason: 'the log no longer holds it (retention)' });
+    else
+      plans.push({
+        letter,
+        records: leaveDeadLetters ? records.slice(1) : records,
+        leavesDeadLetter: leaveDeadLetters,
+      });
   }
   return { plans, skipped };
 }
@@ -71,7 +88,8 @@ export async function planRedrives(
 /** A copy of a record for a redrive: its key, value and own headers, with the redrive's and the attempt count. */
 export function redriveCopy(record: SourceRecord, redriveId: string, first: boolean): Message {
   const headers: IHeaders = {};
-  for (const [name, value] of Object.entries(record.headers)) if (!OUR_HEADERS.has(name) && value !== undefined) headers[name] = value;
+  for (const [name, value] of Object.entries(record.headers))
+    if (!OUR_HEADERS.has(name) && value !== undefined) headers[name] = value;
   const attempts = Number(record.headers[DLQ_HEADERS.attempt]?.toString());
   headers[DLQ_HEADERS.redrive] = redriveId;
   headers[DLQ_HEADERS.attempt] = String(Number.isInteger(attempts) && attempts > 0 ? attempts + 1 : 1);
@@ -84,29 +102,52 @@ export function redriveCopy(record: SourceRecord, redriveId: string, first: bool
  * key when it reads the first. With nothing to copy (a dead letter left behind with nothing
  * parked after it), the key is released here. Returns the redrive's id.
  */
-export async function executeRedrive(kafka: Kafka, pool: Pool, projection: Projection, plan: RedrivePlan, requestedBy: string): Promise<string> {
+export async function executeRedrive(
+  kafka: Kafka,
+  pool: Pool,
+  projection: Projection,
+  plan: RedrivePlan,
+  requestedBy: string,
+): Promise<string> {
   const id = randomUUID();
   const { letter } = plan;
   const key = letter.key === null ? null : Buffer.from(letter.key, 'latin1');
   await pool.query(
     `INSERT INTO operations.redrives (redrive_id, projection, topic, partition, key, dead_letter_offset, records, requested_by, outcome, settled_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $9::text IS NULL THEN NULL ELSE now() END)`,
-    [id, letter.projection, letter.topic, letter.partition, plan.records[0]?.key ?? key, letter.offset, plan.records.length, requestedBy, plan.records.length === 0 ? 'released' : null],
-  );
-  if (plan.records.length === 0) {
-    await pool.query(`DELETE FROM ${table(projection.schema, 'parked_keys')} WHERE topic = $1 AND partition = $2 AND key = $3 AND since_offset = $4`, [
+    [
+      id,
+      letter.projection,
       letter.topic,
       letter.partition,
-      key,
+      plan.records[0]?.key ?? key,
       letter.offset,
-    ]);
+      plan.records.length,
+      requestedBy,
+      plan.records.length === 0 ? 'released' : null,
+    ],
+  );
+  if (plan.records.length === 0) {
+    await pool.query(
+      `DELETE FROM ${table(projection.schema, 'parked_keys')} WHERE topic = $1 AND partition = $2 AND key = $3 AND since_offset = $4`,
+      [letter.topic, letter.partition, key, letter.offset],
+    );
     return id;
   }
   // Every copy names its partition; the partitioner is only named to keep kafkajs from warning about its default.
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   try {
-    await producer.send({ topic: letter.topic, acks: -1, messages: plan.records.map((r, i) => redriveCopy(r, id, i === 0)) });
+    await producer.send({
+      topic: letter.topic,
+      acks: -1,
+      messages: plan.records.map((r, i) => redriveCopy(r, id, i === 0)),
+    });
   } finally {
     await producer.disconnect();
   }

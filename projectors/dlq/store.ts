@@ -22,7 +22,11 @@ export interface DeadLetterEntry extends DeadLetterRow {
 }
 
 /** Dead letters of the projections, oldest first, as the pipeline recorded them at each source position. */
-export async function findDeadLetters(pool: Pool, projections: readonly Projection[], filter: DeadLetterFilter): Promise<DeadLetterEntry[]> {
+export async function findDeadLetters(
+  pool: Pool,
+  projections: readonly Projection[],
+  filter: DeadLetterFilter,
+): Promise<DeadLetterEntry[]> {
   const entries: DeadLetterEntry[] = [];
   for (const projection of projections) {
     const { rows } = await pool.query<{

@@ -22,7 +22,10 @@ export const VERSION_CONFLICT = 'version_conflict';
  * version by one. An event that expected another version than the current one (optimistic
  * concurrency, If-Match) is rejected and changes nothing; 0 expects a movie that does not exist.
  */
-export function foldMovieMetadata(events: readonly MovieMetadataEvent[], before: VersionsBefore): FoldResult<MovieRow[]> {
+export function foldMovieMetadata(
+  events: readonly MovieMetadataEvent[],
+  before: VersionsBefore,
+): FoldResult<MovieRow[]> {
   const rows = new Map<string, MovieRow>();
   const rejected = new Map<string, string>();
   for (const event of events) {

@@ -15,7 +15,10 @@ export function movieDetailsProjection(topic: string): Projection {
   });
 }
 
-async function currentVersions({ client, schema }: Target, events: readonly MovieMetadataEvent[]): Promise<VersionsBefore> {
+async function currentVersions(
+  { client, schema }: Target,
+  events: readonly MovieMetadataEvent[],
+): Promise<VersionsBefore> {
   const { rows } = await client.query<{ movie_id: string; version: number }>({
     name: `${schema}.movies-versions`,
     text: `SELECT movie_id, version FROM ${table(schema, 'movies')} WHERE movie_id = ANY($1::text[])`,

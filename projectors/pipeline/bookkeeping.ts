@@ -47,7 +47,11 @@ export interface PartitionClaim {
  * are locked in the order given: callers give partitions in ascending order, so that two
  * transactions never wait on each other.
  */
-export async function claimPartitions({ client, schema }: Target, topic: string, partitions: readonly number[]): Promise<Map<number, PartitionClaim>> {
+export async function claimPartitions(
+  { client, schema }: Target,
+  topic: string,
+  partitions: readonly number[],
+): Promise<Map<number, PartitionClaim>> {
   const { rows } = await client.query<{ partition: number; next_offset: number; parked: string[] }>({
     name: `${schema}.partition-claim`,
     text: `WITH claimed AS (
@@ -60,7 +64,12 @@ export async function claimPartitions({ client, schema }: Target, topic: string,
            FROM claimed c`,
     values: [topic, partitions],
   });
-  return new Map(rows.map((r) => [r.partition, { next: r.next_offset, parked: new Set(r.parked.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))) }]));
+  return new Map(
+    rows.map((r) => [
+      r.partition,
+      { next: r.next_offset, parked: new Set(r.parked.map((hex) => Buffer.from(hex, 'hex').toString('latin1'))) },
+    ]),
+  );
 }
 
 /**
@@ -118,7 +127,12 @@ export async function recordEvents(
  * Writes the outcomes that are not `applied`: over the provisional row `recordEvents` wrote for
  * the same record (same position), else as a new row, unless the event already has one.
  */
-export async function settleOutcomes({ client, schema }: Target, topic: string, partition: number, outcomes: readonly Outcome[]): Promise<void> {
+export async function settleOutcomes(
+  { client, schema }: Target,
+  topic: string,
+  partition: number,
+  outcomes: readonly Outcome[],
+): Promise<void> {
   if (outcomes.length === 0) return;
   await client.query({
     name: `${schema}.settle-outcomes`,
@@ -127,11 +141,23 @@ export async function settleOutcomes({ client, schema }: Target, topic: string, 
            FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bigint[]) AS s(event_id, status, reason, log_offset)
            ON CONFLICT (event_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason
            WHERE (o.topic, o.partition, o."offset") = (EXCLUDED.topic, EXCLUDED.partition, EXCLUDED."offset")`,
-    values: [topic, partition, outcomes.map((o) => o.eventId), outcomes.map((o) => o.status), outcomes.map((o) => o.reason), outcomes.map((o) => o.offset)],
+    values: [
+      topic,
+      partition,
+      outcomes.map((o) => o.eventId),
+      outcomes.map((o) => o.status),
+      outcomes.map((o) => o.reason),
+      outcomes.map((o) => o.offset),
+    ],
   });
 }
 
-export async function parkKeys({ client, schema }: Target, topic: string, partition: number, keys: readonly ParkedKey[]): Promise<void> {
+export async function parkKeys(
+  { client, schema }: Target,
+  topic: string,
+  partition: number,
+  keys: readonly ParkedKey[],
+): Promise<void> {
   if (keys.length === 0) return;
   await client.query({
     name: `${schema}.park-keys`,
@@ -142,7 +168,12 @@ export async function parkKeys({ client, schema }: Target, topic: string, partit
   });
 }
 
-export async function recordDeadLetters({ client, schema }: Target, topic: string, partition: number, letters: readonly DeadLetterRow[]): Promise<void> {
+export async function recordDeadLetters(
+  { client, schema }: Target,
+  topic: string,
+  partition: number,
+  letters: readonly DeadLetterRow[],
+): Promise<void> {
   if (letters.length === 0) return;
   await client.query({
     name: `${schema}.dead-letters`,
@@ -171,7 +202,12 @@ export interface RegisteredRedrive {
 }
 
 /** The redrives among `ids` registered for this partition, by id. */
-export async function findRedrives({ client }: Target, topic: string, partition: number, ids: readonly string[]): Promise<Map<string, RegisteredRedrive>> {
+export async function findRedrives(
+  { client }: Target,
+  topic: string,
+  partition: number,
+  ids: readonly string[],
+): Promise<Map<string, RegisteredRedrive>> {
   if (ids.length === 0) return new Map();
   const { rows } = await client.query<{ redrive_id: string; projection: string; key: string | null }>({
     name: 'find-redrives',
@@ -179,7 +215,12 @@ export async function findRedrives({ client }: Target, topic: string, partition:
            WHERE redrive_id = ANY($1::uuid[]) AND topic = $2 AND partition = $3`,
     values: [ids, topic, partition],
   });
-  return new Map(rows.map((r) => [r.redrive_id, { projection: r.projection, key: r.key === null ? null : Buffer.from(r.key, 'hex').toString('latin1') }]));
+  return new Map(
+    rows.map((r) => [
+      r.redrive_id,
+      { projection: r.projection, key: r.key === null ? null : Buffer.from(r.key, 'hex').toString('latin1') },
+    ]),
+  );
 }
 
 /** Forgets what became of re-driven events before (dead-lettered, parked), so that they are decided again; applied ones stay. */
@@ -192,7 +233,12 @@ export async function reopenOutcomes({ client, schema }: Target, eventIds: reado
   });
 }
 
-export async function releaseKeys({ client, schema }: Target, topic: string, partition: number, keys: ReadonlySet<string>): Promise<void> {
+export async function releaseKeys(
+  { client, schema }: Target,
+  topic: string,
+  partition: number,
+  keys: ReadonlySet<string>,
+): Promise<void> {
   if (keys.size === 0) return;
   await client.query({
     name: `${schema}.release-keys`,

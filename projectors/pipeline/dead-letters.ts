@@ -53,7 +53,8 @@ export interface DeadLetter {
 export function deadLetterMessage(letter: DeadLetter, context: { consumerGroup: string; now: Date }): Message {
   const { source } = letter;
   const kept: IHeaders = {};
-  for (const [name, value] of Object.entries(source.headers)) if (!OURS.has(name) && value !== undefined) kept[name] = value;
+  for (const [name, value] of Object.entries(source.headers))
+    if (!OURS.has(name) && value !== undefined) kept[name] = value;
   const previous = Number(source.headers[DLQ_HEADERS.attempt]?.toString());
   const headers: IHeaders = {
     ...kept,
@@ -80,8 +81,17 @@ export interface DeadLetterWriter {
   topicOf(sourceTopic: string): string;
 }
 
-export function createDeadLetterWriter(kafka: Kafka, topics: DeadLetterTopics, consumerGroup: string): DeadLetterWriter {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+export function createDeadLetterWriter(
+  kafka: Kafka,
+  topics: DeadLetterTopics,
+  consumerGroup: string,
+): DeadLetterWriter {
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   const topicOf = (source: string) => {
     const topic = topics.get(source);
     if (!topic) throw new Error(`No dead-letter topic is configured for ${source}`);
@@ -99,7 +109,10 @@ export function createDeadLetterWriter(kafka: Kafka, topics: DeadLetterTopics, c
         const topic = topicOf(letter.source.topic);
         byTopic.set(topic, [...(byTopic.get(topic) ?? []), deadLetterMessage(letter, { consumerGroup, now })]);
       }
-      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
     },
   };
 }

@@ -34,7 +34,14 @@ export interface PlanInput {
 export type Decision =
   | { action: 'apply'; offset: number; key: string | null; event: CatalogueEvent }
   | { action: 'park'; offset: number; key: string; event: CatalogueEvent }
-  | { action: 'dead_letter'; offset: number; key: string | null; code: DeadLetterCode; message: string; eventId: string | undefined }
+  | {
+      action: 'dead_letter';
+      offset: number;
+      key: string | null;
+      code: DeadLetterCode;
+      message: string;
+      eventId: string | undefined;
+    }
   | { action: 'skip_duplicate'; offset: number; eventId: string }
   | { action: 'ignore'; offset: number };
 

@@ -59,7 +59,12 @@ export class PositionError extends Error {
 
 /** What one batch did, per projection, event type and outcome (plus duplicates skipped). */
 export interface BatchReport {
-  counts: Array<{ projection: string; eventType: EventType | 'unknown'; outcome: Outcome['status'] | 'duplicate'; count: number }>;
+  counts: Array<{
+    projection: string;
+    eventType: EventType | 'unknown';
+    outcome: Outcome['status'] | 'duplicate';
+    count: number;
+  }>;
   deadLetters: DeadLetter[];
   /** Per projection, the keys parked on the batch's partition once the batch is applied. */
   parked: Array<{ projection: string; keys: number }>;
@@ -136,9 +141,12 @@ export interface SinkDeps {
 export function createSink(deps: SinkDeps): Sink {
   const { pool, decoder } = deps;
   const byTopic = new Map<string, Projection[]>();
-  for (const projection of deps.projections) byTopic.set(projection.topic, [...(byTopic.get(projection.topic) ?? []), projection]);
+  for (const projection of deps.projections)
+    byTopic.set(projection.topic, [...(byTopic.get(projection.topic) ?? []), projection]);
   const handledBy = new Map(deps.projections.map((p) => [p, new Set<EventType>(p.handles)]));
-  const topicHandles = new Map([...byTopic].map(([topic, projections]) => [topic, new Set(projections.flatMap((p) => p.handles))]));
+  const topicHandles = new Map(
+    [...byTopic].map(([topic, projections]) => [topic, new Set(projections.flatMap((p) => p.handles))]),
+  );
 
   async function process(batch: PartitionBatch): Promise<BatchReport> {
     try {
@@ -147,7 +155,11 @@ export function createSink(deps: SinkDeps): Sink {
       if (!isDataRefusal(err)) throw err;
       const [only, ...more] = batch.records;
       if (!only) throw err;
-      if (more.length === 0) return processOnce(batch, new Map([[only.offset, storable(`${(err as Error).message} (SQLSTATE ${(err as { code: string }).code})`)]]));
+      if (more.length === 0)
+        return processOnce(
+          batch,
+          new Map([[only.offset, storable(`${(err as Error).message} (SQLSTATE ${(err as { code: string }).code})`)]]),
+        );
       const reports: BatchReport[] = [];
       let continuesFrom = batch.continuesFrom;
       let fetchedOffset = batch.fetchedOffset;
@@ -168,7 +180,12 @@ export function createSink(deps: SinkDeps): Sink {
     let groupFailure: Error | undefined;
     if (batches.length > 1) {
       try {
-        const reports = await withTransaction(pool, (client) => applyBatches(client, batches.map((batch) => ({ batch, refused: new Map() }))));
+        const reports = await withTransaction(pool, (client) =>
+          applyBatches(
+            client,
+            batches.map((batch) => ({ batch, refused: new Map() })),
+          ),
+        );
         return { results: reports.map((report) => ({ ok: true, report })) };
       } catch (err) {
         // Which batch failed, and whether it fails alone, only the batches applied one by one tell.
@@ -176,7 +193,13 @@ export function createSink(deps: SinkDeps): Sink {
       }
     }
     const results: GroupResult[] = [];
-    for (const batch of batches) results.push(await process(batch).then((report) => ({ ok: true as const, report }), (error: unknown) => ({ ok: false as const, error: error as Error })));
+    for (const batch of batches)
+      results.push(
+        await process(batch).then(
+          (report) => ({ ok: true as const, report }),
+          (error: unknown) => ({ ok: false as const, error: error as Error }),
+        ),
+      );
     return groupFailure ? { results, groupFailure } : { results };
   }
 
@@ -194,16 +217,35 @@ export function createSink(deps: SinkDeps): Sink {
    * statement: on a busy machine each wait is a wake-up of two processes, which costs the time
    * both take to be scheduled again.
    */
-  async function applyBatches(client: PoolClient, batches: ReadonlyArray<{ batch: PartitionBatch; refused: ReadonlyMap<number, string> }>): Promise<BatchReport[]> {
+  async function applyBatches(
+    client: PoolClient,
+    batches: ReadonlyArray<{ batch: PartitionBatch; refused: ReadonlyMap<number, string> }>,
+  ): Promise<BatchReport[]> {
     const claiming = deps.projections
-      .map((projection) => ({ projection, partitions: batches.filter(({ batch }) => batch.topic === projection.topic).map(({ batch }) => batch.partition) }))
+      .map((projection) => ({
+        projection,
+        partitions: batches.filter(({ batch }) => batch.topic === projection.topic).map(({ batch }) => batch.partition),
+      }))
       .filter(({ partitions }) => partitions.length > 0);
-    const claimed = await inParallel(claiming.map(({ projection, partitions }) => claimPartitions({ client, schema: projection.schema }, projection.topic, partitions)));
+    const claimed = await inParallel(
+      claiming.map(({ projection, partitions }) =>
+        claimPartitions({ client, schema: projection.schema }, projection.topic, partitions),
+      ),
+    );
     const claims = new Map(claiming.map(({ projection }, i) => [projection, claimed[i]!]));
     const decoded: DecodedBatch[] = [];
     for (const batch of batches) decoded.push(await decodeBatch(client, batch, claims));
-    const planned = decoded.map((d): PlannedBatch => ({ batch: d.batch, fresh: d.fresh, redriveOf: d.redriveOf, projections: [] }));
-    const plans = await inParallel([...claims].map(([projection, claim]) => planProjection({ client, schema: projection.schema }, projection, claim, decoded)));
+    const planned = decoded.map((d): PlannedBatch => ({
+      batch: d.batch,
+      fresh: d.fresh,
+      redriveOf: d.redriveOf,
+      projections: [],
+    }));
+    const plans = await inParallel(
+      [...claims].map(([projection, claim]) =>
+        planProjection({ client, schema: projection.schema }, projection, claim, decoded),
+      ),
+    );
     for (const plan of plans) for (const [i, projectionPlan] of plan) planned[i]!.projections.push(projectionPlan);
 
     const rejected = new Map<string, string>();
@@ -211,7 +253,9 @@ export function createSink(deps: SinkDeps): Sink {
       [...claims.keys()].map((projection) => {
         const applying = [];
         for (const { projections } of planned) {
-          for (const p of projections) if (p.projection === projection) for (const d of p.plan.decisions) if (d.action === 'apply') applying.push(d.event);
+          for (const p of projections)
+            if (p.projection === projection)
+              for (const d of p.plan.decisions) if (d.action === 'apply') applying.push(d.event);
         }
         return projection.project({ client, schema: projection.schema }, applying);
       }),
@@ -230,12 +274,17 @@ export function createSink(deps: SinkDeps): Sink {
   ): Promise<DecodedBatch> {
     const projections = byTopic.get(batch.topic) ?? [];
     const from = Math.min(...projections.map((p) => claims.get(p)!.get(batch.partition)!.next));
-    if (batch.fetchedOffset !== from && batch.continuesFrom !== from) throw new PositionError(from, batch.fetchedOffset);
+    if (batch.fetchedOffset !== from && batch.continuesFrom !== from)
+      throw new PositionError(from, batch.fetchedOffset);
 
     // Decode only what some projection still needs: a bad record already behind us stays behind.
     const fresh = batch.records.filter((r) => r.offset >= from);
     const results = await decoder.decodeAll(fresh);
-    const records: LogRecord[] = fresh.map((r, i) => ({ offset: r.offset, key: r.key?.toString('latin1') ?? null, result: results[i]! }));
+    const records: LogRecord[] = fresh.map((r, i) => ({
+      offset: r.offset,
+      key: r.key?.toString('latin1') ?? null,
+      result: results[i]!,
+    }));
     // Copies a redrive wrote name it in a header; a redrive counts only when registered for the copy's key.
     const redriveOf = new Map<number, string>();
     const releasing = new Set<number>();
@@ -245,7 +294,9 @@ export function createSink(deps: SinkDeps): Sink {
       redriveOf.set(r.offset, id);
       if (r.headers[DLQ_HEADERS.redriveReleases]?.toString() === 'true') releasing.add(r.offset);
     }
-    const redrives = await findRedrives({ client, schema: projections[0]!.schema }, batch.topic, batch.partition, [...new Set(redriveOf.values())]);
+    const redrives = await findRedrives({ client, schema: projections[0]!.schema }, batch.topic, batch.partition, [
+      ...new Set(redriveOf.values()),
+    ]);
     return { batch, refused, fresh, records, redriveOf, releasing, redrives };
   }
 
@@ -273,10 +324,17 @@ export function createSink(deps: SinkDeps): Sink {
         const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
         return redrive !== undefined && redrive.projection === projection.name && redrive.key === r.key;
       };
-      const ofProjection = records.filter((r) => r.offset >= next).map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
+      const ofProjection = records
+        .filter((r) => r.offset >= next)
+        .map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
       // Dead-lettered or parked before, a copied event is decided again; one applied before stays a duplicate.
-      await reopenOutcomes(target, ofProjection.flatMap((r) => (copied(r) && r.result.ok ? [r.result.event.envelope.eventId] : [])));
-      for (const { result, offset } of ofProjection) if (result.ok && handled.has(result.event.type)) events.push({ eventId: result.event.envelope.eventId, partition: batch.partition, offset });
+      await reopenOutcomes(
+        target,
+        ofProjection.flatMap((r) => (copied(r) && r.result.ok ? [r.result.event.envelope.eventId] : [])),
+      );
+      for (const { result, offset } of ofProjection)
+        if (result.ok && handled.has(result.event.type))
+          events.push({ eventId: result.event.envelope.eventId, partition: batch.partition, offset });
       mine.set(i, ofProjection);
     }
     // Seen before the group, then (batch after batch) in it: the plan copies the set it is given.
@@ -285,30 +343,54 @@ export function createSink(deps: SinkDeps): Sink {
     for (const [i, records] of mine) {
       const { batch, refused } = decoded[i]!;
       const { parked } = claimed.get(batch.partition)!;
-      const plan = planBatch({ handles: projection.handles, topicHandles: topicHandles.get(batch.topic)!, records, parkedKeys: parked, seenEventIds: seen, refused });
-      for (const { result } of records) if (result.ok && handled.has(result.event.type)) seen.add(result.event.envelope.eventId);
+      const plan = planBatch({
+        handles: projection.handles,
+        topicHandles: topicHandles.get(batch.topic)!,
+        records,
+        parkedKeys: parked,
+        seenEventIds: seen,
+        refused,
+      });
+      for (const { result } of records)
+        if (result.ok && handled.has(result.event.type)) seen.add(result.event.envelope.eventId);
       plans.set(i, { projection, target, parked, mine: records, plan });
     }
     return plans;
   }
 
   /** Writes what became of the batch's events besides `applied`, parks and releases keys, and dead-letters what must be. */
-  async function settlePartition({ batch, fresh, redriveOf, projections }: PlannedBatch, rejected: ReadonlyMap<string, string>): Promise<BatchReport> {
+  async function settlePartition(
+    { batch, fresh, redriveOf, projections }: PlannedBatch,
+    rejected: ReadonlyMap<string, string>,
+  ): Promise<BatchReport> {
     const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
     const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
     for (const { projection, target, parked, mine, plan } of projections) {
       // recordEvents wrote every new event as applied; what else became of some is written now.
       const unsettled: Outcome[] = [];
-      for (const d of plan.decisions) if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
+      for (const d of plan.decisions)
+        if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
       await settleOutcomes(target, batch.topic, batch.partition, unsettled);
       await releaseKeys(target, batch.topic, batch.partition, plan.releases);
       await settleRedrives(target, redriveOutcomes(mine, plan.decisions, rejected, redriveOf));
-      await parkKeys(target, batch.topic, batch.partition, [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })));
+      await parkKeys(
+        target,
+        batch.topic,
+        batch.partition,
+        [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })),
+      );
 
       const letters = plan.decisions.filter((d) => d.action === 'dead_letter');
       if (letters.length > 0) {
         const sources = new Map(fresh.map((r) => [r.offset, r]));
-        report.deadLetters.push(...letters.map((d) => ({ source: sources.get(d.offset)!, projection: projection.name, code: d.code, message: d.message })));
+        report.deadLetters.push(
+          ...letters.map((d) => ({
+            source: sources.get(d.offset)!,
+            projection: projection.name,
+            code: d.code,
+            message: d.message,
+          })),
+        );
       }
       deadLetterRows.push({
         target,
@@ -341,14 +423,35 @@ function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): O
     case 'apply': {
       const eventId = decision.event.envelope.eventId;
       const reason = rejected.get(eventId);
-      return [{ eventId, status: reason === undefined ? 'applied' : 'rejected', reason: reason ?? null, offset: decision.offset }];
+      return [
+        {
+          eventId,
+          status: reason === undefined ? 'applied' : 'rejected',
+          reason: reason ?? null,
+          offset: decision.offset,
+        },
+      ];
     }
     case 'park':
-      return [{ eventId: decision.event.envelope.eventId, status: 'parked', reason: 'an earlier event of its key was dead-lettered', offset: decision.offset }];
+      return [
+        {
+          eventId: decision.event.envelope.eventId,
+          status: 'parked',
+          reason: 'an earlier event of its key was dead-lettered',
+          offset: decision.offset,
+        },
+      ];
     case 'dead_letter':
       // A poison record may carry no id, or not a valid one; it is still in dead_letters by position.
       if (decision.eventId === undefined || !isEventId(decision.eventId)) return [];
-      return [{ eventId: decision.eventId, status: 'dead_lettered', reason: storable(`${decision.code}: ${decision.message}`), offset: decision.offset }];
+      return [
+        {
+          eventId: decision.eventId,
+          status: 'dead_lettered',
+          reason: storable(`${decision.code}: ${decision.message}`),
+          offset: decision.offset,
+        },
+      ];
     case 'skip_duplicate':
     case 'ignore':
       return [];
@@ -356,14 +459,20 @@ function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): O
 }
 
 /** Per redrive met in the batch, what became of its first copy: the dead letter, or the first event it parked when it is left behind. */
-function redriveOutcomes(records: readonly LogRecord[], decisions: readonly Decision[], rejected: ReadonlyMap<string, string>, redriveOf: ReadonlyMap<number, string>): Map<string, string> {
+function redriveOutcomes(
+  records: readonly LogRecord[],
+  decisions: readonly Decision[],
+  rejected: ReadonlyMap<string, string>,
+  redriveOf: ReadonlyMap<number, string>,
+): Map<string, string> {
   const decided = new Map(decisions.map((d) => [d.offset, d]));
   const outcomes = new Map<string, string>();
   for (const record of records) {
     const id = redriveOf.get(record.offset);
     const decision = decided.get(record.offset);
     if (!record.releasesKey || id === undefined || outcomes.has(id) || !decision) continue;
-    if (decision.action === 'apply') outcomes.set(id, rejected.has(decision.event.envelope.eventId) ? 'rejected' : 'applied');
+    if (decision.action === 'apply')
+      outcomes.set(id, rejected.has(decision.event.envelope.eventId) ? 'rejected' : 'applied');
     else if (decision.action === 'dead_letter') outcomes.set(id, 'dead_lettered');
     else if (decision.action === 'park') outcomes.set(id, 'parked');
     else outcomes.set(id, 'duplicate');
@@ -371,7 +480,11 @@ function redriveOutcomes(records: readonly LogRecord[], decisions: readonly Deci
   return outcomes;
 }
 
-function countOutcomes(projection: string, decisions: readonly Decision[], rejected: ReadonlyMap<string, string>): BatchReport['counts'] {
+function countOutcomes(
+  projection: string,
+  decisions: readonly Decision[],
+  rejected: ReadonlyMap<string, string>,
+): BatchReport['counts'] {
   type Count = BatchReport['counts'][number];
   const counts = new Map<Count['eventType'], Map<Count['outcome'], Count>>();
   const add = (eventType: Count['eventType'], outcome: Count['outcome']) => {

@@ -55,7 +55,13 @@ export function foldRatings(events: readonly RatingEvent[], before: RatingsBefor
     const value = event.type === 'RatingSubmitted' ? event.value : undefined;
     const { recordType, recordId, userId } = event;
     if (value !== undefined) {
-      (previous === undefined ? changes.inserts : changes.updates).push({ recordType, recordId, userId, value, updatedAt: event.envelope.occurredAt });
+      (previous === undefined ? changes.inserts : changes.updates).push({
+        recordType,
+        recordId,
+        userId,
+        value,
+        updatedAt: event.envelope.occurredAt,
+      });
     } else if (previous !== undefined) {
       changes.deletes.push({ recordType, recordId, userId });
     }

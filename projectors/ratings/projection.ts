@@ -1,7 +1,14 @@
 import { joinList, splitList } from '../../shared/db/lists.ts';
 import type { RatingEvent } from '../../shared/events/types.ts';
 import { defineProjection, table, type Projection, type Target } from '../projection.ts';
-import { foldRatings, ratingKey, type RatingChanges, type RatingId, type RatingRow, type RatingsBefore } from './fold.ts';
+import {
+  foldRatings,
+  ratingKey,
+  type RatingChanges,
+  type RatingId,
+  type RatingRow,
+  type RatingsBefore,
+} from './fold.ts';
 
 /** Each user's current rating per record, and per record the count, sum and 1..5 distribution. */
 export function ratingsProjection(topic: string): Projection {
@@ -17,8 +24,13 @@ export function ratingsProjection(topic: string): Projection {
 }
 
 /** The key columns of ratings as three list parameters, from `first` on. */
-const idLists = (ids: readonly RatingId[]) => [joinList(ids.map((r) => r.recordType)), joinList(ids.map((r) => r.recordId)), joinList(ids.map((r) => r.userId))];
-const idColumns = (first: number) => `${splitList(first, 'text')}, ${splitList(first + 1, 'text')}, ${splitList(first + 2, 'text')}`;
+const idLists = (ids: readonly RatingId[]) => [
+  joinList(ids.map((r) => r.recordType)),
+  joinList(ids.map((r) => r.recordId)),
+  joinList(ids.map((r) => r.userId)),
+];
+const idColumns = (first: number) =>
+  `${splitList(first, 'text')}, ${splitList(first + 1, 'text')}, ${splitList(first + 2, 'text')}`;
 /** Epoch milliseconds, exact (a float division by 1000 is not). */
 const fromEpochMs = (column: string) => `'epoch'::timestamptz + ${column} * interval '1 millisecond'`;
 
@@ -46,8 +58,13 @@ async function currentValues({ client, schema }: Target, events: readonly Rating
  */
 async function write({ client, schema }: Target, { inserts, updates, deletes, deltas }: RatingChanges): Promise<void> {
   if (inserts.length + updates.length + deletes.length + deltas.length === 0) return;
-  const rowLists = (rows: readonly RatingRow[]) => [...idLists(rows), joinList(rows.map((r) => r.value)), joinList(rows.map((r) => r.updatedAt.getTime()))];
-  const rowColumns = (first: number) => `${idColumns(first)}, ${splitList(first + 3, 'smallint')}, ${splitList(first + 4, 'bigint')}`;
+  const rowLists = (rows: readonly RatingRow[]) => [
+    ...idLists(rows),
+    joinList(rows.map((r) => r.value)),
+    joinList(rows.map((r) => r.updatedAt.getTime())),
+  ];
+  const rowColumns = (first: number) =>
+    `${idColumns(first)}, ${splitList(first + 3, 'smallint')}, ${splitList(first + 4, 'bigint')}`;
   await client.query({
     name: `${schema}.ratings-write`,
     text: `WITH inserted AS (

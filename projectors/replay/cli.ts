@@ -27,7 +27,8 @@ const names = dropOld ? cli.positionals.slice(1) : cli.positionals;
 if (names.length !== 1) cli.usage('name one projection, or all');
 const graceText = cli.value('drop-old-after-seconds');
 const graceSeconds = graceText === undefined ? 30 : Number(graceText);
-if (!Number.isInteger(graceSeconds) || graceSeconds < 0) cli.usage('--drop-old-after-seconds must be a whole number of seconds');
+if (!Number.isInteger(graceSeconds) || graceSeconds < 0)
+  cli.usage('--drop-old-after-seconds must be a whole number of seconds');
 const [dryRunOnly, keepOld] = [cli.flag('dry-run'), cli.flag('keep-old')];
 const config = cli.config();
 
@@ -52,8 +53,12 @@ async function dryRun(projection: Projection): Promise<void> {
   const liveAt = sum(await offsetsIn(pool, projection.schema, projection.topic));
   out(`${projection.name}: would rebuild schema ${projection.schema} from topic ${projection.topic} into ${shadow}`);
   const events = (n: number) => `${n.toLocaleString('en-US')} event${n === 1 ? '' : 's'}`;
-  out(`  ${resuming ? `resuming the rebuild left there at ${events(from)}` : 'from offset 0 (no rebuild to resume)'}; the live projection has applied ${events(liveAt)}, the log holds ${events(end)}`);
-  out(`  then swap ${shadow} in as ${projection.schema} in one transaction; the old tables ${keepOld ? 'kept' : `dropped ${graceSeconds} s later`}`);
+  out(
+    `  ${resuming ? `resuming the rebuild left there at ${events(from)}` : 'from offset 0 (no rebuild to resume)'}; the live projection has applied ${events(liveAt)}, the log holds ${events(end)}`,
+  );
+  out(
+    `  then swap ${shadow} in as ${projection.schema} in one transaction; the old tables ${keepOld ? 'kept' : `dropped ${graceSeconds} s later`}`,
+  );
   const old = await oldSchemas(pool, projection.schema);
   if (old.length > 0) out(`  replaced tables kept from earlier rebuilds: ${old.join(', ')}`);
 }
@@ -85,12 +90,22 @@ try {
     if (dropOld) {
       const old = await oldSchemas(pool, projection.schema);
       if (!dryRunOnly) for (const schema of old) await dropSchema(pool, schema);
-      out(`${projection.name}: ${old.length === 0 ? 'no replaced tables to drop' : `${dryRunOnly ? 'would drop' : 'dropped'} ${old.join(', ')}`}`);
+      out(
+        `${projection.name}: ${old.length === 0 ? 'no replaced tables to drop' : `${dryRunOnly ? 'would drop' : 'dropped'} ${old.join(', ')}`}`,
+      );
     } else if (dryRunOnly) {
       await dryRun(projection);
     } else {
       const summary = await rebuildProjection(
-        { kafka, pool, registry: config.registry, deadLetterTopics: config.deadLetterTopics, logger, metrics: createMetrics('replay'), tuning: config.tuning },
+        {
+          kafka,
+          pool,
+          registry: config.registry,
+          deadLetterTopics: config.deadLetterTopics,
+          logger,
+          metrics: createMetrics('replay'),
+          tuning: config.tuning,
+        },
         projection,
         { dropOldAfterMs: keepOld ? undefined : graceSeconds * 1000, onProgress: progressPrinter() },
       );
@@ -101,7 +116,8 @@ try {
 } catch (err) {
   exitCode = err instanceof RebuildBusyError ? 3 : 1;
   process.stderr.write(`replay: ${(err as Error).message}\n`);
-  if (exitCode === 1) process.stderr.write('replay: what was rebuilt so far is kept; run the same command again to go on from there\n');
+  if (exitCode === 1)
+    process.stderr.write('replay: what was rebuilt so far is kept; run the same command again to go on from there\n');
 } finally {
   await pool.end();
 }

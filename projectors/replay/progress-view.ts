@@ -45,7 +45,9 @@ export function progressBlock(progress: RebuildProgress, width = 30): string[] {
   const lines = [`${bar(f.end > 0 ? f.applied / f.end : 1, width)} ${progressLine(progress)}`];
   for (const p of progress.partitions) {
     const end = Math.max(p.end, p.applied);
-    lines.push(`  partition ${String(p.partition).padStart(2)} ${bar(end > 0 ? p.applied / end : 1, width)} ${whole(p.applied)} / ${whole(end)}`);
+    lines.push(
+      `  partition ${String(p.partition).padStart(2)} ${bar(end > 0 ? p.applied / end : 1, width)} ${whole(p.applied)} / ${whole(end)}`,
+    );
   }
   return lines;
 }

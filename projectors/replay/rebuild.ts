@@ -9,7 +9,16 @@ import { createDeadLetterWriter, type DeadLetterWriter } from '../pipeline/dead-
 import { createSink } from '../pipeline/sink.ts';
 import { table, type Projection } from '../projection.ts';
 import { createProjectorRunner, type ConsumerTuning } from '../runner.ts';
-import { createShadow, dropSchema, offsetsIn, oldSchemaOf, schemaExists, shadowSchemaOf, shortfall, swapSchemas } from './shadow.ts';
+import {
+  createShadow,
+  dropSchema,
+  offsetsIn,
+  oldSchemaOf,
+  schemaExists,
+  shadowSchemaOf,
+  shortfall,
+  swapSchemas,
+} from './shadow.ts';
 import type { RegistryConnection } from '../../shared/registry.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
 
@@ -77,7 +86,9 @@ export const rebuildLockName = (projection: string) => `movie-catalogue:rebuild:
 
 /** One lock per projection's rebuild, held by the session: a crashed rebuild lets go of it. */
 async function lockRebuild(client: PoolClient, projection: string): Promise<void> {
-  const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [rebuildLockName(projection)]);
+  const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [
+    rebuildLockName(projection),
+  ]);
   if (!rows[0]!.locked) throw new RebuildBusyError(`Another rebuild of ${projection} is running; only one at a time.`);
 }
 
@@ -102,7 +113,6 @@ function newDeadLettersOnly(writer: DeadLetterWriter, pool: Pool, live: string):
   };
 }
 
-
 /**
  * Rebuilds one projection from the log into its shadow schema (or goes on with the shadow a
  * crashed rebuild left), with the live pipeline's own sink and runner in a consumer group of
@@ -113,7 +123,11 @@ function newDeadLettersOnly(writer: DeadLetterWriter, pool: Pool, live: string):
  * and, if it does not start there, seeks to them. Readers never see a partial view, nor one
  * older than what they saw: the swapped-in offsets are at least the live ones.
  */
-export async function rebuildProjection(deps: RebuildDeps, projection: Projection, options: RebuildOptions): Promise<RebuildSummary> {
+export async function rebuildProjection(
+  deps: RebuildDeps,
+  projection: Projection,
+  options: RebuildOptions,
+): Promise<RebuildSummary> {
   const { pool, logger } = deps;
   const live = projection.schema;
   const shadow = shadowSchemaOf(live);
@@ -123,9 +137,11 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
   let runner: ReturnType<typeof createProjectorRunner> | undefined;
   try {
     await admin.connect();
-    const endOffsets = async () => new Map((await admin.fetchTopicOffsets(projection.topic)).map((p) => [p.partition, Number(p.high)]));
+    const endOffsets = async () =>
+      new Map((await admin.fetchTopicOffsets(projection.topic)).map((p) => [p.partition, Number(p.high)]));
     await lockRebuild(lockClient, projection.name);
-    if (!(await schemaExists(pool, live))) throw new Error(`There is no schema ${live} to rebuild: start the projectors once (or npm run migrate) first.`);
+    if (!(await schemaExists(pool, live)))
+      throw new Error(`There is no schema ${live} to rebuild: start the projectors once (or npm run migrate) first.`);
     if (!(await schemaExists(pool, shadow))) await createShadow(pool, live, shadow);
     const startedFrom = total(await offsetsIn(pool, shadow, projection.topic));
 
@@ -133,7 +149,11 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
     const rebuilding: Projection = { ...projection, schema: shadow };
     // Its own group: it reads every partition without taking any from the live projectors.
     const groupId = `${DEFAULTS.REBUILD_GROUP_PREFIX}${projection.name}`;
-    const deadLetters = newDeadLettersOnly(createDeadLetterWriter(deps.kafka, deps.deadLetterTopics, groupId), pool, live);
+    const deadLetters = newDeadLettersOnly(
+      createDeadLetterWriter(deps.kafka, deps.deadLetterTopics, groupId),
+      pool,
+      live,
+    );
     runner = createProjectorRunner({
       kafka: deps.kafka,
       groupId,
@@ -159,7 +179,10 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
         ends = await endOffsets();
       } catch (err) {
         if (!(err instanceof kafkajs.KafkaJSError)) throw err;
-        logger.warn({ err, projection: projection.name }, "the log's end offsets are unreadable for now; going on with the last known");
+        logger.warn(
+          { err, projection: projection.name },
+          "the log's end offsets are unreadable for now; going on with the last known",
+        );
       }
       endsAt = performance.now();
     };
@@ -171,7 +194,9 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
         phase,
         startedFrom,
         elapsedMs: performance.now() - started,
-        partitions: [...ends].sort(([a], [b]) => a - b).map(([partition, end]) => ({ partition, applied: offsets.get(partition) ?? 0, end })),
+        partitions: [...ends]
+          .sort(([a], [b]) => a - b)
+          .map(([partition, end]) => ({ partition, applied: offsets.get(partition) ?? 0, end })),
       });
       return offsets;
     };
@@ -197,7 +222,10 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
           if (fatal) throw fatal;
           if (performance.now() > deadline) {
             await lockClient.query('ROLLBACK');
-            logger.warn({ projection: projection.name }, 'the shadow did not reach the live offsets in time; the swap is tried again');
+            logger.warn(
+              { projection: projection.name },
+              'the shadow did not reach the live offsets in time; the swap is tried again',
+            );
             return undefined;
           }
           await sleep(POLL_MS / 4);
@@ -228,7 +256,13 @@ export async function rebuildProjection(deps: RebuildDeps, projection: Projectio
       dropped: false,
     };
     if (options.dropOldAfterMs !== undefined) {
-      options.onProgress({ projection: projection.name, phase: 'dropping old schema', startedFrom, elapsedMs: performance.now() - started, partitions: [] });
+      options.onProgress({
+        projection: projection.name,
+        phase: 'dropping old schema',
+        startedFrom,
+        elapsedMs: performance.now() - started,
+        partitions: [],
+      });
       await sleep(options.dropOldAfterMs);
       await dropSchema(pool, swapped.old);
       summary.dropped = true;

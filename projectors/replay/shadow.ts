@@ -12,7 +12,11 @@ import { table } from '../projection.ts';
 
 export const shadowSchemaOf = (live: string) => `${live}__rebuild`;
 /** Old schemas carry the time of their swap, so that several can wait for their drop. */
-export const oldSchemaOf = (live: string, swappedAt: Date) => `${live}__old_${swappedAt.toISOString().replaceAll(/[^0-9]/g, '').slice(0, 14)}`;
+export const oldSchemaOf = (live: string, swappedAt: Date) =>
+  `${live}__old_${swappedAt
+    .toISOString()
+    .replaceAll(/[^0-9]/g, '')
+    .slice(0, 14)}`;
 /** A LIKE pattern for them, with the underscores taken literally. */
 const OLD_PATTERN = (live: string) => `${live.replaceAll('_', '\\_')}\\_\\_old\\_%`;
 
@@ -39,8 +43,11 @@ export async function createShadow(pool: Pool, live: string, shadow: string): Pr
       [live],
     );
     for (const { name, options } of rows) {
-      await client.query(`CREATE TABLE ${table(shadow, quoted(name))} (LIKE ${table(live, quoted(name))} INCLUDING ALL)`);
-      if (options && options.length > 0) await client.query(`ALTER TABLE ${table(shadow, quoted(name))} SET (${options.join(', ')})`);
+      await client.query(
+        `CREATE TABLE ${table(shadow, quoted(name))} (LIKE ${table(live, quoted(name))} INCLUDING ALL)`,
+      );
+      if (options && options.length > 0)
+        await client.query(`ALTER TABLE ${table(shadow, quoted(name))} SET (${options.join(', ')})`);
     }
     for (const grant of await grantsOf(client, live, shadow)) await client.query(grant);
     await client.query('COMMIT');
@@ -72,7 +79,12 @@ async function grantsOf(client: PoolClient, live: string, shadow: string): Promi
   return rows.map((r) => r.grant);
 }
 
-export async function offsetsIn(db: Pool | PoolClient, schema: string, topic: string, lock = false): Promise<Map<number, number>> {
+export async function offsetsIn(
+  db: Pool | PoolClient,
+  schema: string,
+  topic: string,
+  lock = false,
+): Promise<Map<number, number>> {
   const { rows } = await db.query<{ partition: number; next_offset: number }>(
     `SELECT partition, next_offset FROM ${table(schema, 'projection_offsets')} WHERE topic = $1 ORDER BY partition${lock ? ' FOR UPDATE' : ''}`,
     [topic],
@@ -81,7 +93,10 @@ export async function offsetsIn(db: Pool | PoolClient, schema: string, topic: st
 }
 
 /** Partitions where `ahead` has not reached `behind` yet, and by how many records. */
-export function shortfall(ahead: ReadonlyMap<number, number>, behind: ReadonlyMap<number, number>): Map<number, number> {
+export function shortfall(
+  ahead: ReadonlyMap<number, number>,
+  behind: ReadonlyMap<number, number>,
+): Map<number, number> {
   const short = new Map<number, number>();
   for (const [partition, offset] of behind) {
     const gap = offset - (ahead.get(partition) ?? 0);
@@ -103,7 +118,10 @@ export async function swapSchemas(client: PoolClient, live: string, shadow: stri
 
 /** Schemas earlier swaps left behind for `live`, oldest first. */
 export async function oldSchemas(pool: Pool, live: string): Promise<string[]> {
-  const { rows } = await pool.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE $1 ORDER BY nspname`, [OLD_PATTERN(live)]);
+  const { rows } = await pool.query<{ name: string }>(
+    `SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE $1 ORDER BY nspname`,
+    [OLD_PATTERN(live)],
+  );
   return rows.map((r) => r.name);
 }
 

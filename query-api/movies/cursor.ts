@@ -10,7 +10,8 @@ export function encodeCursor(after: string, director: string | null): string {
   return Buffer.from(JSON.stringify({ a: after, d: director }), 'utf8').toString('base64url');
 }
 
-const refused = () => new ValidationError([{ field: 'cursor', message: 'is not a cursor of this listing; start again without one' }]);
+const refused = () =>
+  new ValidationError([{ field: 'cursor', message: 'is not a cursor of this listing; start again without one' }]);
 
 export function decodeCursor(cursor: string, director: string | null): string {
   let parsed: unknown;
@@ -20,6 +21,12 @@ export function decodeCursor(cursor: string, director: string | null): string {
     throw refused();
   }
   const { a, d } = (parsed ?? {}) as { a?: unknown; d?: unknown };
-  if (typeof a !== 'string' || !ID_PATTERN.test(a) || (d ?? null) !== director || !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) throw refused();
+  if (
+    typeof a !== 'string' ||
+    !ID_PATTERN.test(a) ||
+    (d ?? null) !== director ||
+    !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)
+  )
+    throw refused();
   return a;
 }

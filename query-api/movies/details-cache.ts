@@ -19,7 +19,10 @@ interface Entry {
 export function createDetailsCache(generation: () => number, maxEntries: number) {
   const entries = new Map<string, Entry>();
   return {
-    async get(movieId: string, read: () => Promise<MovieDetailsRead | undefined>): Promise<MovieDetailsRead | undefined> {
+    async get(
+      movieId: string,
+      read: () => Promise<MovieDetailsRead | undefined>,
+    ): Promise<MovieDetailsRead | undefined> {
       const current = generation();
       const cached = entries.get(movieId);
       if (cached && cached.generation === current) return cached.read;

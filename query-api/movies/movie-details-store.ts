@@ -50,9 +50,21 @@ const toDetails = (row: Row): MovieDetails => ({
 });
 
 /** Each movie's details, by movie id; a movie without metadata is absent. */
-export async function findMoviesDetails(pool: Pool, movieIds: readonly string[]): Promise<Map<string, MovieDetailsRead>> {
-  const { rows } = await pool.query<Row>({ name: 'movies-details', text: `${SELECT_DETAILS} WHERE m.movie_id = ANY($1::text[])`, values: [movieIds] });
-  return new Map(rows.map((row) => [row.movie_id, { movie: toDetails(row), revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` }]));
+export async function findMoviesDetails(
+  pool: Pool,
+  movieIds: readonly string[],
+): Promise<Map<string, MovieDetailsRead>> {
+  const { rows } = await pool.query<Row>({
+    name: 'movies-details',
+    text: `${SELECT_DETAILS} WHERE m.movie_id = ANY($1::text[])`,
+    values: [movieIds],
+  });
+  return new Map(
+    rows.map((row) => [
+      row.movie_id,
+      { movie: toDetails(row), revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` },
+    ]),
+  );
 }
 
 export interface MoviePageQuery {
@@ -67,7 +79,10 @@ export interface MoviePageQuery {
  * before, so a movie is listed once however the catalogue changes meanwhile), optionally of one
  * director. Asks for one row more than the page to know whether another page follows.
  */
-export async function listMovies(pool: Pool, { director, after, limit }: MoviePageQuery): Promise<{ movies: MovieDetails[]; more: boolean }> {
+export async function listMovies(
+  pool: Pool,
+  { director, after, limit }: MoviePageQuery,
+): Promise<{ movies: MovieDetails[]; more: boolean }> {
   const { rows } = await pool.query<Row>({
     name: director === null ? 'movie-page' : 'movie-page-by-director',
     text:

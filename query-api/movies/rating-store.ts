@@ -39,7 +39,13 @@ export async function findRatings(pool: Pool, movieIds: readonly string[]): Prom
     ratings.set(row.movie_id, {
       average: ratingSummary(row.count, row.sum)?.average ?? null,
       count: row.count ?? 0,
-      distribution: { '1': row.count_1 ?? 0, '2': row.count_2 ?? 0, '3': row.count_3 ?? 0, '4': row.count_4 ?? 0, '5': row.count_5 ?? 0 },
+      distribution: {
+        '1': row.count_1 ?? 0,
+        '2': row.count_2 ?? 0,
+        '3': row.count_3 ?? 0,
+        '4': row.count_4 ?? 0,
+        '5': row.count_5 ?? 0,
+      },
     });
   }
   return ratings;

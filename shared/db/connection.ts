@@ -27,11 +27,14 @@ export function databaseUrlProblem(url: string): string | undefined {
   if (mode !== null && !(MODES as readonly string[]).includes(mode)) {
     return `sslmode=${mode} is not supported: use ${MODES.join(', ')} (node-postgres cannot fall back from TLS to plaintext as allow and prefer do)`;
   }
-  const unknown = [...params.keys()].find((key) => key.startsWith('ssl') && key !== 'sslmode' && !(FILES as readonly string[]).includes(key));
+  const unknown = [...params.keys()].find(
+    (key) => key.startsWith('ssl') && key !== 'sslmode' && !(FILES as readonly string[]).includes(key),
+  );
   if (unknown) return `${unknown} is not supported: TLS is set with sslmode, sslrootcert, sslcert and sslkey`;
   if (Boolean(params.get('sslcert')) !== Boolean(params.get('sslkey'))) return 'sslcert and sslkey are set together';
   const files = FILES.filter((key) => params.get(key));
-  if (files.length > 0 && (mode === null || mode === 'disable')) return `${files.join(', ')} set without TLS: add sslmode=require, verify-ca or verify-full`;
+  if (files.length > 0 && (mode === null || mode === 'disable'))
+    return `${files.join(', ')} set without TLS: add sslmode=require, verify-ca or verify-full`;
   for (const key of files) {
     const file = params.get(key)!;
     if (key === 'sslrootcert' && file === 'system') continue;
@@ -64,5 +67,8 @@ export function pgConnection(url: string): PgConnection {
   const client = cert && key ? { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') } : {};
   if (mode === 'require' && !rootcert) return { connectionString, ssl: { rejectUnauthorized: false, ...client } };
   const skipHostCheck = mode !== 'verify-full';
-  return { connectionString, ssl: { ...(ca ? { ca } : {}), ...client, ...(skipHostCheck ? { checkServerIdentity: () => undefined } : {}) } };
+  return {
+    connectionString,
+    ssl: { ...(ca ? { ca } : {}), ...client, ...(skipHostCheck ? { checkServerIdentity: () => undefined } : {}) },
+  };
 }

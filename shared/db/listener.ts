@@ -23,7 +23,13 @@ const FIRST_BACKOFF_MS = 50;
  * sent while nobody listened is gone, so the caller must catch up itself, both when listening
  * stops and when it starts again.
  */
-export function listen(databaseUrl: string, channel: string, onChange: (payload?: string) => void, logger: Logger, options: ListenOptions): Listener {
+export function listen(
+  databaseUrl: string,
+  channel: string,
+  onChange: (payload?: string) => void,
+  logger: Logger,
+  options: ListenOptions,
+): Listener {
   let current: pg.Client | undefined;
   let listening = false;
   let closed = false;
@@ -45,7 +51,11 @@ export function listen(databaseUrl: string, channel: string, onChange: (payload?
   }
 
   function connect(): void {
-    const client = new pg.Client({ ...pgConnection(databaseUrl), connectionTimeoutMillis: options.connectTimeoutMs, keepAlive: true });
+    const client = new pg.Client({
+      ...pgConnection(databaseUrl),
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      keepAlive: true,
+    });
     current = client;
     client.on('notification', (message) => onChange(message.payload ?? ''));
     client.on('error', (err) => lost(client, err));

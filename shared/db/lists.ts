@@ -12,11 +12,13 @@ export function joinList(values: ReadonlyArray<string | number>): string {
   let joined = '';
   for (let i = 0; i < values.length; i += 1) {
     const value = values[i]!;
-    if (typeof value === 'string' && (value === '' || value.includes(SEPARATOR))) throw new Error(`List value ${JSON.stringify(value)} is not a plain token`);
+    if (typeof value === 'string' && (value === '' || value.includes(SEPARATOR)))
+      throw new Error(`List value ${JSON.stringify(value)} is not a plain token`);
     joined += i === 0 ? String(value) : SEPARATOR + String(value);
   }
   return joined;
 }
 
 /** The SQL that reads a `joinList` parameter back as an array of `type`. */
-export const splitList = (parameter: number, type: 'text' | 'uuid' | 'bigint' | 'int' | 'smallint') => `string_to_array($${parameter}, chr(31))::${type}[]`;
+export const splitList = (parameter: number, type: 'text' | 'uuid' | 'bigint' | 'int' | 'smallint') =>
+  `string_to_array($${parameter}, chr(31))::${type}[]`;

@@ -23,7 +23,12 @@ export async function migrate(databaseUrl: string, logger: Logger): Promise<void
     migrationsTable: 'pgmigrations',
     count: Infinity,
     advisoryLockMode: 'wait',
-    logger: { debug: () => undefined, info: (msg: string) => log.info(msg), warn: (msg: string) => log.warn(msg), error: (msg: string) => log.error(msg) },
+    logger: {
+      debug: () => undefined,
+      info: (msg: string) => log.info(msg),
+      warn: (msg: string) => log.warn(msg),
+      error: (msg: string) => log.error(msg),
+    },
   });
 }
 
@@ -33,15 +38,19 @@ export async function migrate(databaseUrl: string, logger: Logger): Promise<void
  * its own table as it checks it, and only the owner may.
  */
 async function upToDate(databaseUrl: string): Promise<boolean> {
-  const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).map((f) => path.basename(f, '.sql'));
+  const files = readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith('.sql'))
+    .map((f) => path.basename(f, '.sql'));
   const client = new pg.Client(pgConnection(databaseUrl));
   await client.connect();
   try {
-    const { rows } = await client.query<{ name: string }>('SELECT name FROM public.pgmigrations').catch((err: unknown) => {
-      // 42P01, no such table: nothing is applied yet.
-      if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
-      throw err;
-    });
+    const { rows } = await client
+      .query<{ name: string }>('SELECT name FROM public.pgmigrations')
+      .catch((err: unknown) => {
+        // 42P01, no such table: nothing is applied yet.
+        if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
+        throw err;
+      });
     const applied = new Set(rows.map((r) => r.name));
     return files.every((name) => applied.has(name));
   } finally {

@@ -72,7 +72,9 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
  * is aborted. It waits for every one of them before failing, so that nothing the caller issues
  * on the way out (a ROLLBACK, the next transaction) overtakes a statement still on its way.
  */
-export async function inParallel<T extends readonly unknown[]>(statements: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+export async function inParallel<T extends readonly unknown[]>(statements: {
+  [K in keyof T]: Promise<T[K]>;
+}): Promise<T> {
   const settled = await Promise.allSettled(statements);
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw failed.reason;

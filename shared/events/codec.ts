@@ -56,7 +56,8 @@ export class EventCodec {
   encode(event: CatalogueEvent, version?: number): EncodedEvent {
     const versions = this.writers.get(event.type);
     const writer = version === undefined ? [...(versions?.values() ?? [])].at(-1) : versions?.get(version);
-    if (!writer) throw new Error(`No writer schema registered for ${event.type}${version === undefined ? '' : ` v${version}`}`);
+    if (!writer)
+      throw new Error(`No writer schema registered for ${event.type}${version === undefined ? '' : ` v${version}`}`);
     const { type, envelope, ...fields } = event;
     const record = { envelope: { ...envelope, occurredAt: envelope.occurredAt.getTime() }, ...fields };
     return {
@@ -94,7 +95,9 @@ async function registerOnce(registry: SchemaRegistry, definition: string, subjec
       return await registry.register({ type: SchemaType.AVRO, schema: definition }, { subject });
     } catch (err) {
       // The client does not export its error classes; their names are stable.
-      const concurrent = (err as { status?: unknown }).status === 409 || (err as Error).name === 'ConfluentSchemaRegistryCompatibilityError';
+      const concurrent =
+        (err as { status?: unknown }).status === 409 ||
+        (err as Error).name === 'ConfluentSchemaRegistryCompatibilityError';
       if (!concurrent || attempt === REGISTER_ATTEMPTS) throw err;
       await setTimeout(50 * attempt);
     }

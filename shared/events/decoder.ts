@@ -28,7 +28,8 @@ export interface RawRecord {
 }
 
 /** How to read the bodies one writer schema wrote, or why they can never be read. */
-type Writer = { ok: true; eventType: EventType; version: number | null; reader: Type; resolver: Resolver } | PoisonRecord;
+type Writer =
+  { ok: true; eventType: EventType; version: number | null; reader: Type; resolver: Resolver } | PoisonRecord;
 
 /** An event as Avro carries it: the domain shape, with time as epoch milliseconds. */
 type AvroEvent = Record<string, unknown> & { envelope: Record<string, unknown> & { occurredAt: number } };
@@ -76,11 +77,15 @@ export class EventDecoder {
   private decodeKnown({ value, headers }: RawRecord): DecodeResult {
     if (!isFramed(value)) return poison('not_avro', 'value is not in the Confluent wire format');
     const schemaId = value.readInt32BE(1);
-    const writer = this.writers.get(schemaId) ?? poison('unknown_schema', `schema id ${schemaId} is not in the registry`);
+    const writer =
+      this.writers.get(schemaId) ?? poison('unknown_schema', `schema id ${schemaId} is not in the registry`);
     if (!writer.ok) return writer;
     const declared = headers?.[HEADERS.eventType]?.toString();
     if (declared !== undefined && declared !== writer.eventType) {
-      return poison('unknown_event_type', `header ${HEADERS.eventType} says ${declared}, the writer schema is ${writer.eventType}`);
+      return poison(
+        'unknown_event_type',
+        `header ${HEADERS.eventType} says ${declared}, the writer schema is ${writer.eventType}`,
+      );
     }
     let record: AvroEvent;
     try {
@@ -94,7 +99,14 @@ export class EventDecoder {
     }) as unknown as CatalogueEvent;
     const problems = eventProblems(event);
     if (problems.length > 0) {
-      return { ok: false, poison: { code: 'invalid_event', message: `${event.type}: ${problems.join('; ')}`, eventId: event.envelope.eventId } };
+      return {
+        ok: false,
+        poison: {
+          code: 'invalid_event',
+          message: `${event.type}: ${problems.join('; ')}`,
+          eventId: event.envelope.eventId,
+        },
+      };
     }
     return { ok: true, event, schemaVersion: writer.version ?? headerVersion(headers) };
   }
@@ -118,7 +130,8 @@ export class EventDecoder {
     }
     // A 404 is not cached: an id missing today can only be a registry restored from an older backup.
     if (response.status === 404) return poison('unknown_schema', `schema id ${id} is not in the registry`);
-    if (response.status !== 200) throw new RegistryUnavailableError(`Cannot fetch schema ${id}: registry answered ${response.status}`);
+    if (response.status !== 200)
+      throw new RegistryUnavailableError(`Cannot fetch schema ${id}: registry answered ${response.status}`);
     const writer = this.resolve((JSON.parse(response.body) as { schema: string }).schema);
     this.writers.set(id, writer);
     return writer;
@@ -134,16 +147,26 @@ export class EventDecoder {
     const reader = this.readers.get(type.name ?? '');
     if (!reader) return poison('unknown_event_type', `writer schema ${String(type.name)} is not an event of ours`);
     try {
-      return { ok: true, eventType: reader.eventType, version: this.versions.get(fingerprint(type)) ?? null, reader: reader.type, resolver: reader.type.createResolver(type) };
+      return {
+        ok: true,
+        eventType: reader.eventType,
+        version: this.versions.get(fingerprint(type)) ?? null,
+        reader: reader.type,
+        resolver: reader.type.createResolver(type),
+      };
     } catch (err) {
-      return poison('undecodable', `writer schema of ${reader.eventType} cannot be read as ours: ${(err as Error).message}`);
+      return poison(
+        'undecodable',
+        `writer schema of ${reader.eventType} cannot be read as ours: ${(err as Error).message}`,
+      );
     }
   }
 }
 
 const poison = (code: Poison['code'], message: string): PoisonRecord => ({ ok: false, poison: { code, message } });
 
-const isFramed = (value: Buffer | null): value is Buffer => value !== null && value.length >= WIRE_HEADER_BYTES && value[0] === MAGIC_BYTE;
+const isFramed = (value: Buffer | null): value is Buffer =>
+  value !== null && value.length >= WIRE_HEADER_BYTES && value[0] === MAGIC_BYTE;
 
 const fingerprint = (type: Type) => type.fingerprint('sha256').toString('hex');
 

@@ -21,7 +21,13 @@ export function newEventId(now: number = Date.now()): string {
  * dedup skips whatever the first attempt already wrote.
  */
 export function derivedEventId(seed: string, acceptedAt: number, index: number): string {
-  const hash = createHash('sha256').update(seed).update('\u0000').update(String(acceptedAt)).update('\u0000').update(String(index)).digest('hex');
+  const hash = createHash('sha256')
+    .update(seed)
+    .update('\u0000')
+    .update(String(acceptedAt))
+    .update('\u0000')
+    .update(String(index))
+    .digest('hex');
   const time = acceptedAt.toString(16).padStart(12, '0');
   // RFC 9562 variant: the top two bits of the 17th hex digit are 10.
   const variant = ((parseInt(hash[3]!, 16) & 0x3) | 0x8).toString(16);
@@ -44,7 +50,9 @@ export function createEventIdSeal(secret: string) {
       const unsealed = id.slice(0, -SEAL_HEX);
       return `${unsealed}${macOf(unsealed)}`;
     },
-    verifies: (id: string): boolean => LOWERCASE_UUID.test(id) && timingSafeEqual(Buffer.from(id.slice(-SEAL_HEX)), Buffer.from(macOf(id.slice(0, -SEAL_HEX)))),
+    verifies: (id: string): boolean =>
+      LOWERCASE_UUID.test(id) &&
+      timingSafeEqual(Buffer.from(id.slice(-SEAL_HEX)), Buffer.from(macOf(id.slice(0, -SEAL_HEX)))),
   };
 }
 

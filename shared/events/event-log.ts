@@ -1,4 +1,12 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span, type SpanContext } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Link,
+  type Span,
+  type SpanContext,
+} from '@opentelemetry/api';
 import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -59,7 +67,14 @@ interface Pending {
  *
  * With tracing, each send is a producer span (see sendSpan).
  */
-export function createEventLog(kafka: Kafka, topics: readonly string[], options: EventLogOptions, logger: Logger, metrics?: EventLogMetrics, tracing?: Tracing): EventLog {
+export function createEventLog(
+  kafka: Kafka,
+  topics: readonly string[],
+  options: EventLogOptions,
+  logger: Logger,
+  metrics?: EventLogMetrics,
+  tracing?: Tracing,
+): EventLog {
   const log = logger.child({ component: 'event-log' });
   const partitioner = Partitioners.DefaultPartitioner();
   /** Per topic, the partition list as the partitioner wants it. */
@@ -133,7 +148,10 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
       const acknowledged = await Promise.race([
         sent,
         new Promise<never>((_, reject) => {
-          deadline = setTimeout(() => reject(new EventLogUnavailableError(`Kafka did not acknowledge within ${options.ackTimeoutMs} ms`)), options.ackTimeoutMs);
+          deadline = setTimeout(
+            () => reject(new EventLogUnavailableError(`Kafka did not acknowledge within ${options.ackTimeoutMs} ms`)),
+            options.ackTimeoutMs,
+          );
         }),
       ]);
       metrics?.producerSendDuration.observe((performance.now() - started) / 1000);
@@ -144,7 +162,10 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
       span?.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       if (producer === current) producer = undefined;
       retire(current, sent);
-      const reason = err instanceof EventLogUnavailableError ? err : new EventLogUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
+      const reason =
+        err instanceof EventLogUnavailableError
+          ? err
+          : new EventLogUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
       for (const pending of batch) pending.reject(reason);
     } finally {
       clearTimeout(deadline);
@@ -153,7 +174,10 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
   }
 
   async function send(current: Promise<Producer>, batch: readonly Pending[]): Promise<RecordMetadata[]> {
-    const byTopic = new Map<string, Array<{ key: string; value: Buffer; headers: Record<string, string>; partition: number }>>();
+    const byTopic = new Map<
+      string,
+      Array<{ key: string; value: Buffer; headers: Record<string, string>; partition: number }>
+    >();
     for (const { events, partitions } of batch) {
       events.forEach((e, i) => {
         let messages = byTopic.get(e.topic);
@@ -161,7 +185,11 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
         messages.push({ key: e.key, value: e.value, headers: e.headers, partition: partitions[i]! });
       });
     }
-    return (await current).sendBatch({ acks: -1, timeout: options.ackTimeoutMs, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    return (await current).sendBatch({
+      acks: -1,
+      timeout: options.ackTimeoutMs,
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+    });
   }
 
   /** Each event's offset: its partition's base offset plus the events of that partition before it in the send. */
@@ -190,7 +218,11 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
       await admin.connect();
       try {
         const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
-        for (const t of found) partitionLists.set(t.name, [...t.partitions].sort((a, b) => a.partitionId - b.partitionId));
+        for (const t of found)
+          partitionLists.set(
+            t.name,
+            [...t.partitions].sort((a, b) => a.partitionId - b.partitionId),
+          );
       } finally {
         await admin.disconnect();
       }
@@ -207,7 +239,11 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
           const queued = queue.indexOf(pending);
           if (queued >= 0) queue.splice(queued, 1);
           pending.reject(
-            new EventLogUnavailableError(queued >= 0 ? `Kafka was not reachable within ${options.ackTimeoutMs} ms; nothing was sent` : `Kafka did not acknowledge within ${options.ackTimeoutMs} ms`),
+            new EventLogUnavailableError(
+              queued >= 0
+                ? `Kafka was not reachable within ${options.ackTimeoutMs} ms; nothing was sent`
+                : `Kafka did not acknowledge within ${options.ackTimeoutMs} ms`,
+            ),
           );
         }, options.ackTimeoutMs);
         const pending: Pending = {
@@ -230,7 +266,8 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
     async close() {
       closed = true;
       // Pending appends are sent, not dropped: their callers are still waiting for an answer.
-      while (queue.length > 0 || sending || scheduled) await (sending ?? new Promise((resolve) => setTimeout(resolve, 1)));
+      while (queue.length > 0 || sending || scheduled)
+        await (sending ?? new Promise((resolve) => setTimeout(resolve, 1)));
       const last = producer;
       producer = undefined;
       await (await last?.catch(() => undefined))?.disconnect();
@@ -243,9 +280,19 @@ export function createEventLog(kafka: Kafka, topics: readonly string[], options:
  * one (a quiet API), else its own trace linked to each command's (micro-batched appends).
  */
 function sendSpan(tracing: Tracing, batch: readonly Pending[], count: number): Span {
-  const attributes = { [MESSAGING.system]: 'kafka', [MESSAGING.operationType]: 'send', [MESSAGING.operationName]: 'send', [MESSAGING.batchCount]: count };
+  const attributes = {
+    [MESSAGING.system]: 'kafka',
+    [MESSAGING.operationType]: 'send',
+    [MESSAGING.operationName]: 'send',
+    [MESSAGING.batchCount]: count,
+  };
   const only = batch.length === 1 ? batch[0]!.origin : undefined;
-  if (only) return tracing.tracer.startSpan('send', { kind: SpanKind.PRODUCER, attributes }, trace.setSpanContext(ROOT_CONTEXT, only));
+  if (only)
+    return tracing.tracer.startSpan(
+      'send',
+      { kind: SpanKind.PRODUCER, attributes },
+      trace.setSpanContext(ROOT_CONTEXT, only),
+    );
   const links: Link[] = [];
   for (const { origin } of batch) if (origin && links.length < MAX_LINKS) links.push({ context: origin });
   return tracing.tracer.startSpan('send', { kind: SpanKind.PRODUCER, links, attributes }, ROOT_CONTEXT);

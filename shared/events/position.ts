@@ -16,14 +16,22 @@ export interface ProgressAnnouncement {
   offsets: Array<[number, number]>;
 }
 
-const isOffsetPair = (pair: unknown): pair is [number, number] => Array.isArray(pair) && pair.length === 2 && pair.every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+const isOffsetPair = (pair: unknown): pair is [number, number] =>
+  Array.isArray(pair) && pair.length === 2 && pair.every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
 
 /** The announcement a payload carries; undefined for an empty payload or one not in that shape. */
 export function parseProgressAnnouncement(payload: string): ProgressAnnouncement | undefined {
   if (payload === '') return undefined;
   try {
     const { schema, table, topic, offsets } = JSON.parse(payload) as Partial<ProgressAnnouncement>;
-    if (typeof schema !== 'string' || typeof table !== 'string' || typeof topic !== 'string' || !Array.isArray(offsets) || !offsets.every(isOffsetPair)) return undefined;
+    if (
+      typeof schema !== 'string' ||
+      typeof table !== 'string' ||
+      typeof topic !== 'string' ||
+      !Array.isArray(offsets) ||
+      !offsets.every(isOffsetPair)
+    )
+      return undefined;
     return { schema, table, topic, offsets };
   } catch {
     return undefined;
@@ -48,7 +56,10 @@ export function encodeConsistencyToken(positions: readonly LogPosition[]): strin
     const key = `${p.topic}:${p.partition}`;
     if ((highest.get(key)?.offset ?? -1) < p.offset) highest.set(key, p);
   }
-  return Buffer.from([...highest.values()].map((p) => `${p.topic}:${p.partition}:${p.offset}`).join('\n'), 'utf8').toString('base64url');
+  return Buffer.from(
+    [...highest.values()].map((p) => `${p.topic}:${p.partition}:${p.offset}`).join('\n'),
+    'utf8',
+  ).toString('base64url');
 }
 
 const POSITION = /^([^\n:]+):(\d{1,6}):(\d{1,18})$/;

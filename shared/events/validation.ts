@@ -24,7 +24,8 @@ function checkText(problems: string[], name: string, value: string | null): void
 export function eventProblems(event: CatalogueEvent): string[] {
   const problems: string[] = [];
   const { envelope } = event;
-  if (!isEventId(envelope.eventId)) problems.push(`eventId ${JSON.stringify(envelope.eventId)} is not a lowercase UUID`);
+  if (!isEventId(envelope.eventId))
+    problems.push(`eventId ${JSON.stringify(envelope.eventId)} is not a lowercase UUID`);
   const year = envelope.occurredAt.getUTCFullYear();
   if (Number.isNaN(year)) problems.push('occurredAt is not a time');
   else if (year < 1 || year > 9999) problems.push(`occurredAt year ${year} is outside 1..9999`);
@@ -39,13 +40,15 @@ export function eventProblems(event: CatalogueEvent): string[] {
       checkText(problems, 'description', event.description);
       checkText(problems, 'director', event.director);
       event.actors.forEach((actor, i) => checkText(problems, `actors[${i}]`, actor));
-      if (event.expectedVersion !== null && event.expectedVersion < 0) problems.push(`expectedVersion ${event.expectedVersion} is negative`);
+      if (event.expectedVersion !== null && event.expectedVersion < 0)
+        problems.push(`expectedVersion ${event.expectedVersion} is negative`);
       break;
     case 'RatingSubmitted':
       checkId(problems, 'recordType', event.recordType);
       checkId(problems, 'recordId', event.recordId);
       checkId(problems, 'userId', event.userId, USER_ID_PATTERN);
-      if (!Number.isInteger(event.value) || event.value < 1 || event.value > 5) problems.push(`value ${event.value} is not 1..5`);
+      if (!Number.isInteger(event.value) || event.value < 1 || event.value > 5)
+        problems.push(`value ${event.value} is not 1..5`);
       if (event.providerId !== null) checkId(problems, 'providerId', event.providerId);
       break;
     case 'RatingDeleted':

@@ -21,15 +21,25 @@ function withTimeout(check: ReadinessCheck): Promise<void> {
  * Liveness, readiness and Prometheus metrics, the same on every service. Also times every
  * request by route template.
  */
-export function registerOpsRoutes(app: FastifyInstance, metrics: Metrics, checks: Record<string, ReadinessCheck>): void {
+export function registerOpsRoutes(
+  app: FastifyInstance,
+  metrics: Metrics,
+  checks: Record<string, ReadinessCheck>,
+): void {
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
-    metrics.httpRequestDuration.observe({ method: request.method, route, status: String(status) }, reply.elapsedTime / 1000);
+    metrics.httpRequestDuration.observe(
+      { method: request.method, route, status: String(status) },
+      reply.elapsedTime / 1000,
+    );
     // One line per request at debug, refusals at info, failures at warn: at thousands of
     // requests a second a line per success costs more than it tells. Never headers or bodies.
     const level = status >= 500 ? 'warn' : status >= 400 ? 'info' : 'debug';
-    request.log[level]({ method: request.method, route, status, durationMs: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    request.log[level](
+      { method: request.method, route, status, durationMs: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    );
   });
 
   app.get('/health/live', () => ({ status: 'ok' }));
@@ -47,7 +57,9 @@ export function registerOpsRoutes(app: FastifyInstance, metrics: Metrics, checks
       }),
     );
     const ready = entries.every(([, state]) => state === 'ok');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(entries) });
+    return reply
+      .code(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(entries) });
   });
 
   app.get('/metrics', async (_request, reply) =>

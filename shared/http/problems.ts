@@ -26,8 +26,13 @@ const FRAMEWORK_ERRORS: Record<string, { code: string; title: string }> = {
 /** A problem for one of fastify's own client errors; 5xx ones say nothing of their cause. */
 export function frameworkProblem(error: FastifyError, instance: string): Problem {
   const status = error.statusCode ?? 500;
-  if (status >= 500) return { type: problemType('internal-error'), title: 'Internal server error', status: 500, instance };
-  const known = (error.code && FRAMEWORK_ERRORS[error.code]) || (error.code === 'FST_ERR_VALIDATION' ? { code: 'validation-failed', title: 'The request is not valid' } : undefined);
+  if (status >= 500)
+    return { type: problemType('internal-error'), title: 'Internal server error', status: 500, instance };
+  const known =
+    (error.code && FRAMEWORK_ERRORS[error.code]) ||
+    (error.code === 'FST_ERR_VALIDATION'
+      ? { code: 'validation-failed', title: 'The request is not valid' }
+      : undefined);
   const { code, title } = known ?? { code: 'bad-request', title: 'Bad request' };
   return { type: problemType(code), title, status, detail: error.message, instance };
 }
@@ -37,9 +42,21 @@ export function frameworkProblem(error: FastifyError, instance: string): Problem
  * headers too large, too slow to arrive): such a request never reaches fastify's handlers.
  */
 export function clientErrorProblem(code: string | undefined): Problem {
-  if (code === 'HPE_HEADER_OVERFLOW') return { type: problemType('headers-too-large'), title: 'Request headers too large', status: 431 };
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { type: problemType('request-timeout'), title: 'Request timeout', status: 408, detail: 'The request did not arrive in time.' };
-  return { type: problemType('malformed-request'), title: 'Malformed request', status: 400, detail: 'The request is not well-formed HTTP/1.1.' };
+  if (code === 'HPE_HEADER_OVERFLOW')
+    return { type: problemType('headers-too-large'), title: 'Request headers too large', status: 431 };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return {
+      type: problemType('request-timeout'),
+      title: 'Request timeout',
+      status: 408,
+      detail: 'The request did not arrive in time.',
+    };
+  return {
+    type: problemType('malformed-request'),
+    title: 'Malformed request',
+    status: 400,
+    detail: 'The request is not well-formed HTTP/1.1.',
+  };
 }
 
 function toProblem(error: FastifyError | AppError, request: FastifyRequest): Problem {

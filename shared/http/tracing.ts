@@ -1,5 +1,10 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import { ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_URL_PATH,
+} from '@opentelemetry/semantic-conventions';
 import type { FastifyInstance } from 'fastify';
 import type { Tracing } from '../tracing.ts';
 
@@ -35,7 +40,12 @@ export function registerRequestTracing(app: FastifyInstance, tracing: Tracing | 
       `${request.method} ${route}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { [ATTR_HTTP_REQUEST_METHOD]: request.method, [ATTR_HTTP_ROUTE]: route, [ATTR_URL_PATH]: request.url.split('?', 1)[0], [ATTR_CORRELATION_ID]: request.id },
+        attributes: {
+          [ATTR_HTTP_REQUEST_METHOD]: request.method,
+          [ATTR_HTTP_ROUTE]: route,
+          [ATTR_URL_PATH]: request.url.split('?', 1)[0],
+          [ATTR_CORRELATION_ID]: request.id,
+        },
       },
       caller ? trace.setSpanContext(ROOT_CONTEXT, caller) : ROOT_CONTEXT,
     );

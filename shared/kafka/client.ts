@@ -22,7 +22,9 @@ const RETRIED_ANSWERS = new Set([
 ]);
 
 const levelOf = (level: logLevel, entry: LogEntry['log']) =>
-  level === logLevel.ERROR && entry.message.startsWith('Response ') && RETRIED_ANSWERS.has(String(entry.error)) ? 'debug' : (LEVELS[level] ?? 'info');
+  level === logLevel.ERROR && entry.message.startsWith('Response ') && RETRIED_ANSWERS.has(String(entry.error))
+    ? 'debug'
+    : (LEVELS[level] ?? 'info');
 
 /** Where Kafka is and how to prove who we are to it; `tls` and `sasl` are absent on a plaintext cluster. */
 export interface KafkaConnection {
@@ -52,10 +54,29 @@ export function createKafka(clientId: string, connection: KafkaConnection, logge
 }
 
 /** The connection in kafkajs's words. */
-export function kafkajsConnection({ brokers, tls, sasl }: KafkaConnection): { brokers: string[]; ssl?: { ca?: string[]; cert?: string; key?: string }; sasl?: SASLOptions } {
+export function kafkajsConnection({ brokers, tls, sasl }: KafkaConnection): {
+  brokers: string[];
+  ssl?: { ca?: string[]; cert?: string; key?: string };
+  sasl?: SASLOptions;
+} {
   return {
     brokers,
-    ...(tls ? { ssl: { ...(tls.ca ? { ca: [tls.ca] } : {}), ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}) } } : {}),
-    ...(sasl ? { sasl: { mechanism: sasl.mechanism.toLowerCase(), username: sasl.username, password: sasl.password } as SASLOptions } : {}),
+    ...(tls
+      ? {
+          ssl: {
+            ...(tls.ca ? { ca: [tls.ca] } : {}),
+            ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+          },
+        }
+      : {}),
+    ...(sasl
+      ? {
+          sasl: {
+            mechanism: sasl.mechanism.toLowerCase(),
+            username: sasl.username,
+            password: sasl.password,
+          } as SASLOptions,
+        }
+      : {}),
   };
 }

@@ -7,7 +7,12 @@ const LEADERS_TIMEOUT_MS = 30_000;
  * Creates the topics that do not exist yet; existing topics are left as they are. The log is the
  * source of truth, so events are kept forever: a projection rebuilds from offset 0.
  */
-export async function ensureTopics(kafka: Kafka, topics: string[], partitions: number, leadersTimeoutMs = LEADERS_TIMEOUT_MS): Promise<void> {
+export async function ensureTopics(
+  kafka: Kafka,
+  topics: string[],
+  partitions: number,
+  leadersTimeoutMs = LEADERS_TIMEOUT_MS,
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -40,7 +45,9 @@ async function untilLed(admin: Pick<Admin, 'fetchTopicMetadata'>, topics: string
   while (Date.now() < deadline) {
     try {
       const { topics: found } = await admin.fetchTopicMetadata({ topics });
-      const leaderless = found.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0)).map((t) => t.name);
+      const leaderless = found
+        .filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0))
+        .map((t) => t.name);
       if (found.length === topics.length && leaderless.length === 0) return;
       last = `without a leader: ${leaderless.join(', ') || 'some not listed'}`;
     } catch (err) {
@@ -49,7 +56,9 @@ async function untilLed(admin: Pick<Admin, 'fetchTopicMetadata'>, topics: string
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`Topics ${topics.join(', ')} were created but have no leader on every partition after ${timeoutMs} ms (${last})`);
+  throw new Error(
+    `Topics ${topics.join(', ')} were created but have no leader on every partition after ${timeoutMs} ms (${last})`,
+  );
 }
 
 /** kafkajs marks the errors worth asking again; after its own retries it wraps the last one. */

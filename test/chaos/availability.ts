@@ -11,8 +11,14 @@ export const CALM_ACCEPTANCE_BAR = 0.9;
  * system is not serving. A refused command (bad value, wrong role) and a stale If-Match (412) are
  * right to be refused, and do not count.
  */
-export function calmAcceptance(records: readonly CommandRecord[], calm: CalmWindows): { check: string; found: string; ok: boolean } {
-  const considered = records.filter((r) => r.kind !== 'refused' && finalAnswer(r) !== 412 && calm.some(([from, to]) => r.sentAt >= from && r.sentAt < to));
+export function calmAcceptance(
+  records: readonly CommandRecord[],
+  calm: CalmWindows,
+): { check: string; found: string; ok: boolean } {
+  const considered = records.filter(
+    (r) =>
+      r.kind !== 'refused' && finalAnswer(r) !== 412 && calm.some(([from, to]) => r.sentAt >= from && r.sentAt < to),
+  );
   const accepted = considered.filter((r) => finalAnswer(r) === 202).length;
   const share = considered.length === 0 ? 0 : accepted / considered.length;
   return {
@@ -24,7 +30,9 @@ export function calmAcceptance(records: readonly CommandRecord[], calm: CalmWind
 
 /** Every answer of the run, in the order they came. */
 function answersInTime(records: readonly CommandRecord[]): Array<{ answer: Answer; at: number }> {
-  return records.flatMap((r) => r.answers.map((answer, i) => ({ answer, at: r.answeredAt[i]! }))).sort((a, b) => a.at - b.at);
+  return records
+    .flatMap((r) => r.answers.map((answer, i) => ({ answer, at: r.answeredAt[i]! })))
+    .sort((a, b) => a.at - b.at);
 }
 
 /**
@@ -33,9 +41,14 @@ function answersInTime(records: readonly CommandRecord[]): Array<{ answer: Answe
  * it, and the 202s answered while fewer than min.insync.replicas brokers were up (after a second
  * for answers already on their way), which must be none.
  */
-export function outageFigures(records: readonly CommandRecord[], window: FaultWindow): { unavailable: number; longestWithout202Ms: number; acceptedBelowMinIsr: number } {
+export function outageFigures(
+  records: readonly CommandRecord[],
+  window: FaultWindow,
+): { unavailable: number; longestWithout202Ms: number; acceptedBelowMinIsr: number } {
   const answers = answersInTime(records);
-  const unavailable = answers.filter((a) => a.answer === 503 && a.at >= window.from && a.at <= window.to + 15_000).length;
+  const unavailable = answers.filter(
+    (a) => a.answer === 503 && a.at >= window.from && a.at <= window.to + 15_000,
+  ).length;
   const accepted = answers.filter((a) => a.answer === 202).map((a) => a.at);
   const firstAfter = accepted.find((at) => at >= window.to) ?? answers.at(-1)?.at ?? window.to;
   let longest = 0;
@@ -44,6 +57,8 @@ export function outageFigures(records: readonly CommandRecord[], window: FaultWi
     longest = Math.max(longest, at - last);
     last = at;
   }
-  const acceptedBelowMinIsr = window.belowMinIsr ? accepted.filter((at) => at > window.from + 1000 && at < window.to).length : 0;
+  const acceptedBelowMinIsr = window.belowMinIsr
+    ? accepted.filter((at) => at > window.from + 1000 && at < window.to).length
+    : 0;
   return { unavailable, longestWithout202Ms: longest, acceptedBelowMinIsr };
 }

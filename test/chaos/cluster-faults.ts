@@ -68,9 +68,13 @@ async function fullyReplicated(world: World, timeoutMs = 120_000): Promise<void>
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [world.topics.movieMetadata, world.topics.movieRatings] }).catch(() => ({ topics: [] }));
-      if (topics.length === 2 && topics.every((t) => t.partitions.every((p) => p.isr.length === world.brokers.length))) return;
-      if (Date.now() > deadline) throw new Error(`the cluster's replicas were not all in sync ${timeoutMs / 1000} s after the fault`);
+      const { topics } = await admin
+        .fetchTopicMetadata({ topics: [world.topics.movieMetadata, world.topics.movieRatings] })
+        .catch(() => ({ topics: [] }));
+      if (topics.length === 2 && topics.every((t) => t.partitions.every((p) => p.isr.length === world.brokers.length)))
+        return;
+      if (Date.now() > deadline)
+        throw new Error(`the cluster's replicas were not all in sync ${timeoutMs / 1000} s after the fault`);
       await sleep(500);
     }
   } finally {
@@ -85,11 +89,24 @@ async function fullyReplicated(world: World, timeoutMs = 120_000): Promise<void>
  * a while. Each time the killed nodes start again, and the next fault waits for every replica
  * to be in sync.
  */
-export async function injectClusterFaults(world: World, system: Services, plan: FaultPlan, log: FaultLog, seed: number): Promise<FaultWindow[]> {
+export async function injectClusterFaults(
+  world: World,
+  system: Services,
+  plan: FaultPlan,
+  log: FaultLog,
+  seed: number,
+): Promise<FaultWindow[]> {
   const random = seededRandom(seed);
   const windows: FaultWindow[] = [];
-  async function outage(fault: string, nodes: InfraService[], downMs: number, during?: Promise<unknown>): Promise<void> {
-    log.say(`${fault}: SIGKILL of node ${nodes.map((n) => nodeId(world, n)).join(' and ')}, started again after ${downMs / 1000} s`);
+  async function outage(
+    fault: string,
+    nodes: InfraService[],
+    downMs: number,
+    during?: Promise<unknown>,
+  ): Promise<void> {
+    log.say(
+      `${fault}: SIGKILL of node ${nodes.map((n) => nodeId(world, n)).join(' and ')}, started again after ${downMs / 1000} s`,
+    );
     const from = Date.now();
     for (const node of nodes) kill(node);
     count(log, fault);
@@ -111,7 +128,12 @@ export async function injectClusterFaults(world: World, system: Services, plan: 
   const replay = runReplay(world);
   await replay.rebuilding;
   await sleep(random() * 1000);
-  await outage('node killed during a replay', [world.brokers[Math.floor(random() * world.brokers.length)]!], plan.brokerDownMs, replay.done);
+  await outage(
+    'node killed during a replay',
+    [world.brokers[Math.floor(random() * world.brokers.length)]!],
+    plan.brokerDownMs,
+    replay.done,
+  );
 
   const [first, second] = [...world.brokers].sort(() => random() - 0.5);
   log.say('two nodes killed at once: below min.insync.replicas, then one back, then the other');
@@ -138,10 +160,14 @@ export async function injectClusterFaults(world: World, system: Services, plan: 
 function runReplay(world: World): { rebuilding: Promise<void>; done: Promise<void> } {
   const logFile = path.join(world.dir, 'replay.log');
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'replay', 'cli.ts'), 'ratings'], {
-    env: systemEnv(world, 'replay'),
-    stdio: ['ignore', log, log],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'replay', 'cli.ts'), 'ratings'],
+    {
+      env: systemEnv(world, 'replay'),
+      stdio: ['ignore', log, log],
+    },
+  );
   let exited = false;
   const done = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => {

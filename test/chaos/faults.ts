@@ -42,7 +42,13 @@ const count = (log: FaultLog, fault: string) => log.injected.set(fault, (log.inj
  * a command API killed, members joining and leaving, poison records, the broker stopped and
  * started, Postgres stopped and started. Each step waits for the system to be ready again.
  */
-export async function injectFaults(world: World, system: Services, plan: FaultPlan, log: FaultLog, seed: number): Promise<void> {
+export async function injectFaults(
+  world: World,
+  system: Services,
+  plan: FaultPlan,
+  log: FaultLog,
+  seed: number,
+): Promise<void> {
   const random = seededRandom(seed);
   const pause = (minMs: number, spreadMs: number) => sleep(minMs + random() * spreadMs);
 
@@ -126,7 +132,10 @@ async function writePoison(world: World, n: number): Promise<PoisonWrite[]> {
   }).value;
   const kinds: Array<{ what: string; value: () => Buffer }> = [
     { what: 'random bytes', value: () => randomBytes(40) },
-    { what: 'unregistered schema id', value: () => Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0]), randomBytes(20)]) },
+    {
+      what: 'unregistered schema id',
+      value: () => Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0]), randomBytes(20)]),
+    },
     { what: 'truncated Avro', value: () => valid.subarray(0, Math.max(6, valid.length - 12)) },
     { what: 'JSON', value: () => Buffer.from('{"movieId":"m001","value":5}') },
   ];
@@ -137,7 +146,12 @@ async function writePoison(world: World, n: number): Promise<PoisonWrite[]> {
     for (let i = 0; i < n; i++) {
       const kind = kinds[i % kinds.length]!;
       const topic = i % 2 === 0 ? world.topics.movieRatings : world.topics.movieMetadata;
-      const [meta] = await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: [{ key: `poison-${i}`, value: kind.value() }] });
+      const [meta] = await producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.None,
+        messages: [{ key: `poison-${i}`, value: kind.value() }],
+      });
       written.push({ topic, partition: meta!.partition, offset: Number(meta!.baseOffset), what: kind.what });
     }
   } finally {

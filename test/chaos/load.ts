@@ -64,11 +64,18 @@ export function startLoad(options: { commandApis: Instance[]; queryApi: Instance
   let turn = 0;
   let running = true;
 
-  async function send(request: Request, instance: Instance): Promise<{ answer: Answer; body?: Record<string, unknown>; replayed: boolean }> {
+  async function send(
+    request: Request,
+    instance: Instance,
+  ): Promise<{ answer: Answer; body?: Record<string, unknown>; replayed: boolean }> {
     try {
       const response = await fetch(`${instance.url}${request.path}`, {
         method: request.method,
-        headers: { authorization: `Bearer ${request.token}`, ...(request.body === undefined ? {} : { 'content-type': 'application/json' }), ...request.headers },
+        headers: {
+          authorization: `Bearer ${request.token}`,
+          ...(request.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...request.headers,
+        },
         body: request.body === undefined ? undefined : JSON.stringify(request.body),
         signal: AbortSignal.timeout(CLIENT_TIMEOUT_MS),
       });
@@ -79,12 +86,15 @@ export function startLoad(options: { commandApis: Instance[]; queryApi: Instance
     }
   }
 
-  const eventIdsOf = (body: Record<string, unknown> | undefined): string[] => (body?.eventIds as string[] | undefined) ?? (body?.eventId ? [body.eventId as string] : []);
+  const eventIdsOf = (body: Record<string, unknown> | undefined): string[] =>
+    (body?.eventIds as string[] | undefined) ?? (body?.eventId ? [body.eventId as string] : []);
 
   /** The movie's version as the query API shows it ("0": no such movie yet); undefined when it cannot tell. */
   async function currentVersion(movieId: string): Promise<string | undefined> {
     try {
-      const response = await fetch(`${options.queryApi.url}/v1/movies/${movieId}`, { signal: AbortSignal.timeout(2000) });
+      const response = await fetch(`${options.queryApi.url}/v1/movies/${movieId}`, {
+        signal: AbortSignal.timeout(2000),
+      });
       if (response.status === 404) return '0';
       if (!response.ok) return undefined;
       return String(((await response.json()) as { version: number }).version);
@@ -96,26 +106,80 @@ export function startLoad(options: { commandApis: Instance[]; queryApi: Instance
   async function nextCommand(): Promise<{ kind: CommandKind; request: Request }> {
     const roll = random();
     const movieId = pick(MOVIES);
-    const metadata = () => ({ title: `Title ${randomUUID().slice(0, 8)}`, description: 'A film.', director: pick(DIRECTORS), year: 1950 + Math.floor(random() * 75), actors: ['A. Actor'] });
+    const metadata = () => ({
+      title: `Title ${randomUUID().slice(0, 8)}`,
+      description: 'A film.',
+      director: pick(DIRECTORS),
+      year: 1950 + Math.floor(random() * 75),
+      actors: ['A. Actor'],
+    });
     const admin = token(pick(ADMINS), 'admin');
-    if (roll < 0.5) return { kind: 'rating', request: { method: 'POST', path: `/v1/movies/${movieId}/ratings`, token: token(pick(USERS), 'user'), body: { value: 1 + Math.floor(random() * 5) } } };
-    if (roll < 0.6) return { kind: 'delete', request: { method: 'DELETE', path: `/v1/movies/${movieId}/ratings`, token: token(pick(USERS), 'user') } };
-    if (roll < 0.72) return { kind: 'metadata', request: { method: 'POST', path: `/v1/movies/${movieId}/metadata`, token: admin, body: metadata() } };
+    if (roll < 0.5)
+      return {
+        kind: 'rating',
+        request: {
+          method: 'POST',
+          path: `/v1/movies/${movieId}/ratings`,
+          token: token(pick(USERS), 'user'),
+          body: { value: 1 + Math.floor(random() * 5) },
+        },
+      };
+    if (roll < 0.6)
+      return {
+        kind: 'delete',
+        request: { method: 'DELETE', path: `/v1/movies/${movieId}/ratings`, token: token(pick(USERS), 'user') },
+      };
+    if (roll < 0.72)
+      return {
+        kind: 'metadata',
+        request: { method: 'POST', path: `/v1/movies/${movieId}/metadata`, token: admin, body: metadata() },
+      };
     if (roll < 0.84) {
       // A quarter of the writers hold an outdated copy: 412 at once, or rejected by the projector.
       const seen = await currentVersion(movieId);
       const version = seen !== undefined && seen !== '0' && random() < 0.25 ? String(Number(seen) - 1) : seen;
       const headers: Record<string, string> = version === undefined ? {} : { 'if-match': `"${version}"` };
-      return { kind: 'metadata-if-match', request: { method: 'POST', path: `/v1/movies/${movieId}/metadata`, token: admin, body: metadata(), headers } };
+      return {
+        kind: 'metadata-if-match',
+        request: { method: 'POST', path: `/v1/movies/${movieId}/metadata`, token: admin, body: metadata(), headers },
+      };
     }
     if (roll < 0.94) {
-      const ratings = Array.from({ length: 2 + Math.floor(random() * 8) }, () => ({ movieId: pick(MOVIES), userId: `provider-user-${Math.floor(random() * 200)}`, value: 1 + Math.floor(random() * 5) }));
-      return { kind: 'bulk', request: { method: 'POST', path: '/v1/ratings/batch', token: token('provider|imdb', 'provider'), body: { providerId: 'imdb', ratings } } };
+      const ratings = Array.from({ length: 2 + Math.floor(random() * 8) }, () => ({
+        movieId: pick(MOVIES),
+        userId: `provider-user-${Math.floor(random() * 200)}`,
+        value: 1 + Math.floor(random() * 5),
+      }));
+      return {
+        kind: 'bulk',
+        request: {
+          method: 'POST',
+          path: '/v1/ratings/batch',
+          token: token('provider|imdb', 'provider'),
+          body: { providerId: 'imdb', ratings },
+        },
+      };
     }
     // Refused: a value out of range, or a user writing metadata.
     return random() < 0.5
-      ? { kind: 'refused', request: { method: 'POST', path: `/v1/movies/${movieId}/ratings`, token: token(pick(USERS), 'user'), body: { value: 9 } } }
-      : { kind: 'refused', request: { method: 'POST', path: `/v1/movies/${movieId}/metadata`, token: token(pick(USERS), 'user'), body: metadata() } };
+      ? {
+          kind: 'refused',
+          request: {
+            method: 'POST',
+            path: `/v1/movies/${movieId}/ratings`,
+            token: token(pick(USERS), 'user'),
+            body: { value: 9 },
+          },
+        }
+      : {
+          kind: 'refused',
+          request: {
+            method: 'POST',
+            path: `/v1/movies/${movieId}/metadata`,
+            token: token(pick(USERS), 'user'),
+            body: metadata(),
+          },
+        };
   }
 
   async function run(kind: CommandKind, request: Request): Promise<void> {
@@ -140,9 +204,14 @@ export function startLoad(options: { commandApis: Instance[]; queryApi: Instance
       const replay = await send(request, options.commandApis[turn++ % options.commandApis.length]!);
       const ids = eventIdsOf(replay.body);
       // A replay in an outage may fail like any request; when it answers, it answers the first 202.
-      const wrong = replay.answer === 202 ? !replay.replayed || ids.join() !== record.eventIds.join() : !mayBeWrittenUnanswered(replay.answer);
+      const wrong =
+        replay.answer === 202
+          ? !replay.replayed || ids.join() !== record.eventIds.join()
+          : !mayBeWrittenUnanswered(replay.answer);
       if (wrong) {
-        replayMismatches.push(`${request.path} key ${record.idempotencyKey}: replay answered ${replay.answer} ${ids.join(',')} (replayed: ${replay.replayed}), first ${record.eventIds.join(',')}`);
+        replayMismatches.push(
+          `${request.path} key ${record.idempotencyKey}: replay answered ${replay.answer} ${ids.join(',')} (replayed: ${replay.replayed}), first ${record.eventIds.join(',')}`,
+        );
       }
     }
   }

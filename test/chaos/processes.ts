@@ -16,7 +16,11 @@ const MAIN: Record<Kind, string> = {
   'query-api': 'query-api/main.ts',
   projectors: 'projectors/main.ts',
 };
-const PORT_SETTING: Record<Kind, string> = { 'command-api': 'COMMAND_API_PORT', 'query-api': 'QUERY_API_PORT', projectors: 'PROJECTOR_PORT' };
+const PORT_SETTING: Record<Kind, string> = {
+  'command-api': 'COMMAND_API_PORT',
+  'query-api': 'QUERY_API_PORT',
+  projectors: 'PROJECTOR_PORT',
+};
 
 /**
  * One service instance as a real process on a port of its own, kept across restarts. Like a
@@ -75,7 +79,10 @@ export async function startInstance(world: World, kind: Kind, index: number): Pr
     },
     start() {
       if (child) return;
-      const started = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, MAIN[kind])], { env, stdio: ['ignore', log, log] });
+      const started = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, MAIN[kind])], {
+        env,
+        stdio: ['ignore', log, log],
+      });
       child = started;
       started.once('exit', () => {
         if (child !== started) return; // stopped by the run
@@ -98,8 +105,16 @@ export async function startInstance(world: World, kind: Kind, index: number): Pr
     },
     async ready(timeoutMs = 90_000) {
       const deadline = Date.now() + timeoutMs;
-      while (!(await fetch(`${instance.url}/health/ready`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false))) {
-        if (Date.now() > deadline) throw new Error(`${name} is not ready after ${timeoutMs / 1000} s; see ${path.join(world.dir, `${name}.log`)}`);
+      while (
+        !(await fetch(`${instance.url}/health/ready`, { signal: AbortSignal.timeout(2000) }).then(
+          (r) => r.ok,
+          () => false,
+        ))
+      ) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `${name} is not ready after ${timeoutMs / 1000} s; see ${path.join(world.dir, `${name}.log`)}`,
+          );
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     },

@@ -33,7 +33,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const say = (line: string) => options.say(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
-  say(`run ${runId}, seed ${options.seed}: starting ${options.cluster ? 'a secured three-node Kafka cluster' : 'a broker'} and Postgres of its own`);
+  say(
+    `run ${runId}, seed ${options.seed}: starting ${options.cluster ? 'a secured three-node Kafka cluster' : 'a broker'} and Postgres of its own`,
+  );
   const world = await startWorld(runId, say, { cluster: options.cluster ?? false });
   let passed = false;
   try {
@@ -42,7 +44,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     try {
       const faults: FaultLog = { say, injected: new Map(), poison: [], windows: [] };
       say(`load: ${options.rate} commands/s`);
-      const load = startLoad({ commandApis: system.commandApis, queryApi: system.queryApi, rate: options.rate, seed: options.seed });
+      const load = startLoad({
+        commandApis: system.commandApis,
+        queryApi: system.queryApi,
+        rate: options.rate,
+        seed: options.seed,
+      });
       const calm: Array<[number, number]> = [];
       const calmPhase = async () => {
         const from = Date.now();
@@ -80,6 +87,8 @@ export function formatReport(report: ChaosReport): string {
   return [
     `faults: ${faults}`,
     ...rows.map(([mark, check, found]) => `${mark!.padEnd(4)} ${check!.padEnd(width)}  ${found}`),
-    failed === 0 ? `PASS in ${report.seconds.toFixed(0)} s` : `FAIL: ${failed} check(s) in ${report.seconds.toFixed(0)} s`,
+    failed === 0
+      ? `PASS in ${report.seconds.toFixed(0)} s`
+      : `FAIL: ${failed} check(s) in ${report.seconds.toFixed(0)} s`,
   ].join('\n');
 }

@@ -35,7 +35,10 @@ export async function startWorld(runId: string, say: (line: string) => void, { c
   const postgresDir = `${dir}/postgres`;
   const postgres = postgresService(databaseUrl, postgresDir);
   const topics: Topics = { movieMetadata: `chaos-${runId}-metadata`, movieRatings: `chaos-${runId}-ratings` };
-  const deadLetters: DeadLetterTopics = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: topics.movieMetadata, TOPIC_MOVIE_RATINGS: topics.movieRatings });
+  const deadLetters: DeadLetterTopics = deadLetterTopicsFrom({
+    TOPIC_MOVIE_METADATA: topics.movieMetadata,
+    TOPIC_MOVIE_RATINGS: topics.movieRatings,
+  });
   const projectorGroup = `chaos-projectors-${runId}`;
   const logger = createLogger('chaos', 'error');
 
@@ -44,7 +47,12 @@ export async function startWorld(runId: string, say: (line: string) => void, { c
   let kafkaEnv: KafkaEnv;
   let secured: KafkaCluster | undefined;
   if (cluster) {
-    secured = kafkaCluster({ name: `kafka-chaos-${runId}`, dir: `${dir}/kafka`, basePort: await freeBasePort() }, () => artifacts, () => ensureClusterTls(`${dir}/tls`), PARTITIONS);
+    secured = kafkaCluster(
+      { name: `kafka-chaos-${runId}`, dir: `${dir}/kafka`, basePort: await freeBasePort() },
+      () => artifacts,
+      () => ensureClusterTls(`${dir}/tls`),
+      PARTITIONS,
+    );
     await Promise.all([...secured.nodes.map((node) => node.start()), postgres.start()]);
     await secured.ready();
     brokers = secured.nodes;
@@ -53,7 +61,10 @@ export async function startWorld(runId: string, say: (line: string) => void, { c
     kafkaEnv = (user) => users.envFor(user);
   } else {
     const broker = `127.0.0.1:${await freePortPair()}`;
-    const single = kafkaService(broker, () => artifacts, PARTITIONS, { name: `kafka-chaos-${runId}`, dir: `${dir}/kafka` });
+    const single = kafkaService(broker, () => artifacts, PARTITIONS, {
+      name: `kafka-chaos-${runId}`,
+      dir: `${dir}/kafka`,
+    });
     await Promise.all([single.start(), postgres.start()]);
     brokers = [single];
     client = createKafka('chaos', plaintext([broker]), logger);
@@ -61,7 +72,8 @@ export async function startWorld(runId: string, say: (line: string) => void, { c
   }
   const sources = [topics.movieMetadata, topics.movieRatings];
   await ensureTopics(client, [...sources, ...deadLetters.values()], PARTITIONS);
-  if (secured) await grantAccess(client, grantsFor({ sources, deadLetters: [...deadLetters.values()], projectorGroup }));
+  if (secured)
+    await grantAccess(client, grantsFor({ sources, deadLetters: [...deadLetters.values()], projectorGroup }));
 
   return {
     dir,
@@ -84,8 +96,10 @@ export async function startWorld(runId: string, say: (line: string) => void, { c
       // The registry is shared and outlives the run.
       await deleteSubjects((s) => s.startsWith(`${topics.movieMetadata}-`) || s.startsWith(`${topics.movieRatings}-`));
       rmSync(relocatedHome(postgresDir), { recursive: true, force: true });
-      for (const broker of brokers) for (const file of [logPath(broker.name), pidPath(broker.name)]) if (!keepLogs) rmSync(file, { force: true });
-      for (const data of keepLogs ? [`${dir}/kafka`, postgresDir] : [dir]) rmSync(data, { recursive: true, force: true });
+      for (const broker of brokers)
+        for (const file of [logPath(broker.name), pidPath(broker.name)]) if (!keepLogs) rmSync(file, { force: true });
+      for (const data of keepLogs ? [`${dir}/kafka`, postgresDir] : [dir])
+        rmSync(data, { recursive: true, force: true });
     },
   };
 }

@@ -7,10 +7,19 @@ import { formatReport, runChaos, type ChaosOptions } from '../chaos/run.ts';
  * kills and shorter outages, so that every change meets every kind of fault before it lands.
  */
 describe('the whole system under faults (short chaos runs)', () => {
-  async function shortRun(plan: Pick<ChaosOptions, 'cluster' | 'projectorKills' | 'brokerDownMs' | 'postgresDownMs'>): Promise<void> {
+  async function shortRun(
+    plan: Pick<ChaosOptions, 'cluster' | 'projectorKills' | 'brokerDownMs' | 'postgresDownMs'>,
+  ): Promise<void> {
     const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
     const lines: string[] = [];
-    const report = await runChaos({ seed, rate: 40, calmSeconds: 5, poisonRecords: 4, say: (line) => lines.push(line), ...plan });
+    const report = await runChaos({
+      seed,
+      rate: 40,
+      calmSeconds: 5,
+      poisonRecords: 4,
+      say: (line) => lines.push(line),
+      ...plan,
+    });
     const table = formatReport(report);
     assert.ok(
       report.checks.every((c) => c.ok),

@@ -26,11 +26,18 @@ describe('movie catalogue, end to end', () => {
   async function command(path: string, body: unknown, sub: string, roles: string[], method = 'POST') {
     const response = await fetch(`${system.commandUrl}${path}`, {
       method,
-      headers: { authorization: `Bearer ${system.token(sub, roles)}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${system.token(sub, roles)}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     assert.equal(response.status, 202, await response.clone().text());
-    return (await response.json()) as { eventId: string; position: { topic: string; partition: number; offset: number }; consistencyToken: string };
+    return (await response.json()) as {
+      eventId: string;
+      position: { topic: string; partition: number; offset: number };
+      consistencyToken: string;
+    };
   }
 
   const rate = (sub: string, value: number) => command(`/v1/movies/${movieId}/ratings`, { value }, sub, ['user']);
@@ -78,7 +85,9 @@ describe('movie catalogue, end to end', () => {
     const unknown = 'tt-no-metadata';
     await command(`/v1/movies/${unknown}/ratings`, { value: 4 }, 'carol', ['user']);
     await eventually(async () => {
-      const { rows } = await system.pool.query('SELECT count FROM ratings.rating_aggregates WHERE record_id = $1', [unknown]);
+      const { rows } = await system.pool.query('SELECT count FROM ratings.rating_aggregates WHERE record_id = $1', [
+        unknown,
+      ]);
       assert.deepEqual(rows, [{ count: 1 }]);
     });
     const response = await fetch(`${system.queryUrl}/v1/movies/${unknown}`);
@@ -107,13 +116,20 @@ describe('movie catalogue, end to end', () => {
     });
   });
 
-  it('takes back a user\'s rating, and imports a provider\'s ratings in bulk', async () => {
+  it("takes back a user's rating, and imports a provider's ratings in bulk", async () => {
     const movie = 'tt0110912';
     await command(`/v1/movies/${movie}/metadata`, { ...metadata, title: 'Pulp Fiction' }, 'admin-1', ['admin']);
     await command(`/v1/movies/${movie}/ratings`, { value: 2 }, 'auth0|erin', ['user']);
     const bulk = (await command(
       '/v1/ratings/batch',
-      { providerId: 'imdb-feed', ratings: [{ movieId: movie, userId: 'frank@example.com', value: 5 }, { movieId: movie, userId: 'gina', value: 4 }, { movieId: 'tt0000001', userId: 'gina', value: 1 }] },
+      {
+        providerId: 'imdb-feed',
+        ratings: [
+          { movieId: movie, userId: 'frank@example.com', value: 5 },
+          { movieId: movie, userId: 'gina', value: 4 },
+          { movieId: 'tt0000001', userId: 'gina', value: 1 },
+        ],
+      },
       'feed-bot',
       ['provider'],
     )) as unknown as { eventIds: string[]; positions: Array<{ partition: number }>; consistencyToken: string };
@@ -128,7 +144,10 @@ describe('movie catalogue, end to end', () => {
     });
     assert.equal(statuses.headers.get('x-consistency'), 'consistent');
     assert.deepEqual(
-      ((await statuses.json()) as { items: Array<{ eventId: string; status: string }> }).items.map((i) => [i.eventId, i.status]),
+      ((await statuses.json()) as { items: Array<{ eventId: string; status: string }> }).items.map((i) => [
+        i.eventId,
+        i.status,
+      ]),
       bulk.eventIds.map((id) => [id, 'applied']),
     );
     await eventually(async () => {
@@ -144,15 +163,25 @@ describe('movie catalogue, end to end', () => {
   });
   it('shows a write to a read that carries its consistency token, without polling', async () => {
     const movie = 'tt0133093';
-    const created = await command(`/v1/movies/${movie}/metadata`, { ...metadata, title: 'The Matrix' }, 'admin-1', ['admin']);
-    const first = await fetch(`${system.queryUrl}/v1/movies/${movie}`, { headers: { 'x-consistency-token': created.consistencyToken } });
+    const created = await command(`/v1/movies/${movie}/metadata`, { ...metadata, title: 'The Matrix' }, 'admin-1', [
+      'admin',
+    ]);
+    const first = await fetch(`${system.queryUrl}/v1/movies/${movie}`, {
+      headers: { 'x-consistency-token': created.consistencyToken },
+    });
     assert.equal(first.status, 200);
     assert.equal(first.headers.get('x-consistency'), 'consistent');
     for (let value = 1; value <= 5; value++) {
       const rated = await command(`/v1/movies/${movie}/ratings`, { value }, 'neo', ['user']);
-      const response = await fetch(`${system.queryUrl}/v1/movies/${movie}/rating`, { headers: { 'x-consistency-token': rated.consistencyToken } });
+      const response = await fetch(`${system.queryUrl}/v1/movies/${movie}/rating`, {
+        headers: { 'x-consistency-token': rated.consistencyToken },
+      });
       assert.equal(response.headers.get('x-consistency'), 'consistent');
-      assert.deepEqual(((await response.json())), { average: value, count: 1, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0, [String(value)]: 1 } });
+      assert.deepEqual(await response.json(), {
+        average: value,
+        count: 1,
+        distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0, [String(value)]: 1 },
+      });
     }
   });
 });

@@ -34,11 +34,17 @@ describe('production shape', () => {
   let commandB: string;
   let query: string;
 
-  async function start(main: string, user: 'command-api' | 'projectors' | 'query-api', portSetting: string): Promise<Service> {
+  async function start(
+    main: string,
+    user: 'command-api' | 'projectors' | 'query-api',
+    portSetting: string,
+  ): Promise<Service> {
     const port = await freePort();
     const [metadata, ratings] = cluster.topics.sources as [string, string];
     const env: NodeJS.ProcessEnv = {
-      ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KAFKA_') && !name.includes('DATABASE_URL'))),
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(([name]) => !name.startsWith('KAFKA_') && !name.includes('DATABASE_URL')),
+      ),
       ...cluster.envFor(user),
       ...database.envFor(user),
       SCHEMA_REGISTRY_URL: services.registryUrl,
@@ -50,42 +56,78 @@ describe('production shape', () => {
       [portSetting]: String(port),
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, main)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, main)], {
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     const service = { url: `http://127.0.0.1:${port}`, child };
     running.push(service);
-    await eventually(async () => {
-      assert.equal(child.exitCode, null, `${main} exited`);
-      assert.equal((await fetch(`${service.url}/health/ready`)).status, 200);
-    }, 60_000, 200);
+    await eventually(
+      async () => {
+        assert.equal(child.exitCode, null, `${main} exited`);
+        assert.equal((await fetch(`${service.url}/health/ready`)).status, 200);
+      },
+      60_000,
+      200,
+    );
     return service;
   }
 
   before(async () => {
     cluster = await startSecuredCluster();
-    database = clusterDatabase(`${dir}/postgres`, { primary: await freePort(), standby: await freePort() }, ensureClusterTls(`${dir}/tls`));
+    database = clusterDatabase(
+      `${dir}/postgres`,
+      { primary: await freePort(), standby: await freePort() },
+      ensureClusterTls(`${dir}/tls`),
+    );
     await database.primary.start();
     await database.prepare(quietLogger());
     await database.standby.start();
     await start('projectors/main.ts', 'projectors', 'PROJECTOR_PORT');
     [commandA, commandB, query] = (
-      await Promise.all([start('command-api/main.ts', 'command-api', 'COMMAND_API_PORT'), start('command-api/main.ts', 'command-api', 'COMMAND_API_PORT'), start('query-api/main.ts', 'query-api', 'QUERY_API_PORT')])
+      await Promise.all([
+        start('command-api/main.ts', 'command-api', 'COMMAND_API_PORT'),
+        start('command-api/main.ts', 'command-api', 'COMMAND_API_PORT'),
+        start('query-api/main.ts', 'query-api', 'QUERY_API_PORT'),
+      ])
     ).map((s) => s.url) as [string, string, string];
   });
 
   after(async () => {
-    await Promise.all(running.map((s) => new Promise((resolve) => (s.child.exitCode === null ? (s.child.once('exit', resolve), s.child.kill('SIGTERM')) : resolve(null)))));
+    await Promise.all(
+      running.map(
+        (s) =>
+          new Promise((resolve) =>
+            s.child.exitCode === null ? (s.child.once('exit', resolve), s.child.kill('SIGTERM')) : resolve(null),
+          ),
+      ),
+    );
     await database?.standby.stop();
     await database?.primary.stop();
     await cluster?.remove();
-    await deleteSubjects((subject) => cluster?.topics.sources.some((topic) => subject.startsWith(`${topic}-`)) ?? false);
-    for (const folder of ['primary', 'standby']) rmSync(relocatedHome(`${dir}/postgres/${folder}`), { recursive: true, force: true });
+    await deleteSubjects(
+      (subject) => cluster?.topics.sources.some((topic) => subject.startsWith(`${topic}-`)) ?? false,
+    );
+    for (const folder of ['primary', 'standby'])
+      rmSync(relocatedHome(`${dir}/postgres/${folder}`), { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const send = async (base: string, path: string, sub: string, roles: string[], body: unknown, headers: Record<string, string> = {}) => {
+  const send = async (
+    base: string,
+    path: string,
+    sub: string,
+    roles: string[],
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     const response = await fetch(`${base}${path}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${mintToken(JWT_SECRET, { sub, roles }, 600)}`, 'content-type': 'application/json', ...headers },
+      headers: {
+        authorization: `Bearer ${mintToken(JWT_SECRET, { sub, roles }, 600)}`,
+        'content-type': 'application/json',
+        ...headers,
+      },
       body: JSON.stringify(body),
     });
     return { status: response.status, body: (await response.json()) as { eventId: string; consistencyToken: string } };
@@ -93,17 +135,32 @@ describe('production shape', () => {
 
   it('takes a command on one instance, its retry on another, and serves it read-your-writes from the standby', async () => {
     const movie = uniqueName('tt');
-    const created = await send(commandA, `/v1/movies/${movie}/metadata`, 'ada', ['admin'], { title: 'Stalker', description: 'The Zone.', director: 'Andrei Tarkovsky', year: 1979, actors: [] });
+    const created = await send(commandA, `/v1/movies/${movie}/metadata`, 'ada', ['admin'], {
+      title: 'Stalker',
+      description: 'The Zone.',
+      director: 'Andrei Tarkovsky',
+      year: 1979,
+      actors: [],
+    });
     assert.equal(created.status, 202);
     const rating = { value: 5 };
-    const first = await send(commandB, `/v1/movies/${movie}/ratings`, 'alice', ['user'], rating, { 'idempotency-key': 'rate-once' });
-    const retried = await send(commandA, `/v1/movies/${movie}/ratings`, 'alice', ['user'], rating, { 'idempotency-key': 'rate-once' });
+    const first = await send(commandB, `/v1/movies/${movie}/ratings`, 'alice', ['user'], rating, {
+      'idempotency-key': 'rate-once',
+    });
+    const retried = await send(commandA, `/v1/movies/${movie}/ratings`, 'alice', ['user'], rating, {
+      'idempotency-key': 'rate-once',
+    });
     assert.deepEqual([first.status, retried.status, retried.body.eventId], [202, 202, first.body.eventId]);
 
-    const read = await fetch(`${query}/v1/movies/${movie}`, { headers: { 'x-consistency-token': first.body.consistencyToken } });
+    const read = await fetch(`${query}/v1/movies/${movie}`, {
+      headers: { 'x-consistency-token': first.body.consistencyToken },
+    });
     assert.equal(read.headers.get('x-consistency'), 'consistent');
     const details = (await read.json()) as { title: string; rating: unknown; version: number };
-    assert.deepEqual([read.status, details.title, details.rating, details.version], [200, 'Stalker', { average: 5, count: 1 }, 1]);
+    assert.deepEqual(
+      [read.status, details.title, details.rating, details.version],
+      [200, 'Stalker', { average: 5, count: 1 }, 1],
+    );
     const status = await (await fetch(`${query}/v1/commands/${first.body.eventId}`)).json();
     assert.deepEqual(status, { eventId: first.body.eventId, status: 'applied', reason: null });
   });

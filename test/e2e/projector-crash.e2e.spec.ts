@@ -13,7 +13,14 @@ import { eventually } from '../support/eventually.ts';
 import { startProjectorProcess, type ProjectorProcess } from '../support/projector-process.ts';
 import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../support/rating-stream.ts';
 import { verifyRatings } from '../support/verify-ratings.ts';
-import { createTestDatabase, createTestTopics, freePort, quietLogger, services, uniqueName } from '../support/services.ts';
+import {
+  createTestDatabase,
+  createTestTopics,
+  freePort,
+  quietLogger,
+  services,
+  uniqueName,
+} from '../support/services.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 /**
@@ -76,7 +83,11 @@ async function assertFoldOfTheLog(s: Awaited<ReturnType<typeof setup>>) {
   await eventually(async () => assert.equal(await progress(s.pool), s.events.length), 120_000, 200);
   const client = await s.pool.connect();
   try {
-    assert.deepEqual(await verifyRatings(client, s.expected, s.events.length), [], 'the fold of the log, every event applied once');
+    assert.deepEqual(
+      await verifyRatings(client, s.expected, s.events.length),
+      [],
+      'the fold of the log, every event applied once',
+    );
   } finally {
     client.release();
   }
@@ -93,7 +104,11 @@ describe('projector processes under faults', () => {
       const streaming = s.produce(s.events.slice(kill * slice, (kill + 1) * slice));
       const before = await progress(s.pool);
       const projector = s.start();
-      await eventually(async () => assert.ok((await progress(s.pool)) > before, 'the projector applies something'), 60_000, 20);
+      await eventually(
+        async () => assert.ok((await progress(s.pool)) > before, 'the projector applies something'),
+        60_000,
+        20,
+      );
       await sleep(Math.random() * 300);
       await projector.kill('SIGKILL');
       await streaming;
@@ -108,10 +123,14 @@ describe('projector processes under faults', () => {
     const grown = async (by: number) => {
       const before = await progress(s.pool);
       const target = Math.min(before + by, s.events.length);
-      await eventually(async () => {
-        const now = await progress(s.pool);
-        assert.ok(now >= target, `applied ${now} events, waiting for ${target}`);
-      }, 60_000, 20);
+      await eventually(
+        async () => {
+          const now = await progress(s.pool);
+          assert.ok(now >= target, `applied ${now} events, waiting for ${target}`);
+        },
+        60_000,
+        20,
+      );
     };
     const a = s.start();
     await grown(300);

@@ -92,7 +92,11 @@ async function caughtUp(pool: Pool, ratings: number, metadata: number, timeoutMs
 async function assertFoldOfTheLog(s: Setup, ratingEventCount: number): Promise<void> {
   const client = await s.pool.connect();
   try {
-    assert.deepEqual(await verifyRatings(client, s.expected, ratingEventCount), [], 'the ratings equal the fold of the log');
+    assert.deepEqual(
+      await verifyRatings(client, s.expected, ratingEventCount),
+      [],
+      'the ratings equal the fold of the log',
+    );
   } finally {
     client.release();
   }
@@ -117,9 +121,11 @@ function freshRatings(round: number, s: Setup): RatingEvent[] {
 }
 
 const schemasOf = async (pool: Pool) =>
-  (await pool.query<{ name: string }>("SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'ratings%' OR nspname LIKE 'movie_details%' ORDER BY 1")).rows.map(
-    (r) => r.name,
-  );
+  (
+    await pool.query<{ name: string }>(
+      "SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'ratings%' OR nspname LIKE 'movie_details%' ORDER BY 1",
+    )
+  ).rows.map((r) => r.name);
 
 describe('replay tool', () => {
   it('rebuilds every projection under live writes and reads; no read sees a movie vanish or its ratings shrink', async (t) => {
@@ -140,7 +146,11 @@ describe('replay tool', () => {
     t.after(() => app.close());
     // What each movie showed when the rebuild began: from then on only fresh ratings arrive.
     const floor = new Map<string, number>();
-    for (const id of movieIds) floor.set(id, (await app.inject({ url: `/v1/movies/${id}` })).json<{ rating: { count: number } | null }>().rating?.count ?? 0);
+    for (const id of movieIds)
+      floor.set(
+        id,
+        (await app.inject({ url: `/v1/movies/${id}` })).json<{ rating: { count: number } | null }>().rating?.count ?? 0,
+      );
 
     let reading = true;
     const problems: string[] = [];
@@ -153,7 +163,8 @@ describe('replay tool', () => {
           if (response.statusCode !== 200) problems.push(`${id}: ${response.statusCode}`);
           else {
             const count = response.json<{ rating: { count: number } | null }>().rating?.count ?? 0;
-            if (count < floor.get(id)!) problems.push(`${id}: ${count} ratings, fewer than the ${floor.get(id)!} before`);
+            if (count < floor.get(id)!)
+              problems.push(`${id}: ${count} ratings, fewer than the ${floor.get(id)!} before`);
             floor.set(id, count);
           }
         }
@@ -185,11 +196,17 @@ describe('replay tool', () => {
     assert.deepEqual(problems, [], `${reads} reads during the rebuild`);
     assert.ok(reads > MOVIES, 'reads happened throughout');
     await assertFoldOfTheLog(s, ratingEvents);
-    const { rows } = await s.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM movie_details.movies WHERE version = 1');
+    const { rows } = await s.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM movie_details.movies WHERE version = 1',
+    );
     assert.deepEqual(rows, [{ n: MOVIES }]);
     assert.match(replay.output(), /ratings: rebuilt [\d,]+ events in/);
     assert.match(replay.output(), /movie-details: rebuilt [\d,]+ events in/);
-    assert.deepEqual(await schemasOf(s.pool), ['movie_details', 'ratings'], 'the old tables are dropped, no shadow is left');
+    assert.deepEqual(
+      await schemasOf(s.pool),
+      ['movie_details', 'ratings'],
+      'the old tables are dropped, no shadow is left',
+    );
   });
 
   it('finishes a rebuild killed half-way with the same result, from where it stopped', async (t) => {
@@ -201,7 +218,13 @@ describe('replay tool', () => {
     // Small fetches, so that the rebuild moves in many small steps and is killed between two.
     const first = s.replay(['ratings', '--keep-old'], { PROJECTOR_MAX_BYTES_PER_PARTITION: '65536' });
     const rebuilt = async () =>
-      (await s.pool.query<{ n: number }>('SELECT coalesce(sum(next_offset), 0)::int AS n FROM ratings__rebuild.projection_offsets').catch(() => ({ rows: [{ n: 0 }] }))).rows[0]!.n;
+      (
+        await s.pool
+          .query<{ n: number }>(
+            'SELECT coalesce(sum(next_offset), 0)::int AS n FROM ratings__rebuild.projection_offsets',
+          )
+          .catch(() => ({ rows: [{ n: 0 }] }))
+      ).rows[0]!.n;
     await eventually(async () => assert.ok((await rebuilt()) > 3000, 'the rebuild is under way'), 60_000, 10);
     await first.kill('SIGKILL');
     const killedAt = await rebuilt();
@@ -247,7 +270,14 @@ describe('replay tool', () => {
 
   it('refuses bad arguments, and a database the projectors never migrated, changing nothing', async (t) => {
     const s = await setup(t);
-    for (const bad of [['ratings', '--drop-old-after-seconds'], ['ratings', '--drop-old-after-seconds', 'soon'], ['ratings', '--dry-run=yes'], ['ratings', '--bogus'], [], ['ratings', 'all']]) {
+    for (const bad of [
+      ['ratings', '--drop-old-after-seconds'],
+      ['ratings', '--drop-old-after-seconds', 'soon'],
+      ['ratings', '--dry-run=yes'],
+      ['ratings', '--bogus'],
+      [],
+      ['ratings', 'all'],
+    ]) {
       const refused = s.replay(bad);
       assert.equal(await refused.exited, 2, bad.join(' '));
       assert.match(refused.errors(), /usage: npm run replay/);

@@ -54,7 +54,8 @@ describe('production-shape Postgres', () => {
   after(async () => {
     await database?.standby.stop();
     await database?.primary.stop();
-    for (const folder of [`${dir}/postgres/primary`, `${dir}/postgres/standby`]) rmSync(relocatedHome(folder), { recursive: true, force: true });
+    for (const folder of [`${dir}/postgres/primary`, `${dir}/postgres/standby`])
+      rmSync(relocatedHome(folder), { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -68,7 +69,10 @@ describe('production-shape Postgres', () => {
   it('lets the query API role read the read models and nothing more', async () => {
     const url = urls['query-api']!;
     assert.equal(await outcome(url, 'SELECT * FROM movie_details.movies, ratings.rating_aggregates LIMIT 1'), 'ok');
-    assert.equal(await outcome(url, `INSERT INTO movie_details.movies VALUES ('tt1', 'T', '', 'D', NULL, '[]', 1, now())`), '42501');
+    assert.equal(
+      await outcome(url, `INSERT INTO movie_details.movies VALUES ('tt1', 'T', '', 'D', NULL, '[]', 1, now())`),
+      '42501',
+    );
     assert.equal(await outcome(url, 'SELECT * FROM commands.idempotency_keys LIMIT 1'), '42501');
     assert.equal(await outcome(url, 'CREATE TABLE movie_details.mine (id int)'), '42501');
     assert.equal(await outcome(urls['command-api']!, 'SELECT * FROM ratings.rating_aggregates LIMIT 1'), '42501');
@@ -81,14 +85,24 @@ describe('production-shape Postgres', () => {
     const seal = createEventIdSeal('standby-test-event-id-secret-long-enough');
     before(() => {
       primary = createPool(urls['projectors']!, 2, quietLogger());
-      reads = createPool(urls['query-api-standby']!, 4, quietLogger(), { statementTimeoutMs: 1000, connectTimeoutMs: 1000 });
+      reads = createPool(urls['query-api-standby']!, 4, quietLogger(), {
+        statementTimeoutMs: 1000,
+        connectTimeoutMs: 1000,
+      });
     });
     after(async () => {
       await primary.end();
       await reads.end();
     });
 
-    const app = () => buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool: reads, progress: createProgressWatcher(reads, urls['query-api']!, quietLogger(), { standby: true }), eventIdSeal: seal });
+    const app = () =>
+      buildQueryApp({
+        logger: quietLogger(),
+        metrics: createMetrics('query-api'),
+        pool: reads,
+        progress: createProgressWatcher(reads, urls['query-api']!, quietLogger(), { standby: true }),
+        eventIdSeal: seal,
+      });
 
     it('answers a read with a consistency token only once the standby has replayed the write', async (t) => {
       const query = app();
@@ -99,7 +113,9 @@ describe('production-shape Postgres', () => {
         const client = await primary.connect();
         try {
           await client.query('BEGIN');
-          await client.query(`INSERT INTO movie_details.movies VALUES ($1, 'Title', '', 'D', NULL, '[]', 1, now())`, [movieId]);
+          await client.query(`INSERT INTO movie_details.movies VALUES ($1, 'Title', '', 'D', NULL, '[]', 1, now())`, [
+            movieId,
+          ]);
           await client.query(
             `INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('standby-test', 0, $1)
              ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
@@ -111,7 +127,10 @@ describe('production-shape Postgres', () => {
           client.release();
         }
         const token = encodeConsistencyToken([{ topic: 'standby-test', partition: 0, offset: n }]);
-        const response = await query.inject({ url: `/v1/movies/${movieId}`, headers: { 'x-consistency-token': token } });
+        const response = await query.inject({
+          url: `/v1/movies/${movieId}`,
+          headers: { 'x-consistency-token': token },
+        });
         assert.deepEqual([response.statusCode, response.headers['x-consistency']], [200, 'consistent'], `write ${n}`);
       }
     });

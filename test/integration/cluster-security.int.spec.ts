@@ -29,12 +29,24 @@ describe('secured Kafka cluster', () => {
   after(() => cluster?.remove());
 
   const client = (config: Omit<KafkaConfig, 'clientId'>) =>
-    new Kafka({ clientId: uniqueName('security'), logLevel: logLevel.NOTHING, retry: { retries: 1, initialRetryTime: 100 }, connectionTimeout: 3000, requestTimeout: 5000, ...config });
+    new Kafka({
+      clientId: uniqueName('security'),
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 1, initialRetryTime: 100 },
+      connectionTimeout: 3000,
+      requestTimeout: 5000,
+      ...config,
+    });
   const as = (user: ServiceUser | typeof ADMIN_USER) => client(kafkajsConnection(cluster.connectionFor(user)));
 
   /** Appends one record with acks=all; resolves to the error chain of a refusal, or 'accepted'. */
   async function append(kafka: Kafka, topic: string, idempotent = false): Promise<string> {
-    const producer = kafka.producer({ idempotent, maxInFlightRequests: idempotent ? 1 : 5, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = kafka.producer({
+      idempotent,
+      maxInFlightRequests: idempotent ? 1 : 5,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     try {
       await producer.connect();
       await producer.send({ topic, acks: -1, messages: [{ key: 'movie-1', value: 'x' }] });
@@ -58,8 +70,22 @@ describe('secured Kafka cluster', () => {
           ratings!.partitions.map(() => [3, 3]),
         );
       });
-      const [config] = (await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: 2, name: cluster.topics.sources[1]!, configNames: ['min.insync.replicas', 'unclean.leader.election.enable'] }] })).resources;
-      assert.deepEqual(Object.fromEntries(config!.configEntries.map((e) => [e.configName, e.configValue])), { 'min.insync.replicas': '2', 'unclean.leader.election.enable': 'false' });
+      const [config] = (
+        await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [
+            {
+              type: 2,
+              name: cluster.topics.sources[1]!,
+              configNames: ['min.insync.replicas', 'unclean.leader.election.enable'],
+            },
+          ],
+        })
+      ).resources;
+      assert.deepEqual(Object.fromEntries(config!.configEntries.map((e) => [e.configName, e.configValue])), {
+        'min.insync.replicas': '2',
+        'unclean.leader.election.enable': 'false',
+      });
     } finally {
       await admin.disconnect();
     }
@@ -71,10 +97,17 @@ describe('secured Kafka cluster', () => {
 
   it('refuses writes to the source topics from every other service', async () => {
     for (const user of ['projectors', 'replay', 'query-api'] as const) {
-      assert.equal(await append(as(user), cluster.topics.sources[1]!), 'KafkaJSProtocolError(TOPIC_AUTHORIZATION_FAILED)', user);
+      assert.equal(
+        await append(as(user), cluster.topics.sources[1]!),
+        'KafkaJSProtocolError(TOPIC_AUTHORIZATION_FAILED)',
+        user,
+      );
     }
     // Without a write grant on any topic, an idempotent producer is refused its producer id.
-    assert.equal(await append(as('query-api'), cluster.topics.sources[1]!, true), 'KafkaJSProtocolError(CLUSTER_AUTHORIZATION_FAILED)');
+    assert.equal(
+      await append(as('query-api'), cluster.topics.sources[1]!, true),
+      'KafkaJSProtocolError(CLUSTER_AUTHORIZATION_FAILED)',
+    );
   });
 
   it('lets the projectors write dead letters and read the source topics in their group, and nothing else', async () => {
@@ -95,7 +128,9 @@ describe('secured Kafka cluster', () => {
         await consumer.subscribe({ topics: [cluster.topics.sources[1]!], fromBeginning: true });
         return await new Promise<string>((resolve) => {
           consumer.on(consumer.events.CRASH, ({ payload }) => resolve(brokerAnswer(payload.error)));
-          void consumer.run({ eachMessage: () => Promise.resolve(resolve('read')) }).catch((err: unknown) => resolve(brokerAnswer(err)));
+          void consumer
+            .run({ eachMessage: () => Promise.resolve(resolve('read')) })
+            .catch((err: unknown) => resolve(brokerAnswer(err)));
         });
       } finally {
         await consumer.disconnect().catch(() => undefined);
@@ -104,13 +139,19 @@ describe('secured Kafka cluster', () => {
     assert.equal(await read(cluster.topics.projectorGroup), 'read');
     assert.ok(!answers.some((a) => a.includes('Not authorized')));
     assert.equal(await read(uniqueName('other-group')), 'KafkaJSGroupCoordinatorNotFound');
-    assert.ok(answers.some((a) => a.includes('Not authorized to access group')), answers.filter(Boolean).join('; '));
+    assert.ok(
+      answers.some((a) => a.includes('Not authorized to access group')),
+      answers.filter(Boolean).join('; '),
+    );
   });
 
   it('refuses a wrong password, a client without credentials and plaintext on the TLS port', async () => {
     const { brokers, ssl, sasl } = kafkajsConnection(cluster.connectionFor('command-api'));
     const topic = cluster.topics.sources[1]!;
-    assert.equal(await append(client({ brokers, ssl, sasl: { ...sasl!, password: 'not-the-password' } as never }), topic), 'KafkaJSSASLAuthenticationError');
+    assert.equal(
+      await append(client({ brokers, ssl, sasl: { ...sasl!, password: 'not-the-password' } as never }), topic),
+      'KafkaJSSASLAuthenticationError',
+    );
     // The broker closes a connection that asks for anything before authenticating, or that does not speak TLS.
     assert.equal(await append(client({ brokers, ssl }), topic), 'KafkaJSConnectionClosedError');
     assert.equal(await append(client({ brokers }), topic), 'KafkaJSConnectionClosedError');

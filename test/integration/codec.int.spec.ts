@@ -18,7 +18,12 @@ describe('event codec and decoder', () => {
 
   const event: MovieMetadataSet = {
     type: 'MovieMetadataSet',
-    envelope: { eventId: '7d0f5a7e-8a43-4a7e-9a59-0c7f1f3b2a10', occurredAt: new Date('2026-11-22T10:00:00.123Z'), principal: 'admin-1', correlationId: 'corr-9' },
+    envelope: {
+      eventId: '7d0f5a7e-8a43-4a7e-9a59-0c7f1f3b2a10',
+      occurredAt: new Date('2026-11-22T10:00:00.123Z'),
+      principal: 'admin-1',
+      correlationId: 'corr-9',
+    },
     movieId: 'tt0133093',
     title: 'The Matrix',
     description: 'A hacker learns the truth.',
@@ -27,7 +32,8 @@ describe('event codec and decoder', () => {
     actors: ['Keanu Reeves'],
     expectedVersion: 3,
   };
-  const asHeaders = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)]));
+  const asHeaders = (headers: Record<string, string>) =>
+    Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Buffer.from(v)]));
   const poisonCode = (result: DecodeResult) => (result.ok ? 'decoded' : result.poison.code);
 
   it('writes the newest version in the wire format with headers, and reads back the same event', async () => {
@@ -39,15 +45,35 @@ describe('event codec and decoder', () => {
       'event-type': 'MovieMetadataSet',
       'schema-version': '2',
     });
-    assert.deepEqual(await decoder.decode({ value: encoded.value, headers: asHeaders(encoded.headers) }), { ok: true, event, schemaVersion: 2 });
+    assert.deepEqual(await decoder.decode({ value: encoded.value, headers: asHeaders(encoded.headers) }), {
+      ok: true,
+      event,
+      schemaVersion: 2,
+    });
   });
 
   it('reads a v1 event as today’s shape, with the fields it lacks at their defaults', async () => {
     const v1 = suite.codec.encode(event, 1);
-    assert.deepEqual(await decoder.decode({ value: v1.value, headers: asHeaders(v1.headers) }), { ok: true, event: { ...event, expectedVersion: null }, schemaVersion: 1 });
-    const submitted: RatingSubmitted = { type: 'RatingSubmitted', envelope: event.envelope, recordType: 'movie', recordId: 'm1', userId: 'u1', value: 4, providerId: 'acme' };
+    assert.deepEqual(await decoder.decode({ value: v1.value, headers: asHeaders(v1.headers) }), {
+      ok: true,
+      event: { ...event, expectedVersion: null },
+      schemaVersion: 1,
+    });
+    const submitted: RatingSubmitted = {
+      type: 'RatingSubmitted',
+      envelope: event.envelope,
+      recordType: 'movie',
+      recordId: 'm1',
+      userId: 'u1',
+      value: 4,
+      providerId: 'acme',
+    };
     const rating = suite.codec.encode(submitted, 1);
-    assert.deepEqual(await decoder.decode({ value: rating.value }), { ok: true, event: { ...submitted, providerId: null }, schemaVersion: 1 });
+    assert.deepEqual(await decoder.decode({ value: rating.value }), {
+      ok: true,
+      event: { ...submitted, providerId: null },
+      schemaVersion: 1,
+    });
   });
 
   it('registers every version under the topic and record name, oldest first', async () => {
@@ -59,7 +85,9 @@ describe('event codec and decoder', () => {
   it('registers the same schemas from several instances starting at once', async (t) => {
     const topics = await createTestTopics(1);
     t.after(() => topics.remove());
-    const codecs = await Promise.all([1, 2, 3].map(() => EventCodec.forWriting(registryClient(services.registry), topics)));
+    const codecs = await Promise.all(
+      [1, 2, 3].map(() => EventCodec.forWriting(registryClient(services.registry), topics)),
+    );
     assert.equal(new Set(codecs.map((codec) => codec.encode(event).value.readInt32BE(1))).size, 1);
   });
 
@@ -75,7 +103,7 @@ describe('event codec and decoder', () => {
       { value: encoded.value, headers: { 'event-type': Buffer.from('Nope') } },
       { value: encoded.value, headers: { 'event-type': Buffer.from('RatingSubmitted') } },
       { value: truncated },
-      { value: (suite.codec.encode({ ...event, title: '   ' })).value },
+      { value: suite.codec.encode({ ...event, title: '   ' }).value },
       { value: encoded.value, headers: {} },
     ]);
     assert.deepEqual(results.map(poisonCode), [
@@ -88,7 +116,10 @@ describe('event codec and decoder', () => {
       'invalid_event',
       'decoded',
     ]);
-    assert.deepEqual(results[6], { ok: false, poison: { code: 'invalid_event', message: 'MovieMetadataSet: title is empty', eventId: event.envelope.eventId } });
+    assert.deepEqual(results[6], {
+      ok: false,
+      poison: { code: 'invalid_event', message: 'MovieMetadataSet: title is empty', eventId: event.envelope.eventId },
+    });
   });
 
   it('refuses at once an array whose block count claims more items than the record has bytes left', async () => {
@@ -99,11 +130,23 @@ describe('event codec and decoder', () => {
     // The body ends with the actors (no block: 0) and expectedVersion (null: 0).
     const readerSide = Buffer.concat([encoded.value.subarray(0, -2), claim, Buffer.from([0, 0])]);
     // A writer schema with an array our reader lacks, which resolution skips rather than reads.
-    const extended = JSON.parse(EVENT_SCHEMAS.find((s) => s.fullName === 'moviecatalogue.events.MovieMetadataSet')!.definition) as { fields: unknown[] };
+    const extended = JSON.parse(
+      EVENT_SCHEMAS.find((s) => s.fullName === 'moviecatalogue.events.MovieMetadataSet')!.definition,
+    ) as { fields: unknown[] };
     extended.fields.push({ name: 'tags', type: { type: 'array', items: 'string' }, default: [] });
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(extended) }, { subject: `${suite.topics.movieMetadata}-extended` });
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(extended) },
+      { subject: `${suite.topics.movieMetadata}-extended` },
+    );
     const { envelope, ...fields } = event;
-    const record = { envelope: { ...envelope, occurredAt: envelope.occurredAt.getTime() }, ...fields, type: undefined, actors: [], expectedVersion: null, tags: [] };
+    const record = {
+      envelope: { ...envelope, occurredAt: envelope.occurredAt.getTime() },
+      ...fields,
+      type: undefined,
+      actors: [],
+      expectedVersion: null,
+      tags: [],
+    };
     const body = avro.Type.forSchema(extended as avro.Schema).toBuffer(record);
     const writerSide = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body.subarray(0, -1), claim, Buffer.from([0])]);
     writerSide.writeInt32BE(id, 1);

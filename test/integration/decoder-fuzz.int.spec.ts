@@ -17,41 +17,69 @@ import { codecSuite } from '../support/codec-suite.ts';
  * a registry URL, not a schema lookup of its own). `FUZZ_SEED=<n>` replays a failed run.
  */
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const POISON_CODES: readonly PoisonCode[] = ['not_avro', 'unknown_schema', 'unknown_event_type', 'undecodable', 'invalid_event'];
+const POISON_CODES: readonly PoisonCode[] = [
+  'not_avro',
+  'unknown_schema',
+  'unknown_event_type',
+  'undecodable',
+  'invalid_event',
+];
 /** One record's decoding, even of a forged one, must not hold a projector: the bound is generous. */
 const DECODE_BOUND_MS = 250;
 
 const text = fc.string({ unit: 'grapheme', maxLength: 30 });
 const visible = text.map((s) => `x${s}`.replaceAll('\u0000', ''));
 const id = fc.stringMatching(ID_PATTERN);
-const envelope = fc.record({
-  eventId: fc.uuid(),
-  occurredAt: fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true }),
-  principal: fc.stringMatching(/^[!-~]{1,128}$/),
-  correlationId: fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/),
-}, { noNullPrototype: true });
+const envelope = fc.record(
+  {
+    eventId: fc.uuid(),
+    occurredAt: fc.date({
+      min: new Date('1970-01-01T00:00:00Z'),
+      max: new Date('9999-12-31T23:59:59Z'),
+      noInvalidDate: true,
+    }),
+    principal: fc.stringMatching(/^[!-~]{1,128}$/),
+    correlationId: fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/),
+  },
+  { noNullPrototype: true },
+);
 const validEvent: fc.Arbitrary<CatalogueEvent> = fc.oneof(
-  fc.record({
-    type: fc.constant('MovieMetadataSet' as const),
-    envelope,
-    movieId: id,
-    title: visible,
-    description: text.map((s) => s.replaceAll('\u0000', '')),
-    director: visible,
-    year: fc.option(fc.integer({ min: 1870, max: 2100 })),
-    actors: fc.array(visible, { maxLength: 5 }),
-    expectedVersion: fc.option(fc.nat({ max: 1000 })),
-  }, { noNullPrototype: true }),
-  fc.record({
-    type: fc.constant('RatingSubmitted' as const),
-    envelope,
-    recordType: fc.constant('movie'),
-    recordId: id,
-    userId: fc.stringMatching(/^[!-~]{1,128}$/),
-    value: fc.integer({ min: 1, max: 5 }),
-    providerId: fc.option(id),
-  }, { noNullPrototype: true }),
-  fc.record({ type: fc.constant('RatingDeleted' as const), envelope, recordType: fc.constant('movie'), recordId: id, userId: fc.stringMatching(/^[!-~]{1,128}$/) }, { noNullPrototype: true }),
+  fc.record(
+    {
+      type: fc.constant('MovieMetadataSet' as const),
+      envelope,
+      movieId: id,
+      title: visible,
+      description: text.map((s) => s.replaceAll('\u0000', '')),
+      director: visible,
+      year: fc.option(fc.integer({ min: 1870, max: 2100 })),
+      actors: fc.array(visible, { maxLength: 5 }),
+      expectedVersion: fc.option(fc.nat({ max: 1000 })),
+    },
+    { noNullPrototype: true },
+  ),
+  fc.record(
+    {
+      type: fc.constant('RatingSubmitted' as const),
+      envelope,
+      recordType: fc.constant('movie'),
+      recordId: id,
+      userId: fc.stringMatching(/^[!-~]{1,128}$/),
+      value: fc.integer({ min: 1, max: 5 }),
+      providerId: fc.option(id),
+    },
+    { noNullPrototype: true },
+  ),
+  fc.record(
+    {
+      type: fc.constant('RatingDeleted' as const),
+      envelope,
+      recordType: fc.constant('movie'),
+      recordId: id,
+      userId: fc.stringMatching(/^[!-~]{1,128}$/),
+    },
+    { noNullPrototype: true },
+  ),
 );
 
 /** A forged record, and the poison code it must end in when that is certain. */
@@ -70,9 +98,22 @@ const hugeVarint = fc.constantFrom(
   avro.Type.forSchema('long').toBuffer(2_000_000_000),
 );
 
-const headerValue = fc.oneof(fc.string(), fc.constantFrom('MovieMetadataSet', 'RatingSubmitted', 'RatingDeleted', '', '2', '-1', '1e3'));
+const headerValue = fc.oneof(
+  fc.string(),
+  fc.constantFrom('MovieMetadataSet', 'RatingSubmitted', 'RatingDeleted', '', '2', '-1', '1e3'),
+);
 const headers: fc.Arbitrary<IHeaders | undefined> = fc.option(
-  fc.dictionary(fc.constantFrom('event-type', 'schema-version', 'event-id', 'x-other'), fc.oneof(headerValue.map((v) => Buffer.from(v)), headerValue, fc.array(headerValue.map((v) => Buffer.from(v)), { maxLength: 2 }))),
+  fc.dictionary(
+    fc.constantFrom('event-type', 'schema-version', 'event-id', 'x-other'),
+    fc.oneof(
+      headerValue.map((v) => Buffer.from(v)),
+      headerValue,
+      fc.array(
+        headerValue.map((v) => Buffer.from(v)),
+        { maxLength: 2 },
+      ),
+    ),
+  ),
   { nil: undefined },
 );
 
@@ -102,22 +143,36 @@ describe('event decoder under malformed input', () => {
 
   const cases = (): fc.Arbitrary<Case> =>
     fc.oneof(
-      fc.constantFrom<Case>({ kind: 'empty', record: { value: Buffer.alloc(0) }, expect: 'not_avro' }, { kind: 'null value', record: { value: null }, expect: 'not_avro' }),
-      fc.record({ bytes: fc.uint8Array({ maxLength: 300 }), headers }).map(({ bytes, headers }): Case => ({ kind: 'random bytes', record: { value: Buffer.from(bytes), headers } })),
+      fc.constantFrom<Case>(
+        { kind: 'empty', record: { value: Buffer.alloc(0) }, expect: 'not_avro' },
+        { kind: 'null value', record: { value: null }, expect: 'not_avro' },
+      ),
+      fc
+        .record({ bytes: fc.uint8Array({ maxLength: 300 }), headers })
+        .map(({ bytes, headers }): Case => ({ kind: 'random bytes', record: { value: Buffer.from(bytes), headers } })),
       fc.tuple(encoded(), fc.integer({ min: 1, max: 255 })).map(([{ value }, magic]): Case => {
         const wrong = Buffer.from(value);
         wrong[0] = magic;
         return { kind: 'magic byte wrong', record: { value: wrong }, expect: 'not_avro' };
       }),
       // Ids far beyond what the registry has handed out, and negative ones.
-      fc.tuple(encoded(), fc.oneof(fc.integer({ min: 2 ** 30, max: 2 ** 31 - 1 }), fc.integer({ min: -(2 ** 31), max: -1 }))).map(([{ value }, schemaId]): Case => ({
-        kind: 'schema id unknown',
-        record: { value: withSchemaId(schemaId, body(value)) },
-        expect: 'unknown_schema',
-      })),
+      fc
+        .tuple(
+          encoded(),
+          fc.oneof(fc.integer({ min: 2 ** 30, max: 2 ** 31 - 1 }), fc.integer({ min: -(2 ** 31), max: -1 })),
+        )
+        .map(([{ value }, schemaId]): Case => ({
+          kind: 'schema id unknown',
+          record: { value: withSchemaId(schemaId, body(value)) },
+          expect: 'unknown_schema',
+        })),
       fc.tuple(encoded(), fc.nat()).map(([{ value }, cut]): Case => {
         const length = cut % value.length;
-        return { kind: 'truncated', record: { value: value.subarray(0, length) }, expect: length < WIRE_HEADER_BYTES ? 'not_avro' : 'undecodable' };
+        return {
+          kind: 'truncated',
+          record: { value: value.subarray(0, length) },
+          expect: length < WIRE_HEADER_BYTES ? 'not_avro' : 'undecodable',
+        };
       }),
       fc.tuple(encoded(), fc.uint8Array({ maxLength: 200 }), headers).map(([{ value }, bytes, headers]): Case => ({
         kind: 'valid header, random body',
@@ -132,11 +187,18 @@ describe('event decoder under malformed input', () => {
       fc.tuple(encoded(), fc.nat(), hugeVarint, fc.boolean()).map(([{ value }, at, huge, overwrite]): Case => {
         const position = WIRE_HEADER_BYTES + (at % (value.length - WIRE_HEADER_BYTES));
         const tail = value.subarray(overwrite ? Math.min(value.length, position + huge.length) : position);
-        return { kind: 'huge length prefix', record: { value: Buffer.concat([value.subarray(0, position), huge, tail]) } };
+        return {
+          kind: 'huge length prefix',
+          record: { value: Buffer.concat([value.subarray(0, position), huge, tail]) },
+        };
       }),
       fc.tuple(encoded(), headers).map(([{ event, value }, headers]): Case => {
         const declared = headers?.['event-type']?.toString();
-        return { kind: 'valid, any headers', record: { value, headers }, expect: declared === undefined || declared === event.type ? 'decoded' : 'unknown_event_type' };
+        return {
+          kind: 'valid, any headers',
+          record: { value, headers },
+          expect: declared === undefined || declared === event.type ? 'decoded' : 'unknown_event_type',
+        };
       }),
     );
 
@@ -167,13 +229,18 @@ describe('event decoder under malformed input', () => {
       }),
       { seed: SEED, numRuns: 4000 },
     );
-    for (const [kind, outcomes] of seen) t.diagnostic(`${kind}: ${[...outcomes].map(([o, n]) => `${o} ${n}`).join(', ')}`);
+    for (const [kind, outcomes] of seen)
+      t.diagnostic(`${kind}: ${[...outcomes].map(([o, n]) => `${o} ${n}`).join(', ')}`);
   });
 
   it('reads back every valid encoding as the event it encodes', async () => {
     await fc.assert(
       fc.asyncProperty(encoded(), async ({ event, version, value }) => {
-        assert.deepEqual(await decoder.decode({ value }), { ok: true, event: asRead(event, version), schemaVersion: version ?? (event.type === 'RatingDeleted' ? 1 : 2) });
+        assert.deepEqual(await decoder.decode({ value }), {
+          ok: true,
+          event: asRead(event, version),
+          schemaVersion: version ?? (event.type === 'RatingDeleted' ? 1 : 2),
+        });
       }),
       { seed: SEED, numRuns: 300 },
     );

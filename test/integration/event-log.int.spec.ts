@@ -14,7 +14,9 @@ import { registryClient } from '../../shared/registry.ts';
 /** The count and sum of a histogram without labels. */
 async function histogram(metrics: Metrics, name: string) {
   const values = (await metrics.registry.getSingleMetric(name)!.get()).values;
-  const of = (suffix: string) => (values as Array<{ metricName?: string; value: number }>).find((v) => v.metricName === `${name}_${suffix}`)?.value ?? 0;
+  const of = (suffix: string) =>
+    (values as Array<{ metricName?: string; value: number }>).find((v) => v.metricName === `${name}_${suffix}`)
+      ?.value ?? 0;
   return { count: of('count'), sum: of('sum') };
 }
 
@@ -36,13 +38,24 @@ async function publisherOnFreshTopics(t: TestContext, partitions: number, option
 /** The micro-batching publisher against a real broker: the positions it answers are where the events are. */
 describe('event publisher', () => {
   it('answers, for concurrent appends sharing sends, the partition and offset each event landed at', async (t) => {
-    const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 6, { ackTimeoutMs: 5000, lingerMs: 2, maxBatchEvents: 1000 });
+    const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 6, {
+      ackTimeoutMs: 5000,
+      lingerMs: 2,
+      maxBatchEvents: 1000,
+    });
 
     const singles = Array.from({ length: 300 }, (_, i) => [rating(`u${i}`, `m${i % 37}`, 3)]);
     const bulk = Array.from({ length: 1200 }, (_, i) => rating(`bulk${i}`, `m${i % 11}`, 3));
-    const appended = await Promise.all([...singles, bulk].map(async (events) => ({ events, positions: await publisher.publish(events) })));
+    const appended = await Promise.all(
+      [...singles, bulk].map(async (events) => ({ events, positions: await publisher.publish(events) })),
+    );
 
-    const landed = new Map((await readEvents(kafka, topics.movieRatings)).map((l) => [`${l.partition}/${l.offset}`, { key: l.key, eventId: l.event.envelope.eventId }]));
+    const landed = new Map(
+      (await readEvents(kafka, topics.movieRatings)).map((l) => [
+        `${l.partition}/${l.offset}`,
+        { key: l.key, eventId: l.event.envelope.eventId },
+      ]),
+    );
     const total = singles.length + bulk.length;
     assert.equal(landed.size, total);
 
@@ -51,7 +64,10 @@ describe('event publisher', () => {
       events.forEach((event, i) => {
         const { topic, partition, offset } = positions[i]!;
         assert.equal(topic, topics.movieRatings);
-        assert.deepEqual(landed.get(`${partition}/${offset}`), { key: event.recordId, eventId: event.envelope.eventId });
+        assert.deepEqual(landed.get(`${partition}/${offset}`), {
+          key: event.recordId,
+          eventId: event.envelope.eventId,
+        });
       });
     }
     // Appends shared sends: fewer sends than appends, every event counted once.
@@ -59,12 +75,20 @@ describe('event publisher', () => {
     assert.equal(sends.sum, total);
     assert.ok(sends.count < appended.length, `${sends.count} sends for ${appended.length} appends`);
     // One movie, one partition: its events keep their order.
-    const partitionsOfM0 = new Set(appended.flatMap(({ events, positions }) => events.flatMap((e, i) => (e.recordId === 'm0' ? [positions[i]!.partition] : []))));
+    const partitionsOfM0 = new Set(
+      appended.flatMap(({ events, positions }) =>
+        events.flatMap((e, i) => (e.recordId === 'm0' ? [positions[i]!.partition] : [])),
+      ),
+    );
     assert.equal(partitionsOfM0.size, 1);
   });
 
   it('refuses, past the acknowledgement timeout, a write Kafka cannot take, and recovers when it can', async (t) => {
-    const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 1, { ackTimeoutMs: 1500, lingerMs: 0, maxBatchEvents: 1000 });
+    const { topics, kafka, publisher, metrics } = await publisherOnFreshTopics(t, 1, {
+      ackTimeoutMs: 1500,
+      lingerMs: 0,
+      maxBatchEvents: 1000,
+    });
     const [first] = await publisher.publish([rating('a', 'm1', 3)]);
     assert.equal(first!.offset, 0);
 
@@ -77,7 +101,12 @@ describe('event publisher', () => {
     await assert.rejects(publisher.publish([rating('b', 'm1', 3)]), { name: 'EventLogUnavailableError' });
     assert.ok(performance.now() - started < 3000, `refused after ${Math.round(performance.now() - started)} ms`);
     // The send fails at its own deadline, a moment after the append's.
-    await eventually(async () => assert.equal((await metrics.producerFailures.get()).values.reduce((sum, v) => sum + v.value, 0), 1));
+    await eventually(async () =>
+      assert.equal(
+        (await metrics.producerFailures.get()).values.reduce((sum, v) => sum + v.value, 0),
+        1,
+      ),
+    );
 
     // The producer that failed was replaced; writes Kafka can take go through again.
     const [after] = await publisher.publish([metadataSet('m1', 'T')]);
@@ -89,9 +118,15 @@ describe('event publisher', () => {
     const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
     try {
       // A long linger keeps the appends queued when the close begins.
-      const publisher = createEventPublisher(kafka, codec, quietLogger(), { ackTimeoutMs: 5000, lingerMs: 200, maxBatchEvents: 50 });
+      const publisher = createEventPublisher(kafka, codec, quietLogger(), {
+        ackTimeoutMs: 5000,
+        lingerMs: 200,
+        maxBatchEvents: 50,
+      });
       await publisher.connect();
-      const appends = Array.from({ length: 120 }, (_, i) => publisher.publish([rating(`closing-${i}`, `m${i % 9}`, 3)]));
+      const appends = Array.from({ length: 120 }, (_, i) =>
+        publisher.publish([rating(`closing-${i}`, `m${i % 9}`, 3)]),
+      );
       await publisher.disconnect();
       const positions = await Promise.all(appends);
       assert.equal(positions.length, 120);

@@ -22,8 +22,11 @@ const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
 /** What is wrong with an answer to a request a correct API refuses; nothing when it is right. */
 function refusalFaults(request: HostileRequest, answer: RawAnswer): string[] {
   if (answer.status === 0) return ['no answer'];
-  const faults = request.refusedWith.includes(answer.status) ? [] : [`status ${answer.status}, not one of ${request.refusedWith.join(', ')}`];
-  if (!/^application\/problem\+json(;|$)/.test(answer.headers['content-type'] ?? '')) faults.push(`content type ${answer.headers['content-type']}`);
+  const faults = request.refusedWith.includes(answer.status)
+    ? []
+    : [`status ${answer.status}, not one of ${request.refusedWith.join(', ')}`];
+  if (!/^application\/problem\+json(;|$)/.test(answer.headers['content-type'] ?? ''))
+    faults.push(`content type ${answer.headers['content-type']}`);
   let problem: { type?: unknown; title?: unknown; status?: unknown };
   try {
     problem = JSON.parse(answer.body) as typeof problem;
@@ -33,12 +36,16 @@ function refusalFaults(request: HostileRequest, answer: RawAnswer): string[] {
   if (answer.after !== '') faults.push(`more after the answer: ${answer.after.slice(0, 200)}`);
   if (problem.status !== answer.status) faults.push(`problem status ${String(problem.status)} on a ${answer.status}`);
   if (typeof problem.title !== 'string') faults.push('problem without a title');
-  if (typeof problem.type !== 'string' || !problem.type.startsWith('urn:movie-catalogue:problem:')) faults.push(`problem type ${String(problem.type)}`);
+  if (typeof problem.type !== 'string' || !problem.type.startsWith('urn:movie-catalogue:problem:'))
+    faults.push(`problem type ${String(problem.type)}`);
   return faults;
 }
 
 const shown = (request: HostileRequest) => {
-  const wire = request.wire.kind === 'raw' ? request.wire.bytes.toString('latin1') : `${request.wire.method} ${request.wire.path} ${JSON.stringify(request.wire.headers)} ${request.wire.body ?? ''}`;
+  const wire =
+    request.wire.kind === 'raw'
+      ? request.wire.bytes.toString('latin1')
+      : `${request.wire.method} ${request.wire.path} ${JSON.stringify(request.wire.headers)} ${request.wire.body ?? ''}`;
   return `${request.family}: ${wire.length > 600 ? `${wire.slice(0, 600)}… (${wire.length} characters)` : wire}`;
 };
 
@@ -63,7 +70,9 @@ describe('both APIs under hostile requests', () => {
     const { method, path, headers, body } = request.wire;
     const answer = await http.request({ method, path, headers, ...(body === undefined ? {} : { body }) });
     const text = await answer.body.text();
-    const flat = Object.fromEntries(Object.entries(answer.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
+    const flat = Object.fromEntries(
+      Object.entries(answer.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]),
+    );
     return { status: answer.statusCode, headers: flat, body: text, after: '' };
   }
 
@@ -71,7 +80,11 @@ describe('both APIs under hostile requests', () => {
   async function refuseAll(t: TestContext, requests: fc.Arbitrary<HostileRequest>, numRuns: number) {
     const tally = new Map<string, Map<number, number>>();
     const topics = [system.topics.movieMetadata, system.topics.movieRatings];
-    const written = async () => ({ events: await recordCount(system.kafka, topics), keys: (await system.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM commands.idempotency_keys')).rows[0]!.n });
+    const written = async () => ({
+      events: await recordCount(system.kafka, topics),
+      keys: (await system.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM commands.idempotency_keys'))
+        .rows[0]!.n,
+    });
     const before = await written();
     await fc.assert(
       fc.asyncProperty(requests, async (request) => {
@@ -85,14 +98,23 @@ describe('both APIs under hostile requests', () => {
     t.diagnostic(`${numRuns} requests, seed ${SEED} (replay with FUZZ_SEED=${SEED})`);
     for (const [family, statuses] of [...tally].sort(([a], [b]) => a.localeCompare(b))) {
       const count = [...statuses.values()].reduce((a, b) => a + b, 0);
-      t.diagnostic(`${family}: ${count} answered ${[...statuses].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ')}`);
+      t.diagnostic(
+        `${family}: ${count} answered ${[...statuses]
+          .sort(([a], [b]) => a - b)
+          .map(([s, n]) => `${s}×${n}`)
+          .join(' ')}`,
+      );
     }
     assert.deepEqual(await written(), before, 'no event appended, no idempotency key kept');
     // The counts can see a write: one good command with a key moves each by one.
     const good = await clients.command.http.request({
       method: 'POST',
       path: '/v1/movies/control/ratings',
-      headers: { authorization: `Bearer ${system.token(`control-${randomUUID()}`, ['user'])}`, 'content-type': 'application/json', 'idempotency-key': 'control' },
+      headers: {
+        authorization: `Bearer ${system.token(`control-${randomUUID()}`, ['user'])}`,
+        'content-type': 'application/json',
+        'idempotency-key': 'control',
+      },
       body: '{"value":4}',
     });
     assert.equal(good.statusCode, 202, await good.body.text());

@@ -24,7 +24,11 @@ describe('Kafka faults on the write path', () => {
     const topics = await createTestTopics(1);
     t.after(() => topics.remove());
     const codec = await EventCodec.forWriting(registryClient(services.registry), topics);
-    const publisher = createEventPublisher(proxy.kafka(), codec, quietLogger(), { ackTimeoutMs: ACK_TIMEOUT_MS, lingerMs: 0, maxBatchEvents: 1000 });
+    const publisher = createEventPublisher(proxy.kafka(), codec, quietLogger(), {
+      ackTimeoutMs: ACK_TIMEOUT_MS,
+      lingerMs: 0,
+      maxBatchEvents: 1000,
+    });
     await publisher.connect();
     t.after(() => publisher.disconnect());
 
@@ -34,7 +38,10 @@ describe('Kafka faults on the write path', () => {
     const lostEvent = rating('lost', 'm1', 3);
     const started = performance.now();
     await assert.rejects(publisher.publish([lostEvent]), { name: 'EventLogUnavailableError' });
-    assert.ok(performance.now() - started < ACK_TIMEOUT_MS + 1000, `refused after ${Math.round(performance.now() - started)} ms`);
+    assert.ok(
+      performance.now() - started < ACK_TIMEOUT_MS + 1000,
+      `refused after ${Math.round(performance.now() - started)} ms`,
+    );
     assert.equal(proxy.lostAnswers, 1);
 
     // The old producer still waits for its lost answer; a reused one would queue behind it
@@ -42,7 +49,10 @@ describe('Kafka faults on the write path', () => {
     const next = [rating('after-1', 'm1', 3), rating('after-2', 'm1', 3)];
     const resumed = performance.now();
     const positions = await publisher.publish(next);
-    assert.ok(performance.now() - resumed < ACK_TIMEOUT_MS, `appended after ${Math.round(performance.now() - resumed)} ms`);
+    assert.ok(
+      performance.now() - resumed < ACK_TIMEOUT_MS,
+      `appended after ${Math.round(performance.now() - resumed)} ms`,
+    );
 
     const logged = await readEvents(proxy.kafka('reader'), topics.movieRatings);
     const count = (id: string) => logged.filter((l) => l.event.envelope.eventId === id).length;
@@ -50,7 +60,11 @@ describe('Kafka faults on the write path', () => {
     const answered = [[before, first!], ...next.map((e, i) => [e, positions[i]!] as const)] as const;
     for (const [event, position] of answered) {
       const copies = logged.filter((l) => l.event.envelope.eventId === event.envelope.eventId);
-      assert.deepEqual(copies.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.offset })), [position], 'once, where the append said');
+      assert.deepEqual(
+        copies.map((l) => ({ topic: l.topic, partition: l.partition, offset: l.offset })),
+        [position],
+        'once, where the append said',
+      );
     }
   });
 
@@ -75,11 +89,22 @@ describe('Kafka faults on the write path', () => {
             body: JSON.stringify({ value: 1 + (i % 5) }),
           });
           const body = (await response.json()) as { eventId?: string };
-          answers.push({ status: response.status, ...(body.eventId ? { eventId: body.eventId } : {}), ms: performance.now() - started });
+          answers.push({
+            status: response.status,
+            ...(body.eventId ? { eventId: body.eventId } : {}),
+            ms: performance.now() - started,
+          });
         }
       };
       const count = (status: number) => answers.filter((a) => a.status === status).length;
-      const until = (condition: () => boolean, timeoutMs: number) => eventually(() => (condition() ? Promise.resolve() : Promise.reject(new Error(`not yet: ${count(202)} accepted, ${count(503)} refused`))), timeoutMs);
+      const until = (condition: () => boolean, timeoutMs: number) =>
+        eventually(
+          () =>
+            condition()
+              ? Promise.resolve()
+              : Promise.reject(new Error(`not yet: ${count(202)} accepted, ${count(503)} refused`)),
+          timeoutMs,
+        );
       const clients = Array.from({ length: 16 }, (_, n) => client(n));
 
       await until(() => count(202) >= 100, 20_000);
@@ -102,7 +127,10 @@ describe('Kafka faults on the write path', () => {
       const acceptedIds = answers.filter((a) => a.status === 202).map((a) => a.eventId!);
       const missing = acceptedIds.filter((id) => copies.get(id) !== 1);
       assert.deepEqual(missing, [], 'every 202 event is in the log exactly once');
-      assert.ok([...copies.values()].every((n) => n === 1), 'no event is in the log twice');
+      assert.ok(
+        [...copies.values()].every((n) => n === 1),
+        'no event is in the log twice',
+      );
     });
   });
 });

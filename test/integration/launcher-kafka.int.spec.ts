@@ -40,7 +40,11 @@ describe('launcher Kafka', () => {
     });
     const topic = uniqueName('first');
     await ensureTopics(createKafka('setup', plaintext([broker]), quietLogger()), [topic], 3);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     const consumer = kafka.consumer({ groupId: uniqueName('first-group') });
     try {
       await producer.connect();

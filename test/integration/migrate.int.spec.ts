@@ -13,7 +13,9 @@ describe('database migrations', () => {
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     try {
-      const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_namespace WHERE nspname IN ('movie_details', 'ratings', 'commands')");
+      const { rows } = await client.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_namespace WHERE nspname IN ('movie_details', 'ratings', 'commands')",
+      );
       assert.deepEqual(rows, [{ n: 3 }]);
     } finally {
       await client.end();

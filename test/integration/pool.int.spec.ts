@@ -18,11 +18,14 @@ describe('transactions on a pipelining pool', () => {
     await db.drop();
   });
 
-  const notes = async () => (await pool.query<{ id: number }>('SELECT id FROM notes ORDER BY id')).rows.map((r) => r.id);
+  const notes = async () =>
+    (await pool.query<{ id: number }>('SELECT id FROM notes ORDER BY id')).rows.map((r) => r.id);
 
   it('commits what statements issued together behind an unanswered BEGIN wrote', async () => {
     await pool.query('TRUNCATE notes');
-    await withTransaction(pool, (client) => inParallel([client.query('INSERT INTO notes VALUES (1)'), client.query('INSERT INTO notes VALUES (2)')]));
+    await withTransaction(pool, (client) =>
+      inParallel([client.query('INSERT INTO notes VALUES (1)'), client.query('INSERT INTO notes VALUES (2)')]),
+    );
     assert.deepEqual(await notes(), [1, 2]);
   });
 
@@ -78,7 +81,9 @@ describe('transactions on a pipelining pool', () => {
 
   it('fails with the first failure in the order issued, not with the aborted-transaction errors after it', async () => {
     await assert.rejects(
-      withTransaction(pool, (client) => inParallel([client.query('SELECT 1'), client.query("SELECT 'x'::int"), client.query('SELECT 1 / 0')])),
+      withTransaction(pool, (client) =>
+        inParallel([client.query('SELECT 1'), client.query("SELECT 'x'::int"), client.query('SELECT 1 / 0')]),
+      ),
       { code: '22P02' },
     );
   });

@@ -3,7 +3,14 @@ import { describe, it } from 'node:test';
 import { DLQ_HEADERS } from '../../projectors/pipeline/dead-letters.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
 import { eventually } from '../support/eventually.ts';
-import { aggregates, metadataSet, outcomes, projectorFixture, rating, stallAggregate } from '../support/projector-fixture.ts';
+import {
+  aggregates,
+  metadataSet,
+  outcomes,
+  projectorFixture,
+  rating,
+  stallAggregate,
+} from '../support/projector-fixture.ts';
 import { uniqueName, type TestProjector } from '../support/services.ts';
 
 /**
@@ -26,9 +33,16 @@ describe('projector faults', () => {
     const poison = {
       'p-not-avro': { value: Buffer.from('not avro at all'), headers: valid.headers, code: 'not_avro' },
       'p-unknown-schema': { value: unknownSchema, headers: valid.headers, code: 'unknown_schema' },
-      'p-unknown-type': { value: valid.value, headers: { ...valid.headers, 'event-type': 'MovieDeleted' }, code: 'unknown_event_type' },
-      'p-invalid': { ...(f.codec.encode(rating('alice', 'p-invalid', 7))), code: 'invalid_event' },
-      'p-wrong-topic': { ...(f.codec.encode(metadataSet('p-wrong-topic', 'On the ratings topic'))), code: 'unhandled_event' },
+      'p-unknown-type': {
+        value: valid.value,
+        headers: { ...valid.headers, 'event-type': 'MovieDeleted' },
+        code: 'unknown_event_type',
+      },
+      'p-invalid': { ...f.codec.encode(rating('alice', 'p-invalid', 7)), code: 'invalid_event' },
+      'p-wrong-topic': {
+        ...f.codec.encode(metadataSet('p-wrong-topic', 'On the ratings topic')),
+        code: 'unhandled_event',
+      },
     };
     for (const [key, { value, headers }] of Object.entries(poison)) {
       await f.publisher.publish(rating('alice', key, 4)); // applied: before the poison
@@ -45,7 +59,10 @@ describe('projector faults', () => {
     const letters = await f.readTopic(f.topics.deadLetters.get(f.topics.movieRatings)!, 5);
     for (const [key, expected] of Object.entries(poison)) {
       const letter = letters.find((m) => m.key?.toString() === key);
-      assert.ok(letter, `a dead letter for ${key} in ${JSON.stringify(letters.map((m) => [m.key?.toString(), header(m.headers, DLQ_HEADERS.errorClass)]))}`);
+      assert.ok(
+        letter,
+        `a dead letter for ${key} in ${JSON.stringify(letters.map((m) => [m.key?.toString(), header(m.headers, DLQ_HEADERS.errorClass)]))}`,
+      );
       assert.deepEqual(letter.value, expected.value, 'the original bytes, untouched');
       const h = letter.headers;
       assert.equal(header(h, DLQ_HEADERS.topic), f.topics.movieRatings);
@@ -68,7 +85,12 @@ describe('projector faults', () => {
     await eventually(async () =>
       assert.deepEqual(
         (await aggregates(pool)).map((a) => [a.record_id, a.count, a.sum]).sort(),
-        keys.flatMap((key) => [[key, 1, 4], [`${key}-neighbour`, 1, 5]]).sort(),
+        keys
+          .flatMap((key) => [
+            [key, 1, 4],
+            [`${key}-neighbour`, 1, 5],
+          ])
+          .sort(),
       ),
     );
     await eventually(async () => {
@@ -76,12 +98,22 @@ describe('projector faults', () => {
       assert.deepEqual(rows, [{ movie_id: 'm-fine', title: 'Fine' }]);
     });
     const movieOutcomes = await outcomes(pool, 'movie_details');
-    assert.match(movieOutcomes[nul.envelope.eventId] ?? '', /^dead_lettered: invalid_event: MovieMetadataSet: title contains a NUL character/);
+    assert.match(
+      movieOutcomes[nul.envelope.eventId] ?? '',
+      /^dead_lettered: invalid_event: MovieMetadataSet: title contains a NUL character/,
+    );
     assert.match(movieOutcomes[parkedMovie.envelope.eventId] ?? '', /^parked/);
 
-    const { rows: parked } = await pool.query<{ key: string }>("SELECT convert_from(key, 'UTF8') AS key FROM ratings.parked_keys ORDER BY 1");
-    assert.deepEqual(parked.map((r) => r.key), [...keys].sort());
-    const { rows: counted } = await pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM ratings.event_outcomes GROUP BY 1 ORDER BY 1');
+    const { rows: parked } = await pool.query<{ key: string }>(
+      "SELECT convert_from(key, 'UTF8') AS key FROM ratings.parked_keys ORDER BY 1",
+    );
+    assert.deepEqual(
+      parked.map((r) => r.key),
+      [...keys].sort(),
+    );
+    const { rows: counted } = await pool.query<{ status: string; n: number }>(
+      'SELECT status, count(*)::int AS n FROM ratings.event_outcomes GROUP BY 1 ORDER BY 1',
+    );
     assert.deepEqual(counted, [
       { status: 'applied', n: 10 },
       { status: 'dead_lettered', n: 2 }, // the poison that decoded far enough to have an id
@@ -110,26 +142,35 @@ describe('projector faults', () => {
     const free = await on(2, 5);
     await eventually(async () => {
       const all = await outcomes(pool, 'ratings');
-      assert.deepEqual([...behind, free].map((id) => all[id]?.split(':')[0]), ['parked', 'parked', 'applied']);
+      assert.deepEqual(
+        [...behind, free].map((id) => all[id]?.split(':')[0]),
+        ['parked', 'parked', 'applied'],
+      );
     });
-    const { rows } = await pool.query<{ partition: number }>("SELECT partition FROM ratings.parked_keys WHERE key = 'k'::bytea ORDER BY 1");
+    const { rows } = await pool.query<{ partition: number }>(
+      "SELECT partition FROM ratings.parked_keys WHERE key = 'k'::bytea ORDER BY 1",
+    );
     assert.deepEqual(rows, [{ partition: 0 }, { partition: 1 }]);
   });
 
-  it('releases a parked key at a redrive\'s copies, applies them in order, and parks it again when the copy fails again', async (t) => {
+  it("releases a parked key at a redrive's copies, applies them in order, and parks it again when the copy fails again", async (t) => {
     const f = await projectorFixture(t);
     const pool = await f.database();
     await f.runner(pool);
     const topic = f.topics.movieRatings;
     const partition = 0;
-    const write = async (value: Buffer, headers: Record<string, string> = {}) => f.produceRaw(topic, { key: 'tt0000007', value, headers, partition });
+    const write = async (value: Buffer, headers: Record<string, string> = {}) =>
+      f.produceRaw(topic, { key: 'tt0000007', value, headers, partition });
     const encoded = (event: ReturnType<typeof rating>) => f.codec.encode(event);
     await write(Buffer.from('garbage'));
     const parked = [rating('alice', 'tt0000007', 4), rating('bob', 'tt0000007', 2)];
     for (const event of parked) await write(encoded(event).value, encoded(event).headers);
     await eventually(async () => {
       const all = await outcomes(pool, 'ratings');
-      assert.deepEqual(parked.map((e) => all[e.envelope.eventId]?.split(':')[0]), ['parked', 'parked']);
+      assert.deepEqual(
+        parked.map((e) => all[e.envelope.eventId]?.split(':')[0]),
+        ['parked', 'parked'],
+      );
     });
     const { rows: letters } = await pool.query<{ offset: number }>('SELECT "offset" FROM ratings.dead_letters');
 
@@ -143,19 +184,31 @@ describe('projector faults', () => {
       );
       const copyHeaders = { [DLQ_HEADERS.redrive]: id, [DLQ_HEADERS.attempt]: '1' };
       await write(first, { ...firstHeaders, ...copyHeaders, [DLQ_HEADERS.redriveReleases]: 'true' });
-      for (const event of parked) await write(encoded(event).value, { ...(encoded(event).headers), ...copyHeaders });
+      for (const event of parked) await write(encoded(event).value, { ...encoded(event).headers, ...copyHeaders });
       return id;
     };
     const fixed = rating('carol', 'tt0000007', 5);
     const released = await redrive(encoded(fixed).value, encoded(fixed).headers);
-    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'tt0000007', count: 3, sum: 11, count_1: 0, count_5: 1 }]));
+    await eventually(async () =>
+      assert.deepEqual(await aggregates(pool), [{ record_id: 'tt0000007', count: 3, sum: 11, count_1: 0, count_5: 1 }]),
+    );
     const all = await outcomes(pool, 'ratings');
-    assert.deepEqual([fixed, ...parked].map((e) => all[e.envelope.eventId]), ['applied', 'applied', 'applied']);
+    assert.deepEqual(
+      [fixed, ...parked].map((e) => all[e.envelope.eventId]),
+      ['applied', 'applied', 'applied'],
+    );
     assert.deepEqual((await pool.query('SELECT key FROM ratings.parked_keys')).rows, []);
-    assert.deepEqual((await pool.query('SELECT outcome FROM operations.redrives WHERE redrive_id = $1', [released])).rows, [{ outcome: 'applied' }]);
+    assert.deepEqual(
+      (await pool.query('SELECT outcome FROM operations.redrives WHERE redrive_id = $1', [released])).rows,
+      [{ outcome: 'applied' }],
+    );
 
     // A copy without the registered redrive releases nothing; a registered copy that fails again parks the key again.
-    await write(Buffer.from('garbage'), { [DLQ_HEADERS.redrive]: newEventId(), [DLQ_HEADERS.attempt]: '1', [DLQ_HEADERS.redriveReleases]: 'true' });
+    await write(Buffer.from('garbage'), {
+      [DLQ_HEADERS.redrive]: newEventId(),
+      [DLQ_HEADERS.attempt]: '1',
+      [DLQ_HEADERS.redriveReleases]: 'true',
+    });
     const failed = await redrive(Buffer.from('still garbage'), {});
     await eventually(async () => {
       const { rows } = await pool.query('SELECT outcome FROM operations.redrives WHERE redrive_id = $1', [failed]);
@@ -164,9 +217,15 @@ describe('projector faults', () => {
     const letter = (await f.readTopic(f.topics.deadLetters.get(topic)!, 3)).at(-1)!;
     assert.equal(letter.value?.toString(), 'still garbage');
     assert.equal(letter.headers?.[DLQ_HEADERS.attempt]?.toString(), '2');
-    const { rows: parkedAgain } = await pool.query<{ since_offset: number }>('SELECT since_offset FROM ratings.parked_keys');
+    const { rows: parkedAgain } = await pool.query<{ since_offset: number }>(
+      'SELECT since_offset FROM ratings.parked_keys',
+    );
     assert.equal(parkedAgain.length, 1);
-    assert.equal(await aggregates(pool).then((a) => a[0]!.count), 3, 'the copies behind it were applied by the first redrive: skipped, not applied twice');
+    assert.equal(
+      await aggregates(pool).then((a) => a[0]!.count),
+      3,
+      'the copies behind it were applied by the first redrive: skipped, not applied twice',
+    );
   });
 
   it('dead-letters the one event Postgres refuses and applies the rest of its batch', async (t) => {
@@ -176,11 +235,19 @@ describe('projector faults', () => {
     await f.runner(pool);
     // Within a batch only a movie's final row is written, so the refused one is its key's last event.
     const refused = metadataSet('m3', 'Forbidden');
-    for (const event of [metadataSet('m1', 'Fine'), refused, metadataSet('m2', 'Other')]) await f.publisher.publish(event);
-    await eventually(async () => assert.match((await outcomes(pool, 'movie_details'))[refused.envelope.eventId] ?? '', /^dead_lettered: database_refused: .*no_forbidden.*SQLSTATE 23514/));
+    for (const event of [metadataSet('m1', 'Fine'), refused, metadataSet('m2', 'Other')])
+      await f.publisher.publish(event);
+    await eventually(async () =>
+      assert.match(
+        (await outcomes(pool, 'movie_details'))[refused.envelope.eventId] ?? '',
+        /^dead_lettered: database_refused: .*no_forbidden.*SQLSTATE 23514/,
+      ),
+    );
     const later = metadataSet('m3', 'Later');
     await f.publisher.publish(later);
-    await eventually(async () => assert.match((await outcomes(pool, 'movie_details'))[later.envelope.eventId] ?? '', /^parked/));
+    await eventually(async () =>
+      assert.match((await outcomes(pool, 'movie_details'))[later.envelope.eventId] ?? '', /^parked/),
+    );
     const { rows } = await pool.query('SELECT movie_id, title, version FROM movie_details.movies ORDER BY 1');
     assert.deepEqual(rows, [
       { movie_id: 'm1', title: 'Fine', version: 1 },
@@ -200,14 +267,16 @@ describe('projector faults', () => {
 
     const stuck = await f.publisher.publish(rating('alice', 'stuck', 3));
     const others = [];
-    for (let i = 0; i < 12; i++) others.push({ movie: `m${i}`, position: await f.publisher.publish(rating('alice', `m${i}`, 4)) });
+    for (let i = 0; i < 12; i++)
+      others.push({ movie: `m${i}`, position: await f.publisher.publish(rating('alice', `m${i}`, 4)) });
     const flowing = others.filter((o) => o.position.partition !== stuck.partition).map((o) => o.movie);
     assert.ok(flowing.length > 0, 'some movies live on other partitions');
     await f.publisher.publish(metadataSet('m0', 'Other topic'));
 
     await eventually(async () => {
       const applied = new Set((await aggregates(pool)).map((a) => a.record_id));
-      for (const movie of flowing) assert.ok(applied.has(movie), `${movie} applied while partition ${stuck.partition} is stuck`);
+      for (const movie of flowing)
+        assert.ok(applied.has(movie), `${movie} applied while partition ${stuck.partition} is stuck`);
       const { rows } = await pool.query('SELECT title FROM movie_details.movies');
       assert.deepEqual(rows, [{ title: 'Other topic' }]);
     });
@@ -222,7 +291,9 @@ describe('projector faults', () => {
       assert.equal(second.problem(), undefined);
       return Promise.resolve();
     }, 30_000);
-    const { rows } = await pool.query<{ n: number }>('SELECT (SELECT count(*) FROM ratings.dead_letters) + (SELECT count(*) FROM ratings.parked_keys) AS n');
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT (SELECT count(*) FROM ratings.dead_letters) + (SELECT count(*) FROM ratings.parked_keys) AS n',
+    );
     assert.deepEqual(rows, [{ n: 0 }], 'nothing transient is dead-lettered or parked');
     assert.equal((await aggregates(pool)).length, 13);
   });

@@ -24,8 +24,14 @@ describe('projector alert gauges', () => {
     const topic = f.topics.movieRatings;
     await f.produceRaw(topic, { key: 'poisoned', value: Buffer.from('not avro') });
     const behind = await f.publisher.publish(rating('bob', 'poisoned', 2));
-    const expected = { [`ratings/${topic}/0`]: 0, [`ratings/${topic}/1`]: 0, [`ratings/${topic}/2`]: 0, [`ratings/${topic}/${behind.partition}`]: 1 };
-    const ratingsOnly = (all: Record<string, number>) => Object.fromEntries(Object.entries(all).filter(([labels]) => labels.startsWith('ratings/')));
+    const expected = {
+      [`ratings/${topic}/0`]: 0,
+      [`ratings/${topic}/1`]: 0,
+      [`ratings/${topic}/2`]: 0,
+      [`ratings/${topic}/${behind.partition}`]: 1,
+    };
+    const ratingsOnly = (all: Record<string, number>) =>
+      Object.fromEntries(Object.entries(all).filter(([labels]) => labels.startsWith('ratings/')));
 
     await eventually(async () => assert.deepEqual(ratingsOnly(await gauge(first, 'parkedKeys')), expected));
     await first.stop();

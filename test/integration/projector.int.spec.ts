@@ -8,7 +8,14 @@ import { EventDecoder } from '../../shared/events/decoder.ts';
 import { parseProgressAnnouncement, PROGRESS_CHANNEL } from '../../shared/events/position.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
 import { eventually } from '../support/eventually.ts';
-import { aggregates, metadataSet, outcomes, projectorFixture, rating, ratingDeleted } from '../support/projector-fixture.ts';
+import {
+  aggregates,
+  metadataSet,
+  outcomes,
+  projectorFixture,
+  rating,
+  ratingDeleted,
+} from '../support/projector-fixture.ts';
 import { services, uniqueName } from '../support/services.ts';
 
 /**
@@ -42,7 +49,9 @@ describe('projector', () => {
     const first = await f.runner(pool);
     await publishRatings(f.publisher);
     await eventually(async () => assert.deepEqual(await aggregates(pool), EXPECTED));
-    const { rows: offsets } = await pool.query<{ total: number }>('SELECT sum(next_offset)::int AS total FROM ratings.projection_offsets');
+    const { rows: offsets } = await pool.query<{ total: number }>(
+      'SELECT sum(next_offset)::int AS total FROM ratings.projection_offsets',
+    );
     assert.deepEqual(offsets, [{ total: 13 }], 'the stored offsets account for all 13 events');
     assert.equal(Object.values(await outcomes(pool, 'ratings')).filter((s) => s === 'applied').length, 13);
     await first.stop();
@@ -50,7 +59,10 @@ describe('projector', () => {
     await f.runner(pool); // another group: Kafka has no offsets for it, Postgres has
     await f.publisher.publish(rating('carol', 'm6', 3));
     await eventually(async () =>
-      assert.deepEqual(await aggregates(pool), [...EXPECTED.slice(0, 5), { record_id: 'm6', count: 3, sum: 9, count_1: 1, count_5: 1 }]),
+      assert.deepEqual(await aggregates(pool), [
+        ...EXPECTED.slice(0, 5),
+        { record_id: 'm6', count: 3, sum: 9, count_1: 1, count_5: 1 },
+      ]),
     );
     const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ratings.ratings');
     assert.deepEqual(rows, [{ n: 13 }]);
@@ -69,10 +81,19 @@ describe('projector', () => {
       await eventually(() => Promise.resolve(assert.equal(heard.length, 1)));
       const [[channel, payload]] = heard as [[string, string]];
       assert.equal(channel, PROGRESS_CHANNEL);
-      const { rows: [offsetsTable] } = await pool.query<{ oid: string }>(`SELECT 'ratings.projection_offsets'::regclass::oid::text AS oid`);
-      assert.deepEqual(parseProgressAnnouncement(payload), { schema: 'ratings', table: offsetsTable!.oid, topic: f.topics.movieRatings, offsets: [[position.partition, 1]] });
+      const {
+        rows: [offsetsTable],
+      } = await pool.query<{ oid: string }>(`SELECT 'ratings.projection_offsets'::regclass::oid::text AS oid`);
+      assert.deepEqual(parseProgressAnnouncement(payload), {
+        schema: 'ratings',
+        table: offsetsTable!.oid,
+        topic: f.topics.movieRatings,
+        offsets: [[position.partition, 1]],
+      });
       // Sent on commit, not before: whoever hears it finds the offset moved.
-      const { rows } = await pool.query<{ total: number }>('SELECT sum(next_offset)::int AS total FROM ratings.projection_offsets');
+      const { rows } = await pool.query<{ total: number }>(
+        'SELECT sum(next_offset)::int AS total FROM ratings.projection_offsets',
+      );
       assert.deepEqual(rows, [{ total: 1 }]);
     } finally {
       listener.release();
@@ -91,10 +112,17 @@ describe('projector', () => {
       await withTransaction(pool, async (client) => {
         const target = { client, schema: 'ratings' };
         await claimPartitions(target, 'wide-topic', partitions);
-        await recordEvents(target, 'wide-topic', partitions.map((partition) => ({ partition, nextOffset: 1_000_000_000 })), []);
+        await recordEvents(
+          target,
+          'wide-topic',
+          partitions.map((partition) => ({ partition, nextOffset: 1_000_000_000 })),
+          [],
+        );
       });
       await eventually(() => Promise.resolve(assert.deepEqual(heard, [''])));
-      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ratings.projection_offsets WHERE topic = 'wide-topic' AND next_offset = 1000000000`);
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ratings.projection_offsets WHERE topic = 'wide-topic' AND next_offset = 1000000000`,
+      );
       assert.deepEqual(rows, [{ n: 1000 }]);
     } finally {
       listener.release();
@@ -144,7 +172,9 @@ describe('projector', () => {
     await f.publisher.publish(rating('bob', 'm1', 1));
     await f.publisher.publish(ratingDeleted('alice', 'm1'));
     await f.publisher.publish(ratingDeleted('nobody', 'm1'));
-    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 1, sum: 1, count_1: 1, count_5: 0 }]));
+    await eventually(async () =>
+      assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 1, sum: 1, count_1: 1, count_5: 0 }]),
+    );
     const { rows } = await pool.query('SELECT user_id FROM ratings.ratings');
     assert.deepEqual(rows, [{ user_id: 'bob' }]);
   });
@@ -165,7 +195,9 @@ describe('projector', () => {
       const { rows } = await pool.query('SELECT title, version FROM movie_details.movies');
       assert.deepEqual(rows, [{ title: 'Twice', version: 2 }]);
     });
-    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 1, sum: 5, count_1: 0, count_5: 1 }]));
+    await eventually(async () =>
+      assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 1, sum: 5, count_1: 0, count_5: 1 }]),
+    );
     const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM ratings.event_outcomes');
     assert.deepEqual(rows, [{ n: 2 }]);
   });
@@ -197,7 +229,9 @@ describe('projector', () => {
     await f.publishVersion({ ...rating('bob', 'm1', 2), providerId: 'acme' }, 2);
     await f.publishVersion(metadataSet('m1', 'Old writer'), 1);
     await f.publishVersion(metadataSet('m1', 'New writer', 1), 2);
-    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 2, sum: 6, count_1: 0, count_5: 0 }]));
+    await eventually(async () =>
+      assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 2, sum: 6, count_1: 0, count_5: 0 }]),
+    );
     await eventually(async () => {
       const { rows } = await pool.query('SELECT title, version FROM movie_details.movies');
       assert.deepEqual(rows, [{ title: 'New writer', version: 2 }]);
@@ -210,9 +244,21 @@ describe('projector', () => {
     const pool = await f.database(8);
     const runner = await f.runner(pool);
     const topic = f.topics.movieRatings;
-    const send = (partition: number, events: Array<ReturnType<typeof rating>>) => f.produceToPartition(topic, partition, events.map((e) => encodedRecord(f, e)));
-    const counts = async () => Object.fromEntries((await aggregates(pool)).map((a) => [String(a.record_id), Number(a.count)]));
-    const movedBy = async () => (await pool.query<{ partition: number; tx: string }>('SELECT partition, xmin::text AS tx FROM ratings.projection_offsets WHERE topic = $1', [topic])).rows;
+    const send = (partition: number, events: Array<ReturnType<typeof rating>>) =>
+      f.produceToPartition(
+        topic,
+        partition,
+        events.map((e) => encodedRecord(f, e)),
+      );
+    const counts = async () =>
+      Object.fromEntries((await aggregates(pool)).map((a) => [String(a.record_id), Number(a.count)]));
+    const movedBy = async () =>
+      (
+        await pool.query<{ partition: number; tx: string }>(
+          'SELECT partition, xmin::text AS tx FROM ratings.projection_offsets WHERE topic = $1',
+          [topic],
+        )
+      ).rows;
     for (const [partition, movie] of ['a', 'b', 'c'].entries()) await send(partition, [rating('warm', movie, 3)]);
     await eventually(async () => assert.deepEqual(await counts(), { a: 1, b: 1, c: 1 }));
 
@@ -221,21 +267,34 @@ describe('projector', () => {
     // Released before the projector stops, whatever happens: it waits for the group that waits on the lock.
     try {
       await lock.query('BEGIN');
-      await lock.query('SELECT 1 FROM ratings.projection_offsets WHERE topic = $1 AND partition = 0 FOR UPDATE', [topic]);
+      await lock.query('SELECT 1 FROM ratings.projection_offsets WHERE topic = $1 AND partition = 0 FOR UPDATE', [
+        topic,
+      ]);
       await send(0, [rating('ann', 'a', 4)]);
       await eventually(async () => {
-        const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        const { rows } = await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
         assert.equal(rows[0]!.n, 1);
       });
       // Once partition 1's one record is fetched, a large batch of partition 2 comes in a fetch of its own.
       runner.metrics.consumerLag.reset();
       await send(1, [rating('ann', 'b', 4)]);
-      await eventually(async () => assert.ok((await runner.metrics.consumerLag.get()).values.some((v) => v.labels.partition === '1')));
-      await send(2, Array.from({ length: 1000 }, (_, i) => rating(`user${i}`, 'c', 5)));
+      await eventually(async () =>
+        assert.ok((await runner.metrics.consumerLag.get()).values.some((v) => v.labels.partition === '1')),
+      );
+      await send(
+        2,
+        Array.from({ length: 1000 }, (_, i) => rating(`user${i}`, 'c', 5)),
+      );
 
       await eventually(async () => assert.deepEqual(await counts(), { a: 1, b: 2, c: 1001 }));
       const tx = new Map((await movedBy()).map((r) => [r.partition, r.tx]));
-      assert.equal(tx.get(1), tx.get(2), "partition 1's record went with partition 2's large group, not in a transaction of its own beside partition 0's");
+      assert.equal(
+        tx.get(1),
+        tx.get(2),
+        "partition 1's record went with partition 2's large group, not in a transaction of its own beside partition 0's",
+      );
     } finally {
       await lock.query('ROLLBACK');
       lock.release();
@@ -253,17 +312,24 @@ describe('projector', () => {
     const write = async (event: ReturnType<typeof rating>, commit: boolean) => {
       const encoded = f.codec.encode(event);
       const tx = await producer.transaction();
-      await tx.send({ topic: encoded.topic, messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers, partition: 0 }] });
+      await tx.send({
+        topic: encoded.topic,
+        messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers, partition: 0 }],
+      });
       await (commit ? tx.commit() : tx.abort());
     };
     await write(rating('alice', 'm1', 5), true);
     await write(rating('bob', 'm1', 1), true);
     await write(rating('carol', 'm1', 1), false);
     await f.produceRaw(f.topics.movieRatings, { ...encodedRecord(f, rating('dave', 'm1', 3)), partition: 0 });
-    await eventually(async () => assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 3, sum: 9, count_1: 1, count_5: 1 }]));
+    await eventually(async () =>
+      assert.deepEqual(await aggregates(pool), [{ record_id: 'm1', count: 3, sum: 9, count_1: 1, count_5: 1 }]),
+    );
     // Six records: three events, two commit markers, one abort marker; the aborted event is skipped.
     await eventually(async () => {
-      const { rows } = await pool.query('SELECT partition, next_offset FROM ratings.projection_offsets WHERE partition = 0');
+      const { rows } = await pool.query(
+        'SELECT partition, next_offset FROM ratings.projection_offsets WHERE partition = 0',
+      );
       assert.deepEqual(rows, [{ partition: 0, next_offset: 7 }]);
     });
     assert.equal(runner.problem(), undefined);
@@ -278,7 +344,11 @@ async function ratingsSink(t: TestContext) {
   const deadLetters = createDeadLetterWriter(f.kafka, f.topics.deadLetters, 'test');
   await deadLetters.connect();
   t.after(() => deadLetters.disconnect());
-  return { f, pool, sink: createSink({ pool, decoder: new EventDecoder(services.registry), deadLetters, projections }) };
+  return {
+    f,
+    pool,
+    sink: createSink({ pool, decoder: new EventDecoder(services.registry), deadLetters, projections }),
+  };
 }
 
 describe('projector sink', () => {
@@ -286,7 +356,15 @@ describe('projector sink', () => {
     const { f, pool, sink } = await ratingsSink(t);
     const records = [rating('dave', 'm9', 2), rating('erin', 'm9', 4), rating('dave', 'm9', 5)].map((event, offset) => {
       const { key, value, headers } = f.codec.encode(event);
-      return { topic: f.topics.movieRatings, partition: 0, offset, key: Buffer.from(key), value, headers, timestamp: '0' };
+      return {
+        topic: f.topics.movieRatings,
+        partition: 0,
+        offset,
+        key: Buffer.from(key),
+        value,
+        headers,
+        timestamp: '0',
+      };
     });
     const batch = (from: number, to: number, continuesFrom?: number) => ({
       topic: f.topics.movieRatings,
@@ -318,26 +396,50 @@ describe('projector sink', () => {
       nextOffset: fetchedOffset + events.length,
       records: events.map((event, i) => {
         const { key, value, headers } = f.codec.encode(event);
-        return { topic: f.topics.movieRatings, partition, offset: fetchedOffset + i, key: Buffer.from(key), value, headers, timestamp: '0' };
+        return {
+          topic: f.topics.movieRatings,
+          partition,
+          offset: fetchedOffset + i,
+          key: Buffer.from(key),
+          value,
+          headers,
+          timestamp: '0',
+        };
       }),
       continuesFrom: undefined,
     });
     const offsets = async () =>
-      (await pool.query<{ partition: number; next_offset: number; tx: string }>('SELECT partition, next_offset, xmin::text AS tx FROM ratings.projection_offsets ORDER BY partition')).rows;
+      (
+        await pool.query<{ partition: number; next_offset: number; tx: string }>(
+          'SELECT partition, next_offset, xmin::text AS tx FROM ratings.projection_offsets ORDER BY partition',
+        )
+      ).rows;
 
-    const together = await sink.processGroup([batchOf(0, 0, [rating('dave', 'm1', 2)]), batchOf(1, 0, [rating('dave', 'm2', 4), rating('erin', 'm2', 5)])]);
-    assert.deepEqual(together.results.map((r) => r.ok), [true, true]);
+    const together = await sink.processGroup([
+      batchOf(0, 0, [rating('dave', 'm1', 2)]),
+      batchOf(1, 0, [rating('dave', 'm2', 4), rating('erin', 'm2', 5)]),
+    ]);
+    assert.deepEqual(
+      together.results.map((r) => r.ok),
+      [true, true],
+    );
     assert.equal(together.groupFailure, undefined);
     const [first, second] = await offsets();
     assert.deepEqual([first?.next_offset, second?.next_offset], [1, 2]);
     assert.equal(first?.tx, second?.tx, 'both partitions moved in one transaction');
 
     // Partition 1 goes on from 2: a batch from 5 is misplaced, and must not hold partition 0 back.
-    const apart = await sink.processGroup([batchOf(0, 1, [rating('erin', 'm1', 3)]), batchOf(1, 5, [rating('frank', 'm2', 1)])]);
+    const apart = await sink.processGroup([
+      batchOf(0, 1, [rating('erin', 'm1', 3)]),
+      batchOf(1, 5, [rating('frank', 'm2', 1)]),
+    ]);
     assert.equal(apart.groupFailure?.name, 'PositionError', 'the group failed together first');
     assert.equal(apart.results[0]?.ok, true);
     assert.equal(!apart.results[1]?.ok && apart.results[1]?.error.name, 'PositionError');
-    assert.deepEqual((await offsets()).map((o) => o.next_offset), [2, 2]);
+    assert.deepEqual(
+      (await offsets()).map((o) => o.next_offset),
+      [2, 2],
+    );
     assert.deepEqual(await aggregates(pool), [
       { record_id: 'm1', count: 2, sum: 5, count_1: 0, count_5: 0 },
       { record_id: 'm2', count: 2, sum: 9, count_1: 0, count_5: 1 },
@@ -351,8 +453,14 @@ describe('projector sink', () => {
       deduplicated.results.map((r) => r.ok && r.report.counts.map((c) => c.outcome)),
       [['applied'], ['duplicate']],
     );
-    assert.deepEqual((await aggregates(pool)).find((a) => a.record_id === 'm3'), { record_id: 'm3', count: 1, sum: 4, count_1: 0, count_5: 0 });
-    assert.deepEqual((await offsets()).map((o) => o.next_offset), [2, 2, 1, 1]);
+    assert.deepEqual(
+      (await aggregates(pool)).find((a) => a.record_id === 'm3'),
+      { record_id: 'm3', count: 1, sum: 4, count_1: 0, count_5: 0 },
+    );
+    assert.deepEqual(
+      (await offsets()).map((o) => o.next_offset),
+      [2, 2, 1, 1],
+    );
   });
 });
 

@@ -16,14 +16,31 @@ const TEST_SEAL = createEventIdSeal('query-test-event-id-secret-long-enough');
 
 /** The query API as query-api/main.ts wires it, over `pool`. */
 const testQueryApp = (pool: Pool, databaseUrl: string) =>
-  buildQueryApp({ logger: quietLogger(), metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, databaseUrl, quietLogger()), eventIdSeal: TEST_SEAL });
+  buildQueryApp({
+    logger: quietLogger(),
+    metrics: createMetrics('query-api'),
+    pool,
+    progress: createProgressWatcher(pool, databaseUrl, quietLogger()),
+    eventIdSeal: TEST_SEAL,
+  });
 
 /** Announces that offsets moved without saying which, as a rebuild's swap does. */
 const announce = (client: PoolClient) => client.query(`SELECT pg_notify($1, '')`, [PROGRESS_CHANNEL]);
 /** Announces the offsets a projection stored in `table` (by default its schema's offsets table), as its transaction does. */
-async function announceOffsets(client: PoolClient, schema: string, topic: string, offsets: Array<[number, number]>, table?: string) {
-  const { rows } = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [`${schema}.projection_offsets`]);
-  await client.query(`SELECT pg_notify($1, $2)`, [PROGRESS_CHANNEL, JSON.stringify({ schema, table: table ?? rows[0]!.oid ?? '0', topic, offsets })]);
+async function announceOffsets(
+  client: PoolClient,
+  schema: string,
+  topic: string,
+  offsets: Array<[number, number]>,
+  table?: string,
+) {
+  const { rows } = await client.query<{ oid: string | null }>(`SELECT to_regclass($1)::oid::text AS oid`, [
+    `${schema}.projection_offsets`,
+  ]);
+  await client.query(`SELECT pg_notify($1, $2)`, [
+    PROGRESS_CHANNEL,
+    JSON.stringify({ schema, table: table ?? rows[0]!.oid ?? '0', topic, offsets }),
+  ]);
 }
 
 /** The backends of this database listening for progress announcements. */
@@ -62,7 +79,8 @@ describe('query API', () => {
     await db.drop();
   });
 
-  const get = (id: string, headers: Record<string, string> = {}) => app.inject({ method: 'GET', url: `/v1/movies/${id}`, headers });
+  const get = (id: string, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'GET', url: `/v1/movies/${id}`, headers });
 
   it('serves metadata with the aggregated rating and a revision ETag', async () => {
     const response = await get('tt0047478');
@@ -119,15 +137,29 @@ describe('query API', () => {
     for (const url of ['/v1/movies/not%20an%20id', '/v1/movies/not%20an%20id/rating', `/v1/movies/${'x'.repeat(65)}`]) {
       const response = await app.inject({ method: 'GET', url });
       assert.equal(response.statusCode, 400, url);
-      assert.deepEqual(response.json<{ errors: unknown }>().errors, [{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
+      assert.deepEqual(response.json<{ errors: unknown }>().errors, [
+        { field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' },
+      ]);
     }
   });
 
-  it('serves a movie\'s rating with its distribution, count 0 for a movie nobody rated, 404 for one it knows nothing of', async () => {
+  it("serves a movie's rating with its distribution, count 0 for a movie nobody rated, 404 for one it knows nothing of", async () => {
     const rating = async (id: string) => app.inject({ method: 'GET', url: `/v1/movies/${id}/rating` });
-    assert.deepEqual((await rating('tt0047478')).json(), { average: 3.67, count: 3, distribution: { '1': 0, '2': 0, '3': 1, '4': 1, '5': 1 } });
-    assert.deepEqual((await rating('tt-only-ratings')).json(), { average: 5, count: 1, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 } });
-    assert.deepEqual((await rating('tt0000001')).json(), { average: null, count: 0, distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 } });
+    assert.deepEqual((await rating('tt0047478')).json(), {
+      average: 3.67,
+      count: 3,
+      distribution: { '1': 0, '2': 0, '3': 1, '4': 1, '5': 1 },
+    });
+    assert.deepEqual((await rating('tt-only-ratings')).json(), {
+      average: 5,
+      count: 1,
+      distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 1 },
+    });
+    assert.deepEqual((await rating('tt0000001')).json(), {
+      average: null,
+      count: 0,
+      distribution: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 },
+    });
     const unknown = await rating('tt9999999');
     assert.equal(unknown.statusCode, 404);
     // Every rating taken back, no metadata: nothing to show.
@@ -156,7 +188,10 @@ describe('query API: listing movies', () => {
     db = await createTestDatabase();
     pool = createPool(db.url, 3, quietLogger());
     app = testQueryApp(pool, db.url);
-    await insert(Array.from({ length: 57 }, (_, i) => `m${String(i).padStart(3, '0')}`), (i) => (i % 3 === 0 ? 'Agnès Varda' : 'Other'));
+    await insert(
+      Array.from({ length: 57 }, (_, i) => `m${String(i).padStart(3, '0')}`),
+      (i) => (i % 3 === 0 ? 'Agnès Varda' : 'Other'),
+    );
   });
   after(async () => {
     await app.close();
@@ -197,7 +232,9 @@ describe('query API: listing movies', () => {
     const seen = await walk('?limit=7', async (page) => {
       // New movies on both sides of the cursor, and a change to one already listed.
       await insert([`a-new-${page}`, `z-new-${page}`], () => 'Other');
-      await pool.query(`UPDATE movie_details.movies SET title = 'Changed', version = version + 1 WHERE movie_id = 'm000'`);
+      await pool.query(
+        `UPDATE movie_details.movies SET title = 'Changed', version = version + 1 WHERE movie_id = 'm000'`,
+      );
     });
     const old = seen.filter((id) => id.startsWith('m'));
     assert.deepEqual(old, before, 'each movie present throughout, once, in order');
@@ -222,14 +259,21 @@ describe('query API: listing movies', () => {
     ['two limits', '?limit=5&limit=6', 'limit'],
     ['an empty director', '?director=', 'director'],
     ['a cursor that is not ours', '?cursor=bm90LWEtY3Vyc29y', 'cursor'],
-    ['a cursor naming something else than an id', `?cursor=${Buffer.from(JSON.stringify({ a: "x' OR 1=1", d: null })).toString('base64url')}`, 'cursor'],
+    [
+      'a cursor naming something else than an id',
+      `?cursor=${Buffer.from(JSON.stringify({ a: "x' OR 1=1", d: null })).toString('base64url')}`,
+      'cursor',
+    ],
     ['an unknown parameter', '?directr=Varda', 'directr'],
   ]) {
     it(`answers 400 naming the field for ${name}`, async () => {
       const response = await list(query!);
       assert.equal(response.statusCode, 400, response.body);
       assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
-      assert.deepEqual(response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field), [field]);
+      assert.deepEqual(
+        response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field),
+        [field],
+      );
     });
   }
 
@@ -242,7 +286,10 @@ describe('query API: listing movies', () => {
   });
 
   it('takes a limit up to 100', async () => {
-    assert.equal((await list('?limit=100')).json<Page>().items.length, Math.min(100, (await walk('?limit=100')).length));
+    assert.equal(
+      (await list('?limit=100')).json<Page>().items.length,
+      Math.min(100, (await walk('?limit=100')).length),
+    );
   });
 });
 
@@ -266,19 +313,28 @@ describe('query API: Postgres unreachable', () => {
 
     proxy.cutOff();
     // The details cache may answer for one poll interval more; the failing poll then retires it.
-    await eventually(async () => assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 503), 2000, 5);
+    await eventually(
+      async () => assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 503),
+      2000,
+      5,
+    );
     for (const url of ['/v1/movies/tt1', '/v1/movies/tt1/rating', '/v1/movies']) {
       const started = performance.now();
       const response = await app.inject({ method: 'GET', url });
       assert.equal(response.statusCode, 503, url);
       assert.equal(response.headers['retry-after'], '1');
       assert.equal(response.json<{ type: string }>().type, 'urn:movie-catalogue:problem:service-unavailable');
-      assert.ok(performance.now() - started < 1500, `${url} answered after ${Math.round(performance.now() - started)} ms`);
+      assert.ok(
+        performance.now() - started < 1500,
+        `${url} answered after ${Math.round(performance.now() - started)} ms`,
+      );
     }
     assert.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 503);
 
     proxy.restore();
-    await eventually(async () => assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 200));
+    await eventually(async () =>
+      assert.equal((await app.inject({ method: 'GET', url: '/v1/movies/tt1' })).statusCode, 200),
+    );
     assert.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200);
   });
 
@@ -310,8 +366,11 @@ describe('query API: details cache', () => {
       await db.drop();
     });
     await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', $1, '', 'D', NULL, '[]', 1, now())`, [title]);
-    await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`);
-    const titleNow = async (headers: Record<string, string> = {}) => (await app.inject({ method: 'GET', url: '/v1/movies/tt1', headers })).json<{ title: string }>().title;
+    await pool.query(
+      `INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`,
+    );
+    const titleNow = async (headers: Record<string, string> = {}) =>
+      (await app.inject({ method: 'GET', url: '/v1/movies/tt1', headers })).json<{ title: string }>().title;
     return { pool, title: titleNow };
   }
 
@@ -329,7 +388,10 @@ describe('query API: details cache', () => {
       await client.query(`UPDATE movie_details.projection_offsets SET next_offset = 2 WHERE topic = 'metadata'`);
       await announce(client);
     });
-    assert.equal(await title({ 'x-consistency-token': encodeConsistencyToken([{ topic: 'metadata', partition: 0, offset: 1 }]) }), 'After');
+    assert.equal(
+      await title({ 'x-consistency-token': encodeConsistencyToken([{ topic: 'metadata', partition: 0, offset: 1 }]) }),
+      'After',
+    );
     // And a read without one as soon as the announcement is heard.
     await eventually(async () => assert.equal(await title(), 'After'), 150, 5);
   });
@@ -339,7 +401,10 @@ describe('query API: details cache', () => {
     assert.equal(await title(), 'Before');
     await eventually(async () => assert.equal((await listeners(pool)).length, 1), 3000, 20);
     await title({ 'x-consistency-token': encodeConsistencyToken([{ topic: 'metadata', partition: 0, offset: 0 }]) });
-    const pending = title({ 'x-consistency-token': encodeConsistencyToken([{ topic: 'metadata', partition: 0, offset: 1 }]), 'x-consistency-wait': '2000' });
+    const pending = title({
+      'x-consistency-token': encodeConsistencyToken([{ topic: 'metadata', partition: 0, offset: 1 }]),
+      'x-consistency-wait': '2000',
+    });
     await withTransaction(pool, async (client) => {
       await client.query(`UPDATE movie_details.movies SET title = 'After', version = 2 WHERE movie_id = 'tt1'`);
       await client.query(`UPDATE movie_details.projection_offsets SET next_offset = 2 WHERE topic = 'metadata'`);
@@ -354,9 +419,15 @@ describe('query API: details cache', () => {
 
     // The same offsets behind another read model: only the swap itself says that anything changed.
     await createShadow(pool, 'movie_details', 'movie_details__rebuild');
-    await pool.query(`INSERT INTO movie_details__rebuild.movies VALUES ('tt1', 'Rebuilt', '', 'D', NULL, '[]', 1, now())`);
-    await pool.query(`INSERT INTO movie_details__rebuild.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`);
-    await withTransaction(pool, (client) => swapSchemas(client, 'movie_details', 'movie_details__rebuild', 'movie_details__old'));
+    await pool.query(
+      `INSERT INTO movie_details__rebuild.movies VALUES ('tt1', 'Rebuilt', '', 'D', NULL, '[]', 1, now())`,
+    );
+    await pool.query(
+      `INSERT INTO movie_details__rebuild.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 1)`,
+    );
+    await withTransaction(pool, (client) =>
+      swapSchemas(client, 'movie_details', 'movie_details__rebuild', 'movie_details__old'),
+    );
     await eventually(async () => assert.equal(await title(), 'Rebuilt'), 150, 5);
   });
 });
@@ -380,8 +451,12 @@ describe('query API: read-your-writes', () => {
     };
     app = testQueryApp(pool, db.url);
     await pool.query(`INSERT INTO movie_details.movies VALUES ('tt1', 'T', '', 'D', NULL, '[]', 1, now())`);
-    await pool.query(`INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 3)`);
-    await pool.query(`INSERT INTO ratings.projection_offsets (topic, partition, next_offset) VALUES ('ratings', 1, 10)`);
+    await pool.query(
+      `INSERT INTO movie_details.projection_offsets (topic, partition, next_offset) VALUES ('metadata', 0, 3)`,
+    );
+    await pool.query(
+      `INSERT INTO ratings.projection_offsets (topic, partition, next_offset) VALUES ('ratings', 1, 10)`,
+    );
   });
   after(async () => {
     await app.close();
@@ -395,7 +470,8 @@ describe('query API: read-your-writes', () => {
       await client.query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next]);
       await announce(client);
     }).then(() => performance.now());
-  const token = (...positions: Array<[string, number, number]>) => encodeConsistencyToken(positions.map(([topic, partition, offset]) => ({ topic, partition, offset })));
+  const token = (...positions: Array<[string, number, number]>) =>
+    encodeConsistencyToken(positions.map(([topic, partition, offset]) => ({ topic, partition, offset })));
   const read = (headers: Record<string, string>, url = '/v1/movies/tt1') => app.inject({ method: 'GET', url, headers });
   const timed = async (run: () => Promise<{ statusCode: number; headers: Record<string, unknown> }>) => {
     const started = performance.now();
@@ -405,7 +481,9 @@ describe('query API: read-your-writes', () => {
 
   it('answers at once for a position already applied, on every read', async () => {
     for (const url of ['/v1/movies/tt1', '/v1/movies/tt1/rating', '/v1/movies']) {
-      const { response, ms } = await timed(() => read({ 'x-consistency-token': token(['metadata', 0, 2], ['ratings', 1, 9]) }, url));
+      const { response, ms } = await timed(() =>
+        read({ 'x-consistency-token': token(['metadata', 0, 2], ['ratings', 1, 9]) }, url),
+      );
       assert.equal(response.statusCode, 200, url);
       assert.equal(response.headers['x-consistency'], 'consistent');
       assert.ok(ms < 200, `${url} took ${Math.round(ms)} ms`);
@@ -427,14 +505,22 @@ describe('query API: read-your-writes', () => {
   // The slow poll, once a second while listening, would answer each read a half second late on average.
   it('answers as soon as a projection announces its progress, and meanwhile barely polls', async () => {
     progressQueries = 0;
-    assert.equal((await read({ 'x-consistency-token': token(['ratings', 1, 900]), 'x-consistency-wait': '300' })).headers['x-consistency'], 'stale');
+    assert.equal(
+      (await read({ 'x-consistency-token': token(['ratings', 1, 900]), 'x-consistency-wait': '300' })).headers[
+        'x-consistency'
+      ],
+      'stale',
+    );
     assert.ok(progressQueries <= 2, `${progressQueries} progress queries in 300 ms`);
     for (const next of [20, 21, 22]) {
       const pending = read({ 'x-consistency-token': token(['ratings', 1, next - 1]), 'x-consistency-wait': '2000' });
       const committed = await commitRatingsOffset(next);
       const response = await pending;
       assert.equal(response.headers['x-consistency'], 'consistent');
-      assert.ok(performance.now() - committed < 150, `answered ${Math.round(performance.now() - committed)} ms after the commit`);
+      assert.ok(
+        performance.now() - committed < 150,
+        `answered ${Math.round(performance.now() - committed)} ms after the commit`,
+      );
     }
   });
 
@@ -457,12 +543,28 @@ describe('query API: read-your-writes', () => {
 
   it('pays no heed to what the shadow schema of a rebuild announces', async () => {
     await commitRatingsOffset(28);
-    assert.equal((await read({ 'x-consistency-token': token(['ratings', 1, 27]), 'x-consistency-wait': '2000' })).headers['x-consistency'], 'consistent');
+    assert.equal(
+      (await read({ 'x-consistency-token': token(['ratings', 1, 27]), 'x-consistency-wait': '2000' })).headers[
+        'x-consistency'
+      ],
+      'consistent',
+    );
     await eventually(async () => assert.equal((await listeners(pool)).length, 1), 3000, 20);
     // A rebuild just begun: behind the live read model on partition 1 (at 28), ahead where it has nothing.
     progressQueries = 0;
     for (let batch = 0; batch < 5; batch += 1) {
-      await withTransaction(pool, (client) => announceOffsets(client, 'ratings__rebuild', 'ratings', [[1, 1 + batch], [4, 1000]], '1'));
+      await withTransaction(pool, (client) =>
+        announceOffsets(
+          client,
+          'ratings__rebuild',
+          'ratings',
+          [
+            [1, 1 + batch],
+            [4, 1000],
+          ],
+          '1',
+        ),
+      );
     }
     const applied = await read({ 'x-consistency-token': token(['ratings', 1, 27]), 'x-consistency-wait': '200' });
     assert.equal(applied.headers['x-consistency'], 'consistent');
@@ -485,11 +587,18 @@ describe('query API: read-your-writes', () => {
     const [before] = await listeners(pool);
     assert.ok(before !== undefined, 'a listening connection');
     await pool.query('SELECT pg_terminate_backend($1)', [before]);
-    await eventually(async () => assert.deepEqual((await listeners(pool)).filter((pid) => pid !== before).length, 1), 3000, 20);
+    await eventually(
+      async () => assert.deepEqual((await listeners(pool)).filter((pid) => pid !== before).length, 1),
+      3000,
+      20,
+    );
     const pending = read({ 'x-consistency-token': token(['ratings', 1, 29]), 'x-consistency-wait': '2000' });
     const committed = await commitRatingsOffset(30);
     assert.equal((await pending).headers['x-consistency'], 'consistent');
-    assert.ok(performance.now() - committed < 150, `answered ${Math.round(performance.now() - committed)} ms after the commit`);
+    assert.ok(
+      performance.now() - committed < 150,
+      `answered ${Math.round(performance.now() - committed)} ms after the commit`,
+    );
   });
 
   it('polls fast while it cannot listen', async (t) => {
@@ -498,20 +607,30 @@ describe('query API: read-your-writes', () => {
     const deaf = testQueryApp(pool, unreachable.toString());
     t.after(() => deaf.close());
     for (const next of [50, 51, 52]) {
-      const pending = deaf.inject({ method: 'GET', url: '/v1/movies/tt1', headers: { 'x-consistency-token': token(['ratings', 1, next - 1]), 'x-consistency-wait': '2000' } });
+      const pending = deaf.inject({
+        method: 'GET',
+        url: '/v1/movies/tt1',
+        headers: { 'x-consistency-token': token(['ratings', 1, next - 1]), 'x-consistency-wait': '2000' },
+      });
       // Moved by hand, announced to nobody: only a poll sees it.
-      const moved = await pool.query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next]).then(() => performance.now());
+      const moved = await pool
+        .query(`UPDATE ratings.projection_offsets SET next_offset = $1 WHERE topic = 'ratings'`, [next])
+        .then(() => performance.now());
       assert.equal((await pending).headers['x-consistency'], 'consistent');
       assert.ok(performance.now() - moved < 150, `answered ${Math.round(performance.now() - moved)} ms after the move`);
     }
   });
 
   it('answers stale at the bound, not later, when the projections lag past it', async () => {
-    const { response, ms } = await timed(() => read({ 'x-consistency-token': token(['metadata', 0, 100]), 'x-consistency-wait': '300' }));
+    const { response, ms } = await timed(() =>
+      read({ 'x-consistency-token': token(['metadata', 0, 100]), 'x-consistency-wait': '300' }),
+    );
     assert.equal(response.statusCode, 200);
     assert.equal(response.headers['x-consistency'], 'stale');
     assert.ok(ms >= 295 && ms < 600, `answered after ${Math.round(ms)} ms`);
-    const unknownPartition = await timed(() => read({ 'x-consistency-token': token(['ratings', 4, 0]), 'x-consistency-wait': '100' }));
+    const unknownPartition = await timed(() =>
+      read({ 'x-consistency-token': token(['ratings', 4, 0]), 'x-consistency-wait': '100' }),
+    );
     assert.equal(unknownPartition.response.headers['x-consistency'], 'stale');
   });
 
@@ -524,17 +643,27 @@ describe('query API: read-your-writes', () => {
   it('reads a bunch of movies released by one commit in one query', async () => {
     await pool.query(`INSERT INTO ratings.rating_aggregates (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5)
                       SELECT 'movie', 'b' || i, 1, 4, 0, 0, 0, 1, 0 FROM generate_series(1, 20) i`);
-    const reads = Array.from({ length: 20 }, (_, i) => read({ 'x-consistency-token': token(['ratings', 1, 59]), 'x-consistency-wait': '2000' }, `/v1/movies/b${i + 1}/rating`));
+    const reads = Array.from({ length: 20 }, (_, i) =>
+      read(
+        { 'x-consistency-token': token(['ratings', 1, 59]), 'x-consistency-wait': '2000' },
+        `/v1/movies/b${i + 1}/rating`,
+      ),
+    );
     ratingQueries = 0;
     await commitRatingsOffset(60);
     const answers = await Promise.all(reads);
-    assert.deepEqual(answers.map((a) => [a.statusCode, a.headers['x-consistency'], a.json<{ count: number }>().count]), answers.map(() => [200, 'consistent', 1]));
+    assert.deepEqual(
+      answers.map((a) => [a.statusCode, a.headers['x-consistency'], a.json<{ count: number }>().count]),
+      answers.map(() => [200, 'consistent', 1]),
+    );
     assert.equal(ratingQueries, 1);
   });
 
   it('shares one poll among every waiting read', async () => {
     progressQueries = 0;
-    const reads = Array.from({ length: 50 }, () => read({ 'x-consistency-token': token(['ratings', 1, 500]), 'x-consistency-wait': '200' }));
+    const reads = Array.from({ length: 50 }, () =>
+      read({ 'x-consistency-token': token(['ratings', 1, 500]), 'x-consistency-wait': '200' }),
+    );
     await Promise.all(reads);
     // 50 reads polling on their own every 5 ms for 200 ms would be ~2,000 queries.
     assert.ok(progressQueries <= 60, `${progressQueries} progress queries`);
@@ -543,13 +672,24 @@ describe('query API: read-your-writes', () => {
   for (const [name, headers, field] of [
     ['a token that is not ours', { 'x-consistency-token': 'bm9wZQ' }, 'X-Consistency-Token'],
     ['an empty token', { 'x-consistency-token': '' }, 'X-Consistency-Token'],
-    ['a wait that is no number', { 'x-consistency-token': token(['metadata', 0, 1]), 'x-consistency-wait': 'soon' }, 'X-Consistency-Wait'],
-    ['a wait over 5 s', { 'x-consistency-token': token(['metadata', 0, 1]), 'x-consistency-wait': '5001' }, 'X-Consistency-Wait'],
+    [
+      'a wait that is no number',
+      { 'x-consistency-token': token(['metadata', 0, 1]), 'x-consistency-wait': 'soon' },
+      'X-Consistency-Wait',
+    ],
+    [
+      'a wait over 5 s',
+      { 'x-consistency-token': token(['metadata', 0, 1]), 'x-consistency-wait': '5001' },
+      'X-Consistency-Wait',
+    ],
   ] as const) {
     it(`answers 400 for ${name}`, async () => {
       const response = await read(headers);
       assert.equal(response.statusCode, 400);
-      assert.deepEqual(response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field), [field]);
+      assert.deepEqual(
+        response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field),
+        [field],
+      );
     });
   }
 });
@@ -567,8 +707,17 @@ describe('query API: announcements heard while it reads the offsets', () => {
       await db.drop();
     });
     const read = (offset: number) =>
-      app.inject({ method: 'GET', url: '/v1/movies', headers: { 'x-consistency-token': encodeConsistencyToken([{ topic: 'ratings', partition: 1, offset }]), 'x-consistency-wait': '300' } });
-    await pool.query(`INSERT INTO ratings.projection_offsets (topic, partition, next_offset) VALUES ('ratings', 1, 10)`);
+      app.inject({
+        method: 'GET',
+        url: '/v1/movies',
+        headers: {
+          'x-consistency-token': encodeConsistencyToken([{ topic: 'ratings', partition: 1, offset }]),
+          'x-consistency-wait': '300',
+        },
+      });
+    await pool.query(
+      `INSERT INTO ratings.projection_offsets (topic, partition, next_offset) VALUES ('ratings', 1, 10)`,
+    );
     assert.equal((await read(9)).headers['x-consistency'], 'consistent');
     await eventually(async () => assert.equal((await listeners(pool)).length, 1), 3000, 20);
 
@@ -576,19 +725,31 @@ describe('query API: announcements heard while it reads the offsets', () => {
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE ratings.projection_offsets IN ACCESS EXCLUSIVE MODE');
     await withTransaction(pool, announce);
-    await eventually(async () => {
-      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'ratings.projection_offsets'::regclass`);
-      assert.equal(rows[0]!.n, 1);
-    }, 3000, 10);
+    await eventually(
+      async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'ratings.projection_offsets'::regclass`,
+        );
+        assert.equal(rows[0]!.n, 1);
+      },
+      3000,
+      10,
+    );
     await withTransaction(pool, (client) => announceOffsets(client, 'ratings', 'ratings', [[1, 40]]));
     assert.equal((await read(39)).headers['x-consistency'], 'consistent');
 
     // The read goes on and finds 10, which was true when it began: 40 came later, and stays.
     await blocker.query('ROLLBACK');
-    await eventually(async () => {
-      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'ratings.projection_offsets'::regclass`);
-      assert.equal(rows[0]!.n, 0);
-    }, 3000, 10);
+    await eventually(
+      async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND relation = 'ratings.projection_offsets'::regclass`,
+        );
+        assert.equal(rows[0]!.n, 0);
+      },
+      3000,
+      10,
+    );
     assert.equal((await read(39)).headers['x-consistency'], 'consistent');
   });
 });
@@ -629,9 +790,21 @@ describe('query API: command status', () => {
 
   it('answers each outcome the projections recorded, with its reason', async () => {
     assert.deepEqual((await status(ids.applied)).json(), { eventId: ids.applied, status: 'applied', reason: null });
-    assert.deepEqual((await status(ids.rejected)).json(), { eventId: ids.rejected, status: 'rejected', reason: 'version_conflict' });
-    assert.deepEqual((await status(ids.deadLettered)).json(), { eventId: ids.deadLettered, status: 'dead_lettered', reason: 'invalid_event' });
-    assert.deepEqual((await status(ids.parked.toUpperCase())).json(), { eventId: ids.parked, status: 'parked', reason: 'key parked after offset 7' });
+    assert.deepEqual((await status(ids.rejected)).json(), {
+      eventId: ids.rejected,
+      status: 'rejected',
+      reason: 'version_conflict',
+    });
+    assert.deepEqual((await status(ids.deadLettered)).json(), {
+      eventId: ids.deadLettered,
+      status: 'dead_lettered',
+      reason: 'invalid_event',
+    });
+    assert.deepEqual((await status(ids.parked.toUpperCase())).json(), {
+      eventId: ids.parked,
+      status: 'parked',
+      reason: 'key parked after offset 7',
+    });
   });
 
   it('answers pending for an id the command API answered that no projection has dealt with yet', async () => {
@@ -640,12 +813,19 @@ describe('query API: command status', () => {
   });
 
   const statuses = (body: unknown, contentType = 'application/json') =>
-    app.inject({ method: 'POST', url: '/v1/commands/status', headers: { 'content-type': contentType }, payload: typeof body === 'string' ? body : JSON.stringify(body) });
+    app.inject({
+      method: 'POST',
+      url: '/v1/commands/status',
+      headers: { 'content-type': contentType },
+      payload: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   it('answers the status of many events in one call, in the order asked, with a count of each status', async () => {
     const pending = TEST_SEAL.seal(newEventId());
     const unknown = newEventId();
-    const response = await statuses({ eventIds: [ids.parked, ids.applied, pending, ids.rejected.toUpperCase(), unknown, ids.deadLettered, ids.applied] });
+    const response = await statuses({
+      eventIds: [ids.parked, ids.applied, pending, ids.rejected.toUpperCase(), unknown, ids.deadLettered, ids.applied],
+    });
     assert.equal(response.statusCode, 200);
     assert.deepEqual(response.json(), {
       items: [
@@ -661,7 +841,7 @@ describe('query API: command status', () => {
     });
   });
 
-  it('answers a bulk command\'s thousand events in one call', async () => {
+  it("answers a bulk command's thousand events in one call", async () => {
     const eventIds = Array.from({ length: 1000 }, () => TEST_SEAL.seal(newEventId()));
     const response = await statuses({ eventIds });
     assert.equal(response.statusCode, 200);
@@ -678,7 +858,10 @@ describe('query API: command status', () => {
     it(`answers 400 naming the fields for ${name}`, async () => {
       const response = await statuses(body);
       assert.equal(response.statusCode, 400);
-      assert.deepEqual(response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field), fields);
+      assert.deepEqual(
+        response.json<{ errors: Array<{ field: string }> }>().errors.map((e) => e.field),
+        fields,
+      );
     });
   }
 

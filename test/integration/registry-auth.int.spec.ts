@@ -31,20 +31,34 @@ describe('a registry behind https and basic auth', () => {
   before(async () => {
     const tls = ensureClusterTls(dir);
     const upstream = new URL(services.registryUrl);
-    server = https.createServer({ cert: readFileSync(tls.serverCert), key: readFileSync(tls.serverKey) }, (request, response) => {
-      if (request.headers.authorization !== expected) {
-        refused.push(request.url ?? '');
-        response.writeHead(401, { 'content-type': 'application/json' }).end('{"error_code":401,"message":"Unauthorized"}');
-        return;
-      }
-      const path = `${upstream.pathname.replace(/\/$/, '')}${request.url ?? ''}`;
-      const forward = http.request({ host: upstream.hostname, port: upstream.port, path, method: request.method, headers: { ...request.headers, host: upstream.host } }, (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      });
-      forward.on('error', () => response.writeHead(502).end());
-      request.pipe(forward);
-    });
+    server = https.createServer(
+      { cert: readFileSync(tls.serverCert), key: readFileSync(tls.serverKey) },
+      (request, response) => {
+        if (request.headers.authorization !== expected) {
+          refused.push(request.url ?? '');
+          response
+            .writeHead(401, { 'content-type': 'application/json' })
+            .end('{"error_code":401,"message":"Unauthorized"}');
+          return;
+        }
+        const path = `${upstream.pathname.replace(/\/$/, '')}${request.url ?? ''}`;
+        const forward = http.request(
+          {
+            host: upstream.hostname,
+            port: upstream.port,
+            path,
+            method: request.method,
+            headers: { ...request.headers, host: upstream.host },
+          },
+          (answer) => {
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(response);
+          },
+        );
+        forward.on('error', () => response.writeHead(502).end());
+        request.pipe(forward);
+      },
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `https://localhost:${(server.address() as AddressInfo).port}`;
     secured = { url, auth: { username: USER, password: PASSWORD }, ca: readFileSync(tls.ca, 'utf8') };
@@ -60,7 +74,12 @@ describe('a registry behind https and basic auth', () => {
     const codec = await EventCodec.forWriting(registryClient(secured), topics);
     const encoded = codec.encode({
       type: 'RatingSubmitted',
-      envelope: { eventId: '01a25165-0bfd-7be4-b34e-041fddd6cd7d', occurredAt: new Date(0), principal: 'alice', correlationId: 'c' },
+      envelope: {
+        eventId: '01a25165-0bfd-7be4-b34e-041fddd6cd7d',
+        occurredAt: new Date(0),
+        principal: 'alice',
+        correlationId: 'c',
+      },
       recordType: 'movie',
       recordId: 'm1',
       userId: 'alice',
@@ -74,7 +93,10 @@ describe('a registry behind https and basic auth', () => {
 
   it('is refused without the credentials, and the decoder calls that an unavailable registry', async () => {
     const anonymous = { url: secured.url, ca: secured.ca };
-    await assert.rejects(EventCodec.forWriting(registryClient(anonymous), topics), (err: { status?: number }) => err.status === 401);
+    await assert.rejects(
+      EventCodec.forWriting(registryClient(anonymous), topics),
+      (err: { status?: number }) => err.status === 401,
+    );
     const framed = Buffer.from([0, 0, 0, 0, 1, 0]);
     await assert.rejects(new EventDecoder(anonymous).decode({ value: framed }), RegistryUnavailableError);
     assert.ok(refused.length >= 2, `refused: ${refused.join(', ')}`);
@@ -83,7 +105,10 @@ describe('a registry behind https and basic auth', () => {
   it('does not trust the server without the CA', async () => {
     const untrusting = { url: secured.url, auth: secured.auth };
     const before = refused.length;
-    await assert.rejects(new EventDecoder(untrusting).decode({ value: Buffer.from([0, 0, 0, 0, 2, 0]) }), RegistryUnavailableError);
+    await assert.rejects(
+      new EventDecoder(untrusting).decode({ value: Buffer.from([0, 0, 0, 0, 2, 0]) }),
+      RegistryUnavailableError,
+    );
     await assert.rejects(EventCodec.forWriting(registryClient(untrusting), topics), /certificate/);
     assert.equal(refused.length, before);
   });

@@ -28,7 +28,11 @@ describe('traces, from the command through Kafka into the projection and out of 
       assert.ok(tracing, 'an endpoint turns tracing on');
       return tracing;
     };
-    tracings = { commandApi: await start('command-api'), queryApi: await start('query-api'), projectors: await start('projectors') };
+    tracings = {
+      commandApi: await start('command-api'),
+      queryApi: await start('query-api'),
+      projectors: await start('projectors'),
+    };
     system = await startSystem({ tracing: tracings });
   });
   after(async () => {
@@ -42,7 +46,11 @@ describe('traces, from the command through Kafka into the projection and out of 
     return eventually(async () => {
       await Promise.all(Object.values(tracings).map((t) => t.forceFlush()));
       const found = collector.spans.filter(matches);
-      assert.equal(found.length, 1, `${what}: ${found.length} spans among ${JSON.stringify(collector.spans.map((s) => `${s.service}: ${s.name}`))}`);
+      assert.equal(
+        found.length,
+        1,
+        `${what}: ${found.length} spans among ${JSON.stringify(collector.spans.map((s) => `${s.service}: ${s.name}`))}`,
+      );
       return found[0]!;
     });
   }
@@ -51,11 +59,18 @@ describe('traces, from the command through Kafka into the projection and out of 
     const movieId = `tt${randomBytes(4).toString('hex')}`;
     const accepted = await fetch(`${system.commandUrl}/v1/movies/${movieId}/metadata`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${system.token('ada', ['admin'])}`, 'content-type': 'application/json', 'x-correlation-id': 'traced-1' },
+      headers: {
+        authorization: `Bearer ${system.token('ada', ['admin'])}`,
+        'content-type': 'application/json',
+        'x-correlation-id': 'traced-1',
+      },
       body: JSON.stringify({ title: 'Heat', description: 'LA crime saga', director: 'Michael Mann' }),
     });
     assert.equal(accepted.status, 202);
-    const { position, consistencyToken } = (await accepted.json()) as { position: { topic: string; partition: number; offset: number }; consistencyToken: string };
+    const { position, consistencyToken } = (await accepted.json()) as {
+      position: { topic: string; partition: number; offset: number };
+      consistencyToken: string;
+    };
 
     // The caller of the query has a trace of its own, which the query's span continues.
     const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') };
@@ -89,12 +104,23 @@ describe('traces, from the command through Kafka into the projection and out of 
         name: 'send',
         traceId: command.traceId,
         parentSpanId: command.spanId,
-        attributes: { 'messaging.system': 'kafka', 'messaging.operation.type': 'send', 'messaging.operation.name': 'send', 'messaging.batch.message_count': 1 },
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'send',
+          'messaging.operation.name': 'send',
+          'messaging.batch.message_count': 1,
+        },
       },
     );
 
     // The apply is a trace of its own, linked to the command's span.
-    const apply = await spanWhere('apply span', (s) => s.service === 'projectors' && s.kind === KIND.consumer && s.attributes['projection.outcome.applied'] !== undefined);
+    const apply = await spanWhere(
+      'apply span',
+      (s) =>
+        s.service === 'projectors' &&
+        s.kind === KIND.consumer &&
+        s.attributes['projection.outcome.applied'] !== undefined,
+    );
     assert.equal(apply.name, `apply ${system.topics.movieMetadata}`);
     assert.notEqual(apply.traceId, command.traceId);
     assert.deepEqual(
@@ -119,8 +145,20 @@ describe('traces, from the command through Kafka into the projection and out of 
 
     const query = await spanWhere('query span', (s) => s.service === 'query-api' && s.kind === KIND.server);
     assert.deepEqual(
-      { name: query.name, traceId: query.traceId, parentSpanId: query.parentSpanId, status: query.attributes['http.response.status_code'], consistency: query.attributes['moviecatalogue.consistency'] },
-      { name: 'GET /v1/movies/:movieId', traceId: caller.traceId, parentSpanId: caller.spanId, status: 200, consistency: 'consistent' },
+      {
+        name: query.name,
+        traceId: query.traceId,
+        parentSpanId: query.parentSpanId,
+        status: query.attributes['http.response.status_code'],
+        consistency: query.attributes['moviecatalogue.consistency'],
+      },
+      {
+        name: 'GET /v1/movies/:movieId',
+        traceId: caller.traceId,
+        parentSpanId: caller.spanId,
+        status: 200,
+        consistency: 'consistent',
+      },
     );
     // Health checks and metrics scrapes are not traced.
     assert.equal(collector.spans.filter((s) => s.name.includes('/health')).length, 0);

@@ -17,7 +17,10 @@ export interface CodecSuite {
  * fresh one-partition topics, created before its tests and removed after them.
  */
 export function codecSuite(): CodecSuite {
-  const suite = { registry: registryClient(services.registry), decoder: new EventDecoder(services.registry) } as CodecSuite;
+  const suite = {
+    registry: registryClient(services.registry),
+    decoder: new EventDecoder(services.registry),
+  } as CodecSuite;
   before(async () => {
     suite.topics = await createTestTopics(1);
     suite.codec = await EventCodec.forWriting(suite.registry, suite.topics);

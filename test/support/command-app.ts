@@ -15,7 +15,8 @@ const noDatabase = () => Promise.reject(new Error('no database in this test'));
  * limits, no Postgres. `publisher` is the test's; anything else can be overridden.
  */
 export function buildUnitCommandApp(
-  overrides: Partial<Omit<CommandAppDeps, 'config'>> & Pick<CommandAppDeps, 'publisher'> & { config?: Partial<CommandAppDeps['config']> },
+  overrides: Partial<Omit<CommandAppDeps, 'config'>> &
+    Pick<CommandAppDeps, 'publisher'> & { config?: Partial<CommandAppDeps['config']> },
 ): Promise<FastifyInstance> {
   const { config, ...deps } = overrides;
   return buildCommandApp({
@@ -26,6 +27,12 @@ export function buildUnitCommandApp(
     eventIdSeal: createEventIdSeal('unit-test-event-id-secret-unit-test-1'),
     readiness: {},
     ...deps,
-    config: { auth: { kind: 'secret', secret: UNIT_JWT_SECRET }, bodyLimit: 2048, rateLimit: { max: 1000, windowMs: 60_000 }, requestTimeoutMs: 10_000, ...config },
+    config: {
+      auth: { kind: 'secret', secret: UNIT_JWT_SECRET },
+      bodyLimit: 2048,
+      rateLimit: { max: 1000, windowMs: 60_000 },
+      requestTimeoutMs: 10_000,
+      ...config,
+    },
   });
 }

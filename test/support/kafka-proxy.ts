@@ -55,7 +55,8 @@ export async function startKafkaProxy() {
   const socketFactory: ISocketFactory = ({ onConnect }) => net.connect(proxy.port, '127.0.0.1', onConnect);
 
   return {
-    kafka: (clientId = 'proxied') => new Kafka({ clientId, brokers: services.brokers, socketFactory, logLevel: logLevel.NOTHING }),
+    kafka: (clientId = 'proxied') =>
+      new Kafka({ clientId, brokers: services.brokers, socketFactory, logLevel: logLevel.NOTHING }),
     /** The broker's answer to the next produce request never reaches the client. */
     loseNextProduceAnswer() {
       produceAnswersToLose += 1;

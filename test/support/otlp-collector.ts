@@ -29,11 +29,19 @@ interface KeyValue {
 interface ExportRequest {
   resourceSpans: Array<{
     resource?: { attributes?: KeyValue[] };
-    scopeSpans: Array<{ spans: Array<Omit<CollectedSpan, 'service' | 'attributes' | 'links'> & { attributes?: KeyValue[]; links?: Array<{ traceId: string; spanId: string }> }> }>;
+    scopeSpans: Array<{
+      spans: Array<
+        Omit<CollectedSpan, 'service' | 'attributes' | 'links'> & {
+          attributes?: KeyValue[];
+          links?: Array<{ traceId: string; spanId: string }>;
+        }
+      >;
+    }>;
   }>;
 }
 
-const valueOf = (v: AnyValue) => v.stringValue ?? (v.intValue === undefined ? undefined : Number(v.intValue)) ?? v.doubleValue ?? v.boolValue ?? '';
+const valueOf = (v: AnyValue) =>
+  v.stringValue ?? (v.intValue === undefined ? undefined : Number(v.intValue)) ?? v.doubleValue ?? v.boolValue ?? '';
 const flatten = (attributes: KeyValue[] = []) => Object.fromEntries(attributes.map((a) => [a.key, valueOf(a.value)]));
 
 /**
@@ -46,16 +54,28 @@ export async function startOtlpCollector() {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      if (request.method !== 'POST' || request.url !== '/v1/traces' || !request.headers['content-type']?.startsWith('application/json')) {
+      if (
+        request.method !== 'POST' ||
+        request.url !== '/v1/traces' ||
+        !request.headers['content-type']?.startsWith('application/json')
+      ) {
         response.writeHead(415).end();
         return;
       }
       const raw = Buffer.concat(chunks);
-      const body = JSON.parse((request.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8')) as ExportRequest;
+      const body = JSON.parse(
+        (request.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8'),
+      ) as ExportRequest;
       for (const { resource, scopeSpans } of body.resourceSpans) {
         const service = flatten(resource?.attributes)['service.name'];
         for (const { spans: posted } of scopeSpans) {
-          for (const span of posted) spans.push({ ...span, service: typeof service === 'string' ? service : undefined, attributes: flatten(span.attributes), links: span.links ?? [] });
+          for (const span of posted)
+            spans.push({
+              ...span,
+              service: typeof service === 'string' ? service : undefined,
+              attributes: flatten(span.attributes),
+              links: span.links ?? [],
+            });
         }
       }
       response.writeHead(200, { 'content-type': 'application/json' }).end('{}');

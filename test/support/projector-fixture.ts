@@ -8,7 +8,15 @@ import { createEventPublisher } from '../../shared/events/publisher.ts';
 import type { CatalogueEvent, MovieMetadataSet, RatingDeleted, RatingSubmitted } from '../../shared/events/types.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { eventually } from './eventually.ts';
-import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector, uniqueName, type TestProjector } from './services.ts';
+import {
+  createTestDatabase,
+  createTestTopics,
+  quietLogger,
+  services,
+  startTestProjector,
+  uniqueName,
+  type TestProjector,
+} from './services.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 /**
@@ -26,7 +34,11 @@ export async function projectorFixture(t: TestContext) {
   const publisher = { publish: async (event: CatalogueEvent) => (await events.publish([event]))[0]! };
   const raw: Producer = kafka.producer();
   await Promise.all([events.connect(), raw.connect()]);
-  const cleanups: Array<() => Promise<unknown>> = [() => topics.remove(), () => events.disconnect(), () => raw.disconnect()];
+  const cleanups: Array<() => Promise<unknown>> = [
+    () => topics.remove(),
+    () => events.disconnect(),
+    () => raw.disconnect(),
+  ];
   t.after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
@@ -37,23 +49,37 @@ export async function projectorFixture(t: TestContext) {
     codec,
     publisher,
     /** Writes a record as is, the way any Kafka client could. */
-    async produceRaw(topic: string, record: { key: string | null; value: Buffer | null; headers?: IHeaders; partition?: number }) {
+    async produceRaw(
+      topic: string,
+      record: { key: string | null; value: Buffer | null; headers?: IHeaders; partition?: number },
+    ) {
       await raw.send({ topic, acks: -1, messages: [record] });
     },
     /** Writes an event encoded with schema `version` of its type. */
     async publishVersion(event: CatalogueEvent, version: number) {
       const encoded = codec.encode(event, version);
-      await raw.send({ topic: encoded.topic, acks: -1, messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers }] });
+      await raw.send({
+        topic: encoded.topic,
+        acks: -1,
+        messages: [{ key: encoded.key, value: encoded.value, headers: encoded.headers }],
+      });
     },
     /** Writes records as they are to one partition, in one request. */
-    async produceToPartition(topic: string, partition: number, records: ReadonlyArray<{ key: string; value: Buffer; headers?: IHeaders }>) {
+    async produceToPartition(
+      topic: string,
+      partition: number,
+      records: ReadonlyArray<{ key: string; value: Buffer; headers?: IHeaders }>,
+    ) {
       await raw.send({ topic, acks: -1, messages: records.map((r) => ({ ...r, partition })) });
     },
     /** A migrated database and a pool on it. */
     async database(poolSize = 4): Promise<Pool> {
       const db = await createTestDatabase();
       const pool = createPool(db.url, poolSize, logger);
-      cleanups.push(() => db.drop(), () => pool.end());
+      cleanups.push(
+        () => db.drop(),
+        () => pool.end(),
+      );
       return pool;
     },
     async runner(pool: Pool, groupId?: string): Promise<TestProjector> {
@@ -66,21 +92,37 @@ export async function projectorFixture(t: TestContext) {
   };
 }
 
-export async function readTopic(kafka: Kafka, topic: string, count: number, timeoutMs = 20_000): Promise<KafkaMessage[]> {
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<KafkaMessage[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
   const messages: KafkaMessage[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({ eachMessage: ({ message }) => Promise.resolve(void messages.push(message)) });
-    await eventually(() => (messages.length < count ? Promise.reject(new Error(`${topic}: ${messages.length} of ${count} records so far`)) : Promise.resolve()), timeoutMs);
+    await eventually(
+      () =>
+        messages.length < count
+          ? Promise.reject(new Error(`${topic}: ${messages.length} of ${count} records so far`))
+          : Promise.resolve(),
+      timeoutMs,
+    );
   } finally {
     await consumer.disconnect();
   }
   return messages;
 }
 
-const envelope = (principal: string) => ({ eventId: randomUUID(), occurredAt: new Date(), principal, correlationId: randomUUID() });
+const envelope = (principal: string) => ({
+  eventId: randomUUID(),
+  occurredAt: new Date(),
+  principal,
+  correlationId: randomUUID(),
+});
 
 export const rating = (userId: string, recordId: string, value: number): RatingSubmitted => ({
   type: 'RatingSubmitted',
@@ -100,7 +142,11 @@ export const ratingDeleted = (userId: string, recordId: string): RatingDeleted =
   userId,
 });
 
-export const metadataSet = (movieId: string, title: string, expectedVersion: number | null = null): MovieMetadataSet => ({
+export const metadataSet = (
+  movieId: string,
+  title: string,
+  expectedVersion: number | null = null,
+): MovieMetadataSet => ({
   type: 'MovieMetadataSet',
   envelope: envelope('admin'),
   movieId,
@@ -134,7 +180,9 @@ export async function outcomes(pool: Pool, schema: 'ratings' | 'movie_details') 
 export async function stallAggregate(pool: Pool, recordId: string): Promise<() => Promise<void>> {
   await pool.query(`CREATE FUNCTION ratings.stall() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN IF NEW.record_id = ${pg.escapeLiteral(recordId)} THEN RAISE EXCEPTION 'stalled for the test' USING ERRCODE = '40001'; END IF; RETURN NEW; END $$`);
-  await pool.query('CREATE TRIGGER stall BEFORE INSERT OR UPDATE ON ratings.rating_aggregates FOR EACH ROW EXECUTE FUNCTION ratings.stall()');
+  await pool.query(
+    'CREATE TRIGGER stall BEFORE INSERT OR UPDATE ON ratings.rating_aggregates FOR EACH ROW EXECUTE FUNCTION ratings.stall()',
+  );
   return async () => {
     await pool.query('DROP TRIGGER stall ON ratings.rating_aggregates');
   };

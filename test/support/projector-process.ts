@@ -51,10 +51,14 @@ function watch(child: ChildProcess): ProjectorProcess {
 
 /** A real projector process, as `npm start` runs it, on the test's topics, group and database. */
 export function startProjectorProcess(options: ProjectorSetting & { nodeFlags?: string[] }): ProjectorProcess {
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'main.ts')], {
-    env: projectorEnv(options),
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', 'main.ts')],
+    {
+      env: projectorEnv(options),
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   return watch(child);
 }
 
@@ -66,11 +70,19 @@ export interface ToolProcess extends ProjectorProcess {
 }
 
 /** `npm run replay -- ...args` or `npm run dlq -- ...args` as an operator runs it, with the test's projector settings. */
-export function startToolProcess(tool: 'replay' | 'dlq', args: string[], options: ProjectorSetting & { nodeFlags?: string[] }): ToolProcess {
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', tool, 'cli.ts'), ...args], {
-    env: projectorEnv(options),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function startToolProcess(
+  tool: 'replay' | 'dlq',
+  args: string[],
+  options: ProjectorSetting & { nodeFlags?: string[] },
+): ToolProcess {
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeFlags ?? []), '--import', 'tsx', path.join(REPO_ROOT, 'projectors', tool, 'cli.ts'), ...args],
+    {
+      env: projectorEnv(options),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let [output, errors] = ['', ''];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));

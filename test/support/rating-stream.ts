@@ -129,10 +129,20 @@ export class ExpectedFold {
 }
 
 /** Produces `events` in order, `chunk` at a time, pausing `pauseMs` between chunks to spread them over time. */
-export async function produceStream(producer: Producer, codec: EventCodec, events: readonly RatingEvent[], chunk: number, pauseMs: number): Promise<void> {
+export async function produceStream(
+  producer: Producer,
+  codec: EventCodec,
+  events: readonly RatingEvent[],
+  chunk: number,
+  pauseMs: number,
+): Promise<void> {
   for (let i = 0; i < events.length; i += chunk) {
     const encoded = events.slice(i, i + chunk).map((e) => codec.encode(e));
-    await producer.send({ topic: encoded[0]!.topic, acks: -1, messages: encoded.map(({ key, value, headers }) => ({ key, value, headers })) });
+    await producer.send({
+      topic: encoded[0]!.topic,
+      acks: -1,
+      messages: encoded.map(({ key, value, headers }) => ({ key, value, headers })),
+    });
     await new Promise((resolve) => setTimeout(resolve, pauseMs));
   }
 }

@@ -41,9 +41,17 @@ function parseAnswer(text: string): RawAnswer {
     const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0);
     rest = rest.slice(split + 4);
     if (status >= 100 && status < 200) continue;
-    const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).trim().toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+    const headers = Object.fromEntries(
+      lines.map((line) => [
+        line.slice(0, line.indexOf(':')).trim().toLowerCase(),
+        line.slice(line.indexOf(':') + 1).trim(),
+      ]),
+    );
     const contentLength = Number(headers['content-length'] ?? rest.length);
-    const { body, length } = headers['transfer-encoding'] === 'chunked' ? unchunk(rest) : { body: rest.slice(0, contentLength), length: contentLength };
+    const { body, length } =
+      headers['transfer-encoding'] === 'chunked'
+        ? unchunk(rest)
+        : { body: rest.slice(0, contentLength), length: contentLength };
     return { status, headers, body: Buffer.from(body, 'latin1').toString('utf8'), after: rest.slice(length) };
   }
 }

@@ -37,16 +37,26 @@ export async function startSecuredCluster(partitions = 3): Promise<SecuredCluste
   const name = uniqueName('cluster');
   const dir = dataPath('test', name);
   const artifacts = ensureArtifacts(() => undefined);
-  const cluster = kafkaCluster({ name, dir, basePort: await freeBasePort() }, () => artifacts, () => ensureClusterTls(`${dir}/tls`), partitions);
+  const cluster = kafkaCluster(
+    { name, dir, basePort: await freeBasePort() },
+    () => artifacts,
+    () => ensureClusterTls(`${dir}/tls`),
+    partitions,
+  );
   const remove = async () => {
     await Promise.all(cluster.nodes.map((node) => node.stop()));
-    for (const node of cluster.nodes) for (const file of [logPath(node.name), pidPath(node.name)]) rmSync(file, { force: true });
+    for (const node of cluster.nodes)
+      for (const file of [logPath(node.name), pidPath(node.name)]) rmSync(file, { force: true });
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     await Promise.all(cluster.nodes.map((node) => node.start()));
     await cluster.ready();
-    const topics: ClusterTopics = { sources: [uniqueName('metadata'), uniqueName('ratings')], deadLetters: [], projectorGroup: uniqueName('projectors') };
+    const topics: ClusterTopics = {
+      sources: [uniqueName('metadata'), uniqueName('ratings')],
+      deadLetters: [],
+      projectorGroup: uniqueName('projectors'),
+    };
     topics.deadLetters = topics.sources.map((topic) => `${topic}.dlq`);
     const admin = createKafka('test-admin', cluster.connectionFor(ADMIN_USER), quietLogger());
     await ensureTopics(admin, [...topics.sources, ...topics.deadLetters], partitions);

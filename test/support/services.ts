@@ -3,7 +3,18 @@ import net from 'node:net';
 import { canConnect } from '../../infra/daemon.ts';
 import pg from 'pg';
 import { z } from 'zod';
-import { checkConnections, databaseEnv, deadLetterTopicsFrom, kafkaConnectionFrom, kafkaEnv, loadConfig, registryConnectionFrom, registryEnv, type DeadLetterTopics, type Topics } from '../../shared/config.ts';
+import {
+  checkConnections,
+  databaseEnv,
+  deadLetterTopicsFrom,
+  kafkaConnectionFrom,
+  kafkaEnv,
+  loadConfig,
+  registryConnectionFrom,
+  registryEnv,
+  type DeadLetterTopics,
+  type Topics,
+} from '../../shared/config.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -63,7 +74,10 @@ export interface TestTopics extends Topics {
 /** Fresh topics, and their dead-letter topics, per test, so tests never see each other's events. */
 export async function createTestTopics(partitions = 3): Promise<TestTopics> {
   const topics = { movieMetadata: uniqueName('test-metadata'), movieRatings: uniqueName('test-ratings') };
-  const deadLetters = deadLetterTopicsFrom({ TOPIC_MOVIE_METADATA: topics.movieMetadata, TOPIC_MOVIE_RATINGS: topics.movieRatings });
+  const deadLetters = deadLetterTopicsFrom({
+    TOPIC_MOVIE_METADATA: topics.movieMetadata,
+    TOPIC_MOVIE_RATINGS: topics.movieRatings,
+  });
   const all = [topics.movieMetadata, topics.movieRatings, ...deadLetters.values()];
   const kafka = createKafka('test-setup', services.kafka, quietLogger());
   await ensureTopics(kafka, all, partitions);
@@ -80,7 +94,9 @@ export async function createTestTopics(partitions = 3): Promise<TestTopics> {
       } finally {
         await admin.disconnect();
       }
-      await deleteSubjects((subject) => subject.startsWith(`${topics.movieMetadata}-`) || subject.startsWith(`${topics.movieRatings}-`));
+      await deleteSubjects(
+        (subject) => subject.startsWith(`${topics.movieMetadata}-`) || subject.startsWith(`${topics.movieRatings}-`),
+      );
     },
   };
 }
@@ -105,7 +121,13 @@ export const TEST_TUNING: ConsumerTuning = {
 };
 
 /** A started projector over `topics` into `pool`, wired as projectors/main.ts wires it. */
-export async function startTestProjector(options: { kafka: Kafka; pool: Pool; topics: TestTopics; groupId?: string; tracing?: Tracing }): Promise<TestProjector> {
+export async function startTestProjector(options: {
+  kafka: Kafka;
+  pool: Pool;
+  topics: TestTopics;
+  groupId?: string;
+  tracing?: Tracing;
+}): Promise<TestProjector> {
   const fatal: Error[] = [];
   const metrics = createMetrics('projectors');
   const runner = createCatalogueProjector({
@@ -150,7 +172,11 @@ export async function createTestDatabase(prefix = 'test', { migrated = true } = 
   const url = new URL(services.databaseUrl);
   url.pathname = `/${name}`;
   // FORCE: a consumer stopped mid-transaction may leave a session behind.
-  const database = { name, url: url.toString(), drop: () => onServer(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`) };
+  const database = {
+    name,
+    url: url.toString(),
+    drop: () => onServer(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`),
+  };
   try {
     if (migrated) await migrate(database.url, quietLogger());
   } catch (err) {

@@ -44,7 +44,10 @@ export interface SystemTracing {
  * Kafka, registry and Postgres, on fresh topics, a fresh consumer group and a fresh database.
  * `startCommandApi` adds command-api instances sharing them, as several processes would.
  */
-export async function startSystem({ projector = true, tracing = {} }: { projector?: boolean; tracing?: SystemTracing } = {}) {
+export async function startSystem({
+  projector = true,
+  tracing = {},
+}: { projector?: boolean; tracing?: SystemTracing } = {}) {
   const logger = quietLogger();
   const [db, topics] = await Promise.all([createTestDatabase(), createTestTopics()]);
   const kafka = createKafka('test', services.kafka, logger);
@@ -61,16 +64,28 @@ export async function startSystem({ projector = true, tracing = {} }: { projecto
 
   /** One more command-api instance (its own producer, the shared database); answers its URL. */
   async function startCommandApi(options: CommandInstanceOptions = {}): Promise<string> {
-    const publisher = createEventPublisher(options.kafka ?? kafka, codec, logger, {
-      ackTimeoutMs: options.ackTimeoutMs ?? DEFAULTS.KAFKA_ACK_TIMEOUT_MS,
-      lingerMs: DEFAULTS.KAFKA_LINGER_MS,
-      maxBatchEvents: DEFAULTS.KAFKA_MAX_BATCH_EVENTS,
-    }, undefined, tracing.commandApi);
+    const publisher = createEventPublisher(
+      options.kafka ?? kafka,
+      codec,
+      logger,
+      {
+        ackTimeoutMs: options.ackTimeoutMs ?? DEFAULTS.KAFKA_ACK_TIMEOUT_MS,
+        lingerMs: DEFAULTS.KAFKA_LINGER_MS,
+        maxBatchEvents: DEFAULTS.KAFKA_MAX_BATCH_EVENTS,
+      },
+      undefined,
+      tracing.commandApi,
+    );
     publishers.push(publisher);
     await publisher.connect();
     const store = createIdempotencyStore(pool, 3600, logger);
     const app = await buildCommandApp({
-      config: { auth: { kind: 'secret', secret: JWT_SECRET }, bodyLimit: 1024 * 1024, rateLimit: options.rateLimit ?? { max: 100_000, windowMs: 1000 }, requestTimeoutMs: 10_000 },
+      config: {
+        auth: { kind: 'secret', secret: JWT_SECRET },
+        bodyLimit: 1024 * 1024,
+        rateLimit: options.rateLimit ?? { max: 100_000, windowMs: 1000 },
+        requestTimeoutMs: 10_000,
+      },
       logger,
       metrics: createMetrics('command-api'),
       publisher,
@@ -85,7 +100,16 @@ export async function startSystem({ projector = true, tracing = {} }: { projecto
 
   return {
     commandUrl: await startCommandApi(),
-    queryUrl: await listen(buildQueryApp({ logger, metrics: createMetrics('query-api'), pool, progress: createProgressWatcher(pool, db.url, logger), eventIdSeal, tracing: tracing.queryApi })),
+    queryUrl: await listen(
+      buildQueryApp({
+        logger,
+        metrics: createMetrics('query-api'),
+        pool,
+        progress: createProgressWatcher(pool, db.url, logger),
+        eventIdSeal,
+        tracing: tracing.queryApi,
+      }),
+    ),
     startCommandApi,
     pool,
     kafka,

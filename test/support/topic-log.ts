@@ -54,7 +54,14 @@ export async function readRecords(kafka: Kafka, topic: string): Promise<LoggedRe
         autoCommit: false,
         eachMessage: ({ partition, message }) => {
           const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-          found.push({ topic, partition, offset: Number(message.offset), key: message.key?.toString() ?? null, value: message.value, headers });
+          found.push({
+            topic,
+            partition,
+            offset: Number(message.offset),
+            key: message.key?.toString() ?? null,
+            value: message.value,
+            headers,
+          });
           if (Number(message.offset) + 1 >= ends.get(`${topic}/${partition}`)!) pending.delete(`${topic}/${partition}`);
           if (pending.size === 0) resolve();
           return Promise.resolve();
@@ -73,7 +80,8 @@ export async function readEvents(kafka: Kafka, topic: string): Promise<LoggedEve
   const events: LoggedEvent[] = [];
   for (const { value, ...record } of await readRecords(kafka, topic)) {
     const decoded = await decoder.decode({ value, headers: record.headers });
-    if (!decoded.ok) throw new Error(`${topic}/${record.partition}@${record.offset} does not decode: ${decoded.poison.code}`);
+    if (!decoded.ok)
+      throw new Error(`${topic}/${record.partition}@${record.offset} does not decode: ${decoded.poison.code}`);
     events.push({ ...record, event: decoded.event });
   }
   return events;

@@ -38,11 +38,15 @@ async function checkRatings(client: pg.ClientBase, expected: ExpectedFold): Prom
     const want = row.record_type === 'movie' ? expected.ratings.get(`${row.record_id} ${row.user_id}`) : undefined;
     if (want === row.value) continue;
     wrong += 1;
-    if (wrong <= SHOWN) problems.push(`rating ${row.record_type}/${row.record_id}/${row.user_id} is ${row.value}, expected ${want ?? 'none'}`);
+    if (wrong <= SHOWN)
+      problems.push(
+        `rating ${row.record_type}/${row.record_id}/${row.user_id} is ${row.value}, expected ${want ?? 'none'}`,
+      );
   }
   if (wrong > SHOWN) problems.push(`... ${wrong} ratings differ in all`);
   // Every row matched a distinct expected pair, so equal sizes mean none is missing.
-  if (rows.length !== expected.ratings.size) problems.push(`ratings holds ${rows.length} rows, expected ${expected.ratings.size}`);
+  if (rows.length !== expected.ratings.size)
+    problems.push(`ratings holds ${rows.length} rows, expected ${expected.ratings.size}`);
   return problems;
 }
 
@@ -56,17 +60,25 @@ async function checkAggregates(client: pg.ClientBase, expected: ExpectedFold): P
   let wrong = 0;
   let compared = 0;
   for (const row of rows) {
-    const actual: Aggregate = { count: row.count, sum: Number(row.sum), distribution: [row.count_1, row.count_2, row.count_3, row.count_4, row.count_5] };
+    const actual: Aggregate = {
+      count: row.count,
+      sum: Number(row.sum),
+      distribution: [row.count_1, row.count_2, row.count_3, row.count_4, row.count_5],
+    };
     const expectedRow = want.get(row.record_id);
     // Every rating of the movie was deleted: the delta leaves a row of zeros behind, which is right.
     if (!expectedRow && isEmpty(actual)) continue;
     compared += 1;
     if (expectedRow && sameAggregate(actual, expectedRow)) continue;
     wrong += 1;
-    if (wrong <= SHOWN) problems.push(`aggregate ${row.record_id} is ${describe(actual)}, expected ${expectedRow ? describe(expectedRow) : 'none'}`);
+    if (wrong <= SHOWN)
+      problems.push(
+        `aggregate ${row.record_id} is ${describe(actual)}, expected ${expectedRow ? describe(expectedRow) : 'none'}`,
+      );
   }
   if (wrong > SHOWN) problems.push(`... ${wrong} aggregates differ in all`);
-  if (compared !== want.size) problems.push(`rating_aggregates holds ${compared} non-empty rows, expected ${want.size}`);
+  if (compared !== want.size)
+    problems.push(`rating_aggregates holds ${compared} non-empty rows, expected ${want.size}`);
   return problems;
 }
 
@@ -81,6 +93,7 @@ async function checkOutcomes(client: pg.ClientBase, events: number): Promise<str
 
 const isEmpty = (a: Aggregate) => a.count === 0 && a.sum === 0 && a.distribution.every((n) => n === 0);
 
-const sameAggregate = (a: Aggregate, b: Aggregate) => a.count === b.count && a.sum === b.sum && a.distribution.every((n, i) => n === b.distribution[i]);
+const sameAggregate = (a: Aggregate, b: Aggregate) =>
+  a.count === b.count && a.sum === b.sum && a.distribution.every((n, i) => n === b.distribution[i]);
 
 const describe = (a: Aggregate) => `count ${a.count}, sum ${a.sum}, [${a.distribution.join(' ')}]`;

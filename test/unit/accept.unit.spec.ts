@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { createAcceptor, type Decision } from '../../command-api/accept.ts';
-import { IdempotencyConflictError, idempotencyKeyOf, requestFingerprint, stampForKey, type Claim, type IdempotencyStore } from '../../command-api/idempotency.ts';
-import { checkExpectedVersion, expectedVersionOf, VersionMismatchError } from '../../command-api/movies/set-metadata.ts';
+import {
+  IdempotencyConflictError,
+  idempotencyKeyOf,
+  requestFingerprint,
+  stampForKey,
+  type Claim,
+  type IdempotencyStore,
+} from '../../command-api/idempotency.ts';
+import {
+  checkExpectedVersion,
+  expectedVersionOf,
+  VersionMismatchError,
+} from '../../command-api/movies/set-metadata.ts';
 import { UnavailableError, ValidationError } from '../../shared/errors.ts';
 import { derivedEventId } from '../../shared/events/event-id.ts';
 import { EventLogUnavailableError } from '../../shared/events/event-log.ts';
@@ -29,7 +40,12 @@ describe('derived event ids', () => {
     assert.match(id, UUID_V7);
     assert.equal(id.replaceAll('-', '').slice(0, 12), (1_764_600_000_000).toString(16).padStart(12, '0'));
     assert.equal(derivedEventId('alice\u0000k1', 1_764_600_000_000, 0), id);
-    const others = [derivedEventId('alice\u0000k1', 1_764_600_000_000, 1), derivedEventId('alice\u0000k2', 1_764_600_000_000, 0), derivedEventId('bob\u0000k1', 1_764_600_000_000, 0), derivedEventId('alice\u0000k1', 1_764_600_000_001, 0)];
+    const others = [
+      derivedEventId('alice\u0000k1', 1_764_600_000_000, 1),
+      derivedEventId('alice\u0000k2', 1_764_600_000_000, 0),
+      derivedEventId('bob\u0000k1', 1_764_600_000_000, 0),
+      derivedEventId('alice\u0000k1', 1_764_600_000_001, 0),
+    ];
     assert.equal(new Set([id, ...others]).size, 5);
     for (const other of others) assert.match(other, UUID_V7);
   });
@@ -50,7 +66,10 @@ describe('idempotency rules', () => {
     assert.equal(requestFingerprint('POST', '/v1/movies/m1/ratings', { value: 4 }), base);
     assert.notEqual(requestFingerprint('POST', '/v1/movies/m1/ratings', { value: 5 }), base);
     assert.notEqual(requestFingerprint('POST', '/v1/movies/m2/ratings', { value: 4 }), base);
-    assert.notEqual(requestFingerprint('DELETE', '/v1/movies/m1/ratings', undefined), requestFingerprint('POST', '/v1/movies/m1/ratings', undefined));
+    assert.notEqual(
+      requestFingerprint('DELETE', '/v1/movies/m1/ratings', undefined),
+      requestFingerprint('POST', '/v1/movies/m1/ratings', undefined),
+    );
   });
 
   it('stamps events with derived ids and the first acceptance time, keeping everything else', () => {
@@ -60,7 +79,10 @@ describe('idempotency rules', () => {
       stamped.map((e) => e.envelope.eventId),
       [0, 1].map((i) => derivedEventId('alice\u0000k1', acceptedAt.getTime(), i)),
     );
-    assert.deepEqual(stamped[1], { ...rating(1), envelope: { ...rating(1).envelope, eventId: stamped[1]!.envelope.eventId, occurredAt: acceptedAt } });
+    assert.deepEqual(stamped[1], {
+      ...rating(1),
+      envelope: { ...rating(1).envelope, eventId: stamped[1]!.envelope.eventId, occurredAt: acceptedAt },
+    });
   });
 });
 
@@ -77,7 +99,11 @@ describe('If-Match', () => {
   it('passes the version the read model shows and refuses any other with 412', () => {
     checkExpectedVersion(null, 7);
     checkExpectedVersion(7, 7);
-    assert.throws(() => checkExpectedVersion(6, 7), (err: unknown) => err instanceof VersionMismatchError && err.status === 412 && /expected version 6.*version 7/.test(err.message));
+    assert.throws(
+      () => checkExpectedVersion(6, 7),
+      (err: unknown) =>
+        err instanceof VersionMismatchError && err.status === 412 && /expected version 6.*version 7/.test(err.message),
+    );
   });
 });
 
@@ -121,10 +147,19 @@ describe('accepting a command', () => {
     publish(events) {
       if (kafkaDown) return Promise.reject(new EventLogUnavailableError('broker unavailable'));
       written.push(...events);
-      return Promise.resolve(events.map((_, i) => ({ topic: 't', partition: 0, offset: written.length - events.length + i })));
+      return Promise.resolve(
+        events.map((_, i) => ({ topic: 't', partition: 0, offset: written.length - events.length + i })),
+      );
     },
   };
-  const accept = () => createAcceptor({ publisher, idempotency: memory.store, metrics: createMetrics('command-api'), logger: createLogger('test', 'silent'), sealId: (id) => id });
+  const accept = () =>
+    createAcceptor({
+      publisher,
+      idempotency: memory.store,
+      metrics: createMetrics('command-api'),
+      logger: createLogger('test', 'silent'),
+      sealId: (id) => id,
+    });
   const decision = (events: CatalogueEvent[], precondition?: () => Promise<void>): Decision => ({
     events,
     ...(precondition ? { precondition } : {}),
@@ -149,13 +184,19 @@ describe('accepting a command', () => {
     const retry = await accept()('alice', keyed, decision([rating(0, new Date(9000)), rating(1, new Date(9000))]));
     assert.deepEqual(retry, { body: first.body, replayed: true });
     assert.equal(written.length, 2);
-    assert.deepEqual((first.body as { ids: string[] }).ids, written.map((e) => e.envelope.eventId));
+    assert.deepEqual(
+      (first.body as { ids: string[] }).ids,
+      written.map((e) => e.envelope.eventId),
+    );
     assert.ok(written.every((e) => e.envelope.occurredAt.getTime() === 5000));
   });
 
   it('writes the same events again for a retry whose first attempt got no answer', async () => {
     kafkaDown = true;
-    await assert.rejects(accept()('alice', keyed, decision([rating(0)])), (err: unknown) => err instanceof UnavailableError && /same Idempotency-Key is safe/.test(err.message));
+    await assert.rejects(
+      accept()('alice', keyed, decision([rating(0)])),
+      (err: unknown) => err instanceof UnavailableError && /same Idempotency-Key is safe/.test(err.message),
+    );
     kafkaDown = false;
     const retry = await accept()('alice', keyed, decision([rating(0, new Date(9000))]));
     assert.equal(retry.replayed, true);
@@ -166,7 +207,10 @@ describe('accepting a command', () => {
 
   it('refuses the same key with another request with 409, writing nothing', async () => {
     await accept()('alice', keyed, decision([rating(0)]));
-    await assert.rejects(accept()('alice', { key: 'k1', fingerprint: 'f2' }, decision([rating(0)])), IdempotencyConflictError);
+    await assert.rejects(
+      accept()('alice', { key: 'k1', fingerprint: 'f2' }, decision([rating(0)])),
+      IdempotencyConflictError,
+    );
     assert.equal(written.length, 1);
   });
 
@@ -183,17 +227,34 @@ describe('accepting a command', () => {
     await assert.rejects(accept()('alice', keyed, decision([rating(0)], refuse)), VersionMismatchError);
     assert.deepEqual(memory.calls, ['claim', 'release']);
     assert.equal(written.length, 0);
-    const again = await accept()('alice', keyed, decision([rating(0)], () => Promise.resolve()));
+    const again = await accept()(
+      'alice',
+      keyed,
+      decision([rating(0)], () => Promise.resolve()),
+    );
     assert.equal(again.replayed, false);
     assert.equal(written.length, 1);
   });
 
   it('skips the precondition on a retry: the first attempt may already have moved the version', async () => {
     kafkaDown = true;
-    await assert.rejects(accept()('alice', keyed, decision([rating(0)], () => Promise.resolve())));
+    await assert.rejects(
+      accept()(
+        'alice',
+        keyed,
+        decision([rating(0)], () => Promise.resolve()),
+      ),
+    );
     kafkaDown = false;
     let checked = false;
-    await accept()('alice', keyed, decision([rating(0)], () => { checked = true; return Promise.reject(new VersionMismatchError(1, 2)); }));
+    await accept()(
+      'alice',
+      keyed,
+      decision([rating(0)], () => {
+        checked = true;
+        return Promise.reject(new VersionMismatchError(1, 2));
+      }),
+    );
     assert.equal(checked, false);
     assert.equal(written.length, 1);
   });

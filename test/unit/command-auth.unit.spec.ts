@@ -21,7 +21,15 @@ const publisher: EventPublisher = {
 async function appWith(auth: AuthConfig) {
   const app = await buildUnitCommandApp({ publisher, config: { auth } });
   after(() => app.close());
-  return (token: string) => app.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { authorization: `Bearer ${token}` }, payload: { value: 3 } }).then((r) => r.statusCode);
+  return (token: string) =>
+    app
+      .inject({
+        method: 'POST',
+        url: '/v1/movies/m1/ratings',
+        headers: { authorization: `Bearer ${token}` },
+        payload: { value: 3 },
+      })
+      .then((r) => r.statusCode);
 }
 
 const pem = (key: KeyObject) => key.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -29,9 +37,17 @@ const rsa = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ec = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const claims = { sub: 'auth0|123', roles: ['user'] };
 
-function sign(privateKey: KeyObject, algorithm: 'RS256' | 'ES256' | 'HS256', extra: { kid?: string; iss?: string; aud?: string } = {}, secret?: string) {
+function sign(
+  privateKey: KeyObject,
+  algorithm: 'RS256' | 'ES256' | 'HS256',
+  extra: { kid?: string; iss?: string; aud?: string } = {},
+  secret?: string,
+) {
   const { kid, ...payload } = extra;
-  return createSigner({ key: secret ?? pem(privateKey), algorithm, expiresIn: 60_000, ...(kid ? { kid } : {}) })({ ...claims, ...payload });
+  return createSigner({ key: secret ?? pem(privateKey), algorithm, expiresIn: 60_000, ...(kid ? { kid } : {}) })({
+    ...claims,
+    ...payload,
+  });
 }
 
 describe('tokens once verified', async () => {
@@ -53,7 +69,13 @@ describe('tokens once verified', async () => {
 describe('RS256 tokens against a public key', async () => {
   const keys = rsa();
   const publicPem = keys.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const send = await appWith({ kind: 'public-key', algorithm: 'RS256', publicKey: publicPem, issuer: 'https://id.example', audience: 'movie-catalogue' });
+  const send = await appWith({
+    kind: 'public-key',
+    algorithm: 'RS256',
+    publicKey: publicPem,
+    issuer: 'https://id.example',
+    audience: 'movie-catalogue',
+  });
   const good = { iss: 'https://id.example', aud: 'movie-catalogue' };
 
   it('accepts a token signed by the key, with the configured issuer and audience', async () => {
@@ -113,7 +135,10 @@ describe('ES256 tokens against a JWKS', async () => {
     down = true;
     assert.equal(await send(sign(first.privateKey, 'ES256', { kid: 'k1' })), 202);
     down = false;
-    published = [{ kid: 'k1', key: first.publicKey }, { kid: 'k2', key: rotated.publicKey }];
+    published = [
+      { kid: 'k1', key: first.publicKey },
+      { kid: 'k2', key: rotated.publicKey },
+    ];
     // Within the refresh interval an unknown kid is not fetched for (forged kids cost nothing);
     // a fresh instance, as after the interval, finds the rotated key.
     const fresh = await appWith({ kind: 'jwks', algorithm: 'ES256', jwksUrl });
@@ -139,21 +164,44 @@ describe('ES256 tokens against a JWKS', async () => {
 
 describe('command API auth config', () => {
   it('takes exactly one key source and checks a public key against the algorithm', () => {
-    const loadCommandApiConfig = (env: Record<string, string>) => loadConfig({ EVENT_ID_SECRET: 'e'.repeat(32), ...env });
+    const loadCommandApiConfig = (env: Record<string, string>) =>
+      loadConfig({ EVENT_ID_SECRET: 'e'.repeat(32), ...env });
     const rsaPem = rsa().publicKey.export({ type: 'spki', format: 'pem' }).toString();
     const ecPem = ec().publicKey.export({ type: 'spki', format: 'pem' }).toString();
     assert.equal(loadCommandApiConfig({ JWT_PUBLIC_KEY: rsaPem }).auth.kind, 'public-key');
-    assert.deepEqual(loadCommandApiConfig({ JWT_JWKS_URL: 'https://id.example/jwks', JWT_ALGORITHM: 'ES256', JWT_ISSUER: 'https://id.example' }).auth, {
-      kind: 'jwks',
-      algorithm: 'ES256',
-      jwksUrl: 'https://id.example/jwks',
-      issuer: 'https://id.example',
-      audience: undefined,
-    });
-    assert.throws(() => loadCommandApiConfig({ JWT_PUBLIC_KEY: ecPem }), /JWT_PUBLIC_KEY: must be a PEM public key of the type JWT_ALGORITHM names/);
-    assert.throws(() => loadCommandApiConfig({ JWT_PUBLIC_KEY: 'not a key', JWT_ALGORITHM: 'ES256' }), /JWT_PUBLIC_KEY/);
-    assert.throws(() => loadCommandApiConfig({ JWT_SECRET: 'x'.repeat(32), JWT_JWKS_URL: 'https://id.example/jwks' }), /exactly one of/);
-    assert.throws(() => loadCommandApiConfig({ JWT_JWKS_URL: 'ftp://id.example/jwks' }), /JWT_JWKS_URL: must be an http or https URL/);
-    assert.throws(() => loadCommandApiConfig({ JWT_JWKS_URL: 'https://id.example/jwks', JWT_ALGORITHM: 'HS256' }), /JWT_ALGORITHM/);
+    assert.deepEqual(
+      loadCommandApiConfig({
+        JWT_JWKS_URL: 'https://id.example/jwks',
+        JWT_ALGORITHM: 'ES256',
+        JWT_ISSUER: 'https://id.example',
+      }).auth,
+      {
+        kind: 'jwks',
+        algorithm: 'ES256',
+        jwksUrl: 'https://id.example/jwks',
+        issuer: 'https://id.example',
+        audience: undefined,
+      },
+    );
+    assert.throws(
+      () => loadCommandApiConfig({ JWT_PUBLIC_KEY: ecPem }),
+      /JWT_PUBLIC_KEY: must be a PEM public key of the type JWT_ALGORITHM names/,
+    );
+    assert.throws(
+      () => loadCommandApiConfig({ JWT_PUBLIC_KEY: 'not a key', JWT_ALGORITHM: 'ES256' }),
+      /JWT_PUBLIC_KEY/,
+    );
+    assert.throws(
+      () => loadCommandApiConfig({ JWT_SECRET: 'x'.repeat(32), JWT_JWKS_URL: 'https://id.example/jwks' }),
+      /exactly one of/,
+    );
+    assert.throws(
+      () => loadCommandApiConfig({ JWT_JWKS_URL: 'ftp://id.example/jwks' }),
+      /JWT_JWKS_URL: must be an http or https URL/,
+    );
+    assert.throws(
+      () => loadCommandApiConfig({ JWT_JWKS_URL: 'https://id.example/jwks', JWT_ALGORITHM: 'HS256' }),
+      /JWT_ALGORITHM/,
+    );
   });
 });

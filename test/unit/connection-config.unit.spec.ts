@@ -57,7 +57,10 @@ describe('Kafka connection settings', () => {
 
   it('is plaintext by default, and TLS without a CA trusts Node bundle', () => {
     assert.deepEqual(kafkajsConnection(loadProjectorConfig({}).kafka), { brokers: ['localhost:9092'] });
-    assert.deepEqual(kafkajsConnection(loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SSL' }).kafka), { brokers: ['localhost:9092'], ssl: {} });
+    assert.deepEqual(kafkajsConnection(loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SSL' }).kafka), {
+      brokers: ['localhost:9092'],
+      ssl: {},
+    });
   });
 
   it('names every setting a SASL protocol lacks', () => {
@@ -68,32 +71,77 @@ describe('Kafka connection settings', () => {
   });
 
   it('refuses settings the protocol would ignore, so that a typo in the protocol is not a silent plaintext connection', () => {
-    const message = failure(() => loadProjectorConfig({ KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: SECRET, KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SSL_CA_FILE: CA }));
-    assert.match(message, /KAFKA_SASL_USERNAME: is only read with KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL \(it is PLAINTEXT\)/);
+    const message = failure(() =>
+      loadProjectorConfig({
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: SECRET,
+        KAFKA_SASL_MECHANISM: 'PLAIN',
+        KAFKA_SSL_CA_FILE: CA,
+      }),
+    );
+    assert.match(
+      message,
+      /KAFKA_SASL_USERNAME: is only read with KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT or SASL_SSL \(it is PLAINTEXT\)/,
+    );
     assert.match(message, /KAFKA_SSL_CA_FILE: is only read with KAFKA_SECURITY_PROTOCOL=SSL or SASL_SSL/);
-    assert.match(failure(() => loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SASL_TLS' })), /KAFKA_SECURITY_PROTOCOL: Invalid option/);
-    assert.match(failure(() => loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'GSSAPI', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' })), /KAFKA_SASL_MECHANISM: Invalid option/);
+    assert.match(
+      failure(() => loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SASL_TLS' })),
+      /KAFKA_SECURITY_PROTOCOL: Invalid option/,
+    );
+    assert.match(
+      failure(() =>
+        loadProjectorConfig({
+          KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+          KAFKA_SASL_MECHANISM: 'GSSAPI',
+          KAFKA_SASL_USERNAME: 'u',
+          KAFKA_SASL_PASSWORD: 'p',
+        }),
+      ),
+      /KAFKA_SASL_MECHANISM: Invalid option/,
+    );
   });
 
   it('names a TLS file that cannot be read or is not PEM, and a certificate without its key', () => {
     const message = failure(() =>
-      loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CA_FILE: path.join(dir, 'missing.pem'), KAFKA_SSL_CERT_FILE: file('not-pem.txt', 'hello') }),
+      loadProjectorConfig({
+        KAFKA_SECURITY_PROTOCOL: 'SSL',
+        KAFKA_SSL_CA_FILE: path.join(dir, 'missing.pem'),
+        KAFKA_SSL_CERT_FILE: file('not-pem.txt', 'hello'),
+      }),
     );
     assert.match(message, /KAFKA_SSL_CA_FILE: cannot read .*missing\.pem \(ENOENT\)/);
     assert.match(message, /KAFKA_SSL_CERT_FILE: .*not-pem\.txt is not a PEM file/);
-    assert.match(failure(() => loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CERT_FILE: CERT })), /KAFKA_SSL_KEY_FILE: a client certificate and its key are set together/);
+    assert.match(
+      failure(() => loadProjectorConfig({ KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_SSL_CERT_FILE: CERT })),
+      /KAFKA_SSL_KEY_FILE: a client certificate and its key are set together/,
+    );
   });
 });
 
 describe('schema registry connection settings', () => {
   it('reads basic auth and a CA for https', () => {
-    const config = loadProjectorConfig({ SCHEMA_REGISTRY_URL: 'https://registry.example:8081', SCHEMA_REGISTRY_USERNAME: 'key', SCHEMA_REGISTRY_PASSWORD: SECRET, SCHEMA_REGISTRY_CA_FILE: CA });
-    assert.deepEqual(config.registry, { url: 'https://registry.example:8081', auth: { username: 'key', password: SECRET }, ca: pem('CERTIFICATE') });
+    const config = loadProjectorConfig({
+      SCHEMA_REGISTRY_URL: 'https://registry.example:8081',
+      SCHEMA_REGISTRY_USERNAME: 'key',
+      SCHEMA_REGISTRY_PASSWORD: SECRET,
+      SCHEMA_REGISTRY_CA_FILE: CA,
+    });
+    assert.deepEqual(config.registry, {
+      url: 'https://registry.example:8081',
+      auth: { username: 'key', password: SECRET },
+      ca: pem('CERTIFICATE'),
+    });
   });
 
   it('refuses half a credential and a CA for plain http', () => {
-    assert.match(failure(() => loadProjectorConfig({ SCHEMA_REGISTRY_USERNAME: 'key' })), /SCHEMA_REGISTRY_PASSWORD: the registry user and password are set together/);
-    assert.match(failure(() => loadProjectorConfig({ SCHEMA_REGISTRY_CA_FILE: CA })), /SCHEMA_REGISTRY_CA_FILE: is only read for an https SCHEMA_REGISTRY_URL/);
+    assert.match(
+      failure(() => loadProjectorConfig({ SCHEMA_REGISTRY_USERNAME: 'key' })),
+      /SCHEMA_REGISTRY_PASSWORD: the registry user and password are set together/,
+    );
+    assert.match(
+      failure(() => loadProjectorConfig({ SCHEMA_REGISTRY_CA_FILE: CA })),
+      /SCHEMA_REGISTRY_CA_FILE: is only read for an https SCHEMA_REGISTRY_URL/,
+    );
   });
 });
 
@@ -102,12 +150,18 @@ describe('Postgres TLS settings', () => {
 
   it('follows libpq: require encrypts, verify-ca checks the chain, verify-full also the host name', () => {
     assert.deepEqual(pgConnection(url), { connectionString: url, ssl: false });
-    assert.deepEqual(pgConnection(`${url}?sslmode=require`), { connectionString: url, ssl: { rejectUnauthorized: false } });
+    assert.deepEqual(pgConnection(`${url}?sslmode=require`), {
+      connectionString: url,
+      ssl: { rejectUnauthorized: false },
+    });
     const verifyCa = pgConnection(`${url}?sslmode=verify-ca&sslrootcert=${CA}`);
     assert.equal(verifyCa.connectionString, url);
     assert.equal(verifyCa.ssl && verifyCa.ssl.ca, pem('CERTIFICATE'));
     assert.equal(verifyCa.ssl && verifyCa.ssl.checkServerIdentity?.('db.example', {} as never), undefined);
-    assert.deepEqual(pgConnection(`${url}?sslmode=verify-full&sslrootcert=${CA}&application_name=x`), { connectionString: `${url}?application_name=x`, ssl: { ca: pem('CERTIFICATE') } });
+    assert.deepEqual(pgConnection(`${url}?sslmode=verify-full&sslrootcert=${CA}&application_name=x`), {
+      connectionString: `${url}?application_name=x`,
+      ssl: { ca: pem('CERTIFICATE') },
+    });
     assert.deepEqual(pgConnection(`${url}?sslmode=verify-full&sslrootcert=system&sslcert=${CERT}&sslkey=${KEY}`), {
       connectionString: url,
       ssl: { cert: pem('CERTIFICATE'), key: pem('PRIVATE KEY') },
@@ -119,10 +173,22 @@ describe('Postgres TLS settings', () => {
   });
 
   it('refuses what node-postgres cannot honour, naming why', () => {
-    assert.match(databaseUrlProblem(`${url}?sslmode=prefer`) ?? '', /sslmode=prefer is not supported: use disable, require, verify-ca, verify-full/);
-    assert.match(databaseUrlProblem(`${url}?sslmode=verify-full&sslrootcert=/nowhere/ca.pem`) ?? '', /sslrootcert: cannot read \/nowhere\/ca.pem \(ENOENT\)/);
-    assert.match(databaseUrlProblem(`${url}?sslrootcert=${CA}`) ?? '', /set without TLS: add sslmode=require, verify-ca or verify-full/);
-    assert.match(databaseUrlProblem(`${url}?sslmode=require&sslcert=${CERT}`) ?? '', /sslcert and sslkey are set together/);
+    assert.match(
+      databaseUrlProblem(`${url}?sslmode=prefer`) ?? '',
+      /sslmode=prefer is not supported: use disable, require, verify-ca, verify-full/,
+    );
+    assert.match(
+      databaseUrlProblem(`${url}?sslmode=verify-full&sslrootcert=/nowhere/ca.pem`) ?? '',
+      /sslrootcert: cannot read \/nowhere\/ca.pem \(ENOENT\)/,
+    );
+    assert.match(
+      databaseUrlProblem(`${url}?sslrootcert=${CA}`) ?? '',
+      /set without TLS: add sslmode=require, verify-ca or verify-full/,
+    );
+    assert.match(
+      databaseUrlProblem(`${url}?sslmode=require&sslcert=${CERT}`) ?? '',
+      /sslcert and sslkey are set together/,
+    );
     assert.match(databaseUrlProblem(`${url}?ssl=true`) ?? '', /ssl is not supported/);
     assert.equal(databaseUrlProblem(`${url}?sslmode=verify-full&sslrootcert=${CA}`), undefined);
   });
@@ -130,14 +196,33 @@ describe('Postgres TLS settings', () => {
 
 describe('secrets from files', () => {
   it('reads <SECRET>_FILE, without the newline an editor leaves', () => {
-    const config = loadCommandApiConfig({ JWT_SECRET_FILE: file('jwt', `${SECRET}\n`), EVENT_ID_SECRET_FILE: file('event-id', SECRET), KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_MECHANISM: 'PLAIN', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD_FILE: file('kafka', `${SECRET}\r\n`) });
-    assert.deepEqual([config.auth.kind === 'secret' && config.auth.secret, config.eventIdSecret, config.kafka.sasl?.password], [SECRET, SECRET, SECRET]);
-    const db = loadConfig(z.object(databaseEnv), { DATABASE_URL_FILE: file('db', 'postgres://svc:pw@db:5432/x?sslmode=require\n') });
+    const config = loadCommandApiConfig({
+      JWT_SECRET_FILE: file('jwt', `${SECRET}\n`),
+      EVENT_ID_SECRET_FILE: file('event-id', SECRET),
+      KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+      KAFKA_SASL_MECHANISM: 'PLAIN',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD_FILE: file('kafka', `${SECRET}\r\n`),
+    });
+    assert.deepEqual(
+      [config.auth.kind === 'secret' && config.auth.secret, config.eventIdSecret, config.kafka.sasl?.password],
+      [SECRET, SECRET, SECRET],
+    );
+    const db = loadConfig(z.object(databaseEnv), {
+      DATABASE_URL_FILE: file('db', 'postgres://svc:pw@db:5432/x?sslmode=require\n'),
+    });
     assert.equal(db.DATABASE_URL, 'postgres://svc:pw@db:5432/x?sslmode=require');
   });
 
   it('refuses a secret set twice, or a file that cannot be read', () => {
-    const message = failure(() => loadCommandApiConfig({ ...commandEnv, JWT_SECRET_FILE: file('jwt2', SECRET), EVENT_ID_SECRET: undefined, EVENT_ID_SECRET_FILE: path.join(dir, 'absent') }));
+    const message = failure(() =>
+      loadCommandApiConfig({
+        ...commandEnv,
+        JWT_SECRET_FILE: file('jwt2', SECRET),
+        EVENT_ID_SECRET: undefined,
+        EVENT_ID_SECRET_FILE: path.join(dir, 'absent'),
+      }),
+    );
     assert.match(message, /JWT_SECRET_FILE: set together with JWT_SECRET; set one of them/);
     assert.match(message, /EVENT_ID_SECRET_FILE: cannot read .*absent \(ENOENT\)/);
   });
@@ -145,8 +230,21 @@ describe('secrets from files', () => {
   it('never puts a secret in a configuration error', () => {
     const password = 'Pa55-w0rd-that-must-not-leak';
     const messages = [
-      failure(() => loadCommandApiConfig({ JWT_SECRET: password.slice(0, 10), EVENT_ID_SECRET: password.slice(0, 10), KAFKA_SASL_PASSWORD: password, SCHEMA_REGISTRY_PASSWORD: password })),
-      failure(() => loadProjectorConfig({ DATABASE_URL: `postgres://svc:${password}@db/x?sslmode=prefer`, KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_SASL_PASSWORD: password })),
+      failure(() =>
+        loadCommandApiConfig({
+          JWT_SECRET: password.slice(0, 10),
+          EVENT_ID_SECRET: password.slice(0, 10),
+          KAFKA_SASL_PASSWORD: password,
+          SCHEMA_REGISTRY_PASSWORD: password,
+        }),
+      ),
+      failure(() =>
+        loadProjectorConfig({
+          DATABASE_URL: `postgres://svc:${password}@db/x?sslmode=prefer`,
+          KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+          KAFKA_SASL_PASSWORD: password,
+        }),
+      ),
       failure(() => loadProjectorConfig({ DATABASE_URL: `mysql://svc:${password}@db/x` })),
     ];
     for (const message of messages) {

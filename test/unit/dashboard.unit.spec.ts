@@ -17,7 +17,21 @@ const PROMETHEUS_DIR = path.join(REPO_ROOT, 'infra', 'prometheus');
 const DASHBOARD = path.join(REPO_ROOT, 'infra', 'grafana', 'dashboards', 'movie-catalogue.json');
 
 /** Words of PromQL that are neither metrics nor followed by a parenthesis (functions are). */
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'offset', 'bool', 'and', 'or', 'unless', 'inf', 'nan']);
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'offset',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'inf',
+  'nan',
+]);
 
 /**
  * The metric names a PromQL expression selects. Strings, label matchers, ranges, `by (...)` and
@@ -38,7 +52,13 @@ export function metricNames(expr: string): string[] {
   for (const match of stripped.matchAll(/[A-Za-z_:][\w:]*|\d[\w.]*/g)) {
     const word = match[0];
     if (/^\d/.test(word) || KEYWORDS.has(word.toLowerCase())) continue;
-    if (stripped.slice(match.index + word.length).trimStart().startsWith('(')) continue;
+    if (
+      stripped
+        .slice(match.index + word.length)
+        .trimStart()
+        .startsWith('(')
+    )
+      continue;
     names.add(word);
   }
   return [...names].sort();
@@ -67,7 +87,11 @@ interface Panel {
 function dashboardPanels(): Array<{ title: string; type: string; exprs: string[] }> {
   const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[] };
   const flat = (panels: Panel[]): Panel[] => panels.flatMap((p) => [p, ...flat(p.panels ?? [])]);
-  return flat(dashboard.panels).map((p) => ({ title: p.title ?? '(untitled)', type: p.type, exprs: (p.targets ?? []).flatMap((t) => (t.expr ? [t.expr] : [])) }));
+  return flat(dashboard.panels).map((p) => ({
+    title: p.title ?? '(untitled)',
+    type: p.type,
+    exprs: (p.targets ?? []).flatMap((t) => (t.expr ? [t.expr] : [])),
+  }));
 }
 
 interface RuleFile {
@@ -78,29 +102,41 @@ function alertRules(): Array<{ alert: string; expr: string }> {
   const config = parse(readFileSync(path.join(PROMETHEUS_DIR, 'prometheus.yml'), 'utf8')) as { rule_files?: string[] };
   return (config.rule_files ?? []).flatMap((file) => {
     const rules = parse(readFileSync(path.resolve(PROMETHEUS_DIR, file), 'utf8')) as RuleFile;
-    return rules.groups.flatMap((g) => g.rules.map((r) => ({ alert: r.alert ?? r.record ?? '(unnamed)', expr: r.expr })));
+    return rules.groups.flatMap((g) =>
+      g.rules.map((r) => ({ alert: r.alert ?? r.record ?? '(unnamed)', expr: r.expr })),
+    );
   });
 }
 
 /** The metrics of `exprs` that no service exports, as "where: name". */
 function unknownMetrics(where: string, exprs: readonly string[], exported: ReadonlySet<string>): string[] {
-  return exprs.flatMap((expr) => metricNames(expr).filter((name) => !exported.has(name))).map((name) => `${where}: ${name}`);
+  return exprs
+    .flatMap((expr) => metricNames(expr).filter((name) => !exported.has(name)))
+    .map((name) => `${where}: ${name}`);
 }
 
 describe('metricNames (PromQL)', () => {
   it('finds the metric under functions, aggregations, label matchers and ranges', () => {
     assert.deepEqual(
-      metricNames('histogram_quantile(0.99, sum by (service, route, le) (rate(http_request_duration_seconds_bucket{status=~"5..",route="/v1/{id}"}[$__rate_interval])))'),
+      metricNames(
+        'histogram_quantile(0.99, sum by (service, route, le) (rate(http_request_duration_seconds_bucket{status=~"5..",route="/v1/{id}"}[$__rate_interval])))',
+      ),
       ['http_request_duration_seconds_bucket'],
     );
   });
 
   it('leaves out label lists, keywords, numbers, durations and strings', () => {
     assert.deepEqual(
-      metricNames('sum(rate(a_total[5m:1m] offset 1h)) by (job) / on (job) group_left (instance) b_info > bool 1e3 unless c or label_replace(d, "dst", "rate(e)", "src", "(.*)")'),
+      metricNames(
+        'sum(rate(a_total[5m:1m] offset 1h)) by (job) / on (job) group_left (instance) b_info > bool 1e3 unless c or label_replace(d, "dst", "rate(e)", "src", "(.*)")',
+      ),
       ['a_total', 'b_info', 'c', 'd'],
     );
-    assert.deepEqual(metricNames('x unless on (instance, code) max_over_time(y[10m] offset 10m) and z @ end()'), ['x', 'y', 'z']);
+    assert.deepEqual(metricNames('x unless on (instance, code) max_over_time(y[10m] offset 10m) and z @ end()'), [
+      'x',
+      'y',
+      'z',
+    ]);
   });
 
   it('reads a __name__ matcher and a bare label selector', () => {
@@ -109,33 +145,50 @@ describe('metricNames (PromQL)', () => {
 
   it('names what no service exports: a typo, or a histogram without its suffix', () => {
     const exported = exportedSeries();
-    assert.deepEqual(unknownMetrics('test', ['rate(projection_event_total[5m])', 'http_request_duration_seconds > 1', 'up == 0'], exported), [
-      'test: projection_event_total',
-      'test: http_request_duration_seconds',
-    ]);
+    assert.deepEqual(
+      unknownMetrics(
+        'test',
+        ['rate(projection_event_total[5m])', 'http_request_duration_seconds > 1', 'up == 0'],
+        exported,
+      ),
+      ['test: projection_event_total', 'test: http_request_duration_seconds'],
+    );
   });
 });
 
 describe('Grafana dashboard', () => {
   it('queries only metrics the services export', () => {
     const exported = exportedSeries();
-    assert.deepEqual(dashboardPanels().flatMap((p) => unknownMetrics(p.title, p.exprs, exported)), []);
+    assert.deepEqual(
+      dashboardPanels().flatMap((p) => unknownMetrics(p.title, p.exprs, exported)),
+      [],
+    );
   });
 
   it('gives every panel but the rows a query', () => {
-    assert.deepEqual(dashboardPanels().filter((p) => p.type !== 'row' && p.exprs.length === 0).map((p) => p.title), []);
+    assert.deepEqual(
+      dashboardPanels()
+        .filter((p) => p.type !== 'row' && p.exprs.length === 0)
+        .map((p) => p.title),
+      [],
+    );
   });
 
   it('shows every metric an alert watches', () => {
     const shown = new Set(dashboardPanels().flatMap((p) => p.exprs.flatMap(metricNames)));
     const watched = alertRules().flatMap((rule) => metricNames(rule.expr).map((name) => `${rule.alert}: ${name}`));
-    assert.deepEqual(watched.filter((entry) => !shown.has(entry.split(': ')[1]!)), []);
+    assert.deepEqual(
+      watched.filter((entry) => !shown.has(entry.split(': ')[1]!)),
+      [],
+    );
   });
 });
 
 describe('alert rules', () => {
   it('are found through prometheus.yml, relative to it', () => {
-    const config = parse(readFileSync(path.join(PROMETHEUS_DIR, 'prometheus.yml'), 'utf8')) as { rule_files?: string[] };
+    const config = parse(readFileSync(path.join(PROMETHEUS_DIR, 'prometheus.yml'), 'utf8')) as {
+      rule_files?: string[];
+    };
     assert.deepEqual(config.rule_files, ['alerts.yml']);
     assert.ok(existsSync(path.join(PROMETHEUS_DIR, 'alerts.yml')));
   });
@@ -144,7 +197,10 @@ describe('alert rules', () => {
     const exported = exportedSeries();
     const rules = alertRules();
     assert.ok(rules.length >= 7, `${rules.length} rules`);
-    assert.deepEqual(rules.flatMap((r) => unknownMetrics(r.alert, [r.expr], exported)), []);
+    assert.deepEqual(
+      rules.flatMap((r) => unknownMetrics(r.alert, [r.expr], exported)),
+      [],
+    );
   });
 
   it('each have a promtool test where they fire and one where they do not', () => {

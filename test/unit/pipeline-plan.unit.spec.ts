@@ -18,8 +18,16 @@ function rating(n: number, recordId: string): RatingSubmitted {
   };
 }
 
-const ok = (offset: number, event: RatingSubmitted): LogRecord => ({ offset, key: event.recordId, result: { ok: true, event, schemaVersion: 2 } });
-const bad = (offset: number, key: string | null): LogRecord => ({ offset, key, result: { ok: false, poison: { code: 'not_avro', message: 'garbage' } } });
+const ok = (offset: number, event: RatingSubmitted): LogRecord => ({
+  offset,
+  key: event.recordId,
+  result: { ok: true, event, schemaVersion: 2 },
+});
+const bad = (offset: number, key: string | null): LogRecord => ({
+  offset,
+  key,
+  result: { ok: false, poison: { code: 'not_avro', message: 'garbage' } },
+});
 
 const input = (records: LogRecord[], more: Partial<PlanInput> = {}): PlanInput => ({
   handles: ['RatingSubmitted', 'RatingDeleted'],
@@ -31,7 +39,8 @@ const input = (records: LogRecord[], more: Partial<PlanInput> = {}): PlanInput =
   ...more,
 });
 
-const actions = (records: LogRecord[], more?: Partial<PlanInput>) => planBatch(input(records, more)).decisions.map((d) => `${d.offset}:${d.action}`);
+const actions = (records: LogRecord[], more?: Partial<PlanInput>) =>
+  planBatch(input(records, more)).decisions.map((d) => `${d.offset}:${d.action}`);
 
 describe('planBatch', () => {
   it('applies healthy events in order', () => {
@@ -49,33 +58,59 @@ describe('planBatch', () => {
 
   it('parks events of a key parked before the batch, without parking it again', () => {
     const plan = planBatch(input([ok(5, rating(1, 'a')), bad(6, 'a')], { parkedKeys: new Set(['a']) }));
-    assert.deepEqual(plan.decisions.map((d) => d.action), ['park', 'dead_letter']);
+    assert.deepEqual(
+      plan.decisions.map((d) => d.action),
+      ['park', 'dead_letter'],
+    );
     assert.equal(plan.parks.size, 0);
   });
 
   it('skips an event id seen before or earlier in the batch, even on a parked key', () => {
     const event = rating(1, 'a');
     assert.deepEqual(actions([ok(0, event), ok(1, event)]), ['0:apply', '1:skip_duplicate']);
-    assert.deepEqual(actions([ok(4, event)], { seenEventIds: new Set([uuid(1)]), parkedKeys: new Set(['a']) }), ['4:skip_duplicate']);
+    assert.deepEqual(actions([ok(4, event)], { seenEventIds: new Set([uuid(1)]), parkedKeys: new Set(['a']) }), [
+      '4:skip_duplicate',
+    ]);
   });
 
   it('dead-letters an event no projection of the topic handles, and ignores one for a sibling projection', () => {
     const metadata = { ...rating(1, 'a'), type: 'MovieMetadataSet' } as unknown as RatingSubmitted;
     const [unhandled] = planBatch(input([ok(0, metadata)])).decisions;
-    assert.deepEqual(unhandled, { action: 'dead_letter', offset: 0, key: 'a', code: 'unhandled_event', message: 'no projection of this topic handles MovieMetadataSet', eventId: uuid(1) });
+    assert.deepEqual(unhandled, {
+      action: 'dead_letter',
+      offset: 0,
+      key: 'a',
+      code: 'unhandled_event',
+      message: 'no projection of this topic handles MovieMetadataSet',
+      eventId: uuid(1),
+    });
     assert.deepEqual(actions([ok(0, rating(2, 'a'))], { handles: ['RatingDeleted'] }), ['0:ignore']);
   });
 
   it('dead-letters a record Postgres refused, and parks its key', () => {
-    const plan = planBatch(input([ok(7, rating(1, 'a')), ok(8, rating(2, 'a'))], { refused: new Map([[7, 'invalid byte sequence']]) }));
-    assert.deepEqual(plan.decisions.map((d) => d.action), ['dead_letter', 'park']);
+    const plan = planBatch(
+      input([ok(7, rating(1, 'a')), ok(8, rating(2, 'a'))], { refused: new Map([[7, 'invalid byte sequence']]) }),
+    );
+    assert.deepEqual(
+      plan.decisions.map((d) => d.action),
+      ['dead_letter', 'park'],
+    );
     assert.equal(plan.decisions[0]?.action === 'dead_letter' && plan.decisions[0].code, 'database_refused');
   });
 
-  it('releases a parked key at a redrive\'s copy: the copy and the key\'s later events apply in order', () => {
+  it("releases a parked key at a redrive's copy: the copy and the key's later events apply in order", () => {
     const copy = (r: LogRecord): LogRecord => ({ ...r, releasesKey: true });
     const plan = planBatch(
-      input([ok(5, rating(1, 'a')), copy(ok(6, rating(2, 'a'))), ok(7, rating(3, 'a')), ok(8, rating(4, 'a')), ok(9, rating(5, 'b'))], { parkedKeys: new Set(['a', 'b']) }),
+      input(
+        [
+          ok(5, rating(1, 'a')),
+          copy(ok(6, rating(2, 'a'))),
+          ok(7, rating(3, 'a')),
+          ok(8, rating(4, 'a')),
+          ok(9, rating(5, 'b')),
+        ],
+        { parkedKeys: new Set(['a', 'b']) },
+      ),
     );
     // Written between the dead letter and the redrive: still parked, for a later redrive.
     assert.deepEqual(
@@ -86,8 +121,10 @@ describe('planBatch', () => {
     assert.deepEqual(plan.parks, new Map());
   });
 
-  it('parks the key again when a redrive\'s copy fails again', () => {
-    const plan = planBatch(input([{ ...bad(6, 'a'), releasesKey: true }, ok(7, rating(3, 'a'))], { parkedKeys: new Set(['a']) }));
+  it("parks the key again when a redrive's copy fails again", () => {
+    const plan = planBatch(
+      input([{ ...bad(6, 'a'), releasesKey: true }, ok(7, rating(3, 'a'))], { parkedKeys: new Set(['a']) }),
+    );
     assert.deepEqual(
       plan.decisions.map((d) => `${d.offset}:${d.action}`),
       ['6:dead_letter', '7:park'],
@@ -98,7 +135,10 @@ describe('planBatch', () => {
 
   it('cannot park a record without a key: it is dead-lettered alone', () => {
     const plan = planBatch(input([bad(0, null), ok(1, rating(1, 'a'))]));
-    assert.deepEqual(plan.decisions.map((d) => d.action), ['dead_letter', 'apply']);
+    assert.deepEqual(
+      plan.decisions.map((d) => d.action),
+      ['dead_letter', 'apply'],
+    );
     assert.equal(plan.parks.size, 0);
   });
 });
@@ -116,7 +156,10 @@ describe('deadLetterMessage', () => {
   const context = { consumerGroup: 'projectors', now: new Date('2026-11-23T10:00:00Z') };
 
   it('keeps key, value and headers, and names origin, error, projection, attempt and time', () => {
-    const message = deadLetterMessage({ source, projection: 'ratings', code: 'not_avro', message: 'value is not in the Confluent wire format' }, context);
+    const message = deadLetterMessage(
+      { source, projection: 'ratings', code: 'not_avro', message: 'value is not in the Confluent wire format' },
+      context,
+    );
     assert.deepEqual(message, {
       key: source.key,
       value: source.value,
@@ -139,7 +182,10 @@ describe('deadLetterMessage', () => {
 
   it('counts attempts up when a re-driven record fails again', () => {
     const again = { ...source, headers: { ...source.headers, [DLQ_HEADERS.attempt]: Buffer.from('2') } };
-    const message = deadLetterMessage({ source: again, projection: 'ratings', code: 'invalid_event', message: 'bad' }, context);
+    const message = deadLetterMessage(
+      { source: again, projection: 'ratings', code: 'invalid_event', message: 'bad' },
+      context,
+    );
     assert.equal(message.headers?.[DLQ_HEADERS.attempt], '3');
   });
 });

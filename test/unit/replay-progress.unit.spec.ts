@@ -20,7 +20,10 @@ describe('replay progress', () => {
   it('counts the rate from where this run started, and the time left at that rate', () => {
     // 11,000 applied, 1,000 of them before this run: 10,000 in 2 s; 9,000 to go.
     assert.deepEqual(figuresOf(progress()), { applied: 11_000, end: 20_000, rate: 5000, etaSeconds: 1.8 });
-    assert.equal(progressLine(progress()), 'ratings: rebuilding, 11,000 / 20,000 events (55.0%), 5,000 events/s, ETA 2 s');
+    assert.equal(
+      progressLine(progress()),
+      'ratings: rebuilding, 11,000 / 20,000 events (55.0%), 5,000 events/s, ETA 2 s',
+    );
   });
 
   it('never shows more to do than done when Kafka was asked before the last batch', () => {
@@ -38,11 +41,21 @@ describe('replay progress', () => {
       '  partition  0 [######....] 6,000 / 10,000',
       '  partition  1 [#####.....] 5,000 / 10,000',
     ]);
-    assert.deepEqual(progressBlock(progress({ phase: 'dropping old schema', partitions: [] })), ['ratings: dropping old schema']);
+    assert.deepEqual(progressBlock(progress({ phase: 'dropping old schema', partitions: [] })), [
+      'ratings: dropping old schema',
+    ]);
   });
 
   it('sums a rebuild up, saying where the old tables went', () => {
-    const summary = { projection: 'ratings', events: 1, resumedFrom: 0, seconds: 0.5, live: 'ratings', old: 'ratings__old_20261202014200', dropped: false };
+    const summary = {
+      projection: 'ratings',
+      events: 1,
+      resumedFrom: 0,
+      seconds: 0.5,
+      live: 'ratings',
+      old: 'ratings__old_20261202014200',
+      dropped: false,
+    };
     assert.deepEqual(summaryLines(summary), [
       'ratings: rebuilt 1 event in 0.5 s (2 events/s)',
       '  swapped in: schema ratings now holds the rebuilt tables; the old ones are kept in schema ratings__old_20261202014200',
@@ -61,10 +74,13 @@ describe('replay offsets', () => {
       [1, 9],
       [2, 3],
     ]);
-    assert.deepEqual([...shortfall(shadow, live)], [
-      [1, 2],
-      [2, 3],
-    ]);
+    assert.deepEqual(
+      [...shortfall(shadow, live)],
+      [
+        [1, 2],
+        [2, 3],
+      ],
+    );
     assert.equal(shortfall(live, live).size, 0);
   });
 

@@ -10,7 +10,11 @@ import { createKafka, plaintext } from '../../shared/kafka/client.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { ConfigError, commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
-import { decodeConsistencyToken, encodeConsistencyToken, parseProgressAnnouncement } from '../../shared/events/position.ts';
+import {
+  decodeConsistencyToken,
+  encodeConsistencyToken,
+  parseProgressAnnouncement,
+} from '../../shared/events/position.ts';
 import { isEventId } from '../../shared/events/validation.ts';
 import { loadCommandApiConfig } from '../../command-api/config.ts';
 import { offsetsPartitionOf, probeGroupIds } from '../../infra/kafka-ready.ts';
@@ -33,7 +37,9 @@ describe('createReader', () => {
     const tried = { count: 0 };
     const run = () => {
       const code = codes[tried.count++];
-      return code === undefined ? Promise.resolve('rows') : Promise.reject(Object.assign(new Error(`failed with ${code}`), { code }));
+      return code === undefined
+        ? Promise.resolve('rows')
+        : Promise.reject(Object.assign(new Error(`failed with ${code}`), { code }));
     };
     return { run, tried };
   }
@@ -65,14 +71,21 @@ describe('createBatchedLookup', () => {
     const calls: string[][] = [];
     const batched = createBatchedLookup((keys) => {
       calls.push(keys);
-      return fail ? Promise.reject(fail) : Promise.resolve(new Map(keys.filter((k) => k in known).map((k) => [k, known[k]!])));
+      return fail
+        ? Promise.reject(fail)
+        : Promise.resolve(new Map(keys.filter((k) => k in known).map((k) => [k, known[k]!])));
     }, maxKeys);
     return { calls, batched };
   }
 
   it('asks once for the keys of one turn, each key once, and answers each read its own value', async () => {
     const { calls, batched } = lookup({ a: 1, b: 2 });
-    assert.deepEqual(await Promise.all([batched.get('a'), batched.get('b'), batched.get('a'), batched.get('nobody')]), [1, 2, 1, undefined]);
+    assert.deepEqual(await Promise.all([batched.get('a'), batched.get('b'), batched.get('a'), batched.get('nobody')]), [
+      1,
+      2,
+      1,
+      undefined,
+    ]);
     assert.deepEqual(calls, [['a', 'b', 'nobody']]);
     assert.equal(await batched.get('b'), 2);
     assert.deepEqual(calls.at(-1), ['b'], 'a later turn asks again');
@@ -87,7 +100,10 @@ describe('createBatchedLookup', () => {
   it('fails every read of a query that failed', async () => {
     const { batched } = lookup({ a: 1 }, 10, new Error('down'));
     const results = await Promise.allSettled([batched.get('a'), batched.get('b')]);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
   });
 });
 
@@ -98,7 +114,10 @@ describe('consistency token', () => {
   });
   it('keeps the highest offset of each partition a bulk command wrote', () => {
     const at = (partition: number, offset: number) => ({ topic: 'movie-ratings', partition, offset });
-    assert.deepEqual(decodeConsistencyToken(encodeConsistencyToken([at(1, 7), at(2, 3), at(1, 9), at(1, 8)])), [at(1, 9), at(2, 3)]);
+    assert.deepEqual(decodeConsistencyToken(encodeConsistencyToken([at(1, 7), at(2, 3), at(1, 9), at(1, 8)])), [
+      at(1, 9),
+      at(2, 3),
+    ]);
   });
   it('rejects what it did not issue', () => {
     assert.equal(decodeConsistencyToken('not-a-token'), undefined);
@@ -107,7 +126,15 @@ describe('consistency token', () => {
 });
 
 describe('progress announcement', () => {
-  const valid = { schema: 'ratings', table: '16384', topic: 'movie-ratings', offsets: [[0, 12], [3, 0]] };
+  const valid = {
+    schema: 'ratings',
+    table: '16384',
+    topic: 'movie-ratings',
+    offsets: [
+      [0, 12],
+      [3, 0],
+    ],
+  };
   it('reads what a projector sends', () => {
     assert.deepEqual(parseProgressAnnouncement(JSON.stringify(valid)), valid);
   });
@@ -138,7 +165,10 @@ describe('configuration', () => {
   });
 
   it('names a dead-letter topic set empty after its source topic, as when unset', () => {
-    const config = loadConfig(z.object(commonEnv), { TOPIC_MOVIE_RATINGS: 'catalogue-ratings', TOPIC_MOVIE_RATINGS_DLQ: '' });
+    const config = loadConfig(z.object(commonEnv), {
+      TOPIC_MOVIE_RATINGS: 'catalogue-ratings',
+      TOPIC_MOVIE_RATINGS_DLQ: '',
+    });
     assert.deepEqual([...deadLetterTopicsFrom(config).values()], ['movie-metadata.dlq', 'catalogue-ratings.dlq']);
     assert.throws(() => loadConfig(z.object(commonEnv), { TOPIC_MOVIE_RATINGS_DLQ: 'not a topic' }), ConfigError);
   });
@@ -156,8 +186,19 @@ describe('configuration', () => {
 
   it('refuses a request timeout that would cut a command off before its own deadlines', () => {
     const secret = 'x'.repeat(32);
-    assert.throws(() => loadCommandApiConfig({ JWT_SECRET: secret, EVENT_ID_SECRET: secret, REQUEST_TIMEOUT_MS: '3500' }), /REQUEST_TIMEOUT_MS: must be longer than KAFKA_ACK_TIMEOUT_MS plus COMMAND_DB_TIMEOUT_MS/);
-    assert.equal(loadCommandApiConfig({ JWT_SECRET: secret, EVENT_ID_SECRET: secret, REQUEST_TIMEOUT_MS: '3500', KAFKA_ACK_TIMEOUT_MS: '2000' }).requestTimeoutMs, 3500);
+    assert.throws(
+      () => loadCommandApiConfig({ JWT_SECRET: secret, EVENT_ID_SECRET: secret, REQUEST_TIMEOUT_MS: '3500' }),
+      /REQUEST_TIMEOUT_MS: must be longer than KAFKA_ACK_TIMEOUT_MS plus COMMAND_DB_TIMEOUT_MS/,
+    );
+    assert.equal(
+      loadCommandApiConfig({
+        JWT_SECRET: secret,
+        EVENT_ID_SECRET: secret,
+        REQUEST_TIMEOUT_MS: '3500',
+        KAFKA_ACK_TIMEOUT_MS: '2000',
+      }).requestTimeoutMs,
+      3500,
+    );
   });
 
   it('requires a token key and the event id secret for the command API, naming both', () => {
@@ -165,7 +206,9 @@ describe('configuration', () => {
       () => loadCommandApiConfig({}),
       (err: unknown) =>
         err instanceof ConfigError &&
-        /JWT_SECRET: exactly one of JWT_SECRET \(HS256\), JWT_PUBLIC_KEY \(PEM\) or JWT_JWKS_URL is required/.test(err.message) &&
+        /JWT_SECRET: exactly one of JWT_SECRET \(HS256\), JWT_PUBLIC_KEY \(PEM\) or JWT_JWKS_URL is required/.test(
+          err.message,
+        ) &&
         /EVENT_ID_SECRET: is required/.test(err.message),
     );
   });
@@ -203,23 +246,37 @@ describe("kafkajs's logs", () => {
   /** What a kafkajs client built by createKafka writes for `log`, as pino's levels. */
   function levelsWritten(log: (kafka: Kafka) => void): number[] {
     const lines: string[] = [];
-    const kafka = createKafka('test', plaintext(['localhost:1']), createLogger('test', 'debug', { write: (line: string) => lines.push(line) }));
+    const kafka = createKafka(
+      'test',
+      plaintext(['localhost:1']),
+      createLogger('test', 'debug', { write: (line: string) => lines.push(line) }),
+    );
     log(kafka);
     return lines.map((line) => (JSON.parse(line) as { level: number }).level);
   }
 
   it('logs a broker answer kafkajs retries (a rebalance, a loading coordinator, a moved leader) at debug, not as an error', () => {
-    const answers = ['The group is rebalancing, so a rejoin is needed', "The coordinator is loading and hence can't process requests for this group", 'This server is not the leader for that topic-partition'];
+    const answers = [
+      'The group is rebalancing, so a rejoin is needed',
+      "The coordinator is loading and hence can't process requests for this group",
+      'This server is not the leader for that topic-partition',
+    ];
     const levels = levelsWritten((kafka) => {
-      for (const error of answers) kafka.logger().error('Response Heartbeat(key: 12, version: 3)', { broker: 'localhost:9194', error });
+      for (const error of answers)
+        kafka.logger().error('Response Heartbeat(key: 12, version: 3)', { broker: 'localhost:9194', error });
     });
     assert.deepEqual(levels, [20, 20, 20]);
   });
 
   it('keeps every other error an error', () => {
     const levels = levelsWritten((kafka) => {
-      kafka.logger().error('Response SaslAuthenticate(key: 36, version: 1)', { error: 'Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512' });
-      kafka.logger().error('Crash: KafkaJSNumberOfRetriesExceeded', { error: 'The group is rebalancing, so a rejoin is needed' });
+      kafka.logger().error('Response SaslAuthenticate(key: 36, version: 1)', {
+        error:
+          'Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512',
+      });
+      kafka
+        .logger()
+        .error('Crash: KafkaJSNumberOfRetriesExceeded', { error: 'The group is rebalancing, so a rejoin is needed' });
     });
     assert.deepEqual(levels, [50, 50]);
   });

@@ -11,8 +11,14 @@ describe('backoffMs', () => {
     assert.deepEqual([1, 2, 3, 4, 6, 7, 20].map(ceiling), [200, 400, 800, 1600, 6400, 10_000, 10_000]);
   });
   it('jitters anywhere between zero and the ceiling', () => {
-    assert.equal(backoffMs(3, () => 0), 0);
-    assert.equal(backoffMs(3, () => 0.5), 400);
+    assert.equal(
+      backoffMs(3, () => 0),
+      0,
+    );
+    assert.equal(
+      backoffMs(3, () => 0.5),
+      400,
+    );
   });
 });
 
@@ -42,34 +48,57 @@ describe('eventProblems', () => {
   it('finds nothing wrong with valid events', () => {
     assert.deepEqual(eventProblems(valid), []);
     assert.deepEqual(eventProblems(metadata), []);
-    assert.deepEqual(eventProblems({ type: 'RatingDeleted', envelope: valid.envelope, recordType: 'movie', recordId: 'm1', userId: 'alice' }), []);
+    assert.deepEqual(
+      eventProblems({
+        type: 'RatingDeleted',
+        envelope: valid.envelope,
+        recordType: 'movie',
+        recordId: 'm1',
+        userId: 'alice',
+      }),
+      [],
+    );
   });
 
   it('names every broken invariant', () => {
-    assert.deepEqual(eventProblems({ ...valid, value: 7, recordId: 'has space', envelope: { ...valid.envelope, occurredAt: new Date(NaN) } }), [
-      'occurredAt is not a time',
-      'recordId "has space" is not a valid id',
-      'value 7 is not 1..5',
-    ]);
+    assert.deepEqual(
+      eventProblems({
+        ...valid,
+        value: 7,
+        recordId: 'has space',
+        envelope: { ...valid.envelope, occurredAt: new Date(NaN) },
+      }),
+      ['occurredAt is not a time', 'recordId "has space" is not a valid id', 'value 7 is not 1..5'],
+    );
   });
 
   it('wants a lowercase UUID as event id and a time Postgres can store', () => {
-    assert.deepEqual(eventProblems({ ...valid, envelope: { ...valid.envelope, eventId: eventId.toUpperCase(), occurredAt: new Date(Date.UTC(10_000, 0)) } }), [
-      `eventId "${eventId.toUpperCase()}" is not a lowercase UUID`,
-      'occurredAt year 10000 is outside 1..9999',
-    ]);
+    assert.deepEqual(
+      eventProblems({
+        ...valid,
+        envelope: { ...valid.envelope, eventId: eventId.toUpperCase(), occurredAt: new Date(Date.UTC(10_000, 0)) },
+      }),
+      [`eventId "${eventId.toUpperCase()}" is not a lowercase UUID`, 'occurredAt year 10000 is outside 1..9999'],
+    );
   });
 
   it('refuses NUL characters, which Postgres cannot store, in any string', () => {
-    assert.deepEqual(eventProblems({ ...metadata, title: 'a\u0000b', actors: ['ok', '\u0000'], envelope: { ...valid.envelope, principal: '\u0000' } }), [
-      'principal contains a NUL character',
-      'title contains a NUL character',
-      'actors[1] contains a NUL character',
-    ]);
+    assert.deepEqual(
+      eventProblems({
+        ...metadata,
+        title: 'a\u0000b',
+        actors: ['ok', '\u0000'],
+        envelope: { ...valid.envelope, principal: '\u0000' },
+      }),
+      ['principal contains a NUL character', 'title contains a NUL character', 'actors[1] contains a NUL character'],
+    );
   });
 
   it('refuses metadata without a title or with a negative expected version', () => {
-    assert.deepEqual(eventProblems({ ...metadata, title: ' ', expectedVersion: -1 }), ['title is empty', 'expectedVersion -1 is negative']);
+    assert.deepEqual(eventProblems({ ...metadata, title: ' ', expectedVersion: -1 }), [
+      'title is empty',
+      'expectedVersion -1 is negative',
+    ]);
   });
 });
 
