@@ -11,11 +11,9 @@ const ranOutOfTime = (err: unknown) => OUT_OF_TIME.has((err as { code?: unknown 
  * timeout, tables missing) is 503 with Retry-After, never a 500: the query is fine, the
  * database is not, and the answer comes back once it is.
  *
- * A read that ran out of time is tried once more before that. Its statements take a
- * millisecond, and the timeout is tens of them; on a machine whose cores are all busy, a
- * backend now and then waits longer than that for one. The steady-state bench saw it on up to
- * 1 read in 1,000, as 503s. A database that is really slow fails the second try too, so the
- * read answers 503 after twice the timeout.
+ * A read that ran out of time is tried once more before that: with every core busy, a
+ * millisecond's statement now and then waits past the timeout for a core (docs/performance.md).
+ * A database that is really slow fails the second try too, after twice the timeout.
  */
 export function createReader(logger: Logger) {
   return async function read<T>(query: () => Promise<T>): Promise<T> {
