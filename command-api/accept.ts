@@ -1,6 +1,5 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { UnavailableError } from '../shared/errors.ts';
-import { EventLogUnavailableError } from '../shared/events/event-log.ts';
 import type { LogPosition } from '../shared/events/position.ts';
 import type { EventPublisher } from '../shared/events/publisher.ts';
 import type { CatalogueEvent } from '../shared/events/types.ts';
@@ -53,11 +52,12 @@ export function createAcceptor({ publisher, idempotency, metrics, logger, sealId
       for (const event of events) metrics.eventsPublished.inc({ event_type: event.type });
       return positions;
     } catch (err) {
-      if (!(err instanceof EventLogUnavailableError)) throw err;
+      if (!(err instanceof UnavailableError && err.dependency === 'kafka')) throw err;
       logger.warn({ err, events: events.length, eventType: events[0]?.type }, 'events not acknowledged by Kafka');
       throw new UnavailableError(
         'The event log did not acknowledge the write in time: it may or may not be recorded. A retry with the same Idempotency-Key is safe: it is recorded once.',
         1,
+        'kafka',
       );
     }
   }

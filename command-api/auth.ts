@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ForbiddenError, UnauthorizedError, UnavailableError } from '../shared/errors.ts';
 import { USER_ID_PATTERN } from '../shared/events/types.ts';
-import { createJwksKeys, JwksUnavailableError, type AsymmetricAlgorithm } from './jwks.ts';
+import { createJwksKeys, type AsymmetricAlgorithm } from './jwks.ts';
 
 export const ROLES = ['admin', 'user', 'provider'] as const;
 export type Role = (typeof ROLES)[number];
@@ -94,7 +94,7 @@ async function registerVerifier(app: FastifyInstance, auth: AuthConfig): Promise
 /** Whether a verification failed because the JWKS could not be fetched, however the library wrapped it. */
 function jwksUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
-    if (e instanceof JwksUnavailableError) return true;
+    if (e instanceof UnavailableError && e.dependency === 'identity-provider') return true;
     e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
   }
   return false;
@@ -107,7 +107,11 @@ async function verifiedPrincipal(request: FastifyRequest): Promise<{ principal: 
     claims = await request.jwtVerify();
   } catch (err) {
     if (jwksUnavailable(err))
-      throw new UnavailableError("The identity provider's keys cannot be fetched to check the token.", 5);
+      throw new UnavailableError(
+        "The identity provider's keys cannot be fetched to check the token.",
+        5,
+        'identity-provider',
+      );
     throw new UnauthorizedError('The bearer token is missing, malformed, expired or not signed by us.');
   }
   const parsed = claimsSchema.safeParse(claims);

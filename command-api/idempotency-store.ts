@@ -1,9 +1,8 @@
 import type { Pool } from '../shared/db/pool.ts';
 import { UnavailableError } from '../shared/errors.ts';
+import { isUniqueViolation } from '../shared/failures.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Claim, IdempotencyScope, IdempotencyStore } from './idempotency.ts';
-
-const UNIQUE_VIOLATION = '23505';
 
 interface KeyRow {
   fingerprint: string;
@@ -34,6 +33,7 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
       throw new UnavailableError(
         'The command store is unavailable; nothing was written. Retry with the same Idempotency-Key.',
         1,
+        'database',
       );
     }
   }
@@ -47,7 +47,7 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
       );
       return true;
     } catch (err) {
-      if ((err as { code?: string }).code === UNIQUE_VIOLATION) return false;
+      if (isUniqueViolation(err)) return false;
       throw err;
     }
   }

@@ -1,16 +1,13 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { CatalogueError, UnavailableError } from '../shared/errors.ts';
 
 export type AsymmetricAlgorithm = 'RS256' | 'ES256';
 
-/** The JWKS could not be fetched and holds no key for the token: a dependency is down, not the token bad. */
-export class JwksUnavailableError extends Error {
-  override name = 'JwksUnavailableError';
-}
-
 /** The token names a key the JWKS does not have, even after a refresh. */
-export class UnknownKeyError extends Error {
-  override name = 'UnknownKeyError';
-}
+export class UnknownKeyError extends CatalogueError {}
+
+/** The JWKS could not be fetched and holds no key for the token: a dependency is down, not the token bad. */
+const jwksUnavailable = (detail: string) => new UnavailableError(detail, 5, 'identity-provider');
 
 export interface JwksOptions {
   fetchTimeoutMs: number;
@@ -44,12 +41,12 @@ export function createJwksKeys(url: string, algorithm: AsymmetricAlgorithm, opti
       if (!response.ok) throw new Error(`answered ${response.status}`);
       body = await response.json();
     } catch (err) {
-      throw new JwksUnavailableError(`JWKS ${url} unavailable: ${(err as Error).message}`);
+      throw jwksUnavailable(`JWKS ${url} unavailable: ${(err as Error).message}`);
     }
     const wanted = KEY_TYPE[algorithm];
     const found = new Map<string, string>();
     const listed = (body as { keys?: unknown } | null)?.keys;
-    if (!Array.isArray(listed)) throw new JwksUnavailableError(`JWKS ${url} answered no "keys" array`);
+    if (!Array.isArray(listed)) throw jwksUnavailable(`JWKS ${url} answered no "keys" array`);
     for (const jwk of listed as Array<JsonWebKey & { kid?: unknown; use?: unknown; alg?: unknown }>) {
       if (typeof jwk.kid !== 'string' || jwk.kty !== wanted.kty || (wanted.crv && jwk.crv !== wanted.crv)) continue;
       if ((jwk.use !== undefined && jwk.use !== 'sig') || (jwk.alg !== undefined && jwk.alg !== algorithm)) continue;
@@ -80,7 +77,7 @@ export function createJwksKeys(url: string, algorithm: AsymmetricAlgorithm, opti
       if (typeof kid !== 'string') throw new UnknownKeyError('the token names no key (kid)');
       const known = keys.get(kid);
       if (known) return known;
-      // A failed refresh is JwksUnavailableError: whether the key exists cannot be known now.
+      // A failed refresh is UnavailableError (the identity provider): whether the key exists cannot be known now.
       if (performance.now() - lastFetch >= options.minRefreshIntervalMs || refreshing) await refresh();
       const key = keys.get(kid);
       if (!key) throw new UnknownKeyError(`key ${kid} is not in the JWKS`);

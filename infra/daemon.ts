@@ -2,12 +2,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { CatalogueError } from '../shared/errors.ts';
 import { DATA_DIR, logPath, pidPath } from './paths.ts';
 
 /** A service failed to come up; the message carries the tail of its log. */
-export class StartupError extends Error {
-  override name = 'StartupError';
-}
+export class StartupError extends CatalogueError {}
 
 export function tail(file: string, lines = 30): string {
   if (!existsSync(file)) return `(no log at ${file})`;

@@ -7,8 +7,8 @@ import type { Tracing } from '../shared/tracing.ts';
 import { endApplySpan, startApplySpan } from './apply-span.ts';
 import { backoffMs } from './backoff.ts';
 import type { DeadLetterWriter } from './pipeline/dead-letters.ts';
-import { transientKind } from './pipeline/failures.ts';
-import { PositionError, type BatchReport, type FetchedBatch, type GroupResult, type Sink } from './pipeline/sink.ts';
+import { classify, type TransientKind } from '../shared/failures.ts';
+import type { BatchReport, FetchedBatch, GroupResult, Sink } from './pipeline/sink.ts';
 import type { Projection } from './projection.ts';
 import { createSlots } from './slots.ts';
 import { parkedKeyCounts, storedOffsets } from './stored-offsets.ts';
@@ -187,13 +187,12 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     if (isCurrent(lane)) consumer.seek({ topic: lane.topic, partition: lane.partition, offset: String(offset) });
   }
 
-  function retryLater(lane: Lane, batch: FetchedBatch, err: Error): void {
+  function retryLater(lane: Lane, batch: FetchedBatch, err: Error, kind: TransientKind): void {
     const { topic, partition } = lane;
     const retry = lane.retry ?? { attempt: 0, timer: undefined, message: '' };
     retry.attempt += 1;
     retry.message = `${keyOf(topic, partition)}: ${err.message}`;
     lane.retry = retry;
-    const kind = transientKind(err);
     metrics.projectionRetries.inc({ topic, kind });
     if (isCurrent(lane)) metrics.partitionRetrying.set({ topic, partition: String(partition) }, 1);
     const delay = backoffMs(retry.attempt);
@@ -311,16 +310,18 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
     const { topic, partition } = lane;
     if (!result.ok) {
       const err = result.error;
-      if (span) endApplySpan(span, err instanceof PositionError ? { kind: 'repositioned' } : { kind: 'failed', err });
-      if (err instanceof PositionError) {
+      const failure = classify(err);
+      if (span) endApplySpan(span, failure.kind === 'reposition' ? { kind: 'repositioned' } : { kind: 'failed', err });
+      if (failure.kind === 'reposition') {
         log.warn(
-          { topic, partition, fetched: err.fetched, expected: err.expected },
+          { topic, partition, fetched: batch.fetchedOffset, expected: failure.expected },
           'consumer is not at the stored offset; seeking to it',
         );
         lane.continuesFrom = undefined;
-        rewind(lane, err.expected);
+        rewind(lane, failure.expected);
       } else {
-        retryLater(lane, batch, err);
+        // The sink dead-letters the values Postgres refuses; one it could not pin on a record is retried as Postgres's.
+        retryLater(lane, batch, err, failure.kind === 'transient' ? failure.cause : 'database');
       }
       return;
     }

@@ -1,10 +1,11 @@
 import { UnavailableError } from '../shared/errors.ts';
+import { classify } from '../shared/failures.ts';
 import type { Logger } from '../shared/logger.ts';
 
-/** SQLSTATEs of a statement that ran out of time (statement timeout, lock timeout). */
-const OUT_OF_TIME = new Set(['57014', '55P03']);
-
-const ranOutOfTime = (err: unknown) => OUT_OF_TIME.has((err as { code?: unknown }).code as string);
+const ranOutOfTime = (err: unknown) => {
+  const failure = classify(err);
+  return failure.kind === 'transient' && failure.outOfTime;
+};
 
 /**
  * Runs a read of the projections; any failure of Postgres (down, too slow for the statement
@@ -25,7 +26,7 @@ export function createReader(logger: Logger) {
       });
     } catch (err) {
       logger.warn({ err }, 'read model unavailable');
-      throw new UnavailableError('The read models cannot be read right now.', 1);
+      throw new UnavailableError('The read models cannot be read right now.', 1, 'database');
     }
   };
 }

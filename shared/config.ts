@@ -2,14 +2,13 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { databaseUrlProblem } from './db/connection.ts';
 import { DEFAULTS } from './defaults.ts';
+import { CatalogueError } from './errors.ts';
 import type { KafkaConnection } from './kafka/client.ts';
 import type { RegistryConnection } from './registry.ts';
 import type { TracingConfig } from './tracing.ts';
 
 /** Thrown at boot when the environment does not describe a runnable process. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export class ConfigError extends CatalogueError {}
 
 /**
  * The settings that may hold a secret. Each can instead be read from a file named by the same

@@ -1,14 +1,22 @@
-/**
- * The errors a request can end in. Each has a stable `code` (the problem `type` slug), an HTTP
- * status and whether retrying the same request may succeed. Domain code throws these; one
- * handler per API turns them into problem details.
- */
+/** Every error the system throws on purpose; each is named after its class. */
+export class CatalogueError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 export interface FieldError {
   field: string;
   message: string;
 }
 
-export class AppError extends Error {
+/**
+ * The errors a request can end in. Each has a stable `code` (the problem `type` slug), an HTTP
+ * status and whether retrying the same request may succeed. Domain code throws these; one
+ * handler per API turns them into problem details.
+ */
+export class AppError extends CatalogueError {
   constructor(
     readonly code: string,
     readonly status: number,
@@ -18,7 +26,6 @@ export class AppError extends Error {
     readonly fields?: FieldError[],
   ) {
     super(detail ?? title);
-    this.name = 'AppError';
   }
 }
 
@@ -46,11 +53,18 @@ export class NotFoundError extends AppError {
   }
 }
 
-/** The log or a dependency cannot take the request now; the client should retry later. */
+/** What a request or a batch may be waiting on: Kafka, the schema registry, Postgres, the identity provider's keys. */
+export type Dependency = 'kafka' | 'registry' | 'database' | 'identity-provider';
+
+/**
+ * A dependency cannot take the work now, or the request ran out of time (no dependency named);
+ * the same work may succeed later. An API answers it 503 with Retry-After; a projector retries.
+ */
 export class UnavailableError extends AppError {
   constructor(
     detail: string,
     readonly retryAfterSeconds: number,
+    readonly dependency?: Dependency,
   ) {
     super('service-unavailable', 503, 'Service unavailable', detail, true);
   }

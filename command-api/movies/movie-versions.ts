@@ -16,7 +16,11 @@ export function createMovieVersions(pool: Pool, logger: Logger): MovieVersions {
       return rows[0]?.version ?? 0;
     } catch (err) {
       logger.warn({ err }, 'movie version lookup failed');
-      throw new UnavailableError('The read model cannot be reached to check If-Match; nothing was written.', 1);
+      throw new UnavailableError(
+        'The read model cannot be reached to check If-Match; nothing was written.',
+        1,
+        'database',
+      );
     }
   };
 }

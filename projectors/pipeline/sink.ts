@@ -19,7 +19,7 @@ import {
   type RegisteredRedrive,
 } from './bookkeeping.ts';
 import { DLQ_HEADERS, type DeadLetter, type DeadLetterWriter, type SourceRecord } from './dead-letters.ts';
-import { isDataRefusal, storable } from './failures.ts';
+import { classify, PositionError } from '../../shared/failures.ts';
 import { planBatch, type Decision, type LogRecord, type Plan } from './plan.ts';
 
 /** One fetch's records of one partition, and where in the log they sit. */
@@ -44,17 +44,6 @@ export interface FetchedBatch {
  */
 export interface PartitionBatch extends FetchedBatch {
   continuesFrom: number | undefined;
-}
-
-/** The consumer is not where the read model needs it: seek to `expected` and read from there. */
-export class PositionError extends Error {
-  override name = 'PositionError';
-  constructor(
-    readonly expected: number,
-    readonly fetched: number,
-  ) {
-    super(`Batch fetched from offset ${fetched}, but the read model goes on from ${expected}`);
-  }
 }
 
 /** What one batch did, per projection, event type and outcome (plus duplicates skipped). */
@@ -152,13 +141,14 @@ export function createSink(deps: SinkDeps): Sink {
     try {
       return await processOnce(batch, new Map());
     } catch (err) {
-      if (!isDataRefusal(err)) throw err;
+      const failure = classify(err);
+      if (failure.kind !== 'permanent') throw err;
       const [only, ...more] = batch.records;
       if (!only) throw err;
       if (more.length === 0)
         return processOnce(
           batch,
-          new Map([[only.offset, storable(`${(err as Error).message} (SQLSTATE ${(err as { code: string }).code})`)]]),
+          new Map([[only.offset, storable(`${(err as Error).message} (SQLSTATE ${failure.sqlState})`)]]),
         );
       const reports: BatchReport[] = [];
       let continuesFrom = batch.continuesFrom;
@@ -502,3 +492,6 @@ function countOutcomes(
   }
   return [...counts.values()].flatMap((byOutcome) => [...byOutcome.values()]);
 }
+
+/** Text Postgres will store: error messages can quote the NUL characters that made the event poison. */
+const storable = (text: string) => text.replaceAll('\u0000', '\\u0000');

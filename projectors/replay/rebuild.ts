@@ -3,6 +3,7 @@ import kafkajs, { type Kafka } from 'kafkajs';
 import type { DeadLetterTopics } from '../../shared/config.ts';
 import type { Pool, PoolClient } from '../../shared/db/pool.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
+import { CatalogueError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import { createDeadLetterWriter, type DeadLetterWriter } from '../pipeline/dead-letters.ts';
@@ -66,9 +67,7 @@ export interface RebuildSummary {
 }
 
 /** Another rebuild of the projection holds its lock. */
-export class RebuildBusyError extends Error {
-  override name = 'RebuildBusyError';
-}
+export class RebuildBusyError extends CatalogueError {}
 
 const POLL_MS = 200;
 /** How far behind the live projection the shadow may be for the swap to begin (records). */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
+import { SQLSTATE, sqlState } from '../failures.ts';
 import type { Logger } from '../logger.ts';
 import { pgConnection } from './connection.ts';
 
@@ -48,7 +49,7 @@ async function upToDate(databaseUrl: string): Promise<boolean> {
       .query<{ name: string }>('SELECT name FROM public.pgmigrations')
       .catch((err: unknown) => {
         // 42P01, no such table: nothing is applied yet.
-        if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
+        if (sqlState(err) === SQLSTATE.undefinedTable) return { rows: [] };
         throw err;
       });
     const applied = new Set(rows.map((r) => r.name));

@@ -3,7 +3,8 @@ import type { IHeaders } from 'kafkajs';
 import { EVENT_SCHEMAS } from '../../schemas/catalog.ts';
 import { registryRequest, type RegistryConnection } from '../registry.ts';
 import { typeForReading } from './bounded-avro.ts';
-import { RegistryUnavailableError, type Poison } from './errors.ts';
+import { UnavailableError } from '../errors.ts';
+import type { Poison } from './errors.ts';
 import { HEADERS, MAGIC_BYTE, WIRE_HEADER_BYTES } from './wire.ts';
 import type { CatalogueEvent, EventType } from './types.ts';
 import { eventProblems } from './validation.ts';
@@ -41,7 +42,7 @@ const REGISTRY_TIMEOUT_MS = 5000;
  * writer schema (fetched once per id from the registry) is resolved against our newest reader
  * schema of its type, so every version ever written decodes to today's shape, with the fields
  * it lacks at their defaults. Never throws for a bad record: it becomes a PoisonRecord. Only a
- * registry that cannot be asked throws (RegistryUnavailableError), since that is no fault of
+ * registry that cannot be asked throws (UnavailableError, the registry), since that is no fault of
  * the record.
  */
 export class EventDecoder {
@@ -126,12 +127,12 @@ export class EventDecoder {
     try {
       response = await registryRequest(this.registry, `/schemas/ids/${id}`, { timeoutMs: REGISTRY_TIMEOUT_MS });
     } catch (err) {
-      throw new RegistryUnavailableError(`Cannot fetch schema ${id}: ${(err as Error).message}`);
+      throw new UnavailableError(`Cannot fetch schema ${id}: ${(err as Error).message}`, 1, 'registry');
     }
     // A 404 is not cached: an id missing today can only be a registry restored from an older backup.
     if (response.status === 404) return poison('unknown_schema', `schema id ${id} is not in the registry`);
     if (response.status !== 200)
-      throw new RegistryUnavailableError(`Cannot fetch schema ${id}: registry answered ${response.status}`);
+      throw new UnavailableError(`Cannot fetch schema ${id}: registry answered ${response.status}`, 1, 'registry');
     const writer = this.resolve((JSON.parse(response.body) as { schema: string }).schema);
     this.writers.set(id, writer);
     return writer;

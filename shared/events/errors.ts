@@ -15,8 +15,3 @@ export interface Poison {
   /** Known when the record decoded and only its values are wrong. */
   eventId?: string;
 }
-
-/** The schema registry could not be asked; the same record may decode fine later. */
-export class RegistryUnavailableError extends Error {
-  override name = 'RegistryUnavailableError';
-}

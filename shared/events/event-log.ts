@@ -8,6 +8,7 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import { Partitioners, type Kafka, type PartitionMetadata, type Producer, type RecordMetadata } from 'kafkajs';
+import { UnavailableError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { MAX_LINKS, MESSAGING, type Tracing } from '../tracing.ts';
@@ -27,7 +28,7 @@ export interface EventLog {
   connect(): Promise<void>;
   /**
    * Resolves with each event's position once every in-sync replica has it (acks=all). Rejects
-   * with EventLogUnavailableError when Kafka does not acknowledge in time: then some or all of
+   * with UnavailableError (Kafka) when Kafka does not acknowledge in time: then some or all of
    * the events may be in the log nonetheless. `origin`, the span the events come from, parents
    * or is linked from the span of the send that carries them (with tracing on).
    */
@@ -39,9 +40,8 @@ export interface EventLog {
 /** What the event log reports about its sends; optional, for processes that export metrics. */
 export type EventLogMetrics = Pick<Metrics, 'producerBatchEvents' | 'producerSendDuration' | 'producerFailures'>;
 
-export class EventLogUnavailableError extends Error {
-  override name = 'EventLogUnavailableError';
-}
+/** Kafka did not take a write: the events may or may not be in the log. */
+const kafkaUnavailable = (detail: string) => new UnavailableError(detail, 1, 'kafka');
 
 interface Pending {
   events: readonly EncodedEvent[];
@@ -149,7 +149,7 @@ export function createEventLog(
         sent,
         new Promise<never>((_, reject) => {
           deadline = setTimeout(
-            () => reject(new EventLogUnavailableError(`Kafka did not acknowledge within ${options.ackTimeoutMs} ms`)),
+            () => reject(kafkaUnavailable(`Kafka did not acknowledge within ${options.ackTimeoutMs} ms`)),
             options.ackTimeoutMs,
           );
         }),
@@ -158,14 +158,12 @@ export function createEventLog(
       settle(batch, acknowledged);
     } catch (err) {
       log.warn({ err, events: count }, 'send failed; replacing the producer');
-      metrics?.producerFailures.inc({ reason: err instanceof EventLogUnavailableError ? 'timeout' : 'refused' });
+      metrics?.producerFailures.inc({ reason: err instanceof UnavailableError ? 'timeout' : 'refused' });
       span?.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       if (producer === current) producer = undefined;
       retire(current, sent);
       const reason =
-        err instanceof EventLogUnavailableError
-          ? err
-          : new EventLogUnavailableError(`Kafka refused the write: ${(err as Error).message}`);
+        err instanceof UnavailableError ? err : kafkaUnavailable(`Kafka refused the write: ${(err as Error).message}`);
       for (const pending of batch) pending.reject(reason);
     } finally {
       clearTimeout(deadline);
@@ -202,7 +200,7 @@ export function createEventLog(
         const key = `${e.topic}/${pending.partitions[i]!}`;
         const offset = next.get(key);
         if (offset === undefined) {
-          pending.reject(new EventLogUnavailableError(`Kafka did not acknowledge partition ${key}`));
+          pending.reject(kafkaUnavailable(`Kafka did not acknowledge partition ${key}`));
           break;
         }
         next.set(key, offset + 1);
@@ -230,7 +228,7 @@ export function createEventLog(
       await producer;
     },
     append(events, origin) {
-      if (closed) return Promise.reject(new EventLogUnavailableError('The event log is closing'));
+      if (closed) return Promise.reject(kafkaUnavailable('The event log is closing'));
       if (events.length === 0) return Promise.resolve([]);
       return new Promise((resolve, reject) => {
         // The deadline counts from the append, not from its send: an append queued behind a
@@ -239,7 +237,7 @@ export function createEventLog(
           const queued = queue.indexOf(pending);
           if (queued >= 0) queue.splice(queued, 1);
           pending.reject(
-            new EventLogUnavailableError(
+            kafkaUnavailable(
               queued >= 0
                 ? `Kafka was not reachable within ${options.ackTimeoutMs} ms; nothing was sent`
                 : `Kafka did not acknowledge within ${options.ackTimeoutMs} ms`,

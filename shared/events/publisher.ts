@@ -11,7 +11,7 @@ import type { CatalogueEvent } from './types.ts';
 export interface EventPublisher {
   /**
    * Resolves with each event's position once every in-sync replica has it (acks=all); rejects
-   * with EventLogUnavailableError when Kafka does not acknowledge in time, in which case some or
+   * with UnavailableError (Kafka) when Kafka does not acknowledge in time, in which case some or
    * all of the events may be in the log nonetheless. With tracing on, each event carries
    * `origin` (the command's span) in its W3C `traceparent` header; with it off, no header.
    */

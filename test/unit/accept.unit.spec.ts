@@ -16,7 +16,6 @@ import {
 } from '../../command-api/movies/set-metadata.ts';
 import { UnavailableError, ValidationError } from '../../shared/errors.ts';
 import { derivedEventId } from '../../shared/events/event-id.ts';
-import { EventLogUnavailableError } from '../../shared/events/event-log.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
 import type { CatalogueEvent, RatingSubmitted } from '../../shared/events/types.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -145,7 +144,7 @@ describe('accepting a command', () => {
     connect: () => Promise.resolve(),
     disconnect: () => Promise.resolve(),
     publish(events) {
-      if (kafkaDown) return Promise.reject(new EventLogUnavailableError('broker unavailable'));
+      if (kafkaDown) return Promise.reject(new UnavailableError('broker unavailable', 1, 'kafka'));
       written.push(...events);
       return Promise.resolve(
         events.map((_, i) => ({ topic: 't', partition: 0, offset: written.length - events.length + i })),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import { mintToken } from '../../command-api/mint-token.ts';
-import { EventLogUnavailableError } from '../../shared/events/event-log.ts';
+import { UnavailableError } from '../../shared/errors.ts';
 import type { EventPublisher } from '../../shared/events/publisher.ts';
 import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
@@ -21,7 +21,7 @@ const publisher: EventPublisher = {
   connect: () => Promise.resolve(),
   disconnect: () => Promise.resolve(),
   publish(events) {
-    if (kafkaDown) return Promise.reject(new EventLogUnavailableError('broker unavailable'));
+    if (kafkaDown) return Promise.reject(new UnavailableError('broker unavailable', 1, 'kafka'));
     published.push(...events);
     return Promise.resolve(events.map((_, i) => ({ topic: 'movie-ratings', partition: 2, offset: 41 + i })));
   },
