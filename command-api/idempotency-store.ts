@@ -3,6 +3,7 @@ import { UnavailableError } from '../shared/errors.ts';
 import { isUniqueViolation } from '../shared/failures.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Claim, IdempotencyScope, IdempotencyStore } from './idempotency.ts';
+import { LIVE } from '../shared/read-models.ts';
 
 interface KeyRow {
   fingerprint: string;
@@ -41,7 +42,7 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
   async function insert(scope: IdempotencyScope, fingerprint: string, acceptedAt: Date): Promise<boolean> {
     try {
       await pool.query(
-        `INSERT INTO commands.idempotency_keys (principal, idempotency_key, fingerprint, accepted_at, expires_at)
+        `INSERT INTO ${LIVE.idempotencyKeys} (principal, idempotency_key, fingerprint, accepted_at, expires_at)
          VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
         [scope.principal, scope.key, fingerprint, acceptedAt, ttlSeconds],
       );
@@ -55,7 +56,7 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
   /** Takes over an expired key: it counts as never used. False when someone else renewed it first. */
   async function renew(scope: IdempotencyScope, fingerprint: string, acceptedAt: Date): Promise<boolean> {
     const { rowCount } = await pool.query(
-      `UPDATE commands.idempotency_keys
+      `UPDATE ${LIVE.idempotencyKeys}
           SET fingerprint = $3, accepted_at = $4, expires_at = now() + make_interval(secs => $5), answer = NULL
         WHERE principal = $1 AND idempotency_key = $2 AND expires_at <= now()`,
       [scope.principal, scope.key, fingerprint, acceptedAt, ttlSeconds],
@@ -66,7 +67,7 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
   async function find(scope: IdempotencyScope): Promise<KeyRow | undefined> {
     const { rows } = await pool.query<KeyRow>(
       `SELECT fingerprint, accepted_at, answer, expires_at <= now() AS expired
-         FROM commands.idempotency_keys WHERE principal = $1 AND idempotency_key = $2`,
+         FROM ${LIVE.idempotencyKeys} WHERE principal = $1 AND idempotency_key = $2`,
       [scope.principal, scope.key],
     );
     return rows[0];
@@ -92,21 +93,21 @@ export function createIdempotencyStore(pool: Pool, ttlSeconds: number, logger: L
     release: (scope) =>
       guarded(async () => {
         await pool.query(
-          'DELETE FROM commands.idempotency_keys WHERE principal = $1 AND idempotency_key = $2 AND answer IS NULL',
+          `DELETE FROM ${LIVE.idempotencyKeys} WHERE principal = $1 AND idempotency_key = $2 AND answer IS NULL`,
           [scope.principal, scope.key],
         );
       }),
     complete: (scope, answer) =>
       guarded(async () => {
         await pool.query(
-          'UPDATE commands.idempotency_keys SET answer = $3 WHERE principal = $1 AND idempotency_key = $2',
+          `UPDATE ${LIVE.idempotencyKeys} SET answer = $3 WHERE principal = $1 AND idempotency_key = $2`,
           [scope.principal, scope.key, JSON.stringify(answer)],
         );
       }),
     async sweep(limit = 10_000) {
       const { rowCount } = await pool.query(
-        `DELETE FROM commands.idempotency_keys WHERE (principal, idempotency_key) IN (
-           SELECT principal, idempotency_key FROM commands.idempotency_keys WHERE expires_at <= now() LIMIT $1)`,
+        `DELETE FROM ${LIVE.idempotencyKeys} WHERE (principal, idempotency_key) IN (
+           SELECT principal, idempotency_key FROM ${LIVE.idempotencyKeys} WHERE expires_at <= now() LIMIT $1)`,
         [limit],
       );
       return rowCount ?? 0;

@@ -11,6 +11,7 @@ import { loadCommandApiConfig } from './config.ts';
 import { createIdempotencyStore } from './idempotency-store.ts';
 import { createMovieVersions } from './movies/movie-versions.ts';
 import { registryClient } from '../shared/registry.ts';
+import { LIVE } from '../shared/read-models.ts';
 
 /** Expired idempotency keys are deleted this often, by every instance (a bounded batch each time). */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -58,7 +59,7 @@ await runService('command-api', loadCommandApiConfig, async (config, logger, tra
         await admin.fetchTopicMetadata({ topics: [config.topics.movieMetadata, config.topics.movieRatings] });
       },
       postgres: async () => {
-        await pool.query('SELECT 1 FROM commands.idempotency_keys LIMIT 0');
+        await pool.query(`SELECT 1 FROM ${LIVE.idempotencyKeys} LIMIT 0`);
       },
     },
   });

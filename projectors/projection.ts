@@ -61,6 +61,3 @@ export function defineProjection<E extends CatalogueEvent, State, Changes>(
     },
   };
 }
-
-/** A schema-qualified table name; schemas are ours (config or code), never user input. */
-export const table = (schema: string, name: string) => `"${schema.replaceAll('"', '""')}".${name}`;

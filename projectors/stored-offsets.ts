@@ -1,5 +1,6 @@
+import { table, TABLES } from '../shared/read-models.ts';
 import type { Pool } from '../shared/db/pool.ts';
-import { table, type Projection } from './projection.ts';
+import { type Projection } from './projection.ts';
 
 /**
  * Where reading `topic` must resume, by partition: the lowest next offset of the projections
@@ -13,7 +14,7 @@ export async function storedOffsets(
   const lowest = new Map<number, { offset: number; projections: number }>();
   for (const projection of projections) {
     const { rows } = await pool.query<{ partition: number; next_offset: number }>(
-      `SELECT partition, next_offset FROM ${table(projection.schema, 'projection_offsets')} WHERE topic = $1`,
+      `SELECT partition, next_offset FROM ${table(projection.schema, TABLES.offsets)} WHERE topic = $1`,
       [topic],
     );
     for (const row of rows) {
@@ -36,7 +37,7 @@ export async function storedOffsets(
 /** How many keys `projection` has parked on each partition of `topic` (partitions without any are absent). */
 export async function parkedKeyCounts(pool: Pool, projection: Projection, topic: string): Promise<Map<number, number>> {
   const { rows } = await pool.query<{ partition: number; keys: number }>(
-    `SELECT partition, count(*)::int AS keys FROM ${table(projection.schema, 'parked_keys')} WHERE topic = $1 GROUP BY partition`,
+    `SELECT partition, count(*)::int AS keys FROM ${table(projection.schema, TABLES.parkedKeys)} WHERE topic = $1 GROUP BY partition`,
     [topic],
   );
   return new Map(rows.map((row) => [row.partition, row.keys]));

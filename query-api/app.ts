@@ -20,6 +20,7 @@ import { findMoviesDetails, listMovies } from './movies/movie-details-store.ts';
 import { findRatings } from './movies/rating-store.ts';
 import type { ProgressWatcher } from './progress.ts';
 import { createReader } from './read-model.ts';
+import { LIVE } from '../shared/read-models.ts';
 
 const PAGE_SIZE = { default: 20, max: 100 };
 
@@ -81,7 +82,7 @@ export function buildQueryApp(deps: QueryAppDeps): FastifyInstance {
     readiness: {
       // Ready only once the projections' tables exist, not merely when Postgres answers.
       postgres: async () => {
-        await pool.query('SELECT 1 FROM movie_details.movies, ratings.rating_aggregates LIMIT 0');
+        await pool.query(`SELECT 1 FROM ${LIVE.movies}, ${LIVE.ratingAggregates} LIMIT 0`);
       },
     },
   });

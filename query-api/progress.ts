@@ -1,11 +1,12 @@
 import { listen, type Listener } from '../shared/db/listener.ts';
 import type { Pool } from '../shared/db/pool.ts';
+import type { LogPosition } from '../shared/events/position.ts';
 import {
   parseProgressAnnouncement,
   PROGRESS_CHANNEL,
-  type LogPosition,
+  SCHEMAS,
   type ProgressAnnouncement,
-} from '../shared/events/position.ts';
+} from '../shared/read-models.ts';
 import type { Logger } from '../shared/logger.ts';
 
 /** How often the shared poll reads the projections' offsets while no announcement can wake it. */
@@ -17,7 +18,7 @@ const LISTEN_TIMEOUTS = { connectTimeoutMs: 1000, maxBackoffMs: 2000 };
 /** How long, after an announcement, a reader of a standby keeps reading the offsets every POLL_MS to see it replayed. */
 const STANDBY_CHASE_MS = 250;
 /** The projections' schemas that reads are served from; a rebuild's shadow announces too, and is not one of them. */
-const SERVED_SCHEMAS = ['movie_details', 'ratings'];
+const SERVED_SCHEMAS: string[] = [SCHEMAS.movieDetails, SCHEMAS.ratings];
 
 interface Waiter {
   positions: readonly LogPosition[];

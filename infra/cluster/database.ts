@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pgConnection } from '../../shared/db/connection.ts';
 import { migrate } from '../../shared/db/migrate.ts';
+import { LIVE, SCHEMAS } from '../../shared/read-models.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { postgresService } from '../postgres.ts';
 import type { InfraService } from '../service.ts';
@@ -18,7 +19,7 @@ const DATABASE_ROLES = ['catalogue_owner', 'command_api', 'projectors', 'query_a
 type DatabaseRole = (typeof DATABASE_ROLES)[number];
 
 /** The read models' schemas, which the projectors write and the query API reads. */
-const READ_MODELS = ['movie_details', 'ratings'];
+const READ_MODELS = [SCHEMAS.movieDetails, SCHEMAS.ratings];
 
 /**
  * What each service's role may do, once the migrations made the schemas. The query API reads the
@@ -36,11 +37,11 @@ function grantStatements(database: string): string[] {
     `GRANT USAGE ON SCHEMA ${schemas} TO projectors, query_api`,
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schemas} TO projectors`,
     `GRANT SELECT ON ALL TABLES IN SCHEMA ${schemas} TO query_api`,
-    'GRANT USAGE ON SCHEMA operations TO projectors',
-    'GRANT SELECT, UPDATE ON operations.redrives TO projectors',
-    'GRANT USAGE ON SCHEMA commands, movie_details TO command_api',
-    'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA commands TO command_api',
-    'GRANT SELECT ON movie_details.movies TO command_api',
+    `GRANT USAGE ON SCHEMA ${SCHEMAS.operations} TO projectors`,
+    `GRANT SELECT, UPDATE ON ${LIVE.redrives} TO projectors`,
+    `GRANT USAGE ON SCHEMA ${SCHEMAS.commands}, ${SCHEMAS.movieDetails} TO command_api`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${SCHEMAS.commands} TO command_api`,
+    `GRANT SELECT ON ${LIVE.movies} TO command_api`,
   ];
 }
 

@@ -1,8 +1,9 @@
+import { LIVE, table, TABLES } from '../../shared/read-models.ts';
 import { randomUUID } from 'node:crypto';
 import { Partitioners, type IHeaders, type Kafka, type Message } from 'kafkajs';
 import type { Pool } from '../../shared/db/pool.ts';
 import { DLQ_HEADERS, type SourceRecord } from '../pipeline/dead-letters.ts';
-import { table, type Projection } from '../projection.ts';
+import { type Projection } from '../projection.ts';
 import { readRange } from './read-record.ts';
 import type { DeadLetterEntry } from './store.ts';
 
@@ -113,7 +114,7 @@ export async function executeRedrive(
   const { letter } = plan;
   const key = letter.key === null ? null : Buffer.from(letter.key, 'latin1');
   await pool.query(
-    `INSERT INTO operations.redrives (redrive_id, projection, topic, partition, key, dead_letter_offset, records, requested_by, outcome, settled_at)
+    `INSERT INTO ${LIVE.redrives} (redrive_id, projection, topic, partition, key, dead_letter_offset, records, requested_by, outcome, settled_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CASE WHEN $9::text IS NULL THEN NULL ELSE now() END)`,
     [
       id,
@@ -129,7 +130,7 @@ export async function executeRedrive(
   );
   if (plan.records.length === 0) {
     await pool.query(
-      `DELETE FROM ${table(projection.schema, 'parked_keys')} WHERE topic = $1 AND partition = $2 AND key = $3 AND since_offset = $4`,
+      `DELETE FROM ${table(projection.schema, TABLES.parkedKeys)} WHERE topic = $1 AND partition = $2 AND key = $3 AND since_offset = $4`,
       [letter.topic, letter.partition, key, letter.offset],
     );
     return id;
@@ -181,7 +182,7 @@ export async function findRedrives(pool: Pool, ids?: readonly string[]): Promise
     outcome: string | null;
   }>(
     `SELECT redrive_id::text, projection, topic, partition, encode(key, 'escape') AS key, dead_letter_offset, records, requested_by, requested_at, outcome
-     FROM operations.redrives WHERE $1::uuid[] IS NULL OR redrive_id = ANY($1) ORDER BY requested_at`,
+     FROM ${LIVE.redrives} WHERE $1::uuid[] IS NULL OR redrive_id = ANY($1) ORDER BY requested_at`,
     [ids ?? null],
   );
   return rows.map((r) => ({

@@ -1,6 +1,7 @@
+import { table, TABLES } from '../../shared/read-models.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import type { DeadLetterRow } from '../pipeline/bookkeeping.ts';
-import { table, type Projection } from '../projection.ts';
+import { type Projection } from '../projection.ts';
 
 /** What `list` selects: every filter optional; times compare with when the record was dead-lettered. */
 export interface DeadLetterFilter {
@@ -42,9 +43,9 @@ export async function findDeadLetters(
       parks_key: boolean;
     }>(
       `SELECT d.topic, d.partition, d."offset", encode(d.key, 'escape') AS key, d.event_id::text, d.error_code, d.message, d.dlq_topic, d.dead_lettered_at,
-              EXISTS (SELECT 1 FROM ${table(projection.schema, 'parked_keys')} p
+              EXISTS (SELECT 1 FROM ${table(projection.schema, TABLES.parkedKeys)} p
                        WHERE p.topic = d.topic AND p.partition = d.partition AND p.key = d.key AND p.since_offset = d."offset") AS parks_key
-       FROM ${table(projection.schema, 'dead_letters')} d
+       FROM ${table(projection.schema, TABLES.deadLetters)} d
        WHERE ($1::text IS NULL OR d.error_code = $1) AND ($2::text IS NULL OR d.key = convert_to($2, 'UTF8'))
          AND ($3::timestamptz IS NULL OR d.dead_lettered_at >= $3) AND ($4::timestamptz IS NULL OR d.dead_lettered_at < $4)
        ORDER BY d.dead_lettered_at, d.partition, d."offset"`,

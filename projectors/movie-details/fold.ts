@@ -1,16 +1,6 @@
+import type { MovieRow } from '../../shared/read-models.ts';
 import type { MovieMetadataEvent } from '../../shared/events/types.ts';
 import type { FoldResult } from '../projection.ts';
-
-export interface MovieRow {
-  movieId: string;
-  title: string;
-  description: string;
-  director: string;
-  year: number | null;
-  actors: string[];
-  version: number;
-  updatedAt: Date;
-}
 
 /** The stored version of each movie the batch touches; absent: the movie does not exist yet. */
 export type VersionsBefore = ReadonlyMap<string, number>;

@@ -1,14 +1,12 @@
 import { joinList, splitList } from '../../shared/db/lists.ts';
-import { PROGRESS_CHANNEL } from '../../shared/events/position.ts';
-import { table, type Target } from '../projection.ts';
+import { LIVE, type OutcomeStatus, PROGRESS_CHANNEL, table, TABLES } from '../../shared/read-models.ts';
+import type { Target } from '../projection.ts';
 
 /**
  * The pipeline's own tables in a projection's schema: the next offset per partition, each
  * event's outcome, parked keys and dead letters. Keys are bytes in Kafka and bytea here; in
  * memory they are latin1 strings, which map every byte to one character and back.
  */
-
-export type OutcomeStatus = 'applied' | 'rejected' | 'dead_lettered' | 'parked';
 
 export interface Outcome {
   eventId: string;
@@ -55,12 +53,12 @@ export async function claimPartitions(
   const { rows } = await client.query<{ partition: number; next_offset: number; parked: string[] }>({
     name: `${schema}.partition-claim`,
     text: `WITH claimed AS (
-             INSERT INTO ${table(schema, 'projection_offsets')} AS o (topic, partition, next_offset)
+             INSERT INTO ${table(schema, TABLES.offsets)} AS o (topic, partition, next_offset)
              SELECT $1, p, 0 FROM unnest($2::int[]) WITH ORDINALITY AS c(p, i) ORDER BY i
              ON CONFLICT (topic, partition) DO UPDATE SET next_offset = o.next_offset
              RETURNING partition, next_offset)
            SELECT c.partition, c.next_offset,
-                  ARRAY(SELECT encode(k.key, 'hex') FROM ${table(schema, 'parked_keys')} k WHERE k.topic = $1 AND k.partition = c.partition) AS parked
+                  ARRAY(SELECT encode(k.key, 'hex') FROM ${table(schema, TABLES.parkedKeys)} k WHERE k.topic = $1 AND k.partition = c.partition) AS parked
            FROM claimed c`,
     values: [topic, partitions],
   });
@@ -93,13 +91,13 @@ export async function recordEvents(
   const { rows } = await client.query<{ seen: string[] }>({
     name: `${schema}.record-events`,
     text: `WITH moved AS (
-             UPDATE ${table(schema, 'projection_offsets')} o SET next_offset = GREATEST(o.next_offset, m.next_offset), updated_at = now()
+             UPDATE ${table(schema, TABLES.offsets)} o SET next_offset = GREATEST(o.next_offset, m.next_offset), updated_at = now()
              FROM unnest($2::int[], $3::bigint[]) AS m(partition, next_offset)
              WHERE o.topic = $1 AND o.partition = m.partition
              RETURNING o.tableoid, o.partition, o.next_offset),
            batch AS (SELECT * FROM unnest(${splitList(4, 'uuid')}, ${splitList(5, 'int')}, ${splitList(6, 'bigint')}) AS e(event_id, partition, log_offset)),
            recorded AS (
-             INSERT INTO ${table(schema, 'event_outcomes')} (event_id, status, topic, partition, "offset")
+             INSERT INTO ${table(schema, TABLES.outcomes)} (event_id, status, topic, partition, "offset")
              SELECT event_id, 'applied', $1, partition, log_offset FROM batch
              ON CONFLICT (event_id) DO NOTHING
              RETURNING event_id),
@@ -136,7 +134,7 @@ export async function settleOutcomes(
   if (outcomes.length === 0) return;
   await client.query({
     name: `${schema}.settle-outcomes`,
-    text: `INSERT INTO ${table(schema, 'event_outcomes')} AS o (event_id, status, reason, topic, partition, "offset")
+    text: `INSERT INTO ${table(schema, TABLES.outcomes)} AS o (event_id, status, reason, topic, partition, "offset")
            SELECT s.event_id, s.status, s.reason, $1, $2, s.log_offset
            FROM unnest($3::uuid[], $4::text[], $5::text[], $6::bigint[]) AS s(event_id, status, reason, log_offset)
            ON CONFLICT (event_id) DO UPDATE SET status = EXCLUDED.status, reason = EXCLUDED.reason
@@ -161,7 +159,7 @@ export async function parkKeys(
   if (keys.length === 0) return;
   await client.query({
     name: `${schema}.park-keys`,
-    text: `INSERT INTO ${table(schema, 'parked_keys')} (topic, key, partition, since_offset, reason)
+    text: `INSERT INTO ${table(schema, TABLES.parkedKeys)} (topic, key, partition, since_offset, reason)
            SELECT $1, k.key, $2, k.since_offset, k.reason FROM unnest($3::bytea[], $4::bigint[], $5::text[]) AS k(key, since_offset, reason)
            ON CONFLICT (topic, partition, key) DO NOTHING`,
     values: [topic, partition, keys.map((k) => keyBytes(k.key)), keys.map((k) => k.offset), keys.map((k) => k.reason)],
@@ -177,7 +175,7 @@ export async function recordDeadLetters(
   if (letters.length === 0) return;
   await client.query({
     name: `${schema}.dead-letters`,
-    text: `INSERT INTO ${table(schema, 'dead_letters')} (topic, partition, "offset", key, event_id, error_code, message, dlq_topic)
+    text: `INSERT INTO ${table(schema, TABLES.deadLetters)} (topic, partition, "offset", key, event_id, error_code, message, dlq_topic)
            SELECT $1, $2, d.log_offset, d.key, d.event_id, d.error_code, d.message, d.dlq_topic
            FROM unnest($3::bigint[], $4::bytea[], $5::uuid[], $6::text[], $7::text[], $8::text[])
              AS d(log_offset, key, event_id, error_code, message, dlq_topic)
@@ -211,7 +209,7 @@ export async function findRedrives(
   if (ids.length === 0) return new Map();
   const { rows } = await client.query<{ redrive_id: string; projection: string; key: string | null }>({
     name: 'find-redrives',
-    text: `SELECT redrive_id::text, projection, encode(key, 'hex') AS key FROM operations.redrives
+    text: `SELECT redrive_id::text, projection, encode(key, 'hex') AS key FROM ${LIVE.redrives}
            WHERE redrive_id = ANY($1::uuid[]) AND topic = $2 AND partition = $3`,
     values: [ids, topic, partition],
   });
@@ -228,7 +226,7 @@ export async function reopenOutcomes({ client, schema }: Target, eventIds: reado
   if (eventIds.length === 0) return;
   await client.query({
     name: `${schema}.reopen-outcomes`,
-    text: `DELETE FROM ${table(schema, 'event_outcomes')} WHERE event_id = ANY($1::uuid[]) AND status IN ('dead_lettered', 'parked')`,
+    text: `DELETE FROM ${table(schema, TABLES.outcomes)} WHERE event_id = ANY($1::uuid[]) AND status IN ('dead_lettered', 'parked')`,
     values: [eventIds],
   });
 }
@@ -242,7 +240,7 @@ export async function releaseKeys(
   if (keys.size === 0) return;
   await client.query({
     name: `${schema}.release-keys`,
-    text: `DELETE FROM ${table(schema, 'parked_keys')} WHERE topic = $1 AND partition = $2 AND key = ANY($3::bytea[])`,
+    text: `DELETE FROM ${table(schema, TABLES.parkedKeys)} WHERE topic = $1 AND partition = $2 AND key = ANY($3::bytea[])`,
     values: [topic, partition, [...keys].map(keyBytes)],
   });
 }
@@ -252,7 +250,7 @@ export async function settleRedrives({ client }: Target, outcomes: ReadonlyMap<s
   if (outcomes.size === 0) return;
   await client.query({
     name: 'settle-redrives',
-    text: `UPDATE operations.redrives r SET outcome = s.outcome, settled_at = now()
+    text: `UPDATE ${LIVE.redrives} r SET outcome = s.outcome, settled_at = now()
            FROM unnest($1::uuid[], $2::text[]) AS s(redrive_id, outcome)
            WHERE r.redrive_id = s.redrive_id AND r.outcome IS NULL`,
     values: [[...outcomes.keys()], [...outcomes.values()]],

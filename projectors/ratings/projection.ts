@@ -1,6 +1,7 @@
+import { SCHEMAS, table, TABLES } from '../../shared/read-models.ts';
 import { joinList, splitList } from '../../shared/db/lists.ts';
 import type { RatingEvent } from '../../shared/events/types.ts';
-import { defineProjection, table, type Projection, type Target } from '../projection.ts';
+import { defineProjection, type Projection, type Target } from '../projection.ts';
 import {
   foldRatings,
   ratingKey,
@@ -14,7 +15,7 @@ import {
 export function ratingsProjection(topic: string): Projection {
   return defineProjection<RatingEvent, RatingsBefore, RatingChanges>({
     name: 'ratings',
-    schema: 'ratings',
+    schema: SCHEMAS.ratings,
     topic,
     handles: ['RatingSubmitted', 'RatingDeleted'],
     load: currentValues,
@@ -43,7 +44,7 @@ async function currentValues({ client, schema }: Target, events: readonly Rating
     name: `${schema}.ratings-current`,
     text: `SELECT k.i::int AS i, r.value
            FROM unnest(${idColumns(1)}) WITH ORDINALITY AS k(record_type, record_id, user_id, i)
-           JOIN ${table(schema, 'ratings')} r USING (record_type, record_id, user_id)`,
+           JOIN ${table(schema, TABLES.ratings)} r USING (record_type, record_id, user_id)`,
     values: idLists(ids),
   });
   return new Map(rows.map((r) => [ratingKey(ids[r.i - 1]!), r.value]));
@@ -68,18 +69,18 @@ async function write({ client, schema }: Target, { inserts, updates, deletes, de
   await client.query({
     name: `${schema}.ratings-write`,
     text: `WITH inserted AS (
-             INSERT INTO ${table(schema, 'ratings')} (record_type, record_id, user_id, value, updated_at)
+             INSERT INTO ${table(schema, TABLES.ratings)} (record_type, record_id, user_id, value, updated_at)
              SELECT k.record_type, k.record_id, k.user_id, k.value, ${fromEpochMs('k.at_ms')}
              FROM unnest(${rowColumns(1)}) AS k(record_type, record_id, user_id, value, at_ms)),
            updated AS (
-             UPDATE ${table(schema, 'ratings')} r SET value = k.value, updated_at = ${fromEpochMs('k.at_ms')}
+             UPDATE ${table(schema, TABLES.ratings)} r SET value = k.value, updated_at = ${fromEpochMs('k.at_ms')}
              FROM unnest(${rowColumns(6)}) AS k(record_type, record_id, user_id, value, at_ms)
              WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id)),
            deleted AS (
-             DELETE FROM ${table(schema, 'ratings')} r
+             DELETE FROM ${table(schema, TABLES.ratings)} r
              USING unnest(${idColumns(11)}) AS k(record_type, record_id, user_id)
              WHERE (r.record_type, r.record_id, r.user_id) = (k.record_type, k.record_id, k.user_id))
-           INSERT INTO ${table(schema, 'rating_aggregates')} AS a (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5)
+           INSERT INTO ${table(schema, TABLES.ratingAggregates)} AS a (record_type, record_id, count, sum, count_1, count_2, count_3, count_4, count_5)
            SELECT * FROM unnest(${splitList(14, 'text')}, ${splitList(15, 'text')}, ${splitList(16, 'int')}, ${splitList(17, 'bigint')},
                                 ${[18, 19, 20, 21, 22].map((n) => splitList(n, 'int')).join(', ')})
            ON CONFLICT (record_type, record_id) DO UPDATE SET

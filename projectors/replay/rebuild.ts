@@ -1,3 +1,4 @@
+import { table, TABLES } from '../../shared/read-models.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Kafka } from 'kafkajs';
 import type { DeadLetterTopics } from '../../shared/config.ts';
@@ -8,7 +9,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';
 import { createDeadLetterWriter, type DeadLetterWriter } from '../pipeline/dead-letters.ts';
 import { createSink } from '../pipeline/sink.ts';
-import { table, type Projection } from '../projection.ts';
+import { type Projection } from '../projection.ts';
 import { createProjectorRunner, type ConsumerTuning } from '../runner.ts';
 import {
   createShadow,
@@ -103,7 +104,7 @@ function newDeadLettersOnly(writer: DeadLetterWriter, pool: Pool, live: string):
     async send(letters) {
       if (letters.length === 0) return;
       const { rows } = await pool.query<{ partition: number; offset: number }>(
-        `SELECT partition, "offset" FROM ${table(live, 'dead_letters')} WHERE topic = $1 AND ("partition", "offset") IN (SELECT * FROM unnest($2::int[], $3::bigint[]))`,
+        `SELECT partition, "offset" FROM ${table(live, TABLES.deadLetters)} WHERE topic = $1 AND ("partition", "offset") IN (SELECT * FROM unnest($2::int[], $3::bigint[]))`,
         [letters[0]!.source.topic, letters.map((l) => l.source.partition), letters.map((l) => l.source.offset)],
       );
       const known = new Set(rows.map((r) => `${r.partition}/${r.offset}`));

@@ -1,6 +1,5 @@
 import type { Pool, PoolClient } from '../../shared/db/pool.ts';
-import { PROGRESS_CHANNEL } from '../../shared/events/position.ts';
-import { table } from '../projection.ts';
+import { PROGRESS_CHANNEL, table, TABLES, UNSPECIFIED_PROGRESS } from '../../shared/read-models.ts';
 
 /**
  * The Postgres side of a rebuild. A projection owns one schema (its read model and its
@@ -86,7 +85,7 @@ export async function offsetsIn(
   lock = false,
 ): Promise<Map<number, number>> {
   const { rows } = await db.query<{ partition: number; next_offset: number }>(
-    `SELECT partition, next_offset FROM ${table(schema, 'projection_offsets')} WHERE topic = $1 ORDER BY partition${lock ? ' FOR UPDATE' : ''}`,
+    `SELECT partition, next_offset FROM ${table(schema, TABLES.offsets)} WHERE topic = $1 ORDER BY partition${lock ? ' FOR UPDATE' : ''}`,
     [topic],
   );
   return new Map(rows.map((r) => [r.partition, r.next_offset]));
@@ -113,7 +112,7 @@ export function shortfall(
 export async function swapSchemas(client: PoolClient, live: string, shadow: string, old: string): Promise<void> {
   await client.query(`ALTER SCHEMA ${quoted(live)} RENAME TO ${quoted(old)}`);
   await client.query(`ALTER SCHEMA ${quoted(shadow)} RENAME TO ${quoted(live)}`);
-  await client.query(`SELECT pg_notify($1, '')`, [PROGRESS_CHANNEL]);
+  await client.query(`SELECT pg_notify($1, $2)`, [PROGRESS_CHANNEL, UNSPECIFIED_PROGRESS]);
 }
 
 /** Schemas earlier swaps left behind for `live`, oldest first. */

@@ -1,5 +1,6 @@
 import type { Pool } from '../../shared/db/pool.ts';
 import { ratingSummary, type RatingSummary } from './rating-summary.ts';
+import { LIVE, type MovieRow } from '../../shared/read-models.ts';
 
 export interface MovieDetails {
   movieId: string;
@@ -19,26 +20,19 @@ export interface MovieDetailsRead {
   revision: string;
 }
 
-interface Row {
-  movie_id: string;
-  title: string;
-  description: string;
-  director: string;
-  year: number | null;
-  actors: string[];
-  version: number;
-  updated_at: Date;
+interface Row extends MovieRow {
   count: number | null;
   sum: number | null;
 }
 
 /** A movie's metadata with its rating aggregate, which lives in the ratings projection. */
-const SELECT_DETAILS = `SELECT m.movie_id, m.title, m.description, m.director, m.year, m.actors, m.version, m.updated_at, a.count, a.sum
-  FROM movie_details.movies m
-  LEFT JOIN ratings.rating_aggregates a ON a.record_type = 'movie' AND a.record_id = m.movie_id`;
+const SELECT_DETAILS = `SELECT m.movie_id AS "movieId", m.title, m.description, m.director, m.year, m.actors, m.version,
+         m.updated_at AS "updatedAt", a.count, a.sum
+  FROM ${LIVE.movies} m
+  LEFT JOIN ${LIVE.ratingAggregates} a ON a.record_type = 'movie' AND a.record_id = m.movie_id`;
 
 const toDetails = (row: Row): MovieDetails => ({
-  movieId: row.movie_id,
+  movieId: row.movieId,
   title: row.title,
   description: row.description,
   director: row.director,
@@ -46,7 +40,7 @@ const toDetails = (row: Row): MovieDetails => ({
   actors: row.actors,
   rating: ratingSummary(row.count, row.sum),
   version: row.version,
-  updatedAt: row.updated_at.toISOString(),
+  updatedAt: row.updatedAt.toISOString(),
 });
 
 /** Each movie's details, by movie id; a movie without metadata is absent. */
@@ -61,7 +55,7 @@ export async function findMoviesDetails(
   });
   return new Map(
     rows.map((row) => [
-      row.movie_id,
+      row.movieId,
       { movie: toDetails(row), revision: `${row.version}.${row.count ?? 0}.${row.sum ?? 0}` },
     ]),
   );

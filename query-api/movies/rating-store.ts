@@ -1,5 +1,6 @@
 import type { Pool } from '../../shared/db/pool.ts';
 import { ratingSummary } from './rating-summary.ts';
+import { LIVE } from '../../shared/read-models.ts';
 
 export interface RatingDetails {
   /** Null while nobody has rated. */
@@ -27,10 +28,10 @@ interface Row {
 export async function findRatings(pool: Pool, movieIds: readonly string[]): Promise<Map<string, RatingDetails>> {
   const { rows } = await pool.query<Row>({
     name: 'movie-ratings',
-    text: `SELECT i.movie_id, (coalesce(a.count, 0) > 0 OR EXISTS (SELECT 1 FROM movie_details.movies m WHERE m.movie_id = i.movie_id)) AS known,
+    text: `SELECT i.movie_id, (coalesce(a.count, 0) > 0 OR EXISTS (SELECT 1 FROM ${LIVE.movies} m WHERE m.movie_id = i.movie_id)) AS known,
                   a.count, a.sum, a.count_1, a.count_2, a.count_3, a.count_4, a.count_5
              FROM unnest($1::text[]) AS i(movie_id)
-             LEFT JOIN ratings.rating_aggregates a ON a.record_type = 'movie' AND a.record_id = i.movie_id`,
+             LEFT JOIN ${LIVE.ratingAggregates} a ON a.record_type = 'movie' AND a.record_id = i.movie_id`,
     values: [movieIds],
   });
   const ratings = new Map<string, RatingDetails>();

@@ -11,7 +11,8 @@ import { createProgressWatcher } from '../../query-api/progress.ts';
 import { pgConnection } from '../../shared/db/connection.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
 import { createEventIdSeal } from '../../shared/events/event-id.ts';
-import { encodeConsistencyToken, PROGRESS_CHANNEL } from '../../shared/events/position.ts';
+import { encodeConsistencyToken } from '../../shared/events/position.ts';
+import { PROGRESS_CHANNEL } from '../../shared/read-models.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { freePort, quietLogger, uniqueName } from '../support/services.ts';
 

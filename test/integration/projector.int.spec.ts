@@ -5,7 +5,7 @@ import { createDeadLetterWriter } from '../../projectors/pipeline/dead-letters.t
 import { createSink } from '../../projectors/pipeline/sink.ts';
 import { catalogueProjections } from '../../projectors/projections.ts';
 import { EventDecoder } from '../../shared/events/decoder.ts';
-import { parseProgressAnnouncement, PROGRESS_CHANNEL } from '../../shared/events/position.ts';
+import { parseProgressAnnouncement, PROGRESS_CHANNEL } from '../../shared/read-models.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
 import { eventually } from '../support/eventually.ts';
 import {

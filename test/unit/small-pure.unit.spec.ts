@@ -10,11 +10,8 @@ import { createKafka, plaintext } from '../../shared/kafka/client.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { ConfigError, commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
-import {
-  decodeConsistencyToken,
-  encodeConsistencyToken,
-  parseProgressAnnouncement,
-} from '../../shared/events/position.ts';
+import { decodeConsistencyToken, encodeConsistencyToken } from '../../shared/events/position.ts';
+import { parseProgressAnnouncement } from '../../shared/read-models.ts';
 import { isEventId } from '../../shared/events/validation.ts';
 import { loadCommandApiConfig } from '../../command-api/config.ts';
 import { offsetsPartitionOf, probeGroupIds } from '../../infra/kafka-ready.ts';
