@@ -1,3 +1,5 @@
+import type { MovieMetadataSet } from './events/types.ts';
+
 /**
  * The contract between the projectors, which write the read models, and whoever reads them (the
  * query API, the command API's If-Match, replay, the dead-letter tool): the schemas and tables,
@@ -44,17 +46,11 @@ export const LIVE = {
 export const OUTCOME_STATUSES = ['applied', 'rejected', 'dead_lettered', 'parked'] as const;
 export type OutcomeStatus = (typeof OUTCOME_STATUSES)[number];
 
-/** A movie's row in the movies table, as the projection writes it and the APIs read it. */
-export interface MovieRow {
-  movieId: string;
-  title: string;
-  description: string;
-  director: string;
-  year: number | null;
-  actors: string[];
+/** A movie's row in the movies table, as the projection writes it and the APIs read it: the metadata last set, its version and time. */
+export type MovieRow = Pick<MovieMetadataSet, 'movieId' | 'title' | 'description' | 'director' | 'year' | 'actors'> & {
   version: number;
   updatedAt: Date;
-}
+};
 
 /**
  * The Postgres channel on which a projection's transaction announces, as it commits, that its
