@@ -1,5 +1,5 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { EventDecoder, type DecodeResult } from '../shared/events/decoder.ts';
+import { EventDecoder, type DecodeResult } from '../shared/kafka/decoder.ts';
 import { ExpectedFold } from '../test/support/rating-stream.ts';
 import type { RegistryConnection } from '../shared/registry.ts';
 

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { mintToken } from '../command-api/mint-token.ts';
 import { REPO_ROOT } from '../infra/paths.ts';
-import { EventCodec } from '../shared/events/codec.ts';
+import { EventCodec } from '../shared/kafka/codec.ts';
 import { newEventId } from '../shared/events/event-id.ts';
 import type { RatingSubmitted } from '../shared/events/types.ts';
 import { createLogger } from '../shared/logger.ts';

@@ -1,6 +1,6 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import pg from 'pg';
-import { EventDecoder } from '../shared/events/decoder.ts';
+import { EventDecoder } from '../shared/kafka/decoder.ts';
 import type { RatingEvent } from '../shared/events/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Cleanups } from './cleanups.ts';

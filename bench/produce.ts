@@ -7,7 +7,7 @@ import {
   type PartitionMetadata,
   type Producer,
 } from 'kafkajs';
-import { EventCodec } from '../shared/events/codec.ts';
+import { EventCodec } from '../shared/kafka/codec.ts';
 import type { BenchOptions } from './args.ts';
 import { createBenchTopics, deleteBenchTopics, recordCount, type BenchTopics } from './kafka.ts';
 import { ExpectedFold, ratingEvents, takeEvents } from '../test/support/rating-stream.ts';

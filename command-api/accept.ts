@@ -1,7 +1,7 @@
 import type { SpanContext } from '@opentelemetry/api';
 import { UnavailableError } from '../shared/errors.ts';
 import type { LogPosition } from '../shared/events/position.ts';
-import type { EventPublisher } from '../shared/events/publisher.ts';
+import type { EventPublisher } from '../shared/kafka/publisher.ts';
 import type { CatalogueEvent } from '../shared/events/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, onRequestHookHandler } from 'fastify';
 import { newEventId, type EventIdSeal } from '../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../shared/events/position.ts';
-import type { EventPublisher } from '../shared/events/publisher.ts';
+import type { EventPublisher } from '../shared/kafka/publisher.ts';
 import type { CatalogueEvent, EventEnvelope } from '../shared/events/types.ts';
 import { createHttpApp } from '../shared/http/app.ts';
 import type { ReadinessCheck } from '../shared/http/ops-routes.ts';

@@ -1,8 +1,8 @@
 import { migrate } from '../shared/db/migrate.ts';
 import { createPool } from '../shared/db/pool.ts';
 import { createEventIdSeal } from '../shared/events/event-id.ts';
-import { createEventPublisher } from '../shared/events/publisher.ts';
-import { EventCodec } from '../shared/events/codec.ts';
+import { createEventPublisher } from '../shared/kafka/publisher.ts';
+import { EventCodec } from '../shared/kafka/codec.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { createMetrics } from '../shared/metrics.ts';
 import { runService } from '../shared/service.ts';

@@ -1,7 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import type { DeadLetterTopics, Topics } from '../shared/config.ts';
 import type { Pool } from '../shared/db/pool.ts';
-import { EventDecoder } from '../shared/events/decoder.ts';
+import { EventDecoder } from '../shared/kafka/decoder.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import type { Tracing } from '../shared/tracing.ts';

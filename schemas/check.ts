@@ -1,4 +1,4 @@
-import { EVENT_SCHEMAS } from './catalog.ts';
+import { EVENT_SCHEMAS } from '../shared/kafka/schema-catalog.ts';
 import { compatibilityProblems } from './compatibility.ts';
 
 /** `npm run schemas:check`: fails the build when a schema file would break the history of its type. */

@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import type { EventSchema } from './catalog.ts';
+import type { EventSchema } from '../shared/kafka/schema-catalog.ts';
 
 /**
  * What stops a set of schema files from being a safe history, as a list of problems (empty when

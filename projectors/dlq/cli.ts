@@ -9,7 +9,7 @@
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createPool } from '../../shared/db/pool.ts';
-import { EventDecoder } from '../../shared/events/decoder.ts';
+import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import type { Projection } from '../projection.ts';
 import { catalogueProjections } from '../projections.ts';

@@ -1,5 +1,5 @@
-import type { DecodeResult } from '../../shared/events/decoder.ts';
-import type { PoisonCode } from '../../shared/events/errors.ts';
+import type { DecodeResult } from '../../shared/kafka/decoder.ts';
+import type { PoisonCode } from '../../shared/kafka/poison.ts';
 import type { CatalogueEvent, EventType } from '../../shared/events/types.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { inParallel, withTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
-import type { EventDecoder } from '../../shared/events/decoder.ts';
+import type { EventDecoder } from '../../shared/kafka/decoder.ts';
 import type { EventType } from '../../shared/events/types.ts';
 import { isEventId } from '../../shared/events/validation.ts';
 import type { Projection, Target } from '../projection.ts';

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import kafkajs, { type Kafka } from 'kafkajs';
 import type { DeadLetterTopics } from '../../shared/config.ts';
 import type { Pool, PoolClient } from '../../shared/db/pool.ts';
-import { EventDecoder } from '../../shared/events/decoder.ts';
+import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import { CatalogueError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Metrics } from '../../shared/metrics.ts';

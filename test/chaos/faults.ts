@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes } from 'kafkajs';
-import { EventCodec } from '../../shared/events/codec.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
 import { seededRandom } from '../support/rating-stream.ts';
 import { startInstance, type Instance, type Services } from './processes.ts';

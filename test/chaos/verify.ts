@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { EventDecoder } from '../../shared/events/decoder.ts';
+import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import type { CatalogueEvent, MovieMetadataSet } from '../../shared/events/types.ts';
 import { ExpectedFold } from '../support/rating-stream.ts';
 import { endOffsets, readRecords, type LoggedRecord } from '../support/topic-log.ts';

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { relocatedHome } from '../../infra/postgres-home.ts';
 import { postgresService } from '../../infra/postgres.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
-import { EventCodec } from '../../shared/events/codec.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { eventually } from '../support/eventually.ts';
 import { startProjectorProcess, type ProjectorProcess } from '../support/projector-process.ts';

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildQueryApp } from '../../query-api/app.ts';
 import { createProgressWatcher } from '../../query-api/progress.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
-import { EventCodec } from '../../shared/events/codec.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
 import { createEventIdSeal, newEventId } from '../../shared/events/event-id.ts';
 import type { CatalogueEvent, RatingEvent } from '../../shared/events/types.ts';
 import { createKafka } from '../../shared/kafka/client.ts';

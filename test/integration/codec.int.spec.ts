@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
-import { EVENT_SCHEMAS } from '../../schemas/catalog.ts';
-import { EventDecoder, type DecodeResult } from '../../shared/events/decoder.ts';
+import { EVENT_SCHEMAS } from '../../shared/kafka/schema-catalog.ts';
+import { EventDecoder, type DecodeResult } from '../../shared/kafka/decoder.ts';
 
 import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
 import { codecSuite } from '../support/codec-suite.ts';
 import { createTestTopics, services } from '../support/services.ts';
-import { EventCodec } from '../../shared/events/codec.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
 import { openRegistry, registryClient } from '../../shared/registry.ts';
 
 /** Avro in the Confluent wire format through the real schema registry, every version readable. */

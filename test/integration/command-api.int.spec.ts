@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Partitioners } from 'kafkajs';
 import { createIdempotencyStore } from '../../command-api/idempotency-store.ts';
 import { createPool } from '../../shared/db/pool.ts';
-import { HEADERS } from '../../shared/events/wire.ts';
+import { HEADERS } from '../../shared/kafka/wire.ts';
 import { quietLogger } from '../support/services.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { endOffsets, readEvents, recordCount } from '../support/topic-log.ts';

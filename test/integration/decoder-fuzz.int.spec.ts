@@ -3,11 +3,11 @@ import { describe, it } from 'node:test';
 import avro from 'avsc';
 import fc from 'fast-check';
 import type { IHeaders } from 'kafkajs';
-import type { DecodeResult, RawRecord } from '../../shared/events/decoder.ts';
-import type { PoisonCode } from '../../shared/events/errors.ts';
+import type { DecodeResult, RawRecord } from '../../shared/kafka/decoder.ts';
+import type { PoisonCode } from '../../shared/kafka/poison.ts';
 import { ID_PATTERN, type CatalogueEvent } from '../../shared/events/types.ts';
 import { eventProblems } from '../../shared/events/validation.ts';
-import { WIRE_HEADER_BYTES } from '../../shared/events/wire.ts';
+import { WIRE_HEADER_BYTES } from '../../shared/kafka/wire.ts';
 import { codecSuite } from '../support/codec-suite.ts';
 
 /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { EventCodec } from '../../shared/events/codec.ts';
-import type { EventLogOptions } from '../../shared/events/event-log.ts';
-import { createEventPublisher } from '../../shared/events/publisher.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
+import type { EventLogOptions } from '../../shared/kafka/event-log.ts';
+import { createEventPublisher } from '../../shared/kafka/publisher.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics, type Metrics } from '../../shared/metrics.ts';
 import { eventually } from '../support/eventually.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EventCodec } from '../../shared/events/codec.ts';
-import { createEventPublisher } from '../../shared/events/publisher.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
+import { createEventPublisher } from '../../shared/kafka/publisher.ts';
 import { eventually } from '../support/eventually.ts';
 import { rating } from '../support/projector-fixture.ts';
 import { startKafkaProxy } from '../support/kafka-proxy.ts';

@@ -4,7 +4,7 @@ import { claimPartitions, recordEvents } from '../../projectors/pipeline/bookkee
 import { createDeadLetterWriter } from '../../projectors/pipeline/dead-letters.ts';
 import { createSink } from '../../projectors/pipeline/sink.ts';
 import { catalogueProjections } from '../../projectors/projections.ts';
-import { EventDecoder } from '../../shared/events/decoder.ts';
+import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import { parseProgressAnnouncement, PROGRESS_CHANNEL } from '../../shared/read-models.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
 import { eventually } from '../support/eventually.ts';

@@ -6,8 +6,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ensureClusterTls } from '../../infra/cluster/tls.ts';
 import { dataPath } from '../../infra/paths.ts';
-import { EventCodec } from '../../shared/events/codec.ts';
-import { EventDecoder } from '../../shared/events/decoder.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
+import { EventDecoder } from '../../shared/kafka/decoder.ts';
 
 import { registryClient, type RegistryConnection } from '../../shared/registry.ts';
 import { createTestTopics, services, uniqueName, type TestTopics } from '../support/services.ts';

@@ -1,6 +1,6 @@
 import { after, before } from 'node:test';
-import { EventCodec } from '../../shared/events/codec.ts';
-import { EventDecoder } from '../../shared/events/decoder.ts';
+import { EventCodec } from '../../shared/kafka/codec.ts';
+import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import { createTestTopics, services, type TestTopics } from './services.ts';
 import { registryClient } from '../../shared/registry.ts';
 

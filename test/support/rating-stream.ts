@@ -4,7 +4,7 @@
  * projector, its read model must equal it.
  */
 import type { Producer } from 'kafkajs';
-import type { EventCodec } from '../../shared/events/codec.ts';
+import type { EventCodec } from '../../shared/kafka/codec.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
 import type { RatingEvent } from '../../shared/events/types.ts';
 

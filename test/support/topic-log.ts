@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import { EventDecoder } from '../../shared/events/decoder.ts';
+import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
 import { services } from './services.ts';
 

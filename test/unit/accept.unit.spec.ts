@@ -16,7 +16,7 @@ import {
 } from '../../command-api/movies/set-metadata.ts';
 import { UnavailableError, ValidationError } from '../../shared/errors.ts';
 import { derivedEventId } from '../../shared/events/event-id.ts';
-import type { EventPublisher } from '../../shared/events/publisher.ts';
+import type { EventPublisher } from '../../shared/kafka/publisher.ts';
 import type { CatalogueEvent, RatingSubmitted } from '../../shared/events/types.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createMetrics } from '../../shared/metrics.ts';

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import type { AuthConfig } from '../../command-api/auth.ts';
 import { loadCommandApiConfig as loadConfig } from '../../command-api/config.ts';
-import type { EventPublisher } from '../../shared/events/publisher.ts';
+import type { EventPublisher } from '../../shared/kafka/publisher.ts';
 import { buildUnitCommandApp, UNIT_JWT_SECRET } from '../support/command-app.ts';
 import { eventually } from '../support/eventually.ts';
 import { mintToken } from '../../command-api/mint-token.ts';

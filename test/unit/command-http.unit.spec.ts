@@ -3,7 +3,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import { mintToken } from '../../command-api/mint-token.ts';
 import { UnavailableError } from '../../shared/errors.ts';
-import type { EventPublisher } from '../../shared/events/publisher.ts';
+import type { EventPublisher } from '../../shared/kafka/publisher.ts';
 import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
 import { createLogger } from '../../shared/logger.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EVENT_SCHEMAS, type EventSchema } from '../../schemas/catalog.ts';
+import { EVENT_SCHEMAS, type EventSchema } from '../../shared/kafka/schema-catalog.ts';
 import { compatibilityProblems } from '../../schemas/compatibility.ts';
 
 /** Rewrites the real schema file of `eventType` v`version` with `edit` applied to its JSON. */

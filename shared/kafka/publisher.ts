@@ -5,8 +5,8 @@ import type { Logger } from '../logger.ts';
 import type { Tracing } from '../tracing.ts';
 import type { EventCodec } from './codec.ts';
 import { createEventLog, type EventLogMetrics, type EventLogOptions } from './event-log.ts';
-import type { LogPosition } from './position.ts';
-import type { CatalogueEvent } from './types.ts';
+import type { LogPosition } from '../events/position.ts';
+import type { CatalogueEvent } from '../events/types.ts';
 
 export interface EventPublisher {
   /**

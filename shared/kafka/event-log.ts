@@ -13,7 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { MAX_LINKS, MESSAGING, type Tracing } from '../tracing.ts';
 import type { EncodedEvent } from './codec.ts';
-import type { LogPosition } from './position.ts';
+import type { LogPosition } from '../events/position.ts';
 
 export interface EventLogOptions {
   /** How long an append may wait for Kafka's acknowledgement (acks=all) before it fails. */

@@ -1,9 +1,9 @@
 import { setTimeout } from 'node:timers/promises';
 import { SchemaType, type SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import avro, { type Type } from 'avsc';
-import { EVENT_SCHEMAS, subjectOf } from '../../schemas/catalog.ts';
+import { EVENT_SCHEMAS, subjectOf } from './schema-catalog.ts';
 import type { Topics } from '../config.ts';
-import { partitionKey, type CatalogueEvent, type EventType } from './types.ts';
+import { partitionKey, type CatalogueEvent, type EventType } from '../events/types.ts';
 import { HEADERS, MAGIC_BYTE, WIRE_HEADER_BYTES } from './wire.ts';
 
 export interface EncodedEvent {

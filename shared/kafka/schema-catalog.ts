@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { EventType } from '../shared/events/types.ts';
-import type { Topics } from '../shared/config.ts';
+import type { EventType } from '../events/types.ts';
+import type { Topics } from '../config.ts';
 
 /** One Avro schema of one event type, as it lives in `schemas/avro/<EventType>.v<version>.avsc`. */
 export interface EventSchema {
@@ -13,7 +13,7 @@ export interface EventSchema {
 }
 
 function load(eventType: EventType, version: number, topic: keyof Topics): EventSchema {
-  const definition = readFileSync(new URL(`./avro/${eventType}.v${version}.avsc`, import.meta.url), 'utf8');
+  const definition = readFileSync(new URL(`../../schemas/avro/${eventType}.v${version}.avsc`, import.meta.url), 'utf8');
   const parsed = JSON.parse(definition) as { name: string; namespace: string };
   return { eventType, version, topic, fullName: `${parsed.namespace}.${parsed.name}`, definition };
 }

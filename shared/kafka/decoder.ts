@@ -1,13 +1,13 @@
 import type { Resolver, Schema, Type } from 'avsc';
 import type { IHeaders } from 'kafkajs';
-import { EVENT_SCHEMAS } from '../../schemas/catalog.ts';
+import { EVENT_SCHEMAS } from './schema-catalog.ts';
 import { registryRequest, type RegistryConnection } from '../registry.ts';
 import { typeForReading } from './bounded-avro.ts';
 import { UnavailableError } from '../errors.ts';
-import type { Poison } from './errors.ts';
+import type { Poison } from './poison.ts';
 import { HEADERS, MAGIC_BYTE, WIRE_HEADER_BYTES } from './wire.ts';
-import type { CatalogueEvent, EventType } from './types.ts';
-import { eventProblems } from './validation.ts';
+import type { CatalogueEvent, EventType } from '../events/types.ts';
+import { eventProblems } from '../events/validation.ts';
 
 /** A record that became an event, with the schema version that wrote it (null: not one of ours). */
 export interface DecodedEvent {
