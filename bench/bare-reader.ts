@@ -1,6 +1,6 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { EventDecoder, type DecodeResult } from '../shared/kafka/decoder.ts';
-import { ExpectedFold } from '../test/support/rating-stream.ts';
+import { ExpectedFold } from '../harness/rating-stream.ts';
 import type { RegistryConnection } from '../shared/registry.ts';
 
 const MB = 1024 * 1024;

@@ -3,11 +3,11 @@ import type { Kafka } from 'kafkajs';
 import pg from 'pg';
 import type { ConsumerTuning } from '../projectors/runner.ts';
 import type { Cleanups } from './cleanups.ts';
-import { startProjectorProcess } from '../test/support/projector-process.ts';
-import { createTestDatabase, freePort } from '../test/support/services.ts';
-import type { ExpectedFold } from '../test/support/rating-stream.ts';
+import { startProjectorProcess } from '../harness/projector-process.ts';
+import { createTestDatabase, freePort } from '../harness/services.ts';
+import type { ExpectedFold } from '../harness/rating-stream.ts';
 import { endOffsetSum, type BenchTopics } from './kafka.ts';
-import { verifyRatings } from '../test/support/verify-ratings.ts';
+import { verifyRatings } from '../harness/verify-ratings.ts';
 import { metricTotal, profileFlags } from './service-probe.ts';
 
 const POLL_MS = 100;

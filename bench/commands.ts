@@ -19,8 +19,8 @@ import type { RatingSubmitted } from '../shared/events/types.ts';
 import { createLogger } from '../shared/logger.ts';
 import { ADMIN_USER } from '../infra/cluster/access.ts';
 import { createKafka, type KafkaConnection } from '../shared/kafka/client.ts';
-import { startSecuredCluster } from '../test/support/secured-cluster.ts';
-import { createTestTopics, freePort, services } from '../test/support/services.ts';
+import { startSecuredCluster } from '../harness/secured-cluster.ts';
+import { createTestTopics, freePort, services } from '../harness/services.ts';
 import { profileFlags, waitUntilReady } from './service-probe.ts';
 import { registryClient } from '../shared/registry.ts';
 

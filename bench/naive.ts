@@ -4,7 +4,7 @@ import { EventDecoder } from '../shared/kafka/decoder.ts';
 import type { RatingEvent } from '../shared/events/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Cleanups } from './cleanups.ts';
-import { createTestDatabase } from '../test/support/services.ts';
+import { createTestDatabase } from '../harness/services.ts';
 import type { RegistryConnection } from '../shared/registry.ts';
 
 export interface NaiveRunOptions {

@@ -10,7 +10,7 @@ import {
 import { EventCodec } from '../shared/kafka/codec.ts';
 import type { BenchOptions } from './args.ts';
 import { createBenchTopics, deleteBenchTopics, recordCount, type BenchTopics } from './kafka.ts';
-import { ExpectedFold, ratingEvents, takeEvents } from '../test/support/rating-stream.ts';
+import { ExpectedFold, ratingEvents, takeEvents } from '../harness/rating-stream.ts';
 import { registryClient } from '../shared/registry.ts';
 import type { RegistryConnection } from '../shared/registry.ts';
 

@@ -16,11 +16,11 @@ import { Cleanups } from './cleanups.ts';
 import { BENCH_PARTITIONS, benchTopics, deleteGroups } from './kafka.ts';
 import { ADMIN_USER, grantsFor } from '../infra/cluster/access.ts';
 import { grantAccess } from '../infra/cluster/kafka-cluster.ts';
-import { startSecuredCluster } from '../test/support/secured-cluster.ts';
+import { startSecuredCluster } from '../harness/secured-cluster.ts';
 import { runNaiveProjector } from './naive.ts';
 import { prepareTopic } from './produce.ts';
 import { printReport } from './report.ts';
-import { services } from '../test/support/services.ts';
+import { services } from '../harness/services.ts';
 
 const onCluster = process.argv.includes('--cluster');
 const options = parseBenchArgs(process.argv.slice(2).filter((arg) => arg !== '--cluster'));

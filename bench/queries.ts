@@ -17,7 +17,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { REPO_ROOT } from '../infra/paths.ts';
 import { profileFlags, waitUntilReady } from './service-probe.ts';
-import { createTestDatabase, freePort } from '../test/support/services.ts';
+import { createTestDatabase, freePort } from '../harness/services.ts';
 import { runSteadyState } from './steady-state.ts';
 
 const { values } = parseArgs({

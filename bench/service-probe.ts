@@ -1,4 +1,4 @@
-import { eventually } from '../test/support/eventually.ts';
+import { eventually } from '../harness/eventually.ts';
 
 /** Waits until a service's readiness (or another `path`) answers 200, or fails after a minute. */
 export async function waitUntilReady(base: string, path = '/health/ready'): Promise<void> {

@@ -16,7 +16,7 @@ import { ensureClusterTls } from '../infra/cluster/tls.ts';
 import { dataPath, REPO_ROOT } from '../infra/paths.ts';
 import { relocatedHome } from '../infra/postgres-home.ts';
 import { createLogger } from '../shared/logger.ts';
-import { createTestTopics, freePort, services, uniqueName } from '../test/support/services.ts';
+import { createTestTopics, freePort, services, uniqueName } from '../harness/services.ts';
 import { waitUntilReady } from './service-probe.ts';
 
 const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' } } });

@@ -6,8 +6,8 @@ import { mintToken } from '../command-api/mint-token.ts';
 import { REPO_ROOT } from '../infra/paths.ts';
 import { leanHttpPool, type LeanHttpPool } from './lean-http.ts';
 import { metricTotal, profileFlags, waitUntilReady } from './service-probe.ts';
-import { startProjectorProcess } from '../test/support/projector-process.ts';
-import { createTestDatabase, createTestTopics, freePort, services, uniqueName } from '../test/support/services.ts';
+import { startProjectorProcess } from '../harness/projector-process.ts';
+import { createTestDatabase, createTestTopics, freePort, services, uniqueName } from '../harness/services.ts';
 
 const SECRET = 'bench-steady-secret-bench-steady-secret-0123';
 const MOVIES = 20_000;

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { runningPid } from '../../infra/daemon.ts';
 import { REPO_ROOT } from '../../infra/paths.ts';
 import type { InfraService } from '../../infra/service.ts';
-import { seededRandom } from '../support/rating-stream.ts';
+import { seededRandom } from '../../harness/rating-stream.ts';
 import type { FaultLog, FaultPlan } from './faults.ts';
 import { systemEnv, type Services } from './processes.ts';
 import type { World } from './world.ts';

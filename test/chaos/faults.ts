@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CompressionTypes } from 'kafkajs';
 import { EventCodec } from '../../shared/kafka/codec.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
-import { seededRandom } from '../support/rating-stream.ts';
+import { seededRandom } from '../../harness/rating-stream.ts';
 import { startInstance, type Instance, type Services } from './processes.ts';
 import type { InfraService } from '../../infra/service.ts';
 import { injectClusterFaults, type FaultWindow } from './cluster-faults.ts';

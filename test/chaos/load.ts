@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mintToken } from '../../command-api/mint-token.ts';
-import { seededRandom } from '../support/rating-stream.ts';
+import { seededRandom } from '../../harness/rating-stream.ts';
 import type { Instance } from './processes.ts';
 import { JWT_SECRET } from './processes.ts';
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../infra/paths.ts';
-import { freePort } from '../support/services.ts';
+import { freePort } from '../../harness/services.ts';
 import type { ServiceUser } from '../../infra/cluster/access.ts';
 import type { World } from './world.ts';
 

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import type { CatalogueEvent, MovieMetadataSet } from '../../shared/events/types.ts';
-import { ExpectedFold } from '../support/rating-stream.ts';
+import { ExpectedFold } from '../../harness/rating-stream.ts';
 import { endOffsets, readRecords, type LoggedRecord } from '../support/topic-log.ts';
-import { verifyRatingModel } from '../support/verify-ratings.ts';
+import { verifyRatingModel } from '../../harness/verify-ratings.ts';
 import { outageFigures } from './availability.ts';
 import type { FaultLog } from './faults.ts';
 import { finalAnswer, mayBeWrittenUnanswered, type Load } from './load.ts';

@@ -7,14 +7,14 @@ import { grantAccess, kafkaCluster, type KafkaCluster } from '../../infra/cluste
 import { ensureClusterTls } from '../../infra/cluster/tls.ts';
 import { dataPath, logPath, pidPath } from '../../infra/paths.ts';
 import type { InfraService } from '../../infra/service.ts';
-import { freeBasePort } from '../support/secured-cluster.ts';
+import { freeBasePort } from '../../harness/secured-cluster.ts';
 import { relocatedHome } from '../../infra/postgres-home.ts';
 import { postgresService } from '../../infra/postgres.ts';
 import { deadLetterTopicsFrom, type DeadLetterTopics, type Topics } from '../../shared/config.ts';
 import { createKafka, plaintext } from '../../shared/kafka/client.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { deleteSubjects, freePort, freePortPair, services } from '../support/services.ts';
+import { deleteSubjects, freePort, freePortPair, services } from '../../harness/services.ts';
 
 export const PARTITIONS = 6;
 

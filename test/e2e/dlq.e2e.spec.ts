@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { createPool } from '../../shared/db/pool.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { aggregates, outcomes, projectorFixture, rating } from '../support/projector-fixture.ts';
-import { startProjectorProcess, startToolProcess } from '../support/projector-process.ts';
-import { createTestDatabase, quietLogger, uniqueName } from '../support/services.ts';
+import { startProjectorProcess, startToolProcess } from '../../harness/projector-process.ts';
+import { createTestDatabase, quietLogger, uniqueName } from '../../harness/services.ts';
 
 /**
  * `npm run dlq` as an operator runs it against what a real projector process dead-lettered and

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { startSystem } from '../support/system.ts';
 
 /**

@@ -8,9 +8,9 @@ import { ensureClusterTls } from '../../infra/cluster/tls.ts';
 import { dataPath, REPO_ROOT } from '../../infra/paths.ts';
 import { relocatedHome } from '../../infra/postgres-home.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
-import { eventually } from '../support/eventually.ts';
-import { startSecuredCluster, type SecuredCluster } from '../support/secured-cluster.ts';
-import { deleteSubjects, freePort, quietLogger, services, uniqueName } from '../support/services.ts';
+import { eventually } from '../../harness/eventually.ts';
+import { startSecuredCluster, type SecuredCluster } from '../../harness/secured-cluster.ts';
+import { deleteSubjects, freePort, quietLogger, services, uniqueName } from '../../harness/services.ts';
 
 const JWT_SECRET = 'production-shape-jwt-secret-long-enough';
 const EVENT_ID_SECRET = 'production-shape-event-id-secret-long-enough';

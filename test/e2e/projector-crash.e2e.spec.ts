@@ -9,10 +9,10 @@ import { postgresService } from '../../infra/postgres.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
 import { EventCodec } from '../../shared/kafka/codec.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
-import { eventually } from '../support/eventually.ts';
-import { startProjectorProcess, type ProjectorProcess } from '../support/projector-process.ts';
-import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../support/rating-stream.ts';
-import { verifyRatings } from '../support/verify-ratings.ts';
+import { eventually } from '../../harness/eventually.ts';
+import { startProjectorProcess, type ProjectorProcess } from '../../harness/projector-process.ts';
+import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../../harness/rating-stream.ts';
+import { verifyRatings } from '../../harness/verify-ratings.ts';
 import {
   createTestDatabase,
   createTestTopics,
@@ -20,7 +20,7 @@ import {
   quietLogger,
   services,
   uniqueName,
-} from '../support/services.ts';
+} from '../../harness/services.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 /**

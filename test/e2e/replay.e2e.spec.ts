@@ -9,13 +9,13 @@ import { createEventIdSeal, newEventId } from '../../shared/events/event-id.ts';
 import type { CatalogueEvent, RatingEvent } from '../../shared/events/types.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics } from '../../shared/metrics.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { rebuildLockName } from '../../projectors/replay/rebuild.ts';
 import { metadataSet } from '../support/projector-fixture.ts';
-import { startProjectorProcess, startToolProcess, type ProjectorProcess } from '../support/projector-process.ts';
-import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../support/rating-stream.ts';
-import { createTestDatabase, createTestTopics, quietLogger, services, uniqueName } from '../support/services.ts';
-import { verifyRatings } from '../support/verify-ratings.ts';
+import { startProjectorProcess, startToolProcess, type ProjectorProcess } from '../../harness/projector-process.ts';
+import { ExpectedFold, produceStream, ratingEvents, takeEvents } from '../../harness/rating-stream.ts';
+import { createTestDatabase, createTestTopics, quietLogger, services, uniqueName } from '../../harness/services.ts';
+import { verifyRatings } from '../../harness/verify-ratings.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 /**

@@ -14,7 +14,7 @@ import { createEventIdSeal } from '../../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../../shared/events/position.ts';
 import { PROGRESS_CHANNEL } from '../../shared/read-models.ts';
 import { createMetrics } from '../../shared/metrics.ts';
-import { freePort, quietLogger, uniqueName } from '../support/services.ts';
+import { freePort, quietLogger, uniqueName } from '../../harness/services.ts';
 
 /** The SQLSTATE a statement or a connection failed with, or 'ok'. */
 async function outcome(url: string, sql: string): Promise<string> {

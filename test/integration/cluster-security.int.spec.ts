@@ -3,9 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { Kafka, logLevel, Partitioners, type KafkaConfig, type LogEntry } from 'kafkajs';
 import { ADMIN_USER, type ServiceUser } from '../../infra/cluster/access.ts';
 import { kafkajsConnection } from '../../shared/kafka/client.ts';
-import { startSecuredCluster, type SecuredCluster } from '../support/secured-cluster.ts';
-import { eventually } from '../support/eventually.ts';
-import { uniqueName } from '../support/services.ts';
+import { startSecuredCluster, type SecuredCluster } from '../../harness/secured-cluster.ts';
+import { eventually } from '../../harness/eventually.ts';
+import { uniqueName } from '../../harness/services.ts';
 
 /**
  * The innermost error of a chain, as `name(type)`: what the broker answered, under the retry

@@ -7,7 +7,7 @@ import { EventDecoder, type DecodeResult } from '../../shared/kafka/decoder.ts';
 
 import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
 import { codecSuite } from '../support/codec-suite.ts';
-import { createTestTopics, services } from '../support/services.ts';
+import { createTestTopics, services } from '../../harness/services.ts';
 import { EventCodec } from '../../shared/kafka/codec.ts';
 import { openRegistry, registryClient } from '../../shared/registry.ts';
 

@@ -4,7 +4,7 @@ import { Partitioners } from 'kafkajs';
 import { createIdempotencyStore } from '../../command-api/idempotency-store.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import { HEADERS } from '../../shared/kafka/wire.ts';
-import { quietLogger } from '../support/services.ts';
+import { quietLogger } from '../../harness/services.ts';
 import { startSystem, type TestSystem } from '../support/system.ts';
 import { endOffsets, readEvents, recordCount } from '../support/topic-log.ts';
 

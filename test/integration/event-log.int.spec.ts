@@ -5,10 +5,10 @@ import type { EventLogOptions } from '../../shared/kafka/event-log.ts';
 import { createEventPublisher } from '../../shared/kafka/publisher.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics, type Metrics } from '../../shared/metrics.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { metadataSet, rating } from '../support/projector-fixture.ts';
 import { readEvents, recordCount } from '../support/topic-log.ts';
-import { createTestTopics, quietLogger, services } from '../support/services.ts';
+import { createTestTopics, quietLogger, services } from '../../harness/services.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 /** The count and sum of a histogram without labels. */

@@ -6,8 +6,8 @@ import { ensureArtifacts } from '../../infra/artifacts.ts';
 import { kafkaService } from '../../infra/kafka.ts';
 import { dataPath, logPath, pidPath } from '../../infra/paths.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
-import { eventually } from '../support/eventually.ts';
-import { freePortPair, quietLogger, uniqueName } from '../support/services.ts';
+import { eventually } from '../../harness/eventually.ts';
+import { freePortPair, quietLogger, uniqueName } from '../../harness/services.ts';
 import { createKafka, plaintext } from '../../shared/kafka/client.ts';
 
 /**

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { postgresService } from '../../infra/postgres.ts';
 import { RELOCATION_NOTE, relocatedHome } from '../../infra/postgres-home.ts';
-import { freePort } from '../support/services.ts';
+import { freePort } from '../../harness/services.ts';
 
 const asRoot = process.getuid?.() === 0;
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { migrate } from '../../shared/db/migrate.ts';
-import { createTestDatabase, quietLogger } from '../support/services.ts';
+import { createTestDatabase, quietLogger } from '../../harness/services.ts';
 
 describe('database migrations', () => {
   // Found by the chaos run: a projector restarted while another migrated exited at startup.

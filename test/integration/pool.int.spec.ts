@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
 import { createPool, inParallel, withTransaction } from '../../shared/db/pool.ts';
-import { createTestDatabase, quietLogger, type TestDatabase } from '../support/services.ts';
+import { createTestDatabase, quietLogger, type TestDatabase } from '../../harness/services.ts';
 
 describe('transactions on a pipelining pool', () => {
   let db: TestDatabase;

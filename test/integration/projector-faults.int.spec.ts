@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DLQ_HEADERS } from '../../projectors/pipeline/dead-letters.ts';
 import { newEventId } from '../../shared/events/event-id.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import {
   aggregates,
   metadataSet,
@@ -11,7 +11,7 @@ import {
   rating,
   stallAggregate,
 } from '../support/projector-fixture.ts';
-import { uniqueName, type TestProjector } from '../support/services.ts';
+import { uniqueName, type TestProjector } from '../../harness/services.ts';
 
 /**
  * Everything that can go wrong with a record or a dependency, against the real services: poison

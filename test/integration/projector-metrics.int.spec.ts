@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { aggregates, projectorFixture, rating, stallAggregate } from '../support/projector-fixture.ts';
-import { uniqueName, type TestProjector } from '../support/services.ts';
+import { uniqueName, type TestProjector } from '../../harness/services.ts';
 
 /**
  * The projector gauges the alerts watch (infra/prometheus/alerts.yml), against the real

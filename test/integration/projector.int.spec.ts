@@ -7,7 +7,7 @@ import { catalogueProjections } from '../../projectors/projections.ts';
 import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import { parseProgressAnnouncement, PROGRESS_CHANNEL } from '../../shared/read-models.ts';
 import { withTransaction } from '../../shared/db/pool.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import {
   aggregates,
   metadataSet,
@@ -16,7 +16,7 @@ import {
   rating,
   ratingDeleted,
 } from '../support/projector-fixture.ts';
-import { services, uniqueName } from '../support/services.ts';
+import { services, uniqueName } from '../../harness/services.ts';
 
 /**
  * The projector against the real broker, registry and Postgres. Offsets live with the read

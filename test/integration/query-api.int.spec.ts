@@ -9,8 +9,8 @@ import { createEventIdSeal, newEventId } from '../../shared/events/event-id.ts';
 import { encodeConsistencyToken } from '../../shared/events/position.ts';
 import { PROGRESS_CHANNEL } from '../../shared/read-models.ts';
 import { createMetrics } from '../../shared/metrics.ts';
-import { eventually } from '../support/eventually.ts';
-import { createTestDatabase, freePort, quietLogger, type TestDatabase } from '../support/services.ts';
+import { eventually } from '../../harness/eventually.ts';
+import { createTestDatabase, freePort, quietLogger, type TestDatabase } from '../../harness/services.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 const TEST_SEAL = createEventIdSeal('query-test-event-id-secret-long-enough');

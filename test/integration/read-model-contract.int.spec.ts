@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { OUTCOME_STATUSES, SCHEMAS, TABLES } from '../../shared/read-models.ts';
-import { createTestDatabase, type TestDatabase } from '../support/services.ts';
+import { createTestDatabase, type TestDatabase } from '../../harness/services.ts';
 
 /** shared/read-models.ts names what the migrations make: checked against a migrated database. */
 describe('the read-model contract against the migrations', () => {

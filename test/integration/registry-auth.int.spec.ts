@@ -10,7 +10,7 @@ import { EventCodec } from '../../shared/kafka/codec.ts';
 import { EventDecoder } from '../../shared/kafka/decoder.ts';
 
 import { registryClient, type RegistryConnection } from '../../shared/registry.ts';
-import { createTestTopics, services, uniqueName, type TestTopics } from '../support/services.ts';
+import { createTestTopics, services, uniqueName, type TestTopics } from '../../harness/services.ts';
 
 const USER = 'registry-key';
 const PASSWORD = 'registry-secret';

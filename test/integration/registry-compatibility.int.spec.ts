@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { services, uniqueName } from '../support/services.ts';
+import { services, uniqueName } from '../../harness/services.ts';
 
 /**
  * The registry as the launcher configures it refuses a schema change that would leave older

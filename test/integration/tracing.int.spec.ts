@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { tracingFrom } from '../../shared/config.ts';
 import { startTracing, type Tracing } from '../../shared/tracing.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { startOtlpCollector, type CollectedSpan } from '../support/otlp-collector.ts';
 import { startSystem, type SystemTracing, type TestSystem } from '../support/system.ts';
 import { readRecords } from '../support/topic-log.ts';

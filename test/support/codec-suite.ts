@@ -1,7 +1,7 @@
 import { after, before } from 'node:test';
 import { EventCodec } from '../../shared/kafka/codec.ts';
 import { EventDecoder } from '../../shared/kafka/decoder.ts';
-import { createTestTopics, services, type TestTopics } from './services.ts';
+import { createTestTopics, services, type TestTopics } from '../../harness/services.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 export interface CodecSuite {

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { Kafka, logLevel, type ISocketFactory } from 'kafkajs';
-import { services } from './services.ts';
+import { services } from '../../harness/services.ts';
 import { startTcpProxy } from './tcp-proxy.ts';
 
 const PRODUCE_API_KEY = 0;

@@ -7,7 +7,7 @@ import { EventCodec } from '../../shared/kafka/codec.ts';
 import { createEventPublisher } from '../../shared/kafka/publisher.ts';
 import type { CatalogueEvent, MovieMetadataSet, RatingDeleted, RatingSubmitted } from '../../shared/events/types.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
-import { eventually } from './eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import {
   createTestDatabase,
   createTestTopics,
@@ -16,7 +16,7 @@ import {
   startTestProjector,
   uniqueName,
   type TestProjector,
-} from './services.ts';
+} from '../../harness/services.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 /**

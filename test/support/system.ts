@@ -16,7 +16,13 @@ import { createEventPublisher, type EventPublisher } from '../../shared/kafka/pu
 import { createKafka } from '../../shared/kafka/client.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import type { Tracing } from '../../shared/tracing.ts';
-import { createTestDatabase, createTestTopics, quietLogger, services, startTestProjector } from './services.ts';
+import {
+  createTestDatabase,
+  createTestTopics,
+  quietLogger,
+  services,
+  startTestProjector,
+} from '../../harness/services.ts';
 import { registryClient } from '../../shared/registry.ts';
 
 /** The secret the system's command API checks tokens with, for tests that forge their own. */

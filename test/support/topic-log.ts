@@ -1,7 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import { EventDecoder } from '../../shared/kafka/decoder.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
-import { services } from './services.ts';
+import { services } from '../../harness/services.ts';
 
 /** The end offset of each partition of each topic, as `topic/partition` -> offset. */
 export async function endOffsets(kafka: Kafka, topics: readonly string[]): Promise<Map<string, number>> {

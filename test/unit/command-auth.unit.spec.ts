@@ -8,7 +8,7 @@ import type { AuthConfig } from '../../command-api/auth.ts';
 import { loadCommandApiConfig as loadConfig } from '../../command-api/config.ts';
 import type { EventPublisher } from '../../shared/kafka/publisher.ts';
 import { buildUnitCommandApp, UNIT_JWT_SECRET } from '../support/command-app.ts';
-import { eventually } from '../support/eventually.ts';
+import { eventually } from '../../harness/eventually.ts';
 import { mintToken } from '../../command-api/mint-token.ts';
 
 /** Production token checks: RS256/ES256 against a public key or a JWKS, the algorithm pinned. */

@@ -1,12 +1,12 @@
 import { rmSync } from 'node:fs';
-import { ensureArtifacts } from '../../infra/artifacts.ts';
-import { ADMIN_USER, grantsFor, type ClusterTopics } from '../../infra/cluster/access.ts';
-import { grantAccess, kafkaCluster, type KafkaCluster } from '../../infra/cluster/kafka-cluster.ts';
-import { ensureClusterTls } from '../../infra/cluster/tls.ts';
-import { canConnect } from '../../infra/daemon.ts';
-import { dataPath, logPath, pidPath } from '../../infra/paths.ts';
-import { createKafka } from '../../shared/kafka/client.ts';
-import { ensureTopics } from '../../shared/kafka/topics.ts';
+import { ensureArtifacts } from '../infra/artifacts.ts';
+import { ADMIN_USER, grantsFor, type ClusterTopics } from '../infra/cluster/access.ts';
+import { grantAccess, kafkaCluster, type KafkaCluster } from '../infra/cluster/kafka-cluster.ts';
+import { ensureClusterTls } from '../infra/cluster/tls.ts';
+import { canConnect } from '../infra/daemon.ts';
+import { dataPath, logPath, pidPath } from '../infra/paths.ts';
+import { createKafka } from '../shared/kafka/client.ts';
+import { ensureTopics } from '../shared/kafka/topics.ts';
 import { quietLogger, uniqueName } from './services.ts';
 
 export interface SecuredCluster extends KafkaCluster {

@@ -1,26 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffMs } from '../../projectors/backoff.ts';
 import type { MovieMetadataSet, RatingSubmitted } from '../../shared/events/types.ts';
 import { eventProblems } from '../../shared/events/validation.ts';
-import { ifNoneMatchHits } from '../../shared/http/etag.ts';
-
-describe('backoffMs', () => {
-  it('doubles from the base up to the cap', () => {
-    const ceiling = (attempt: number) => backoffMs(attempt, () => 1);
-    assert.deepEqual([1, 2, 3, 4, 6, 7, 20].map(ceiling), [200, 400, 800, 1600, 6400, 10_000, 10_000]);
-  });
-  it('jitters anywhere between zero and the ceiling', () => {
-    assert.equal(
-      backoffMs(3, () => 0),
-      0,
-    );
-    assert.equal(
-      backoffMs(3, () => 0.5),
-      400,
-    );
-  });
-});
 
 describe('eventProblems', () => {
   const eventId = '7d0f5a7e-8a43-4a7e-9a59-0c7f1f3b2a10';
@@ -99,16 +80,5 @@ describe('eventProblems', () => {
       'title is empty',
       'expectedVersion -1 is negative',
     ]);
-  });
-});
-
-describe('ifNoneMatchHits', () => {
-  it('matches any listed tag under weak comparison, and *', () => {
-    assert.equal(ifNoneMatchHits(undefined, '"a"'), false);
-    assert.equal(ifNoneMatchHits('"a"', '"a"'), true);
-    assert.equal(ifNoneMatchHits('W/"a"', '"a"'), true);
-    assert.equal(ifNoneMatchHits('"b", W/"a"', '"a"'), true);
-    assert.equal(ifNoneMatchHits('"b"', '"a"'), false);
-    assert.equal(ifNoneMatchHits(' * ', '"a"'), true);
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { canConnect } from '../../infra/daemon.ts';
+import { canConnect } from '../infra/daemon.ts';
 import pg from 'pg';
 import { z } from 'zod';
 import {
@@ -14,17 +14,17 @@ import {
   registryEnv,
   type DeadLetterTopics,
   type Topics,
-} from '../../shared/config.ts';
-import { createKafka } from '../../shared/kafka/client.ts';
-import { ensureTopics } from '../../shared/kafka/topics.ts';
-import { createLogger } from '../../shared/logger.ts';
+} from '../shared/config.ts';
+import { createKafka } from '../shared/kafka/client.ts';
+import { ensureTopics } from '../shared/kafka/topics.ts';
+import { createLogger } from '../shared/logger.ts';
 import type { Kafka } from 'kafkajs';
-import { migrate } from '../../shared/db/migrate.ts';
-import { createCatalogueProjector } from '../../projectors/projector.ts';
-import type { ConsumerTuning, ProjectorRunner } from '../../projectors/runner.ts';
-import type { Pool } from '../../shared/db/pool.ts';
-import { createMetrics, type Metrics } from '../../shared/metrics.ts';
-import type { Tracing } from '../../shared/tracing.ts';
+import { migrate } from '../shared/db/migrate.ts';
+import { createCatalogueProjector } from '../projectors/projector.ts';
+import type { ConsumerTuning, ProjectorRunner } from '../projectors/runner.ts';
+import type { Pool } from '../shared/db/pool.ts';
+import { createMetrics, type Metrics } from '../shared/metrics.ts';
+import type { Tracing } from '../shared/tracing.ts';
 
 const settings = loadConfig(z.object({ ...kafkaEnv, ...registryEnv, ...databaseEnv }).superRefine(checkConnections));
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { REPO_ROOT } from '../../infra/paths.ts';
+import { REPO_ROOT } from '../infra/paths.ts';
 import type { TestTopics } from './services.ts';
 import { services } from './services.ts';
 

@@ -4,9 +4,9 @@
  * projector, its read model must equal it.
  */
 import type { Producer } from 'kafkajs';
-import type { EventCodec } from '../../shared/kafka/codec.ts';
-import { newEventId } from '../../shared/events/event-id.ts';
-import type { RatingEvent } from '../../shared/events/types.ts';
+import type { EventCodec } from '../shared/kafka/codec.ts';
+import { newEventId } from '../shared/events/event-id.ts';
+import type { RatingEvent } from '../shared/events/types.ts';
 
 /** The benchmark's key space: many movies and users, as a catalogue has. */
 export const CATALOGUE_SPACE = { movies: 20_000, users: 50_000 };
