@@ -77,9 +77,10 @@ export function createProgressWatcher(
   pool: Pool,
   databaseUrl: string,
   logger: Logger,
-  options: { standby?: boolean } = {},
+  options: { standby?: boolean; listeningPollMs?: number } = {},
 ) {
   const standby = options.standby ?? false;
+  const listeningPollMs = options.listeningPollMs ?? LISTENING_POLL_MS;
   let stored: Stored = new Map();
   let offsets: Offsets = new Map();
   /** The oid of each served schema's offsets table, as last read. */
@@ -195,7 +196,7 @@ export function createProgressWatcher(
       running = (async () => {
         while (!stopping) {
           const behind = standby && (waiters.size > 0 || Date.now() < chaseUntil);
-          if (!woken) await nap(listener?.listening && !behind ? LISTENING_POLL_MS : POLL_MS);
+          if (!woken) await nap(listener?.listening && !behind ? listeningPollMs : POLL_MS);
           woken = false;
           if (!stopping) await pollOnce();
         }
