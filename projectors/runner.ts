@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
 import type { Tracing } from '../shared/tracing.ts';
 import { endApplySpan, startApplySpan } from './apply-span.ts';
+import { createOffsetCopy } from './kafka-offset-copy.ts';
 import { backoffMs } from './backoff.ts';
 import type { DeadLetterWriter } from './pipeline/dead-letters.ts';
 import { classify, type TransientKind } from '../shared/failures.ts';
@@ -61,12 +62,6 @@ const MERGED_BATCH_RECORDS = 5000;
  * projector busy at once.
  */
 const CONCURRENT_GROUP_RECORDS = 1000;
-/**
- * How often the offsets stored in Postgres are copied to Kafka, for lag tools only: one commit
- * per batch cost the broker (and the projector) as much as the batches themselves when they are
- * small, for a figure nobody reads that often.
- */
-const KAFKA_COMMIT_INTERVAL_MS = 1000;
 /** kafkajs's own default is 10 MB a fetch, less than one batch for each of a few partitions. */
 const FETCH_MAX_BYTES = 64 * 1024 * 1024;
 
@@ -96,9 +91,9 @@ interface Lane {
 /**
  * One consumer group feeding every projection through the sink, each partition batch applied
  * in the transaction that stores its next offset in Postgres. After COMMIT the offsets are
- * copied to Kafka for lag tooling, at most once every KAFKA_COMMIT_INTERVAL_MS and when the
- * member stops; Postgres is the truth: on assignment each partition seeks to its stored offset,
- * and the sink refuses a batch that does not continue from there.
+ * copied to Kafka for lag tooling (kafka-offset-copy.ts); Postgres is the truth: on assignment
+ * each partition seeks to its stored offset, and the sink refuses a batch that does not continue
+ * from there.
  *
  * kafkajs fetches from a broker only once every batch of its previous fetch is handled, so a
  * batch applied inside `eachBatch` would hold every partition behind the slowest one. Batches
@@ -137,9 +132,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
   let running = false;
   /** The lanes of the current assignment; a partition gets one with its first batch. */
   let lanes = new Map<string, Lane>();
-  /** Offsets applied since the last copy to Kafka, by lane. */
-  let uncommitted = new Map<Lane, number>();
-  let commitTimer: NodeJS.Timeout | undefined;
+  const offsetCopy = createOffsetCopy(consumer, metrics, log);
   const keyOf = (topic: string, partition: number) => `${topic}/${partition}`;
 
   function laneOf(topic: string, partition: number): Lane {
@@ -334,23 +327,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       if (isCurrent(lane)) metrics.partitionRetrying.set({ topic, partition: String(partition) }, 0);
     }
     observe(lane, batch, report, seconds);
-    if (isCurrent(lane)) uncommitted.set(lane, batch.nextOffset);
-  }
-
-  /** Copies the offsets applied since the last time to Kafka, for the partitions still assigned. */
-  async function commitToKafka(): Promise<void> {
-    const offsets = [...uncommitted].filter(([lane]) => isCurrent(lane));
-    uncommitted = new Map();
-    if (offsets.length === 0) return;
-    // Postgres holds the truth already; a failed commit only delays what lag tools show.
-    await consumer
-      .commitOffsets(
-        offsets.map(([lane, offset]) => ({ topic: lane.topic, partition: lane.partition, offset: String(offset) })),
-      )
-      .catch((err: unknown) => {
-        for (const topic of new Set(offsets.map(([lane]) => lane.topic))) metrics.kafkaCommitFailures.inc({ topic });
-        log.warn({ err }, 'could not commit the offsets to Kafka; they follow with the next commit');
-      });
+    if (isCurrent(lane)) offsetCopy.stored(topic, partition, batch.nextOffset);
   }
 
   function enqueue(lane: Lane, batch: FetchedBatch): void {
@@ -498,6 +475,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       await consumer.subscribe({ topics, fromBeginning: true });
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
         void settleLanes({ forget: true });
+        offsetCopy.forgetAssignment();
         forgetPartitionGauges();
         log.info({ assignment: payload.memberAssignment }, 'partitions assigned');
         void seekToStoredOffsets(payload.memberAssignment).catch((err: unknown) =>
@@ -515,7 +493,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
         deps.onFatal(payload.error);
       });
       running = true;
-      commitTimer = setInterval(() => void commitToKafka(), KAFKA_COMMIT_INTERVAL_MS);
+      offsetCopy.start();
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -527,8 +505,7 @@ export function createProjectorRunner(deps: ProjectorDeps): ProjectorRunner {
       running = false;
       // The batches being applied finish and commit their offsets while the consumer still can.
       await settleLanes({ forget: false });
-      clearInterval(commitTimer);
-      await commitToKafka();
+      await offsetCopy.stop();
       await consumer.disconnect();
       await deps.deadLetters.disconnect();
     },
