@@ -1,8 +1,9 @@
 import { inParallel, withTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import type { EventDecoder } from '../../shared/kafka/decoder.ts';
 import type { EventType } from '../../shared/events/types.ts';
-import { isEventId } from '../../shared/events/validation.ts';
+import { classify, PositionError } from '../../shared/failures.ts';
 import type { Projection, Target } from '../projection.ts';
+import type { BatchReport, GroupOutcome, GroupResult, PartitionBatch } from './batch.ts';
 import {
   claimPartitions,
   findRedrives,
@@ -13,61 +14,13 @@ import {
   reopenOutcomes,
   settleOutcomes,
   settleRedrives,
-  type DeadLetterRow,
-  type Outcome,
   type PartitionClaim,
   type RegisteredRedrive,
 } from './bookkeeping.ts';
-import { DLQ_HEADERS, type DeadLetter, type DeadLetterWriter, type SourceRecord } from './dead-letters.ts';
-import { classify, PositionError } from '../../shared/failures.ts';
-import { planBatch, type Decision, type LogRecord, type Plan } from './plan.ts';
-
-/** One fetch's records of one partition, and where in the log they sit. */
-export interface FetchedBatch {
-  topic: string;
-  partition: number;
-  /** The offset the consumer asked for; records before it were read by an earlier batch. */
-  fetchedOffset: number;
-  /** The offset after the batch, control and aborted records included: where the next read starts. */
-  nextOffset: number;
-  records: readonly SourceRecord[];
-}
-
-/**
- * A fetched batch, and what its reader knows of the partition: the batch must start at the
- * stored offset, since a batch that starts elsewhere (Kafka's committed offset, behind after a
- * crash or ahead of a fresh database) would skip or repeat events. One exception: a reader that
- * stored `continuesFrom` itself and has read the log on from there, batch after batch, may start
- * later, because what lies between was records with nothing to apply (transaction markers,
- * aborted or compacted records, which kafkajs reads past without a batch). If the stored offset
- * is no longer `continuesFrom`, another member moved it: the batch is refused too.
- */
-export interface PartitionBatch extends FetchedBatch {
-  continuesFrom: number | undefined;
-}
-
-/** What one batch did, per projection, event type and outcome (plus duplicates skipped). */
-export interface BatchReport {
-  counts: Array<{
-    projection: string;
-    eventType: EventType | 'unknown';
-    outcome: Outcome['status'] | 'duplicate';
-    count: number;
-  }>;
-  deadLetters: DeadLetter[];
-  /** Per projection, the keys parked on the batch's partition once the batch is applied. */
-  parked: Array<{ projection: string; keys: number }>;
-}
-
-/** What became of one batch of a group: its report, or the error that stopped it. */
-export type GroupResult = { ok: true; report: BatchReport } | { ok: false; error: Error };
-
-export interface GroupOutcome {
-  /** By batch, in the group's order. */
-  results: GroupResult[];
-  /** Why the group's one transaction failed, when its batches were then applied alone. */
-  groupFailure?: Error;
-}
+import type { DeadLetterWriter, SourceRecord } from './dead-letters.ts';
+import { planBatch, type LogRecord } from './plan.ts';
+import { isRegisteredCopy, redriveCopies } from './redrive-copies.ts';
+import { settlementOf, storable, type PlannedBatch, type ProjectionPlan, type Settlement } from './settle.ts';
 
 /** A batch checked against the stored offsets and decoded, with the redrives its records belong to. */
 interface DecodedBatch {
@@ -78,23 +31,6 @@ interface DecodedBatch {
   redriveOf: ReadonlyMap<number, string>;
   releasing: ReadonlySet<number>;
   redrives: ReadonlyMap<string, RegisteredRedrive>;
-}
-
-/** What one projection decided for one batch: the claim's parked keys, its records and its plan. */
-interface ProjectionPlan {
-  projection: Projection;
-  target: Target;
-  parked: ReadonlySet<string>;
-  mine: LogRecord[];
-  plan: Plan;
-}
-
-/** A batch decided but not yet applied: a plan per projection of its topic. */
-interface PlannedBatch {
-  batch: PartitionBatch;
-  fresh: readonly SourceRecord[];
-  redriveOf: ReadonlyMap<number, string>;
-  projections: ProjectionPlan[];
 }
 
 export interface Sink {
@@ -252,7 +188,10 @@ export function createSink(deps: SinkDeps): Sink {
     );
     for (const refusals of projected) for (const [eventId, reason] of refusals) rejected.set(eventId, reason);
     const reports = [];
-    for (const batch of planned) reports.push(await settlePartition(batch, rejected));
+    for (const batch of planned)
+      reports.push(
+        await writeSettlement(batch.batch, settlementOf(batch, rejected, deps.deadLetters.topicOf(batch.batch.topic))),
+      );
     return reports;
   }
 
@@ -275,15 +214,7 @@ export function createSink(deps: SinkDeps): Sink {
       key: r.key?.toString('latin1') ?? null,
       result: results[i]!,
     }));
-    // Copies a redrive wrote name it in a header; a redrive counts only when registered for the copy's key.
-    const redriveOf = new Map<number, string>();
-    const releasing = new Set<number>();
-    for (const r of fresh) {
-      const id = r.headers[DLQ_HEADERS.redrive]?.toString();
-      if (id === undefined || !isEventId(id)) continue;
-      redriveOf.set(r.offset, id);
-      if (r.headers[DLQ_HEADERS.redriveReleases]?.toString() === 'true') releasing.add(r.offset);
-    }
+    const { redriveOf, releasing } = redriveCopies(fresh);
     const redrives = await findRedrives({ client, schema: projections[0]!.schema }, batch.topic, batch.partition, [
       ...new Set(redriveOf.values()),
     ]);
@@ -310,10 +241,7 @@ export function createSink(deps: SinkDeps): Sink {
       if (batch.topic !== projection.topic) continue;
       moves.push({ partition: batch.partition, nextOffset: batch.nextOffset });
       const { next } = claimed.get(batch.partition)!;
-      const copied = (r: LogRecord) => {
-        const redrive = redrives.get(redriveOf.get(r.offset) ?? '');
-        return redrive !== undefined && redrive.projection === projection.name && redrive.key === r.key;
-      };
+      const copied = (r: LogRecord) => isRegisteredCopy(r, projection.name, { redriveOf, releasing }, redrives);
       const ofProjection = records
         .filter((r) => r.offset >= next)
         .map((r) => (releasing.has(r.offset) && copied(r) ? { ...r, releasesKey: true } : r));
@@ -348,150 +276,18 @@ export function createSink(deps: SinkDeps): Sink {
     return plans;
   }
 
-  /** Writes what became of the batch's events besides `applied`, parks and releases keys, and dead-letters what must be. */
-  async function settlePartition(
-    { batch, fresh, redriveOf, projections }: PlannedBatch,
-    rejected: ReadonlyMap<string, string>,
-  ): Promise<BatchReport> {
-    const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
-    const deadLetterRows: Array<{ target: Target; rows: DeadLetterRow[] }> = [];
-    for (const { projection, target, parked, mine, plan } of projections) {
-      // recordEvents wrote every new event as applied; what else became of some is written now.
-      const unsettled: Outcome[] = [];
-      for (const d of plan.decisions)
-        if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) unsettled.push(...outcomeOf(d, rejected));
-      await settleOutcomes(target, batch.topic, batch.partition, unsettled);
-      await releaseKeys(target, batch.topic, batch.partition, plan.releases);
-      await settleRedrives(target, redriveOutcomes(mine, plan.decisions, rejected, redriveOf));
-      await parkKeys(
-        target,
-        batch.topic,
-        batch.partition,
-        [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })),
-      );
-
-      const letters = plan.decisions.filter((d) => d.action === 'dead_letter');
-      if (letters.length > 0) {
-        const sources = new Map(fresh.map((r) => [r.offset, r]));
-        report.deadLetters.push(
-          ...letters.map((d) => ({
-            source: sources.get(d.offset)!,
-            projection: projection.name,
-            code: d.code,
-            message: d.message,
-          })),
-        );
-      }
-      deadLetterRows.push({
-        target,
-        rows: letters.map((d) => ({
-          offset: d.offset,
-          key: d.key,
-          eventId: d.eventId !== undefined && isEventId(d.eventId) ? d.eventId : null,
-          code: d.code,
-          message: storable(d.message),
-          dlqTopic: deps.deadLetters.topicOf(batch.topic),
-        })),
-      });
-      // From the keys the claim loaded anyway: no query of its own.
-      const stillParked = new Set(parked);
-      for (const key of plan.releases) stillParked.delete(key);
-      for (const key of plan.parks.keys()) stillParked.add(key);
-      report.parked.push({ projection: projection.name, keys: stillParked.size });
-      report.counts.push(...countOutcomes(projection.name, plan.decisions, rejected));
+  /** Writes a batch's settlement: per projection its outcomes, keys, redrives; then its dead letters, sent before they are recorded. */
+  async function writeSettlement({ topic, partition }: PartitionBatch, settlement: Settlement): Promise<BatchReport> {
+    for (const p of settlement.projections) {
+      await settleOutcomes(p.target, topic, partition, p.outcomes);
+      await releaseKeys(p.target, topic, partition, p.releases);
+      await settleRedrives(p.target, p.redrives);
+      await parkKeys(p.target, topic, partition, p.parks);
     }
-    await deps.deadLetters.send(report.deadLetters);
-    for (const { target, rows } of deadLetterRows) await recordDeadLetters(target, batch.topic, batch.partition, rows);
-    return report;
+    await deps.deadLetters.send(settlement.report.deadLetters);
+    for (const p of settlement.projections) await recordDeadLetters(p.target, topic, partition, p.deadLetterRows);
+    return settlement.report;
   }
 
   return { process, processGroup };
 }
-
-function outcomeOf(decision: Decision, rejected: ReadonlyMap<string, string>): Outcome[] {
-  switch (decision.action) {
-    case 'apply': {
-      const eventId = decision.event.envelope.eventId;
-      const reason = rejected.get(eventId);
-      return [
-        {
-          eventId,
-          status: reason === undefined ? 'applied' : 'rejected',
-          reason: reason ?? null,
-          offset: decision.offset,
-        },
-      ];
-    }
-    case 'park':
-      return [
-        {
-          eventId: decision.event.envelope.eventId,
-          status: 'parked',
-          reason: 'an earlier event of its key was dead-lettered',
-          offset: decision.offset,
-        },
-      ];
-    case 'dead_letter':
-      // A poison record may carry no id, or not a valid one; it is still in dead_letters by position.
-      if (decision.eventId === undefined || !isEventId(decision.eventId)) return [];
-      return [
-        {
-          eventId: decision.eventId,
-          status: 'dead_lettered',
-          reason: storable(`${decision.code}: ${decision.message}`),
-          offset: decision.offset,
-        },
-      ];
-    case 'skip_duplicate':
-    case 'ignore':
-      return [];
-  }
-}
-
-/** Per redrive met in the batch, what became of its first copy: the dead letter, or the first event it parked when it is left behind. */
-function redriveOutcomes(
-  records: readonly LogRecord[],
-  decisions: readonly Decision[],
-  rejected: ReadonlyMap<string, string>,
-  redriveOf: ReadonlyMap<number, string>,
-): Map<string, string> {
-  const decided = new Map(decisions.map((d) => [d.offset, d]));
-  const outcomes = new Map<string, string>();
-  for (const record of records) {
-    const id = redriveOf.get(record.offset);
-    const decision = decided.get(record.offset);
-    if (!record.releasesKey || id === undefined || outcomes.has(id) || !decision) continue;
-    if (decision.action === 'apply')
-      outcomes.set(id, rejected.has(decision.event.envelope.eventId) ? 'rejected' : 'applied');
-    else if (decision.action === 'dead_letter') outcomes.set(id, 'dead_lettered');
-    else if (decision.action === 'park') outcomes.set(id, 'parked');
-    else outcomes.set(id, 'duplicate');
-  }
-  return outcomes;
-}
-
-function countOutcomes(
-  projection: string,
-  decisions: readonly Decision[],
-  rejected: ReadonlyMap<string, string>,
-): BatchReport['counts'] {
-  type Count = BatchReport['counts'][number];
-  const counts = new Map<Count['eventType'], Map<Count['outcome'], Count>>();
-  const add = (eventType: Count['eventType'], outcome: Count['outcome']) => {
-    let byOutcome = counts.get(eventType);
-    if (!byOutcome) counts.set(eventType, (byOutcome = new Map<Count['outcome'], Count>()));
-    const entry = byOutcome.get(outcome);
-    if (entry) entry.count += 1;
-    else byOutcome.set(outcome, { projection, eventType, outcome, count: 1 });
-  };
-  for (const d of decisions) {
-    if (d.action === 'apply') add(d.event.type, rejected.has(d.event.envelope.eventId) ? 'rejected' : 'applied');
-    else if (d.action === 'park') add(d.event.type, 'parked');
-    else if (d.action === 'dead_letter') add('unknown', 'dead_lettered');
-    else if (d.action === 'skip_duplicate') add('unknown', 'duplicate');
-  }
-  return [...counts.values()].flatMap((byOutcome) => [...byOutcome.values()]);
-}
-
-/** Text Postgres will store: error messages can quote the NUL characters that made the event poison. */
-const storable = (text: string) => text.replaceAll('\u0000', '\\u0000');
