@@ -3,26 +3,8 @@ import { describe, it } from 'node:test';
 import { deadLetterMessage, DLQ_HEADERS } from '../../projectors/pipeline/dead-letters.ts';
 import { planBatch, type LogRecord, type PlanInput } from '../../projectors/pipeline/plan.ts';
 import type { RatingSubmitted } from '../../shared/events/types.ts';
+import { ok, rating, uuid } from '../support/log-records.ts';
 
-const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-
-function rating(n: number, recordId: string): RatingSubmitted {
-  return {
-    type: 'RatingSubmitted',
-    envelope: { eventId: uuid(n), occurredAt: new Date(0), principal: 'u', correlationId: 'c' },
-    recordType: 'movie',
-    recordId,
-    userId: 'u',
-    value: 3,
-    providerId: null,
-  };
-}
-
-const ok = (offset: number, event: RatingSubmitted): LogRecord => ({
-  offset,
-  key: event.recordId,
-  result: { ok: true, event, schemaVersion: 2 },
-});
 const bad = (offset: number, key: string | null): LogRecord => ({
   offset,
   key,

@@ -4,27 +4,7 @@ import type { PartitionBatch } from '../../projectors/pipeline/batch.ts';
 import { planBatch, type LogRecord } from '../../projectors/pipeline/plan.ts';
 import { settlementOf, type PlannedBatch } from '../../projectors/pipeline/settle.ts';
 import type { Projection, Target } from '../../projectors/projection.ts';
-import type { RatingSubmitted } from '../../shared/events/types.ts';
-
-const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-
-function rating(n: number, recordId: string): RatingSubmitted {
-  return {
-    type: 'RatingSubmitted',
-    envelope: { eventId: uuid(n), occurredAt: new Date(0), principal: 'u', correlationId: 'c' },
-    recordType: 'movie',
-    recordId,
-    userId: 'u',
-    value: 3,
-    providerId: null,
-  };
-}
-
-const ok = (offset: number, event: RatingSubmitted): LogRecord => ({
-  offset,
-  key: event.recordId,
-  result: { ok: true, event, schemaVersion: 2 },
-});
+import { ok, rating, uuid } from '../support/log-records.ts';
 
 const projection = {
   name: 'ratings',
