@@ -52,15 +52,17 @@ export function settlementOf(
   dlqTopic: string,
 ): Settlement {
   const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
-  const sources = new Map(fresh.map((r) => [r.offset, r]));
+  let sources: Map<number, SourceRecord> | undefined;
   const settled = projections.map(({ projection, target, parked, mine, plan }): ProjectionSettlement => {
     const outcomes: Outcome[] = [];
     for (const d of plan.decisions)
       if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) outcomes.push(...outcomeOf(d, rejected));
     const letters = plan.decisions.filter((d) => d.action === 'dead_letter');
+    // Most batches have none: the map of their records is made only for one that has.
+    if (letters.length > 0) sources ??= new Map(fresh.map((r) => [r.offset, r]));
     report.deadLetters.push(
       ...letters.map((d) => ({
-        source: sources.get(d.offset)!,
+        source: sources!.get(d.offset)!,
         projection: projection.name,
         code: d.code,
         message: d.message,
