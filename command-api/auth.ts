@@ -92,7 +92,7 @@ async function registerVerifier(app: FastifyInstance, auth: AuthConfig): Promise
 }
 
 /** Whether a verification failed because the JWKS could not be fetched, however the library wrapped it. */
-function jwksUnavailable(err: unknown): boolean {
+function identityProviderDown(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     if (e instanceof UnavailableError && e.dependency === 'identity-provider') return true;
     e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
@@ -106,7 +106,7 @@ async function verifiedPrincipal(request: FastifyRequest): Promise<{ principal: 
   try {
     claims = await request.jwtVerify();
   } catch (err) {
-    if (jwksUnavailable(err))
+    if (identityProviderDown(err))
       throw new UnavailableError(
         "The identity provider's keys cannot be fetched to check the token.",
         5,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { databaseEnv, type DatabaseUser } from '../cluster/database.ts';
-import { NODE_IDS, clientEnv, type Listener } from '../cluster/kafka-cluster.ts';
+import { NODE_IDS, clientEnv, type KafkaUser, type Listener } from '../cluster/kafka-cluster.ts';
 import { clusterTlsFiles, LOCAL_NAMES } from '../cluster/tls.ts';
 import { CLUSTER_BASE_PORT } from '../infra.ts';
 
@@ -62,10 +62,11 @@ export function composeListeners(id: number): Listener[] {
 
 export const composeVoters = NODE_IDS.map((id) => `${id}@${kafkaHost(id)}:${NODE_PORTS.controller}`).join(',');
 
+/** The settings a container reads to reach Kafka as `user`. */
+export const composeKafkaEnv = (user: KafkaUser) =>
+  clientEnv(user, { brokers: composeBrokers, dir: COMPOSE_DIR, ca: composeTls.ca });
+
 /** The settings a service's container reads to reach Kafka and Postgres as `user`. */
 export function composeServiceEnv(user: DatabaseUser): Record<string, string> {
-  return {
-    ...clientEnv(user, { brokers: composeBrokers, dir: COMPOSE_DIR, ca: composeTls.ca }),
-    ...databaseEnv(composeDatabaseDir, user),
-  };
+  return { ...composeKafkaEnv(user), ...databaseEnv(composeDatabaseDir, user) };
 }

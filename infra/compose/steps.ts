@@ -6,7 +6,6 @@ import { ADMIN_USER } from '../cluster/access.ts';
 import { adminPasswordFile, databaseAccess } from '../cluster/database.ts';
 import {
   NODE_IDS,
-  clientEnv,
   clusterIdentity,
   identityFiles,
   nodeProperties,
@@ -26,7 +25,7 @@ import {
   KAFKA_DATA_DIR,
   POSTGRES,
   REGISTRY_DIR,
-  composeBrokers,
+  composeKafkaEnv,
   composeDatabaseDir,
   composeListeners,
   composeTls,
@@ -104,7 +103,7 @@ async function provision(env: NodeJS.ProcessEnv): Promise<void> {
   const admin = kafkaConnectionFrom(
     launcherConfig({
       ...env,
-      ...clientEnv(ADMIN_USER, { brokers: composeBrokers, dir: COMPOSE_DIR, ca: composeTls.ca }),
+      ...composeKafkaEnv(ADMIN_USER),
     }),
   );
   const topics = {
