@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { ConsumerTuning } from '../projectors/runner.ts';
+import type { ConsumerTuning } from '../projectors/consumer/runner.ts';
 
 export interface BenchOptions {
   events: number;

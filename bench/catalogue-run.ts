@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
-import type { ConsumerTuning } from '../projectors/runner.ts';
+import type { ConsumerTuning } from '../projectors/consumer/runner.ts';
 import type { Cleanups } from './cleanups.ts';
 import { startProjectorProcess } from '../harness/projector-process.ts';
 import { createTestDatabase, freePort } from '../harness/services.ts';

@@ -21,7 +21,7 @@ import { createLogger } from '../shared/logger.ts';
 import type { Kafka } from 'kafkajs';
 import { migrate } from '../shared/db/migrate.ts';
 import { createCatalogueProjector } from '../projectors/projector.ts';
-import type { ConsumerTuning, ProjectorRunner } from '../projectors/runner.ts';
+import type { ConsumerTuning, ProjectorRunner } from '../projectors/consumer/runner.ts';
 import type { Pool } from '../shared/db/pool.ts';
 import { createMetrics, type Metrics } from '../shared/metrics.ts';
 import type { Tracing } from '../shared/tracing.ts';

@@ -3,7 +3,7 @@ import type { Pool } from '../shared/db/pool.ts';
 import { createHttpApp } from '../shared/http/app.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Metrics } from '../shared/metrics.ts';
-import type { ProjectorRunner } from './runner.ts';
+import type { ProjectorRunner } from './consumer/runner.ts';
 
 /** The projector's admin surface: health and metrics. Closing it stops the consumer first. */
 export function buildProjectorAdminApp(deps: {

@@ -8,7 +8,7 @@ import type { Tracing } from '../shared/tracing.ts';
 import { createDeadLetterWriter } from './pipeline/dead-letters.ts';
 import { createSink } from './pipeline/sink.ts';
 import { catalogueProjections } from './projections.ts';
-import { createProjectorRunner, type ConsumerTuning, type ProjectorRunner } from './runner.ts';
+import { createProjectorRunner, type ConsumerTuning, type ProjectorRunner } from './consumer/runner.ts';
 import type { RegistryConnection } from '../shared/registry.ts';
 
 export interface ProjectorOptions {

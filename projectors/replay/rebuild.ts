@@ -10,7 +10,7 @@ import type { Metrics } from '../../shared/metrics.ts';
 import { createDeadLetterWriter, type DeadLetterWriter } from '../pipeline/dead-letters.ts';
 import { createSink } from '../pipeline/sink.ts';
 import { type Projection } from '../projection.ts';
-import { createProjectorRunner, type ConsumerTuning } from '../runner.ts';
+import { createProjectorRunner, type ConsumerTuning } from '../consumer/runner.ts';
 import {
   createShadow,
   dropSchema,

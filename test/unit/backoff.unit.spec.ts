@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backoffMs } from '../../projectors/backoff.ts';
+import { backoffMs } from '../../projectors/consumer/backoff.ts';
 
 describe('backoffMs', () => {
   it('doubles from the base up to the cap', () => {

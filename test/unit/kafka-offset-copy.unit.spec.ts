@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createOffsetCopy } from '../../projectors/kafka-offset-copy.ts';
+import { createOffsetCopy } from '../../projectors/consumer/kafka-offset-copy.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 

@@ -4,7 +4,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Kafka, TopicMessages } from 'kafkajs';
 import { mintToken } from '../../command-api/mint-token.ts';
-import { endApplySpan, startApplySpan } from '../../projectors/apply-span.ts';
+import { endApplySpan, startApplySpan } from '../../projectors/consumer/apply-span.ts';
 import { deadLetterMessage, type SourceRecord } from '../../projectors/pipeline/dead-letters.ts';
 import { loadQueryApiConfig } from '../../query-api/config.ts';
 import { tracingFrom } from '../../shared/config.ts';

@@ -1,6 +1,6 @@
 import type { Consumer } from 'kafkajs';
-import type { Logger } from '../shared/logger.ts';
-import type { Metrics } from '../shared/metrics.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Metrics } from '../../shared/metrics.ts';
 
 /**
  * How often the offsets stored in Postgres are copied to Kafka, for lag tools only: one commit

@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Link, type Span } from '@opentelemetry/api';
-import { MAX_LINKS, MESSAGING, TRACEPARENT, type Tracing } from '../shared/tracing.ts';
-import type { BatchReport, FetchedBatch } from './pipeline/batch.ts';
+import { MAX_LINKS, MESSAGING, TRACEPARENT, type Tracing } from '../../shared/tracing.ts';
+import type { BatchReport, FetchedBatch } from '../pipeline/batch.ts';
 
 /** How a batch's apply ended: applied, refused for starting elsewhere than the stored offset, or failed (retried). */
 export type ApplyResult =

@@ -1,6 +1,6 @@
-import { table, TABLES } from '../shared/read-models.ts';
-import type { Pool } from '../shared/db/pool.ts';
-import { type Projection } from './projection.ts';
+import { table, TABLES } from '../../shared/read-models.ts';
+import type { Pool } from '../../shared/db/pool.ts';
+import { type Projection } from '../projection.ts';
 
 /**
  * Where reading `topic` must resume, by partition: the lowest next offset of the projections
