@@ -1,5 +1,5 @@
 import { isEventId } from '../../shared/events/validation.ts';
-import type { Projection, Target } from '../projection.ts';
+import type { Projection } from '../projection.ts';
 import type { DeadLetterRow, Outcome, ParkedKey } from './bookkeeping.ts';
 import type { SourceRecord } from './dead-letters.ts';
 import type { Decision, LogRecord, Plan } from './plan.ts';
@@ -9,7 +9,6 @@ import type { BatchReport, PartitionBatch } from './batch.ts';
 /** What one projection decided for one batch: the claim's parked keys, its records and its plan. */
 export interface ProjectionPlan {
   projection: Projection;
-  target: Target;
   parked: ReadonlySet<string>;
   mine: LogRecord[];
   plan: Plan;
@@ -25,7 +24,8 @@ export interface PlannedBatch {
 
 /** What to write for one projection's part of a batch, besides the `applied` outcomes recorded before the fold. */
 export interface ProjectionSettlement {
-  target: Target;
+  /** The schema the projection writes to. */
+  schema: string;
   /** What else became of some events: rejected by the fold, parked, dead-lettered. */
   outcomes: Outcome[];
   releases: ReadonlySet<string>;
@@ -53,7 +53,7 @@ export function settlementOf(
 ): Settlement {
   const report: BatchReport = { counts: [], deadLetters: [], parked: [] };
   let sources: Map<number, SourceRecord> | undefined;
-  const settled = projections.map(({ projection, target, parked, mine, plan }): ProjectionSettlement => {
+  const settled = projections.map(({ projection, parked, mine, plan }): ProjectionSettlement => {
     const outcomes: Outcome[] = [];
     for (const d of plan.decisions)
       if (d.action !== 'apply' || rejected.has(d.event.envelope.eventId)) outcomes.push(...outcomeOf(d, rejected));
@@ -75,7 +75,7 @@ export function settlementOf(
     report.parked.push({ projection: projection.name, keys: stillParked.size });
     report.counts.push(...countOutcomes(projection.name, plan.decisions, rejected));
     return {
-      target,
+      schema: projection.schema,
       outcomes,
       releases: plan.releases,
       parks: [...plan.parks].map(([key, p]) => ({ key, offset: p.offset, reason: storable(p.reason) })),

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { PartitionBatch } from '../../projectors/pipeline/batch.ts';
 import { planBatch, type LogRecord } from '../../projectors/pipeline/plan.ts';
 import { settlementOf, type PlannedBatch } from '../../projectors/pipeline/settle.ts';
-import type { Projection, Target } from '../../projectors/projection.ts';
+import type { Projection } from '../../projectors/projection.ts';
 import { ok, rating, uuid } from '../support/log-records.ts';
 
 const projection = {
@@ -12,7 +12,6 @@ const projection = {
   topic: 'movie-ratings',
   handles: ['RatingSubmitted', 'RatingDeleted'],
 } as unknown as Projection;
-const target = { schema: 'ratings' } as Target;
 const batch: PartitionBatch = {
   topic: 'movie-ratings',
   partition: 2,
@@ -52,7 +51,7 @@ function planned(): PlannedBatch {
     batch,
     fresh,
     redriveOf: new Map(),
-    projections: [{ projection, target, parked: new Set(['m9']), mine: records, plan }],
+    projections: [{ projection, parked: new Set(['m9']), mine: records, plan }],
   };
 }
 
