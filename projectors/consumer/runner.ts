@@ -176,9 +176,9 @@ class KafkaProjectorRunner implements ProjectorRunner {
     for (const effect of effects) {
       switch (effect.kind) {
         case 'apply': {
-          const applied: Promise<void> = this.applyGroup(effect.group, effect.batches).finally(() =>
-            this.applying.delete(applied),
-          );
+          const applied: Promise<void> = this.applyGroup(effect.group, effect.batches)
+            .catch((err: unknown) => this.log.error({ err }, 'unexpected failure reporting a group of batches'))
+            .finally(() => this.applying.delete(applied));
           this.applying.add(applied);
           break;
         }

@@ -134,6 +134,8 @@ export class Scheduler {
       const result = results[i]!;
       return result.ok ? this.applied(member, result.report, effects) : this.failed(member, result.error, effects);
     });
+    // A lane with nothing left has had its turn: its next small group waits once again.
+    for (const { lane } of members) if (lane.waiting.length === 0) lane.beside = 'free';
     effects.push(...this.gather());
     return { settled, effects };
   }

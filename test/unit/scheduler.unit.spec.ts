@@ -129,6 +129,22 @@ describe('the projector scheduler', () => {
     assert.deepEqual(groupsIn(s.gathered()), [{ group: 3, batches: ['1:0-3'] }], 'waited once: now it goes beside');
   });
 
+  it('holds a small group back again once its lane has emptied, also for a lane that went along in a group', () => {
+    const s = new Scheduler({ ...LIMITS, concurrentGroups: 3 });
+    s.fetched(fetch(0, 0, 20));
+    s.gathered();
+    s.fetched(fetch(1, 0, 3));
+    s.fetched(fetch(2, 0, 3));
+    assert.deepEqual(groupsIn(s.gathered()), [], 'both lanes hold back');
+    s.settled(1, [applied]);
+    assert.deepEqual(groupsIn(s.gathered()), [{ group: 2, batches: ['1:0-3', '2:0-3'] }]);
+    s.settled(2, [applied, applied]);
+    s.fetched(fetch(0, 20, 20));
+    assert.deepEqual(groupsIn(s.gathered()), [{ group: 3, batches: ['0:20-40'] }]);
+    s.fetched(fetch(2, 3, 3));
+    assert.deepEqual(groupsIn(s.gathered()), [], 'partition 2 waited before, but its lane emptied since');
+  });
+
   it('starts a small group at once when nothing else is applied', () => {
     const s = new Scheduler(LIMITS);
     s.fetched(fetch(0, 0, 1));
