@@ -85,20 +85,53 @@ function servicesToRun(): Service[] {
   );
 }
 
-const started = await infraUp(say, env, shape).catch((err: unknown) => exitWithFailure('start', err));
-const SERVICES = servicesToRun();
+/** Signals this close together are one Ctrl-C: npm passes the terminal's on to its script, which has it already. */
+const SAME_PRESS_MS = 250;
 
 const children: ChildProcess[] = [];
-let stopping = false;
+let stopping: Promise<never> | undefined;
+let presses = 0;
+let lastPress = 0;
 
-async function stopAll(code: number): Promise<never> {
-  stopping = true;
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  const running = children.filter((c) => c.exitCode === null);
-  await Promise.all(running.map((c) => new Promise((resolve) => c.once('exit', resolve))));
-  await infraDown(say, started, env, shape);
-  process.exit(code);
+/**
+ * Ctrl-C (or SIGTERM): the first stops the services gracefully, then the infrastructure this run
+ * started; the second says it is still stopping; any more kill the services at once, after which
+ * the infrastructure is stopped all the same. Handled from the first line on, so that no signal
+ * ends the launcher with Kafka or Postgres left running.
+ */
+function onSignal(): void {
+  const now = Date.now();
+  if (now - lastPress < SAME_PRESS_MS) return;
+  lastPress = now;
+  presses += 1;
+  if (presses === 1) void stopAll(0);
+  else if (presses === 2)
+    say('still stopping; Ctrl-C again kills the services at once (the infrastructure is stopped all the same)');
+  else for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 }
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+const starting = infraUp(say, env, shape);
+
+function stopAll(code: number): Promise<never> {
+  stopping ??= (async () => {
+    say('stopping');
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    const running = children.filter((c) => c.exitCode === null);
+    await Promise.all(running.map((c) => new Promise((resolve) => c.once('exit', resolve))));
+    // A signal during startup waits for it: what it started is then stopped too.
+    const started = await starting.catch(() => []);
+    await infraDown(say, started, env, shape);
+    say('stopped');
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+await starting.catch((err: unknown) => exitWithFailure('start', err));
+if (stopping) await stopping;
+const SERVICES = servicesToRun();
 
 for (const service of SERVICES) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, service.main)], {
@@ -112,8 +145,6 @@ for (const service of SERVICES) {
   });
   children.push(child);
 }
-process.once('SIGINT', () => void stopAll(0));
-process.once('SIGTERM', () => void stopAll(0));
 
 const deadline = Date.now() + 60_000;
 for (const service of SERVICES) {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, UnauthorizedError, UnavailableError, type FieldError } from '../errors.ts';
 
@@ -92,9 +93,42 @@ export function sendError(error: FastifyError | AppError, request: FastifyReques
   return sendProblem(reply, problem);
 }
 
+/**
+ * How much of a refused request's unread body is read and thrown away before the answer, and for
+ * how long: past these, the connection closes under a client still sending.
+ */
+const UNREAD_BODY_LIMITS = { bytes: 64 * 1024 * 1024, ms: 5000 };
+
+/**
+ * Reads what is left of a request's body and throws it away. A refusal answered before the body
+ * arrived closes the connection under the client, which then sees a reset instead of the answer.
+ */
+function discardBody(raw: IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const finish = () => {
+      clearTimeout(timer);
+      raw.off('data', count).off('end', finish).off('close', finish).off('error', finish);
+      resolve();
+    };
+    const count = (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > UNREAD_BODY_LIMITS.bytes) finish();
+    };
+    const timer = setTimeout(finish, UNREAD_BODY_LIMITS.ms);
+    raw.on('data', count).once('end', finish).once('close', finish).once('error', finish);
+    raw.resume();
+  });
+}
+
 /** Registers the one error handler and the not-found handler of an API. */
 export function registerProblemHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => sendError(error, request, reply));
+  app.setErrorHandler(async (error: FastifyError | AppError, request, reply) => {
+    if (!request.raw.complete) await discardBody(request.raw);
+    // The request's deadline may have answered meanwhile.
+    if (reply.sent) return reply;
+    return sendError(error, request, reply);
+  });
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, {
       type: problemType('not-found'),

@@ -31,6 +31,38 @@ export function rawExchange(url: string, request: string | Buffer, timeoutMs = 2
   });
 }
 
+/**
+ * POSTs `body` on a fresh connection the way a simple client does: the whole body first, then it
+ * reads the answer. `error` is what ended the sending early (the server closed or reset the
+ * connection before taking the whole body), if anything did.
+ */
+export function sendWhole(
+  url: string,
+  route: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs = 30_000,
+): Promise<{ error: Error | undefined; answer: RawAnswer }> {
+  const { hostname, port, host } = new URL(url);
+  const head = [`POST ${route} HTTP/1.1`, `Host: ${host}`, `Content-Length: ${Buffer.byteLength(body)}`]
+    .concat(Object.entries(headers).map(([name, value]) => `${name}: ${value}`))
+    .join('\r\n');
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let error: Error | undefined;
+    const socket = net.connect(Number(port), hostname, () =>
+      socket.write(`${head}\r\n\r\n${body}`, (err) => (error ??= err ?? undefined)),
+    );
+    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (err) => (error ??= err));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ error, answer: parseAnswer(Buffer.concat(chunks).toString('latin1')) });
+    });
+  });
+}
+
 /** The first final answer of a response stream (a `100 Continue` before it is skipped). */
 function parseAnswer(text: string): RawAnswer {
   let rest = text;

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, beforeEach, describe, it } from 'node:test';
 import { createSigner } from 'fast-jwt';
 import { mintToken } from '../../command-api/mint-token.ts';
@@ -8,13 +12,14 @@ import type { Problem } from '../../shared/http/problems.ts';
 import type { CatalogueEvent } from '../../shared/events/types.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { buildUnitCommandApp, UNIT_JWT_SECRET } from '../support/command-app.ts';
-import { rawExchange } from '../support/raw-http.ts';
+import { rawExchange, sendWhole } from '../support/raw-http.ts';
 
 /**
  * The command API's HTTP contract, with the Kafka publisher replaced by a recorder: what is
  * checked here is what reaches the log (nothing, for a refused request) and what the client sees.
  */
 const SECRET = UNIT_JWT_SECRET;
+const TEST_SUPPORT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'support');
 const published: CatalogueEvent[] = [];
 let kafkaDown = false;
 const publisher: EventPublisher = {
@@ -176,6 +181,30 @@ describe('command API over HTTP', () => {
       assert.equal(((await response.json()) as Problem).type, 'urn:movie-catalogue:problem:payload-too-large');
     }
     assert.deepEqual(published, []);
+  });
+
+  it('reads a refused 5 or 16 MB body to its end before it closes, so that fetch, or any client that sends it all, hears the 413', async () => {
+    // The server in a process of its own, as in production: sharing the client's event loop hides the race.
+    const server = spawn(process.execPath, ['--import', 'tsx', path.join(TEST_SUPPORT, 'command-app-process.ts')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const [line] = (await once(server.stdout, 'data')) as [Buffer];
+      const url = line.toString().trim();
+      const headers = { ...bearer('ada', ['admin']), 'content-type': 'application/json' };
+      for (const megabytes of [5, 16]) {
+        const description = 'x'.repeat(megabytes * 1024 * 1024);
+        const body = JSON.stringify({ title: 'T', description, director: 'D', year: 2000, actors: [] });
+        const sent = await sendWhole(url, '/v1/movies/tt0000001/metadata', headers, body);
+        assert.equal(sent.error, undefined, `${megabytes} MB: the connection closed while the body was being sent`);
+        assert.equal(sent.answer.status, 413, `${megabytes} MB`);
+        const response = await fetch(`${url}/v1/movies/tt0000001/metadata`, { method: 'POST', headers, body });
+        assert.equal(response.status, 413, `${megabytes} MB with fetch`);
+        assert.equal(((await response.json()) as Problem).type, 'urn:movie-catalogue:problem:payload-too-large');
+      }
+    } finally {
+      server.kill();
+    }
   });
 
   it("answers fastify's own client errors with problems too", async () => {
