@@ -1,7 +1,7 @@
 # One image for the three Node services (command-api, query-api, projectors) and compose's setup
 # and provision steps; each compose service picks its entry point with `command`. TypeScript
 # runs through tsx, a runtime dependency, so there is no build stage.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 
 ENV NODE_ENV=production
 WORKDIR /app
