@@ -3,7 +3,9 @@
  * own process over HTTP, in one run: (1) accepted single ratings/s with many concurrent clients,
  * (2) accepted bulk events/s through /v1/ratings/batch, (3) accept latency at a steady
  * 2,000 ratings/s, next to (4) a bare kafkajs producer sending the same kind of encoded events
- * with the same acks=all, the ceiling. With --cluster, the same again on a secured three-node
+ * with the same acks=all, and (5) a bare fastify route that parses the same single-rating
+ * requests and answers 202 without Kafka, under the same load. The floor of a single rating is
+ * both together, 1/(1/(4) + 1/(5)), and (1) is reported over it. With --cluster, the same again on a secured three-node
  * cluster (SASL_SSL, replication 3, min.insync.replicas 2), and the ratio of the two. Not a test:
  * it prints figures.
  */
@@ -32,6 +34,8 @@ const SECONDS = Number(values.seconds ?? 10);
 const CONNECTIONS = Number(values.connections ?? 256);
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 const MOVIES = 20_000;
+/** One principal per connection: the per-principal rate limit runs, and never shapes the figure. */
+const PRINCIPALS = Math.max(CONNECTIONS, 256);
 const movieId = (i: number) => `tt${String(i % MOVIES).padStart(7, '0')}`;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
@@ -53,6 +57,7 @@ interface Figures {
   bulkRate: number;
   steady: Result;
   bareRate: number;
+  bareHttpRate: number;
 }
 
 type Result = autocannon.Result;
@@ -105,6 +110,25 @@ async function bareProducer(target: Target, events: number): Promise<number> {
   return events / seconds;
 }
 
+/** Accepted single ratings/s of a bare fastify route, after the same warm-up as the command API's. */
+async function bareHttp(singleRequest: () => Partial<autocannon.Request>): Promise<number> {
+  const port = await freePort();
+  const bare = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'bare-fastify.ts')], {
+    env: { ...process.env, BARE_PORT: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const requests = [{ setupRequest: (req: autocannon.Request) => ({ ...req, ...singleRequest() }) }];
+  try {
+    await waitUntilReady(url, '/v1/movies/x');
+    await load({ url, connections: CONNECTIONS, duration: 5, requests });
+    return accepted(await load({ url, connections: CONNECTIONS, duration: SECONDS, requests }), 'bare') / SECONDS;
+  } finally {
+    bare.kill('SIGTERM');
+    await new Promise((resolve) => bare.once('exit', resolve));
+  }
+}
+
 /** Every run against one target, with a command API process of its own. */
 async function measure(target: Target): Promise<Figures> {
   const port = await freePort();
@@ -133,7 +157,7 @@ async function measure(target: Target): Promise<Figures> {
   const base = `http://127.0.0.1:${port}`;
   try {
     await waitUntilReady(base);
-    const userTokens = Array.from({ length: 100 }, (_, i) =>
+    const userTokens = Array.from({ length: PRINCIPALS }, (_, i) =>
       mintToken(SECRET, { sub: `user${i}`, roles: ['user'] }, 3600),
     );
     const provider = mintToken(SECRET, { sub: 'provider-1', roles: ['provider'] }, 3600);
@@ -206,12 +230,17 @@ async function measure(target: Target): Promise<Figures> {
 
     console.log(`${target.name}: (4) bare kafkajs producer, 5,000 encoded events a request, acks=all`);
     const bareRate = await bareProducer(target, Math.max(200_000, Math.round(bulkRate * 2)));
-    return { single, singleRate, bulk, bulkRate, steady, bareRate };
+    console.log(`${target.name}: (5) bare fastify POST: ${CONNECTIONS} connections for ${SECONDS} s`);
+    const bareHttpRate = await bareHttp(singleRequest);
+    return { single, singleRate, bulk, bulkRate, steady, bareRate, bareHttpRate };
   } finally {
     api.kill('SIGTERM');
     await new Promise((resolve) => api.once('exit', resolve));
   }
 }
+
+/** A single rating's required work with none of our code in the way: its HTTP, then its produce. */
+const floorOf = (f: Figures) => 1 / (1 / f.bareRate + 1 / f.bareHttpRate);
 
 function report(name: string, f: Figures): string {
   return `
@@ -221,8 +250,10 @@ run                                           figure
 (2) accepted bulk events/s (HTTP)         ${fmt(f.bulkRate).padStart(10)}   p99 ${f.bulk.latency.p99} ms a 1,000-event request
 (3) accept latency at 2,000/s             ${fmt(f.steady['2xx'] / SECONDS).padStart(10)}/s p50 ${f.steady.latency.p50} ms, p99 ${f.steady.latency.p99} ms
 (4) bare kafkajs producer events/s        ${fmt(f.bareRate).padStart(10)}
+(5) bare fastify POST, 202s/s             ${fmt(f.bareHttpRate).padStart(10)}
 
-(1)/(4) = ${(f.singleRate / f.bareRate).toFixed(2)}   (2)/(4) = ${(f.bulkRate / f.bareRate).toFixed(2)}`;
+floor of a single rating, 1/(1/(4) + 1/(5)): ${fmt(floorOf(f))}/s
+(1)/floor = ${(f.singleRate / floorOf(f)).toFixed(2)}   (2)/(4) = ${(f.bulkRate / f.bareRate).toFixed(2)}`;
 }
 
 const topics = await createTestTopics(6);
