@@ -96,7 +96,7 @@ let lastPress = 0;
 /**
  * Ctrl-C (or SIGTERM): the first stops the services gracefully, then the infrastructure this run
  * started; the second says it is still stopping; any more kill the services at once, after which
- * the infrastructure is stopped all the same. Handled from the first line on, so that no signal
+ * the infrastructure is stopped all the same. Handled before anything starts, so that no signal
  * ends the launcher with Kafka or Postgres left running.
  */
 function onSignal(): void {
