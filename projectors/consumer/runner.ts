@@ -101,7 +101,7 @@ class KafkaProjectorRunner implements ProjectorRunner {
       concurrentGroups: tuning.partitionsConsumedConcurrently,
       mergedBatchRecords: MERGED_BATCH_RECORDS,
       concurrentGroupRecords: CONCURRENT_GROUP_RECORDS,
-      backoffMs: (attempt) => backoffMs(attempt),
+      backoffMs,
     });
     this.offsetCopy = createOffsetCopy(this.consumer, deps.metrics, this.log);
   }

@@ -1,4 +1,5 @@
 import type { LogRecord } from '../../projectors/pipeline/plan.ts';
+import type { Projection } from '../../projectors/projection.ts';
 import type { RatingSubmitted } from '../../shared/events/types.ts';
 
 /** Decoded records as the pipeline's plan and settlement see them, for their unit tests. */
@@ -25,3 +26,11 @@ export const ok = (offset: number, event: RatingSubmitted): LogRecord => ({
   key: event.recordId,
   result: { ok: true, event, schemaVersion: 2 },
 });
+
+/** The ratings projection as the pipeline's pure steps see it: its name, schema, topic and event types. */
+export const RATINGS_PROJECTION = {
+  name: 'ratings',
+  schema: 'ratings',
+  topic: 'movie-ratings',
+  handles: ['RatingSubmitted', 'RatingDeleted'],
+} as unknown as Projection;

@@ -183,6 +183,23 @@ describe('command API over HTTP', () => {
     assert.deepEqual(published, []);
   });
 
+  it('answers a refused body that stops arriving with its 413 once it has waited a bounded time for it', async (t) => {
+    const listening = await buildUnitCommandApp({ publisher });
+    t.after(() => listening.close());
+    const url = await listening.listen({ host: '127.0.0.1', port: 0 });
+    const head = [
+      'POST /v1/movies/tt0000001/metadata HTTP/1.1',
+      'Host: x',
+      `Authorization: ${bearer('ada', ['admin']).authorization}`,
+      'Content-Type: application/json',
+      `Content-Length: ${16 * 1024 * 1024}`,
+    ].join('\r\n');
+    // A client that promises 16 MB, sends a little, and goes silent without closing.
+    const answer = await rawExchange(url, `${head}\r\n\r\n{"title":"`, 10_000);
+    assert.equal(answer.status, 413);
+    assert.equal((JSON.parse(answer.body) as Problem).type, 'urn:movie-catalogue:problem:payload-too-large');
+  });
+
   it('reads a refused 5 or 16 MB body to its end before it closes, so that fetch, or any client that sends it all, hears the 413', async () => {
     // The server in a process of its own, as in production: sharing the client's event loop hides the race.
     const server = spawn(process.execPath, ['--import', 'tsx', path.join(TEST_SUPPORT, 'command-app-process.ts')], {

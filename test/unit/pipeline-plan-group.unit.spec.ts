@@ -4,15 +4,7 @@ import type { PartitionClaim, RegisteredRedrive } from '../../projectors/pipelin
 import type { LoadedBatch, LoadedGroup } from '../../projectors/pipeline/load.ts';
 import { arrivalsOf, planGroup } from '../../projectors/pipeline/plan-group.ts';
 import type { LogRecord } from '../../projectors/pipeline/plan.ts';
-import type { Projection } from '../../projectors/projection.ts';
-import { ok, rating, uuid } from '../support/log-records.ts';
-
-const ratings = {
-  name: 'ratings',
-  schema: 'ratings',
-  topic: 'movie-ratings',
-  handles: ['RatingSubmitted', 'RatingDeleted'],
-} as unknown as Projection;
+import { ok, rating, RATINGS_PROJECTION as ratings, uuid } from '../support/log-records.ts';
 
 const REDRIVE = uuid(900);
 

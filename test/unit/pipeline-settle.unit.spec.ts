@@ -3,15 +3,8 @@ import { describe, it } from 'node:test';
 import type { PartitionBatch } from '../../projectors/pipeline/batch.ts';
 import { planBatch, type LogRecord } from '../../projectors/pipeline/plan.ts';
 import { settlementOf, type PlannedBatch } from '../../projectors/pipeline/settle.ts';
-import type { Projection } from '../../projectors/projection.ts';
-import { ok, rating, uuid } from '../support/log-records.ts';
+import { ok, rating, RATINGS_PROJECTION as projection, uuid } from '../support/log-records.ts';
 
-const projection = {
-  name: 'ratings',
-  schema: 'ratings',
-  topic: 'movie-ratings',
-  handles: ['RatingSubmitted', 'RatingDeleted'],
-} as unknown as Projection;
 const batch: PartitionBatch = {
   topic: 'movie-ratings',
   partition: 2,
