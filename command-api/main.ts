@@ -12,12 +12,13 @@ import { createIdempotencyStore } from './idempotency-store.ts';
 import { createMovieVersions } from './movies/movie-versions.ts';
 import { registryClient } from '../shared/registry.ts';
 import { LIVE } from '../shared/read-models.ts';
+import { whenAvailable } from '../shared/startup.ts';
 
 /** Expired idempotency keys are deleted this often, by every instance (a bounded batch each time). */
 const SWEEP_INTERVAL_MS = 60_000;
 
 await runService('command-api', loadCommandApiConfig, async (config, logger, tracing) => {
-  await migrate(config.databaseUrl, logger);
+  await whenAvailable('Postgres', () => migrate(config.databaseUrl, logger), logger);
   const pool = createPool(config.databaseUrl, config.poolSize, logger, {
     statementTimeoutMs: config.dbTimeoutMs,
     connectTimeoutMs: config.dbTimeoutMs,
@@ -31,7 +32,11 @@ await runService('command-api', loadCommandApiConfig, async (config, logger, tra
 
   const kafka = createKafka('command-api', config.kafka, logger);
   const registry = registryClient(config.registry);
-  const codec = await EventCodec.forWriting(registry, config.topics);
+  const codec = await whenAvailable(
+    'the schema registry',
+    () => EventCodec.forWriting(registry, config.topics),
+    logger,
+  );
   const metrics = createMetrics('command-api');
   const publisher = createEventPublisher(
     kafka,
@@ -41,9 +46,9 @@ await runService('command-api', loadCommandApiConfig, async (config, logger, tra
     metrics,
     tracing,
   );
-  await publisher.connect();
+  await whenAvailable('Kafka', () => publisher.connect(), logger);
   const admin = kafka.admin();
-  await admin.connect();
+  await whenAvailable('Kafka', () => admin.connect(), logger);
 
   const app = await buildCommandApp({
     config,

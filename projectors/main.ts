@@ -6,9 +6,10 @@ import { buildProjectorAdminApp } from './admin-app.ts';
 import { loadProjectorConfig } from './config.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { createCatalogueProjector } from './projector.ts';
+import { whenAvailable } from '../shared/startup.ts';
 
 await runService('projectors', loadProjectorConfig, async (config, logger, tracing) => {
-  await migrate(config.databaseUrl, logger);
+  await whenAvailable('Postgres', () => migrate(config.databaseUrl, logger), logger);
   const pool = createPool(config.databaseUrl, config.poolSize, logger);
   const metrics = createMetrics('projectors');
   const runner = createCatalogueProjector({

@@ -13,6 +13,7 @@ import { backoffMs } from './backoff.ts';
 import { createOffsetCopy, type OffsetCopy } from './kafka-offset-copy.ts';
 import { reportSettled } from './report.ts';
 import { Scheduler, type Effect } from './scheduler.ts';
+import { whenAvailable } from '../../shared/startup.ts';
 
 export interface ConsumerTuning {
   /** How long the group waits for a silent member (a killed process) before giving its partitions away. */
@@ -113,9 +114,15 @@ class KafkaProjectorRunner implements ProjectorRunner {
 
   async start(): Promise<void> {
     const { consumer, deps } = this;
-    await deps.deadLetters.connect();
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...new Set(deps.projections.map((p) => p.topic))], fromBeginning: true });
+    await whenAvailable(
+      'Kafka',
+      async () => {
+        await deps.deadLetters.connect();
+        await consumer.connect();
+        await consumer.subscribe({ topics: [...new Set(deps.projections.map((p) => p.topic))], fromBeginning: true });
+      },
+      this.log,
+    );
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       deps.metrics.consumerCrashes.inc();

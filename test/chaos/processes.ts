@@ -31,8 +31,10 @@ export interface Instance {
   name: string;
   url: string;
   readonly running: boolean;
-  /** Times it exited on its own and was started again. */
-  readonly selfExits: number;
+  /** Its log file, kept with a failed run's. */
+  readonly log: string;
+  /** How it ended each time it exited on its own (and was started again). */
+  readonly selfExits: readonly string[];
   start(): void;
   /** Sends the signal and waits for the exit; it stays down. */
   stop(signal: NodeJS.Signals): Promise<void>;
@@ -65,15 +67,17 @@ export async function startInstance(world: World, kind: Kind, index: number): Pr
   const name = `${kind}-${index}`;
   const port = await freePort();
   const env = { ...systemEnv(world, kind), [PORT_SETTING[kind]]: String(port) };
-  const log = openSync(path.join(world.dir, `${name}.log`), 'a');
+  const logPath = path.join(world.dir, `${name}.log`);
+  const log = openSync(logPath, 'a');
   let child: ChildProcess | undefined;
-  let selfExits = 0;
+  const selfExits: string[] = [];
   const instance: Instance = {
     name,
     url: `http://127.0.0.1:${port}`,
     get running() {
       return child !== undefined;
     },
+    log: logPath,
     get selfExits() {
       return selfExits;
     },
@@ -84,10 +88,10 @@ export async function startInstance(world: World, kind: Kind, index: number): Pr
         stdio: ['ignore', log, log],
       });
       child = started;
-      started.once('exit', () => {
+      started.once('exit', (code, signal) => {
         if (child !== started) return; // stopped by the run
         child = undefined;
-        selfExits += 1;
+        selfExits.push(`${signal ?? `exit code ${code}`} at ${new Date().toISOString()}`);
         setTimeout(() => instance.start(), 1000).unref();
       });
     },
