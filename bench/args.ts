@@ -7,7 +7,13 @@ export interface BenchOptions {
   seed: number;
   poolSize: number;
   tuning: ConsumerTuning;
+  /** Run the projector again on a secured three-node cluster. */
+  cluster: boolean;
+  /** The off-the-shelf alternative to measure beside the projector, in the same run. */
+  peer: 'connect' | undefined;
 }
+
+const PEERS = ['connect'] as const;
 
 const USAGE = `usage: npm run bench:projector -- [options]
   --events N                    rating events in the bench topic (default 1000000)
@@ -17,7 +23,9 @@ const USAGE = `usage: npm run bench:projector -- [options]
   --session-timeout-ms N        projector consumer tuning, defaults as shipped (default 6000)
   --heartbeat-interval-ms N     (default 1000)
   --partitions-concurrently N   (default 3)
-  --max-bytes-per-partition N   (default 4194304)`;
+  --max-bytes-per-partition N   (default 4194304)
+  --peer connect                also run Kafka Connect's JDBC sink on the same topic and print the ratio
+  --cluster                     also run the projector on a secured three-node cluster`;
 
 /** Accepts 1000000, 1_000_000 and 1,000,000 alike: big counts are easier to type with separators. */
 function count(name: string, text: string | undefined, fallback: number, min = 1): number {
@@ -43,6 +51,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       'heartbeat-interval-ms': { type: 'string' },
       'partitions-concurrently': { type: 'string' },
       'max-bytes-per-partition': { type: 'string' },
+      peer: { type: 'string' },
+      cluster: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
@@ -51,6 +61,11 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     process.exit(0);
   }
   const events = count('events', values.events, 1_000_000);
+  const peer = values.peer;
+  if (peer !== undefined && !PEERS.includes(peer as (typeof PEERS)[number])) {
+    console.error(`--peer must be one of ${PEERS.join(', ')}, got ${JSON.stringify(peer)}\n${USAGE}`);
+    process.exit(2);
+  }
   return {
     events,
     // The naive run cannot apply more events than the topic holds.
@@ -63,5 +78,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       partitionsConsumedConcurrently: count('partitions-concurrently', values['partitions-concurrently'], 3),
       maxBytesPerPartition: count('max-bytes-per-partition', values['max-bytes-per-partition'], 4 * 1024 * 1024),
     },
+    cluster: values.cluster === true,
+    peer: peer as BenchOptions['peer'],
   };
 }

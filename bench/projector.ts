@@ -1,8 +1,9 @@
 /**
- * `npm run bench:projector -- [--events N] [--naive-sample N]`: how fast the catalogue projector
+ * `npm run bench:projector -- [--events N] [--naive-sample N] [--peer connect] [--cluster]`: how fast the catalogue projector
  * folds N rating events into Postgres, next to the ceiling (reading and decoding alone) and the
  * floor (one transaction per event), with its result checked against an independent fold.
- * With --cluster, the projector runs again on a secured three-node cluster (SASL_SSL,
+ * With --peer connect, Kafka Connect's JDBC sink runs on the same topic and the report gives the
+ * ratio to it. With --cluster, the projector runs again on a secured three-node cluster (SASL_SSL,
  * replication 3), in the same run, and the report gives the ratio of the two.
  * Not a test: it prints figures, and fails only when the projector's result is wrong.
  */
@@ -19,11 +20,11 @@ import { grantAccess } from '../infra/cluster/kafka-cluster.ts';
 import { startSecuredCluster } from '../harness/secured-cluster.ts';
 import { runNaiveProjector } from './naive.ts';
 import { prepareTopic } from './produce.ts';
-import { printReport } from './report.ts';
+import { printReport, type Figures } from './report.ts';
+import { runConnectPeer } from './connect-peer.ts';
 import { services } from '../harness/services.ts';
 
-const onCluster = process.argv.includes('--cluster');
-const options = parseBenchArgs(process.argv.slice(2).filter((arg) => arg !== '--cluster'));
+const options = parseBenchArgs(process.argv.slice(2));
 // The projector's dead-letter producer keeps kafkajs's default partitioner on purpose; its
 // once-per-process notice about that default would only clutter the figures.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -91,12 +92,37 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<{ pass: bo
   });
   console.log(`  ${fmt(naive.applied)} events in ${naive.seconds.toFixed(2)} s`);
 
+  let peer: Figures['peer'];
+  if (bench.peer === 'connect') {
+    console.log("(d) Kafka Connect worker with Debezium's JDBC sink (upserts by record and user) from its launch");
+    const run = await runConnectPeer({
+      kafka: kafkaClient,
+      brokers: services.brokers,
+      registryUrl: services.registryUrl,
+      topic: topics.movieRatings,
+      events: bench.events,
+      expected,
+      cleanups,
+    });
+    problems.push(...run.problems);
+    console.log(
+      `  ${fmt(bench.events)} events in ${run.seconds.toFixed(2)} s, ${run.flowingSeconds.toFixed(2)} s from the first row`,
+    );
+    peer = {
+      rate: bench.events / run.seconds,
+      seconds: run.seconds,
+      flowingRate: bench.events / run.flowingSeconds,
+      keptAfterDelete: run.keptAfterDelete,
+    };
+  }
+
   await cleanups.runAll();
   printReport({
     events: bench.events,
     bare: { rate: bench.events / bare.seconds, seconds: bare.seconds },
     projector: { rate: bench.events / projector.seconds, ...projector },
     naive: { rate: naive.applied / naive.seconds, seconds: naive.seconds, sample: naive.applied },
+    peer,
     check: { pass: problems.length === 0, problems },
   });
   return { pass: problems.length === 0, rate: bench.events / projector.seconds };
@@ -143,7 +169,7 @@ async function onSecuredCluster(bench: BenchOptions, singleRate: number): Promis
 
 try {
   const { pass, rate } = await main(kafka, options);
-  const clusterPass = onCluster ? await onSecuredCluster(options, rate) : true;
+  const clusterPass = options.cluster ? await onSecuredCluster(options, rate) : true;
   process.exit(pass && clusterPass ? 0 : 1);
 } catch (err) {
   console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
