@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kafka } from 'kafkajs';
 import pg from 'pg';
 import type { ConsumerTuning } from '../projectors/consumer/runner.ts';
@@ -9,11 +8,7 @@ import type { ExpectedFold } from '../harness/rating-stream.ts';
 import { endOffsetSum, type BenchTopics } from './kafka.ts';
 import { verifyRatings } from '../harness/verify-ratings.ts';
 import { metricTotal, profileFlags } from './service-probe.ts';
-
-const POLL_MS = 100;
-const PROGRESS_EVERY_MS = 5_000;
-/** No stored offset moving for this long means the projector is stuck, not slow. */
-const STALL_MS = 120_000;
+import { waitUntilReached } from './progress.ts';
 
 export interface CatalogueRunOptions {
   kafka: Kafka;
@@ -74,9 +69,14 @@ export async function runCatalogueProjector(options: CatalogueRunOptions): Promi
   let exitCode: number | null | undefined;
   void projector.exited.then((code) => (exitCode = code));
 
-  await waitForOffsets(watcher, options.topics.movieRatings, target, started, () =>
-    exitCode === undefined ? undefined : new Error(`the projector exited with code ${String(exitCode)}`),
-  );
+  await waitUntilReached({
+    label: '(b)',
+    target,
+    started,
+    reached: () => storedTotal(watcher, options.topics.movieRatings),
+    trouble: () =>
+      exitCode === undefined ? undefined : new Error(`the projector exited with code ${String(exitCode)}`),
+  });
   const seconds = (performance.now() - started) / 1000;
 
   const figures = batchFigures(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
@@ -85,35 +85,6 @@ export async function runCatalogueProjector(options: CatalogueRunOptions): Promi
   await endWatcher();
   await dropDatabase();
   return { seconds, problems, ...figures };
-}
-
-/** Polls the stored offsets until they sum to `target`; fails on a fatal error or a long stall. */
-async function waitForOffsets(
-  client: pg.Client,
-  topic: string,
-  target: number,
-  started: number,
-  trouble: () => Error | undefined,
-): Promise<void> {
-  let last = -1;
-  let lastMove = performance.now();
-  let lastReport = performance.now();
-  for (;;) {
-    const problem = trouble();
-    if (problem) throw problem;
-    const applied = await storedTotal(client, topic);
-    if (applied >= target) return;
-    const now = performance.now();
-    if (applied !== last) [last, lastMove] = [applied, now];
-    else if (now - lastMove > STALL_MS) throw new Error(`projector stalled at ${applied} of ${target}`);
-    if (now - lastReport >= PROGRESS_EVERY_MS) {
-      lastReport = now;
-      console.log(
-        `  (b) ${applied.toLocaleString('en-US')} / ${target.toLocaleString('en-US')} after ${((now - started) / 1000).toFixed(1)} s`,
-      );
-    }
-    await sleep(POLL_MS);
-  }
 }
 
 /** The sum of the next offsets stored for `topic`; 0 until the projector has created its tables. */

@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import pg from 'pg';
 import { fetchedOnce, runTool } from '../infra/artifacts.ts';
 import { REPO_ROOT, dataPath } from '../infra/paths.ts';
@@ -11,13 +11,11 @@ import { createTestDatabase, freePort } from '../harness/services.ts';
 import type { ExpectedFold } from '../harness/rating-stream.ts';
 import type { Cleanups } from './cleanups.ts';
 import { deleteGroups, endOffsetSum } from './kafka.ts';
+import { waitUntilReached } from './progress.ts';
 
 const POM = path.join(REPO_ROOT, 'bench', 'connect', 'pom.xml');
 const TABLE = 'peer_ratings';
-const POLL_MS = 100;
-const PROGRESS_EVERY_MS = 5_000;
-/** No committed offset moving for this long means the worker is stuck, not slow. */
-const STALL_MS = 120_000;
+const FIRST_ROW_POLL_MS = 50;
 /** How often the worker commits its consumer's offsets: the end of the run is known to this much. */
 const OFFSET_FLUSH_MS = 500;
 
@@ -103,7 +101,19 @@ export async function runConnectPeer(options: PeerOptions): Promise<PeerRun> {
       ? undefined
       : new Error(`the Kafka Connect worker exited with code ${String(exitCode)}; see ${path.join(dir, 'worker.log')}`);
   const firstRow = await waitForFirstRow(client, trouble);
-  await waitForCommits(options.kafka, `connect-${name}`, options.topic, target, started, trouble);
+  const admin = options.kafka.admin();
+  await admin.connect();
+  try {
+    await waitUntilReached({
+      label: '(d)',
+      target,
+      started,
+      reached: () => committedTotal(admin, `connect-${name}`, options.topic),
+      trouble,
+    });
+  } finally {
+    await admin.disconnect();
+  }
   const ended = performance.now();
   await stopWorker();
 
@@ -217,44 +227,14 @@ async function waitForFirstRow(client: pg.Client, trouble: () => Error | undefin
     if (problem) throw problem;
     const { rowCount } = await client.query(`SELECT 1 FROM ${TABLE} LIMIT 1`);
     if (rowCount) return performance.now();
-    await sleep(POLL_MS / 2);
+    await sleep(FIRST_ROW_POLL_MS);
   }
 }
 
-async function waitForCommits(
-  kafka: Kafka,
-  groupId: string,
-  topic: string,
-  target: number,
-  started: number,
-  trouble: () => Error | undefined,
-): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    let last = -1;
-    let lastMove = performance.now();
-    let lastReport = performance.now();
-    for (;;) {
-      const problem = trouble();
-      if (problem) throw problem;
-      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      const total = (committed?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
-      if (total >= target) return;
-      const now = performance.now();
-      if (total !== last) [last, lastMove] = [total, now];
-      else if (now - lastMove > STALL_MS) throw new Error(`the Kafka Connect peer stalled at ${total} of ${target}`);
-      if (now - lastReport >= PROGRESS_EVERY_MS) {
-        lastReport = now;
-        console.log(
-          `  (d) ${total.toLocaleString('en-US')} / ${target.toLocaleString('en-US')} after ${((now - started) / 1000).toFixed(1)} s`,
-        );
-      }
-      await sleep(POLL_MS);
-    }
-  } finally {
-    await admin.disconnect();
-  }
+/** The offsets the worker has committed for `topic`, summed over its partitions. */
+async function committedTotal(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return (committed?.partitions ?? []).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
 }
 
 /** Every rating of the fold with its value; rows the fold deleted are counted, not faulted. */
