@@ -10,6 +10,7 @@
  * it prints figures.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -25,6 +26,7 @@ import { startSecuredCluster } from '../harness/secured-cluster.ts';
 import { createTestTopics, freePort, services } from '../harness/services.ts';
 import { profileFlags, waitUntilReady } from './service-probe.ts';
 import { registryClient } from '../shared/registry.ts';
+import { COMMAND_API_NODE_FLAGS } from '../shared/defaults.ts';
 
 const { values } = parseArgs({
   options: { seconds: { type: 'string' }, connections: { type: 'string' }, cluster: { type: 'boolean' } },
@@ -34,6 +36,8 @@ const SECONDS = Number(values.seconds ?? 10);
 const CONNECTIONS = Number(values.connections ?? 256);
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 const MOVIES = 20_000;
+/** Linux counts process CPU in these (USER_HZ, 100 on every common build). */
+const CLOCK_TICKS_PER_S = 100;
 /** One principal per connection: the per-principal rate limit runs, and never shapes the figure. */
 const PRINCIPALS = Math.max(CONNECTIONS, 256);
 const movieId = (i: number) => `tt${String(i % MOVIES).padStart(7, '0')}`;
@@ -53,6 +57,8 @@ interface Target {
 interface Figures {
   single: Result;
   singleRate: number;
+  /** The command API's CPU, user and system, per accepted single rating. */
+  singleCpuUs: number;
   bulk: Result;
   bulkRate: number;
   steady: Result;
@@ -134,7 +140,7 @@ async function measure(target: Target): Promise<Figures> {
   const port = await freePort();
   const api = spawn(
     process.execPath,
-    [...profileFlags(), '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')],
+    [...profileFlags(), ...COMMAND_API_NODE_FLAGS, '--import', 'tsx', path.join(REPO_ROOT, 'command-api', 'main.ts')],
     {
       env: {
         ...process.env,
@@ -189,6 +195,7 @@ async function measure(target: Target): Promise<Figures> {
     accepted(steady, 'steady');
 
     console.log(`${target.name}: (1) single ratings: ${CONNECTIONS} connections for ${SECONDS} s`);
+    const cpuBefore = cpuSeconds(api.pid!);
     const single = await load({
       url: base,
       connections: CONNECTIONS,
@@ -196,6 +203,7 @@ async function measure(target: Target): Promise<Figures> {
       requests: [{ setupRequest: (req) => ({ ...req, ...singleRequest() }) }],
     });
     const singleRate = accepted(single, 'single') / SECONDS;
+    const singleCpuUs = ((cpuSeconds(api.pid!) - cpuBefore) * 1e6) / (singleRate * SECONDS);
 
     console.log(`${target.name}: (2) bulk: 1,000 ratings a request, 8 connections for ${SECONDS} s`);
     let b = 0;
@@ -232,11 +240,21 @@ async function measure(target: Target): Promise<Figures> {
     const bareRate = await bareProducer(target, Math.max(200_000, Math.round(bulkRate * 2)));
     console.log(`${target.name}: (5) bare fastify POST: ${CONNECTIONS} connections for ${SECONDS} s`);
     const bareHttpRate = await bareHttp(singleRequest);
-    return { single, singleRate, bulk, bulkRate, steady, bareRate, bareHttpRate };
+    return { single, singleRate, singleCpuUs, bulk, bulkRate, steady, bareRate, bareHttpRate };
   } finally {
     api.kill('SIGTERM');
     await new Promise((resolve) => api.once('exit', resolve));
   }
+}
+
+/**
+ * The CPU a process has used, user and system, from /proc: steadier than a rate on a machine
+ * whose other core is busy with Kafka and Postgres.
+ */
+function cpuSeconds(pid: number): number {
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
 }
 
 /** A single rating's required work with none of our code in the way: its HTTP, then its produce. */
@@ -247,6 +265,7 @@ function report(name: string, f: Figures): string {
 ${name}
 run                                           figure
 (1) accepted single ratings/s (HTTP)      ${fmt(f.singleRate).padStart(10)}   p50 ${f.single.latency.p50} ms, p99 ${f.single.latency.p99} ms
+    the command API's CPU per accepted rating ${fmt(f.singleCpuUs).padStart(7)} µs
 (2) accepted bulk events/s (HTTP)         ${fmt(f.bulkRate).padStart(10)}   p99 ${f.bulk.latency.p99} ms a 1,000-event request
 (3) accept latency at 2,000/s             ${fmt(f.steady['2xx'] / SECONDS).padStart(10)}/s p50 ${f.steady.latency.p50} ms, p99 ${f.steady.latency.p99} ms
 (4) bare kafkajs producer events/s        ${fmt(f.bareRate).padStart(10)}

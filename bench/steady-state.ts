@@ -8,6 +8,7 @@ import { leanHttpPool, type LeanHttpPool } from './lean-http.ts';
 import { metricTotal, profileFlags, waitUntilReady } from './service-probe.ts';
 import { startProjectorProcess } from '../harness/projector-process.ts';
 import { createTestDatabase, createTestTopics, freePort, services, uniqueName } from '../harness/services.ts';
+import { COMMAND_API_NODE_FLAGS } from '../shared/defaults.ts';
 
 const SECRET = 'bench-steady-secret-bench-steady-secret-0123';
 const MOVIES = 20_000;
@@ -130,8 +131,8 @@ export async function runSteadyState({
     LOG_LEVEL: 'warn',
   };
   const nodeFlags = profileFlags();
-  const start = (main: string, env: Record<string, string>): ChildProcess => {
-    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', path.join(REPO_ROOT, main)], {
+  const start = (main: string, env: Record<string, string>, ownFlags: readonly string[] = []): ChildProcess => {
+    const child = spawn(process.execPath, [...nodeFlags, ...ownFlags, '--import', 'tsx', path.join(REPO_ROOT, main)], {
       env: { ...process.env, ...shared, ...env },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
@@ -148,11 +149,11 @@ export async function runSteadyState({
   try {
     // The projector migrates the database; the others start once it is ready.
     await waitUntilReady(`http://127.0.0.1:${projectorPort}`);
-    const commandApi = start('command-api/main.ts', {
-      COMMAND_API_PORT: String(commandPort),
-      JWT_SECRET: SECRET,
-      RATE_LIMIT_MAX: String(1_000_000_000),
-    });
+    const commandApi = start(
+      'command-api/main.ts',
+      { COMMAND_API_PORT: String(commandPort), JWT_SECRET: SECRET, RATE_LIMIT_MAX: String(1_000_000_000) },
+      COMMAND_API_NODE_FLAGS,
+    );
     const queryApi = start('query-api/main.ts', { QUERY_API_PORT: String(queryPort) });
     const commandBase = `http://127.0.0.1:${commandPort}`;
     const queryBase = `http://127.0.0.1:${queryPort}`;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { DEFAULTS } from '../shared/defaults.ts';
+import { COMMAND_API_NODE_FLAGS, DEFAULTS } from '../shared/defaults.ts';
 import { delay } from './daemon.ts';
 import { exitWithFailure } from './fail.ts';
 import { developmentEventIdSecret, developmentJwtSecret } from './dev-secret.ts';
@@ -34,6 +34,7 @@ const host = env.HOST ?? DEFAULTS.HOST;
 interface Service {
   name: string;
   main: string;
+  nodeFlags: readonly string[];
   port: number;
   env: NodeJS.ProcessEnv;
 }
@@ -42,6 +43,7 @@ const KINDS = [
   {
     name: 'projectors',
     main: 'projectors/main.ts',
+    nodeFlags: [],
     portSetting: 'PROJECTOR_PORT',
     port: DEFAULTS.PROJECTOR_PORT,
     user: 'projectors',
@@ -49,6 +51,7 @@ const KINDS = [
   {
     name: 'command-api',
     main: 'command-api/main.ts',
+    nodeFlags: COMMAND_API_NODE_FLAGS,
     portSetting: 'COMMAND_API_PORT',
     port: DEFAULTS.COMMAND_API_PORT,
     user: 'command-api',
@@ -56,6 +59,7 @@ const KINDS = [
   {
     name: 'query-api',
     main: 'query-api/main.ts',
+    nodeFlags: [],
     portSetting: 'QUERY_API_PORT',
     port: DEFAULTS.QUERY_API_PORT,
     user: 'query-api',
@@ -67,6 +71,7 @@ function servicesToRun(): Service[] {
     return KINDS.map((kind) => ({
       name: kind.name,
       main: kind.main,
+      nodeFlags: kind.nodeFlags,
       port: Number(env[kind.portSetting] ?? kind.port),
       env,
     }));
@@ -79,6 +84,7 @@ function servicesToRun(): Service[] {
     clusterInstancePorts(Number(env[kind.portSetting] ?? kind.port)).map((port, i) => ({
       name: `${kind.name}-${i + 1}`,
       main: kind.main,
+      nodeFlags: kind.nodeFlags,
       port,
       env: { ...base, ...kafka.envFor(kind.user), ...database.envFor(kind.user), [kind.portSetting]: String(port) },
     })),
@@ -134,7 +140,7 @@ if (stopping) await stopping;
 const SERVICES = servicesToRun();
 
 for (const service of SERVICES) {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, service.main)], {
+  const child = spawn(process.execPath, [...service.nodeFlags, '--import', 'tsx', path.join(REPO_ROOT, service.main)], {
     env: service.env,
     stdio: 'inherit',
   });
