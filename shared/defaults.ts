@@ -43,6 +43,6 @@ export const DEFAULTS = {
 /**
  * Node's flags for the command API, wherever it is launched (`npm start`, docker-compose.yml, the
  * benches): a larger young generation, since each command's garbage is short-lived and fewer
- * scavenges cost about a tenth less CPU per rating (docs/performance.md).
+ * scavenges cost about 7% less CPU per rating (docs/performance.md).
  */
 export const COMMAND_API_NODE_FLAGS = ['--max-semi-space-size=64'] as const;
