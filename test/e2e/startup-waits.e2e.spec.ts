@@ -9,8 +9,9 @@ import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 /**
  * A service started while a dependency is unreachable waits for it and becomes ready once it is
- * back; it never exits over it. (Before, it logged "failed to start" and exited with code 1, which
- * the chaos run caught as a command API restarted after its SIGKILL exiting on its own.)
+ * back; it never exits over it. (Before, it logged "failed to start" and exited with code 1: the
+ * one place where a dependency's failure ended a service, and the likely cause of the chaos run's
+ * self-exit of the command API it had just restarted after a SIGKILL.)
  */
 describe('a service started while its dependencies are down', () => {
   async function reachedThroughProxies(t: TestContext) {
