@@ -15,6 +15,8 @@ export const SCHEMAS = {
   commands: 'commands',
   /** The operators' redrives. */
   operations: 'operations',
+  /** The subjects' data keys and erasures: never dropped or swapped by a rebuild. */
+  privacy: 'privacy',
 } as const;
 
 export const TABLES = {
@@ -29,6 +31,8 @@ export const TABLES = {
   ratingAggregates: 'rating_aggregates',
   idempotencyKeys: 'idempotency_keys',
   redrives: 'redrives',
+  subjectKeys: 'subject_keys',
+  erasures: 'erasures',
 } as const;
 
 /** A schema-qualified table name; schemas are ours (config or code), never user input. */
@@ -40,6 +44,8 @@ export const LIVE = {
   ratingAggregates: table(SCHEMAS.ratings, TABLES.ratingAggregates),
   idempotencyKeys: table(SCHEMAS.commands, TABLES.idempotencyKeys),
   redrives: table(SCHEMAS.operations, TABLES.redrives),
+  subjectKeys: table(SCHEMAS.privacy, TABLES.subjectKeys),
+  erasures: table(SCHEMAS.privacy, TABLES.erasures),
 } as const;
 
 /** What became of an event in its projection; the CHECK of `event_outcomes.status` lists the same. */

@@ -35,6 +35,7 @@ describe('the read-model contract against the migrations', () => {
       [SCHEMAS.ratings]: [...bookkeeping, TABLES.ratings, TABLES.ratingAggregates],
       [SCHEMAS.commands]: [TABLES.idempotencyKeys],
       [SCHEMAS.operations]: [TABLES.redrives],
+      [SCHEMAS.privacy]: [TABLES.subjectKeys, TABLES.erasures],
     };
     for (const [schema, tables] of Object.entries(expected)) {
       const found = await tablesOf(schema);
