@@ -32,8 +32,8 @@ describe('the key store', () => {
     const raced = await Promise.all([store.keyFor(alice), store.keyFor(alice), store.keyFor(alice)]);
     for (const key of raced) assert.deepEqual(key, raced[0]);
     assert.deepEqual(await store.keyFor(alice), raced[0]);
-    assert.equal(raced[0]!.key.length, 32);
-    assert.notEqual((await store.keyFor(subject())).keyId, raced[0]!.keyId);
+    assert.equal(raced[0].key.length, 32);
+    assert.notEqual((await store.keyFor(subject())).keyId, raced[0].keyId);
   });
 
   it('forgets: the key is gone, the erasure is recorded once, and a second forget changes nothing', async () => {
