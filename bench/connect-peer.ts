@@ -16,6 +16,8 @@ import { waitUntilReached } from './progress.ts';
 const POM = path.join(REPO_ROOT, 'bench', 'connect', 'pom.xml');
 const TABLE = 'peer_ratings';
 const FIRST_ROW_POLL_MS = 50;
+/** Launch, plugin scan and the first batch take seconds; minutes mean something is wrong. */
+const FIRST_ROW_DEADLINE_MS = 300_000;
 /** How often the worker commits its consumer's offsets: the end of the run is known to this much. */
 const OFFSET_FLUSH_MS = 500;
 
@@ -63,8 +65,8 @@ export async function runConnectPeer(options: PeerOptions): Promise<PeerRun> {
   const name = `bench-peer-${Date.now().toString(36)}`;
   const dir = dataPath('bench', name);
   mkdirSync(dir, { recursive: true });
-  const removeDir = cleanups.add(`remove ${dir}`, () => rm(dir, { recursive: true, force: true }));
-  const files = await writeConfig(dir, name, database.url, install.pluginPath, options);
+  const rest = `http://127.0.0.1:${await freePort()}`;
+  const files = writeConfig(dir, name, database.url, install.pluginPath, rest, options);
   cleanups.add(`delete the consumer group connect-${name}`, () => deleteGroups(options.kafka, [`connect-${name}`]));
 
   const target = await endOffsetSum(options.kafka, options.topic);
@@ -82,8 +84,10 @@ export async function runConnectPeer(options: PeerOptions): Promise<PeerRun> {
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  worker.stdout.pipe(log);
-  worker.stderr.pipe(log);
+  // One log for both streams, closed once neither can write to it any more.
+  worker.stdout.pipe(log, { end: false });
+  worker.stderr.pipe(log, { end: false });
+  worker.once('close', () => log.end());
   let exitCode: number | null | undefined;
   const exited = new Promise<void>((resolve) =>
     worker.once('exit', (code) => {
@@ -96,11 +100,12 @@ export async function runConnectPeer(options: PeerOptions): Promise<PeerRun> {
     await Promise.race([exited, sleep(15_000).then(() => worker.kill('SIGKILL'))]);
   });
 
+  const logFile = path.join(dir, 'worker.log');
   const trouble = () =>
     exitCode === undefined
       ? undefined
-      : new Error(`the Kafka Connect worker exited with code ${String(exitCode)}; see ${path.join(dir, 'worker.log')}`);
-  const firstRow = await waitForFirstRow(client, trouble);
+      : new Error(`the Kafka Connect worker exited with code ${String(exitCode)}; see ${logFile}`);
+  const firstRow = await waitForFirstRow(client, `${rest}/connectors/${name}/status`, logFile, trouble);
   const admin = options.kafka.admin();
   await admin.connect();
   try {
@@ -120,7 +125,8 @@ export async function runConnectPeer(options: PeerOptions): Promise<PeerRun> {
   const checked = await checkRows(client, options.expected);
   await closeClient();
   await dropDatabase();
-  await removeDir();
+  // Kept after a failure, for the log the error names.
+  await rm(dir, { recursive: true, force: true });
   return {
     seconds: (ended - started) / 1000,
     flowingSeconds: (ended - firstRow) / 1000,
@@ -156,7 +162,14 @@ const properties = (entries: Record<string, string | number>) =>
     .map(([key, value]) => `${key}=${value}`)
     .join('\n');
 
-async function writeConfig(dir: string, name: string, databaseUrl: string, pluginPath: string, options: PeerOptions) {
+function writeConfig(
+  dir: string,
+  name: string,
+  databaseUrl: string,
+  pluginPath: string,
+  rest: string,
+  options: PeerOptions,
+) {
   const db = new URL(databaseUrl);
   // The converter speaks the registry's own v2 API; the ids in the records are its content ids.
   const registry = new URL('/apis/registry/v2', options.registryUrl).toString();
@@ -177,7 +190,7 @@ async function writeConfig(dir: string, name: string, databaseUrl: string, plugi
       'offset.storage.file.filename': path.join(dir, 'offsets'),
       'offset.flush.interval.ms': OFFSET_FLUSH_MS,
       'plugin.path': pluginPath,
-      listeners: `http://127.0.0.1:${await freePort()}`,
+      listeners: rest,
     }),
   );
   writeFileSync(
@@ -221,14 +234,40 @@ async function writeConfig(dir: string, name: string, databaseUrl: string, plugi
   return files;
 }
 
-async function waitForFirstRow(client: pg.Client, trouble: () => Error | undefined): Promise<number> {
-  for (;;) {
+/**
+ * Waits for the sink's first row. A task that fails leaves the worker running, so its state is
+ * asked of the worker's REST API too: a failed task, or no row within the deadline, fails the run.
+ */
+async function waitForFirstRow(
+  client: pg.Client,
+  statusUrl: string,
+  logFile: string,
+  trouble: () => Error | undefined,
+): Promise<number> {
+  const deadline = performance.now() + FIRST_ROW_DEADLINE_MS;
+  for (let poll = 0; ; poll++) {
     const problem = trouble();
     if (problem) throw problem;
     const { rowCount } = await client.query(`SELECT 1 FROM ${TABLE} LIMIT 1`);
     if (rowCount) return performance.now();
+    if (poll % 20 === 0) {
+      const failed = await failedState(statusUrl);
+      if (failed) throw new Error(`the Kafka Connect sink failed: ${failed}; see ${logFile}`);
+    }
+    if (performance.now() > deadline)
+      throw new Error(`the Kafka Connect sink wrote no row in ${FIRST_ROW_DEADLINE_MS / 1000} s; see ${logFile}`);
     await sleep(FIRST_ROW_POLL_MS);
   }
+}
+
+/** The first line of a failed connector's or task's trace, if one failed (undefined while the API is not up). */
+async function failedState(statusUrl: string): Promise<string | undefined> {
+  const status = (await fetch(statusUrl)
+    .then((r) => (r.ok ? r.json() : undefined))
+    .catch(() => undefined)) as
+    { connector: { state: string; trace?: string }; tasks: Array<{ state: string; trace?: string }> } | undefined;
+  const failed = [status?.connector, ...(status?.tasks ?? [])].find((s) => s?.state === 'FAILED');
+  return failed && (failed.trace?.split('\n')[0] ?? 'FAILED');
 }
 
 /** The offsets the worker has committed for `topic`, summed over its partitions. */

@@ -173,6 +173,7 @@ try {
       cleanups,
     });
     problems.push(...peer.problems);
+    await cleanups.runAll();
     peerRate = EVENTS / peer.seconds;
     console.log(
       `  ${fmt(EVENTS)} events in ${peer.seconds.toFixed(2)} s, ${peer.flowingSeconds.toFixed(2)} s from its first row`,

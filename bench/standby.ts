@@ -18,6 +18,7 @@ import { relocatedHome } from '../infra/postgres-home.ts';
 import { createLogger } from '../shared/logger.ts';
 import { createTestTopics, freePort, services, uniqueName } from '../harness/services.ts';
 import { waitUntilReady } from './service-probe.ts';
+import { COMMAND_API_NODE_FLAGS } from '../shared/defaults.ts';
 
 const { values } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' } } });
 const RATE = Number(values.rate ?? 200);
@@ -35,7 +36,8 @@ const children: ChildProcess[] = [];
 
 async function start(main: string, env: Record<string, string>, portSetting: string): Promise<string> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, main)], {
+  const flags = main === 'command-api/main.ts' ? COMMAND_API_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...flags, '--import', 'tsx', path.join(REPO_ROOT, main)], {
     env: {
       ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.includes('DATABASE_URL'))),
       KAFKA_BROKERS: services.brokers.join(','),

@@ -7,6 +7,7 @@ import { SQLSTATE, sqlState } from '../failures.ts';
 import type { Logger } from '../logger.ts';
 import { pgConnection } from './connection.ts';
 
+const CONNECT_TIMEOUT_MS = 5000;
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
 /**
@@ -42,7 +43,8 @@ async function upToDate(databaseUrl: string): Promise<boolean> {
   const files = readdirSync(MIGRATIONS_DIR)
     .filter((f) => f.endsWith('.sql'))
     .map((f) => path.basename(f, '.sql'));
-  const client = new pg.Client(pgConnection(databaseUrl));
+  // Bounded, so that an unreachable server fails this attempt (and the service tries again) instead of hanging it.
+  const client = new pg.Client({ ...pgConnection(databaseUrl), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   await client.connect();
   try {
     const { rows } = await client

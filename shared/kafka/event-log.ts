@@ -97,7 +97,14 @@ export function createEventLog(
       // a producer whose send failed is never used again, which is what keeps that guarantee.
       retry: { retries: 4, initialRetryTime: 100, maxRetryTime: options.ackTimeoutMs },
     });
-    return created.connect().then(() => created);
+    // A producer that failed to connect may have opened connections already: they are closed.
+    return created.connect().then(
+      () => created,
+      async (err: unknown) => {
+        await created.disconnect().catch(() => undefined);
+        throw err;
+      },
+    );
   }
 
   /** Disconnects a replaced producer once its abandoned send has ended, so nothing reconnects it. */
@@ -213,8 +220,8 @@ export function createEventLog(
   return {
     async connect() {
       const admin = kafka.admin();
-      await admin.connect();
       try {
+        await admin.connect();
         const { topics: found } = await admin.fetchTopicMetadata({ topics: [...topics] });
         for (const t of found)
           partitionLists.set(
@@ -225,7 +232,12 @@ export function createEventLog(
         await admin.disconnect();
       }
       producer = newProducer();
-      await producer;
+      try {
+        await producer;
+      } catch (err) {
+        producer = undefined;
+        throw err;
+      }
     },
     append(events, origin) {
       if (closed) return Promise.reject(kafkaUnavailable('The event log is closing'));

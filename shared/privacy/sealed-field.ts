@@ -5,6 +5,8 @@ const ALGORITHM = 'aes-256-gcm';
 const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+/** Key ids are lowercase UUIDs, as `randomUUID` makes them and the key store's uuid column gives them back. */
+const KEY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** One subject's data key: whoever holds it can read that subject's personal fields. */
 export interface DataKey {
@@ -51,9 +53,9 @@ export function sealField({ keyId, key }: DataKey, value: string, context: strin
  * a reader, that the subject is forgotten: never an exception that would dead-letter the event.
  */
 export function openField(field: SealedField, keyOf: (keyId: string) => Buffer | undefined, context: string): Opened {
-  if (field.nonce.length !== NONCE_BYTES || field.sealed.length < TAG_BYTES)
+  if (!KEY_ID.test(field.keyId) || field.nonce.length !== NONCE_BYTES || field.sealed.length < TAG_BYTES)
     throw new MalformedFieldError(
-      `A sealed field needs a ${NONCE_BYTES}-byte nonce and at least ${TAG_BYTES} bytes of ciphertext and tag`,
+      `A sealed field needs a UUID key id, a ${NONCE_BYTES}-byte nonce and at least ${TAG_BYTES} bytes of ciphertext and tag`,
     );
   const key = keyOf(field.keyId);
   if (!key) return { kind: 'forgotten' };

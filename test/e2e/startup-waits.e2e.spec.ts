@@ -21,7 +21,10 @@ describe('a service started while its dependencies are down', () => {
     const postgres = await startTcpProxy(databaseUrl.hostname, Number(databaseUrl.port));
     const registryUrl = new URL(services.registryUrl);
     const registry = await startTcpProxy(registryUrl.hostname, Number(registryUrl.port));
+    // The services go first: their dependencies stay until they have stopped.
+    const running: Array<() => Promise<void>> = [];
     t.after(async () => {
+      await Promise.all(running.map((stop) => stop()));
       await Promise.all([postgres.close(), registry.close()]);
       await Promise.all([database.drop(), topics.remove()]);
     });
@@ -37,11 +40,16 @@ describe('a service started while its dependencies are down', () => {
       TOPIC_MOVIE_RATINGS_DLQ: topics.deadLetters.get(topics.movieRatings)!,
       PROJECTOR_GROUP_ID: uniqueName('group'),
     };
-    return { postgres, registry, env };
+    return { postgres, registry, env, running };
   }
 
   /** The service as a process of its own, its warnings read as they come. */
-  async function start(t: TestContext, main: string, portSetting: string, env: Record<string, string>) {
+  async function start(
+    running: Array<() => Promise<void>>,
+    main: string,
+    portSetting: string,
+    env: Record<string, string>,
+  ) {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, main)], {
       env: {
@@ -58,11 +66,11 @@ describe('a service started while its dependencies are down', () => {
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    t.after(async () => {
+    running.push(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     });
-    const alive = () => assert.equal(child.exitCode, null, `${main} exited:\n${output}`);
+    const alive = () => assert.ok(child.exitCode === null && child.signalCode === null, `${main} exited:\n${output}`);
     return {
       alive,
       async waitsFor(dependency: string) {
@@ -91,10 +99,10 @@ describe('a service started while its dependencies are down', () => {
   }
 
   it('the command API waits for Postgres, then for the registry, then serves', async (t) => {
-    const { postgres, registry, env } = await reachedThroughProxies(t);
+    const { postgres, registry, env, running } = await reachedThroughProxies(t);
     postgres.cutOff();
     registry.cutOff();
-    const api = await start(t, 'command-api/main.ts', 'COMMAND_API_PORT', env);
+    const api = await start(running, 'command-api/main.ts', 'COMMAND_API_PORT', env);
     await api.waitsFor('Postgres');
     postgres.restore();
     await api.waitsFor('the schema registry');
@@ -103,9 +111,9 @@ describe('a service started while its dependencies are down', () => {
   });
 
   it('a projector waits for Postgres, then serves', async (t) => {
-    const { postgres, env } = await reachedThroughProxies(t);
+    const { postgres, env, running } = await reachedThroughProxies(t);
     postgres.cutOff();
-    const projector = await start(t, 'projectors/main.ts', 'PROJECTOR_PORT', env);
+    const projector = await start(running, 'projectors/main.ts', 'PROJECTOR_PORT', env);
     await projector.waitsFor('Postgres');
     postgres.restore();
     await projector.ready();

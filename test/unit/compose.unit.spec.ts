@@ -31,7 +31,7 @@ import {
 } from '../../infra/infra.ts';
 import { REPO_ROOT } from '../../infra/paths.ts';
 import { commonEnv, deadLetterTopicsFrom, loadConfig } from '../../shared/config.ts';
-import { DEFAULTS } from '../../shared/defaults.ts';
+import { COMMAND_API_NODE_FLAGS, DEFAULTS } from '../../shared/defaults.ts';
 
 /**
  * docker-compose.yml runs the production shape as `npm start -- --cluster` does: the same versions,
@@ -165,6 +165,7 @@ const KINDS = [
     name: 'command-api',
     user: 'command-api',
     main: 'command-api/main.ts',
+    nodeFlags: COMMAND_API_NODE_FLAGS,
     portSetting: 'COMMAND_API_PORT',
     port: DEFAULTS.COMMAND_API_PORT,
   },
@@ -172,6 +173,7 @@ const KINDS = [
     name: 'query-api',
     user: 'query-api',
     main: 'query-api/main.ts',
+    nodeFlags: [],
     portSetting: 'QUERY_API_PORT',
     port: DEFAULTS.QUERY_API_PORT,
   },
@@ -179,6 +181,7 @@ const KINDS = [
     name: 'projectors',
     user: 'projectors',
     main: 'projectors/main.ts',
+    nodeFlags: [],
     portSetting: 'PROJECTOR_PORT',
     port: DEFAULTS.PROJECTOR_PORT,
   },
@@ -267,7 +270,7 @@ describe("docker-compose.yml against the launcher's production shape", () => {
         assert.equal(env.HOST, '0.0.0.0');
         assert.equal(env[kind.portSetting], String(port));
         assert.equal(published(s, port), port);
-        assert.ok(script(s).includes(kind.main));
+        assert.ok(script(s).includes(`node ${[...kind.nodeFlags, '--import tsx'].join(' ')} ${kind.main}`), script(s));
         assert.ok(
           s.healthcheck?.test.some((part) => part.includes(`127.0.0.1:${port}/health/ready`)),
           `${kind.name} on ${port}: health check`,

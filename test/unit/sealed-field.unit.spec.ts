@@ -66,6 +66,7 @@ describe('sealed personal fields', () => {
     const field = sealField(alice, 'alice', CONTEXT);
     const keys = ringOf(alice);
     assert.throws(() => openField({ ...field, nonce: field.nonce.subarray(1) }, keys, CONTEXT), MalformedFieldError);
+    assert.throws(() => openField({ ...field, keyId: 'not-a-key' }, keys, CONTEXT), MalformedFieldError);
     assert.throws(
       () => openField({ ...field, sealed: field.sealed.subarray(0, 15) }, keys, CONTEXT),
       MalformedFieldError,
