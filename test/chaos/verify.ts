@@ -194,10 +194,18 @@ export async function verify(world: World, system: Services, load: Load, faults:
     const rewritten = accepted.filter((r) => r.answers.slice(0, -1).some(mayBeWrittenUnanswered));
     const rewrittenIds = new Set(rewritten.flatMap((r) => r.eventIds));
     const doubled = acceptedIds.filter((id) => (copies.get(id) ?? 0) > 1);
+    // Each unexplained copy with what its command was answered and where each copy lies, to trace it.
+    const explain = (id: string) => {
+      const answers = accepted.find((r) => r.eventIds.includes(id))?.answers.join(',');
+      const where = events
+        .filter(({ event }) => event.envelope.eventId === id)
+        .map(({ record }) => `${record.topic}/${record.partition}@${record.offset}`);
+      return `${id} (answers ${answers}; copies ${where.join(', ')})`;
+    };
     checks.push(
       expect(
         '...exactly once (unless retried after a 503 or lost answer)',
-        doubled.filter((id) => !rewrittenIds.has(id)),
+        doubled.filter((id) => !rewrittenIds.has(id)).map(explain),
         `${doubled.length} written twice by a retry`,
       ),
     );
