@@ -27,7 +27,6 @@ export interface PeerOptions {
   /** The schema registry's Confluent-compatible address, as the services are given it. */
   registryUrl: string;
   topic: string;
-  events: number;
   expected: ExpectedFold;
   cleanups: Cleanups;
 }
@@ -290,5 +289,6 @@ async function checkRows(
     if (found.get(key) !== value) wrong.push(`${key}: ${String(found.get(key))}, expected ${value}`);
   const problems =
     wrong.length === 0 ? [] : [`the peer's table differs on ${wrong.length} ratings: ${wrong.slice(0, 5).join('; ')}`];
-  return { keptAfterDelete: rows.length - (expected.ratings.size - wrong.length), problems };
+  const keptAfterDelete = [...found.keys()].filter((key) => !expected.ratings.has(key)).length;
+  return { keptAfterDelete, problems };
 }

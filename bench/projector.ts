@@ -100,7 +100,6 @@ async function main(kafkaClient: Kafka, bench: BenchOptions): Promise<{ pass: bo
       brokers: services.brokers,
       registryUrl: services.registryUrl,
       topic: topics.movieRatings,
-      events: bench.events,
       expected,
       cleanups,
     });

@@ -168,7 +168,6 @@ try {
       brokers: services.brokers,
       registryUrl: services.registryUrl,
       topic: topics.movieRatings,
-      events: EVENTS,
       expected,
       cleanups,
     });
